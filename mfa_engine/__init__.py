@@ -1,0 +1,43 @@
+"""mfa-engine: multifractal analysis of neuron interaction networks in LLM checkpoints.
+
+``import mfa_engine`` is light: torch, triton, cupy and transformers are imported lazily,
+only by the functions that need them.
+
+Public API (contract):
+    analyze_graph(graph, ...) -> Spectrum      multifractal spectrum of a SciPy sparse graph
+    analyze_checkpoint(path, ...) -> dict       the JSON document of ``mfa analyze --json``
+    Spectrum                                   result record of one spectrum
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "analyze_graph", "analyze_checkpoint", "Spectrum", "errors"]
+
+_LAZY = {
+    "analyze_graph": ("mfa_engine.api", "analyze_graph"),
+    "analyze_checkpoint": ("mfa_engine.api", "analyze_checkpoint"),
+    "Spectrum": ("mfa_engine.analysis.spectrum", "Spectrum"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    if name == "errors":
+        import importlib
+
+        return importlib.import_module("mfa_engine.errors")
+    raise AttributeError(f"module 'mfa_engine' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,41 @@
+"""Exception types. Every message is one line that names the problem and what was expected."""
+
+from __future__ import annotations
+
+__all__ = [
+    "MFAError",
+    "CheckpointError",
+    "ArchitectureError",
+    "ConfigError",
+    "AnalysisError",
+    "BackendError",
+    "StoreError",
+]
+
+
+class MFAError(Exception):
+    """Base class of all mfa-engine errors (the CLI prints these as ``error: <message>``)."""
+
+
+class CheckpointError(MFAError, ValueError):
+    """A checkpoint is missing, truncated, malformed, or contradicts its config."""
+
+
+class ArchitectureError(MFAError, ValueError):
+    """The model type is not supported or its config lacks a required field."""
+
+
+class ConfigError(MFAError, ValueError):
+    """An analysis option is invalid (q grid, radii, sample sizes, ...)."""
+
+
+class AnalysisError(MFAError, ValueError):
+    """The analysis cannot be carried out on this input (e.g. too few centres)."""
+
+
+class BackendError(MFAError, RuntimeError):
+    """A compute backend was requested that is not available here."""
+
+
+class StoreError(MFAError, RuntimeError):
+    """A results store is corrupt or belongs to another configuration."""
