@@ -1,11 +1,40 @@
-"""``mfa kernels``: placeholder, replaced by the module's owner."""
+"""``mfa kernels``: kernel tooling. ``mfa kernels check [--json] [--arch 80 90]`` compiles every
+Triton kernel and CUDA source ahead of time and fails on any compile error or register spill."""
 
 from __future__ import annotations
 
 import argparse
 
-__all__ = ["register"]
+__all__ = ["register", "run_check"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Register nothing yet."""
+    """Register ``mfa kernels`` and its ``check`` subcommand."""
+    p = sub.add_parser("kernels", help="kernel tooling (ahead-of-time compilation check)")
+    ksub = p.add_subparsers(dest="kernels_command", metavar="ACTION")
+    ksub.required = True
+    c = ksub.add_parser(
+        "check",
+        help="compile every Triton kernel and CUDA source for sm_80/sm_90; fail on errors or spills",
+    )
+    c.add_argument("--json", action="store_true", help='print a JSON list of {"kernel", "arch", "registers", "spill_bytes", "ok"}')
+    c.add_argument("--arch", type=int, nargs="+", default=[80, 90], help="compute capabilities (default: 80 90)")
+    c.set_defaults(func=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Run the AOT check; returns 0 when every kernel compiled without spills, else 1."""
+    import json
+    import sys
+
+    from mfa_engine.aot import check_all, format_table
+
+    reports = check_all(args.arch)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in reports], indent=1))
+    else:
+        print(format_table(reports))
+    for r in reports:
+        if not r.ok:
+            print(f"kernel check failed: {r.kernel} sm_{r.arch}: {r.error}", file=sys.stderr)
+    return 0 if reports and all(r.ok for r in reports) else 1

@@ -1,0 +1,73 @@
+"""Degree of emergence across a checkpoint series (NeuroMFA, Xiao et al. 2025)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mfa_engine.errors import ConfigError
+
+__all__ = ["emergence"]
+
+
+def _as_tx(name: str, a: np.ndarray) -> np.ndarray:
+    arr = np.asarray(a, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ConfigError(
+            f"emergence: {name} must have shape [T, S] (checkpoints x samples), got {arr.shape}"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ConfigError(f"emergence: {name} contains NaN or inf")
+    return arr
+
+
+def emergence(alpha0: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Degree of emergence E(t) of each checkpoint relative to the first one (t0).
+
+    ``E(t) = (w(t) / w(t0)) * ln(alpha0(t0) / alpha0(t))`` with ``w`` and ``alpha0`` the means
+    over samples; ``E(t0) = 0``. The spread is the standard deviation over samples (ddof=0)
+    of the per-sample ``E_s(t) = (w_s(t) / w_s(t0)) * ln(alpha0_s(t0) / alpha0_s(t))``.
+
+    Args:
+        alpha0: ``[T, S]`` alpha0 per checkpoint (row 0 = t0) and sample; all > 0.
+            A 1-D ``[T]`` input is taken as one sample.
+        width: ``[T, S]`` spectrum widths, same shape; >= 0, and > 0 at t0 for every sample.
+
+    Returns:
+        ``(E, E_std)``, both float64 ``[T]``; ``E[0] == 0`` and ``E_std[0] == 0``.
+
+    Raises:
+        ConfigError: Shapes differ or are not 2-D, values are not finite, alpha0 <= 0,
+            width < 0, or a width at t0 is 0.
+    """
+    a = _as_tx("alpha0", alpha0)
+    w = _as_tx("width", width)
+    if a.shape != w.shape:
+        raise ConfigError(
+            f"emergence: alpha0 and width must have the same shape [T, S], got {a.shape} "
+            f"and {w.shape}"
+        )
+    if np.any(a <= 0):
+        t, s = (int(v) for v in np.argwhere(a <= 0)[0])
+        raise ConfigError(
+            f"emergence: alpha0 must be > 0 (its log is taken), got alpha0[{t}, {s}]={a[t, s]!r}"
+        )
+    if np.any(w < 0):
+        t, s = (int(v) for v in np.argwhere(w < 0)[0])
+        raise ConfigError(f"emergence: width must be >= 0, got width[{t}, {s}]={w[t, s]!r}")
+    if np.any(w[0] <= 0):
+        s = int(np.argmax(w[0] <= 0))
+        raise ConfigError(
+            f"emergence: width at the first checkpoint t0 must be > 0 (it is the denominator), "
+            f"got width[0, {s}]={w[0, s]!r}"
+        )
+
+    w_mean = w.mean(axis=1)
+    a_mean = a.mean(axis=1)
+    e = (w_mean / w_mean[0]) * np.log(a_mean[0] / a_mean)
+    e_per_sample = (w / w[0]) * np.log(a[0] / a)
+    e_std = e_per_sample.std(axis=1)
+    e[0] = 0.0
+    e_std[0] = 0.0
+    return e, e_std

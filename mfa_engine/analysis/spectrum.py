@@ -1,0 +1,349 @@
+"""Multifractal spectra from neighbour counts: box-growing (NeuroMFA) and sandbox conventions.
+
+Input is the count matrix ``counts[i, k] = N_i(r_k) = 1 + #{j != i : d(i, j) <= r_k}`` of
+``C`` centres over an increasing radius grid (the centre counts itself, the cutoff is
+inclusive). Notation below: ``L_i(r) = ln mu_i(r)``, ``x(r) = ln(r / r_max)``.
+
+Box-growing (default, the published NeuroMFA convention)
+    ``mu_i(r) = N_i(r) / N_i(r_max)`` ("centre") or ``N_i(r) / n_nodes`` ("global");
+    ``Z_q(r) = sum_i mu_i(r)^q``; ``tau(q)`` = OLS slope of ``ln Z_q`` against ``x``.
+    ``tau(0) = 0`` exactly.
+
+Sandbox (Liu, Yu & Anh 2015)
+    ``mu_i(r) = N_i(r) / n_nodes`` by default; ``tau(q)`` = OLS slope of
+    ``ln <mu^(q-1)>`` (mean over centres) against ``x``; generalised dimensions
+    ``D(q) = tau(q) / (q - 1)`` and ``D(1)`` = slope of ``<ln mu>``. ``tau(1) = 0``.
+    Under the same normalisation ``tau_boxgrowing(q) = tau_sandbox(q + 1)``.
+
+Both: ``alpha = d tau / dq`` (``np.gradient`` on the q grid: second-order central differences,
+first-order one-sided at the ends), ``f = q alpha - tau``, ``alpha0 = alpha[argmax f]``,
+``width = max alpha - min alpha``. ``ln Z`` is computed by log-sum-exp, so negative q with tiny
+measures cannot overflow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mfa_engine.analysis.fit import linear_fit
+from mfa_engine.errors import AnalysisError, ConfigError
+
+__all__ = [
+    "Spectrum",
+    "spectrum_from_counts",
+    "default_q",
+    "CONVENTIONS",
+    "NORMALISATIONS",
+]
+
+CONVENTIONS = ("boxgrowing", "sandbox")
+NORMALISATIONS = ("centre", "global")
+
+
+def default_q() -> np.ndarray:
+    """The default q grid: -3.0, -2.9, ..., 3.0 (61 values, built as ``k / 10`` exactly).
+
+    Returns:
+        float64 ``[61]``.
+    """
+    return np.arange(-30, 31, dtype=np.float64) / 10.0
+
+
+@dataclass
+class Spectrum:
+    """One multifractal spectrum.
+
+    Attributes:
+        q: float64 ``[Q]``, the q grid.
+        tau: float64 ``[Q]``, mass exponents (box-growing tau, or sandbox tau_s).
+        tau_se: float64 ``[Q]``, standard error of each tau slope (NaN with only 2 radii).
+        r2: float64 ``[Q]``, R^2 of each fit.
+        alpha: float64 ``[Q]``, Lipschitz-Hoelder exponents d tau / dq.
+        f_alpha: float64 ``[Q]``, the spectrum ``f = q alpha - tau``.
+        alpha0: alpha at the maximum of f.
+        alpha0_analytic: ``tau'(0)`` from one direct fit (see :func:`spectrum_from_counts`).
+        width: ``max alpha - min alpha``.
+        dims: float64 ``[Q]`` generalised dimensions D(q) (sandbox), else None.
+        n_centres: Number of centres kept (after the ``min_reach`` filter).
+        radii: float64 ``[R']``, the radii the fits used (the ``fit_range`` subset).
+        convention: ``"boxgrowing"`` or ``"sandbox"``.
+    """
+
+    q: np.ndarray
+    tau: np.ndarray
+    tau_se: np.ndarray
+    r2: np.ndarray
+    alpha: np.ndarray
+    f_alpha: np.ndarray
+    alpha0: float
+    alpha0_analytic: float
+    width: float
+    dims: np.ndarray | None
+    n_centres: int
+    radii: np.ndarray
+    convention: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary: lists of Python floats, ``None`` for absent or non-finite.
+
+        Returns:
+            A dict with one key per field; passes ``json.dumps(..., allow_nan=False)``.
+        """
+        return {
+            "q": _floats(self.q),
+            "tau": _floats(self.tau),
+            "tau_se": _floats(self.tau_se),
+            "r2": _floats(self.r2),
+            "alpha": _floats(self.alpha),
+            "f_alpha": _floats(self.f_alpha),
+            "alpha0": _float(self.alpha0),
+            "alpha0_analytic": _float(self.alpha0_analytic),
+            "width": _float(self.width),
+            "dims": None if self.dims is None else _floats(self.dims),
+            "n_centres": int(self.n_centres),
+            "radii": _floats(self.radii),
+            "convention": str(self.convention),
+        }
+
+
+def _float(v: Any) -> float | None:
+    if v is None:
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+def _floats(a: np.ndarray) -> list[float | None]:
+    return [_float(v) for v in np.asarray(a, dtype=np.float64).ravel()]
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _check_q(q: Any) -> np.ndarray:
+    if q is None:
+        return default_q()
+    try:
+        qa = np.asarray(q, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"q grid must be a 1-D sequence of numbers: {exc}") from None
+    if qa.ndim != 1:
+        raise ConfigError(f"q grid must be 1-D, got shape {qa.shape}")
+    if qa.size < 3:
+        raise ConfigError(f"q grid needs at least 3 values, got {qa.size}")
+    if not np.all(np.isfinite(qa)):
+        raise ConfigError("q grid contains NaN or inf; expected finite values")
+    if not np.all(np.diff(qa) > 0):
+        j = int(np.argmin(np.diff(qa) > 0))
+        raise ConfigError(
+            f"q grid must be strictly increasing, but q[{j}]={qa[j]!r} >= q[{j + 1}]={qa[j + 1]!r}"
+        )
+    return qa
+
+
+def _check_counts_radii(counts: Any, radii: Any) -> tuple[np.ndarray, np.ndarray]:
+    r = np.asarray(radii, dtype=np.float64)
+    c = np.asarray(counts)
+    if c.dtype == bool or not (
+        np.issubdtype(c.dtype, np.integer) or np.issubdtype(c.dtype, np.floating)
+    ):
+        raise ConfigError(f"counts must be an integer array [C, R], got dtype {c.dtype}")
+    c = c.astype(np.float64)
+    if r.ndim != 1:
+        raise ConfigError(f"radii must be 1-D, got shape {r.shape}")
+    if r.size < 2:
+        raise ConfigError(f"radii need at least 2 values, got {r.size}")
+    if c.ndim != 2 or c.shape[1] != r.size:
+        raise ConfigError(
+            f"counts must have shape [C, {r.size}] to match {r.size} radii, got {c.shape}"
+        )
+    if c.shape[0] == 0:
+        raise ConfigError("counts has no centres (shape [0, R])")
+    if not np.all(np.isfinite(r)) or not np.all(r > 0):
+        raise ConfigError(f"radii must be finite and > 0, got minimum {float(np.min(r))!r}")
+    if not np.all(np.diff(r) > 0):
+        j = int(np.argmin(np.diff(r) > 0))
+        raise ConfigError(
+            f"radii must be strictly increasing, but radii[{j}]={r[j]!r} >= "
+            f"radii[{j + 1}]={r[j + 1]!r}"
+        )
+    if not np.all(np.isfinite(c)):
+        raise ConfigError("counts contain NaN or inf")
+    if np.any(c < 1):
+        i, k = (int(v) for v in np.argwhere(c < 1)[0])
+        raise ConfigError(
+            f"counts must be >= 1 (the centre counts itself), but counts[{i}, {k}]={c[i, k]!r}"
+        )
+    dec = np.diff(c, axis=1) < 0
+    if np.any(dec):
+        i, k = (int(v) for v in np.argwhere(dec)[0])
+        raise ConfigError(
+            f"counts must be non-decreasing along the radii, but counts[{i}, {k}]={c[i, k]!r} "
+            f"> counts[{i}, {k + 1}]={c[i, k + 1]!r}"
+        )
+    return c, r
+
+
+def _fit_mask(radii: np.ndarray, fit_range: Any) -> np.ndarray:
+    if fit_range is None:
+        return np.ones(radii.size, dtype=bool)
+    try:
+        lo, hi = (float(v) for v in fit_range)
+    except (TypeError, ValueError):
+        raise ConfigError(f"fit_range must be a pair (r_lo, r_hi), got {fit_range!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
+        raise ConfigError(f"fit_range must satisfy 0 < r_lo <= r_hi (finite), got {fit_range!r}")
+    # Inclusive at both ends, with a relative slack of 1e-12 for radii that went through
+    # arithmetic (e.g. a log-spaced grid).
+    mask = (radii >= lo * (1 - 1e-12)) & (radii <= hi * (1 + 1e-12))
+    if mask.sum() < 2:
+        raise ConfigError(
+            f"fit_range {fit_range!r} contains {int(mask.sum())} of the radii "
+            f"[{radii[0]!r} .. {radii[-1]!r}]; need at least 2"
+        )
+    return mask
+
+
+# ----------------------------------------------------------------------------- computation
+
+
+def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
+    """``ln sum_i exp(a[i, k])`` over axis 0, stable. ``a``: [C, R] -> [R]."""
+    m = a.max(axis=0)
+    return m + np.log(np.exp(a - m).sum(axis=0))
+
+
+def _weighted_mean_log(ln_mu: np.ndarray, power: float) -> np.ndarray:
+    """``sum_i w_i L_i / sum_i w_i`` with ``w_i = mu_i^power``, per radius. [C, R] -> [R]."""
+    if power == 0.0:
+        return ln_mu.mean(axis=0)
+    a = power * ln_mu
+    w = np.exp(a - a.max(axis=0))
+    return (w * ln_mu).sum(axis=0) / w.sum(axis=0)
+
+
+def spectrum_from_counts(
+    counts: np.ndarray,
+    radii: np.ndarray,
+    *,
+    q: np.ndarray | None = None,
+    convention: str = "boxgrowing",
+    normalisation: str | None = None,
+    n_nodes: int | None = None,
+    fit_range: tuple[float, float] | None = None,
+    min_reach: int = 10,
+) -> Spectrum:
+    """Compute the multifractal spectrum of one graph (or one sample) from neighbour counts.
+
+    Args:
+        counts: ``[C, R]`` with ``counts[i, k] = N_i(r_k)`` (centre included, inclusive
+            cutoff); integers >= 1, non-decreasing along the radii.
+        radii: ``[R]`` strictly increasing positive radii; ``r_max = radii[-1]``.
+        q: q grid ``[Q]`` (>= 3 finite, strictly increasing values); default
+            :func:`default_q` (-3 to 3 step 0.1).
+        convention: ``"boxgrowing"`` (NeuroMFA, default) or ``"sandbox"`` (Liu, Yu & Anh).
+        normalisation: ``"centre"`` (``mu = N_i(r) / N_i(r_max)``) or ``"global"``
+            (``mu = N_i(r) / n_nodes``). Default (None): ``"centre"`` for box-growing,
+            ``"global"`` for sandbox, as each convention defines it.
+        n_nodes: Number of nodes of the graph; required for ``"global"`` and must be at least
+            the largest count.
+        fit_range: Optional ``(r_lo, r_hi)``: fit only on radii in ``[r_lo, r_hi]`` (inclusive).
+            Normalisation and the ``min_reach`` filter always use the full grid.
+        min_reach: Centres with ``N_i(r_max) - 1 < min_reach`` reachable nodes are dropped.
+
+    Returns:
+        A :class:`Spectrum`. ``alpha0_analytic`` is ``tau'(0)`` fitted directly: for
+        box-growing the slope of ``mean_i ln mu_i(r)`` against ``ln(r / r_max)``; for sandbox
+        the slope of the ``mu^-1``-weighted mean of ``ln mu_i(r)`` (the exact derivative of
+        ``ln <mu^(q-1)>`` at q = 0). ``dims`` holds D(q) for sandbox, None for box-growing.
+
+    Raises:
+        ConfigError: Invalid q grid, radii, counts, options or ``fit_range``.
+        AnalysisError: Fewer than 2 centres reach ``min_reach`` nodes.
+    """
+    if convention not in CONVENTIONS:
+        raise ConfigError(f"convention={convention!r} is not one of {', '.join(CONVENTIONS)}")
+    if normalisation is None:
+        normalisation = "centre" if convention == "boxgrowing" else "global"
+    if normalisation not in NORMALISATIONS:
+        raise ConfigError(
+            f"normalisation={normalisation!r} is not one of {', '.join(NORMALISATIONS)}"
+        )
+    qa = _check_q(q)
+    c, r = _check_counts_radii(counts, radii)
+    if isinstance(min_reach, bool) or not isinstance(min_reach, (int, np.integer)) or min_reach < 0:
+        raise ConfigError(f"min_reach must be an integer >= 0, got {min_reach!r}")
+    mask = _fit_mask(r, fit_range)
+
+    n_total = c.shape[0]
+    keep = c[:, -1] - 1 >= min_reach
+    n_keep = int(keep.sum())
+    if n_keep < 2:
+        raise AnalysisError(
+            f"too few centres: {n_total} centres given, {n_keep} remain with at least "
+            f"min_reach={min_reach} reachable nodes within r_max={r[-1]!r}; need at least 2"
+        )
+    c = c[keep]
+
+    if normalisation == "centre":
+        ln_mu = np.log(c) - np.log(c[:, -1:])
+    else:
+        if n_nodes is None:
+            raise ConfigError(f"normalisation='global' ({convention}) requires n_nodes")
+        try:
+            n_total_nodes = float(n_nodes)
+        except (TypeError, ValueError):
+            n_total_nodes = math.nan
+        if isinstance(n_nodes, bool) or not n_total_nodes >= float(c.max()):
+            raise ConfigError(
+                f"n_nodes={n_nodes!r} must be a number >= the largest count {int(c.max())}"
+            )
+        ln_mu = np.log(c) - math.log(n_total_nodes)
+
+    ln_mu = ln_mu[:, mask]
+    x = np.log(r[mask] / r[-1])
+    y = np.empty((qa.size, x.size), dtype=np.float64)
+    if convention == "boxgrowing":
+        for j, qj in enumerate(qa):
+            y[j] = _logsumexp_rows(qj * ln_mu)
+    else:
+        ln_c = math.log(n_keep)
+        for j, qj in enumerate(qa):
+            y[j] = _logsumexp_rows((qj - 1.0) * ln_mu) - ln_c
+
+    fit = linear_fit(x, y)
+    tau = fit.slope
+    alpha = np.gradient(tau, qa)
+    f_alpha = qa * alpha - tau
+    alpha0 = float(alpha[int(np.argmax(f_alpha))])
+    width = float(alpha.max() - alpha.min())
+    power0 = 0.0 if convention == "boxgrowing" else -1.0
+    alpha0_analytic = float(linear_fit(x, _weighted_mean_log(ln_mu, power0)).slope)
+
+    dims = None
+    if convention == "sandbox":
+        at_one = np.abs(qa - 1.0) < 1e-12
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dims = np.where(at_one, np.nan, tau / (qa - 1.0))
+        if at_one.any():
+            dims[at_one] = float(linear_fit(x, ln_mu.mean(axis=0)).slope)
+
+    return Spectrum(
+        q=qa,
+        tau=tau,
+        tau_se=fit.slope_se,
+        r2=fit.r2,
+        alpha=alpha,
+        f_alpha=f_alpha,
+        alpha0=alpha0,
+        alpha0_analytic=alpha0_analytic,
+        width=width,
+        dims=dims,
+        n_centres=n_keep,
+        radii=r[mask].copy(),
+        convention=convention,
+    )

@@ -1,0 +1,254 @@
+"""Ahead-of-time compilation check of every GPU kernel (no GPU needed).
+
+* Triton: every module of ``mfa_engine.kernels`` that defines ``AOT_SPECS`` is imported and each
+  spec is compiled with ``triton.compile(ASTSource(fn, signature, constexprs),
+  target=GPUTarget("cuda", arch, 32))``.
+* CUDA C++ (CuPy RawKernel sources): every file listed in
+  ``mfa_engine.kernels.cupy_paths.CUDA_SOURCES`` is compiled with ``nvcc -cubin -arch=sm_XX``.
+
+Registers and local memory (spills) are read from each cubin with ``cuobjdump
+--dump-resource-usage`` (Triton ships cuobjdump; the CUDA toolkit has one too); for nvcc builds
+the ``ptxas -v`` spill-store bytes are also taken into account. A kernel passes when it compiles
+and uses no local memory. The Triton interpreter (``TRITON_INTERPRET=1``) replaces ``@triton.jit``
+functions at import, so in that case the check re-runs itself in a clean subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+__all__ = [
+    "ARCHS",
+    "KernelReport",
+    "discover_specs",
+    "find_tool",
+    "compile_triton_spec",
+    "compile_cuda_source",
+    "check_all",
+    "main",
+]
+
+#: Compute capabilities checked by default (A100, H100).
+ARCHS = (80, 90)
+
+
+@dataclass
+class KernelReport:
+    """Outcome of compiling one kernel for one architecture.
+
+    Attributes:
+        kernel: Kernel name (``module:spec`` for Triton, ``file:function`` for CUDA).
+        arch: Compute capability, e.g. 90.
+        registers: Registers per thread (-1 if unknown).
+        spill_bytes: Local-memory (spill) bytes per thread (-1 if unknown).
+        ok: Compiled and no spills.
+        error: Failure message ('' when ok).
+    """
+
+    kernel: str
+    arch: int
+    registers: int
+    spill_bytes: int
+    ok: bool
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON record: ``{"kernel", "arch", "registers", "spill_bytes", "ok"}``."""
+        d = asdict(self)
+        d.pop("error")
+        return d
+
+
+def find_tool(name: str) -> str | None:
+    """Locate a CUDA tool: Triton's bundled copy, then PATH, then /usr/local/cuda/bin."""
+    try:
+        import triton
+
+        bundled = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / name
+        if bundled.exists():
+            return str(bundled)
+    except Exception:  # pragma: no cover - triton is a dependency
+        pass
+    found = shutil.which(name)
+    if found:
+        return found
+    cand = Path("/usr/local/cuda/bin") / name
+    return str(cand) if cand.exists() else None
+
+
+def _resource_usage(cubin: Path) -> tuple[int, int]:
+    """(registers, local bytes) of the first function in a cubin, via cuobjdump."""
+    tool = find_tool("cuobjdump")
+    if tool is None:
+        raise RuntimeError("cuobjdump not found (looked in triton/backends/nvidia/bin, PATH, /usr/local/cuda/bin)")
+    res = subprocess.run([tool, "--dump-resource-usage", str(cubin)], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"cuobjdump failed on {cubin.name}: {res.stderr.strip()}")
+    regs = re.findall(r"REG:(\d+)", res.stdout)
+    local = re.findall(r"LOCAL:(\d+)", res.stdout)
+    if not regs or not local:
+        raise RuntimeError(f"cuobjdump printed no resource usage for {cubin.name}")
+    return max(int(r) for r in regs), max(int(x) for x in local)
+
+
+def discover_specs() -> list[tuple[str, dict[str, Any]]]:
+    """Import every ``mfa_engine.kernels`` module that defines ``AOT_SPECS``.
+
+    Returns:
+        (module short name, spec) pairs, in module-name order.
+    """
+    import importlib
+    import pkgutil
+
+    import mfa_engine.kernels as pkg
+
+    out = []
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        if info.ispkg:
+            continue
+        path = Path(pkg.__path__[0]) / f"{info.name}.py"
+        try:
+            if "AOT_SPECS" not in path.read_text():
+                continue  # do not import modules (numba, cupy loaders) that define no specs
+        except OSError:
+            pass
+        mod = importlib.import_module(f"mfa_engine.kernels.{info.name}")
+        for spec in getattr(mod, "AOT_SPECS", []) or []:
+            out.append((info.name, spec))
+    return out
+
+
+def compile_triton_spec(module: str, spec: dict[str, Any], arch: int, workdir: Path) -> KernelReport:
+    """Compile one Triton AOT spec for ``sm_<arch>`` and read its resource usage."""
+    name = f"{module}:{spec.get('name', getattr(spec['fn'], '__name__', '?'))}"
+    try:
+        import triton
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+
+        src = ASTSource(fn=spec["fn"], signature=spec["signature"], constexprs=spec.get("constexprs", {}))
+        options = {"num_warps": int(spec.get("num_warps", 4))}
+        if "num_stages" in spec:
+            options["num_stages"] = int(spec["num_stages"])
+        options.update(spec.get("options", {}))
+        kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
+        cubin = workdir / f"{re.sub(r'[^A-Za-z0-9_]', '_', name)}_sm{arch}.cubin"
+        cubin.write_bytes(kernel.asm["cubin"])
+        regs, local = _resource_usage(cubin)
+    except Exception as exc:  # report, never crash the whole check
+        msg = f"{exc.__class__.__name__}: {exc}".splitlines()[0][:300]
+        return KernelReport(name, arch, -1, -1, False, msg)
+    ok = local == 0
+    return KernelReport(name, arch, regs, local, ok, "" if ok else f"{local} bytes of local memory (spills)")
+
+
+def compile_cuda_source(path: str, text: str, arch: int, workdir: Path) -> list[KernelReport]:
+    """Compile one CUDA source with nvcc for ``sm_<arch>``; one report per kernel in the file."""
+    base = Path(path).stem
+    nvcc = find_tool("nvcc")
+    if nvcc is None:
+        return [KernelReport(f"{path}", arch, -1, -1, False, "nvcc not found")]
+    cu = workdir / f"{base}.cu"
+    cu.write_text(text)
+    cubin = workdir / f"{base}_sm{arch}.cubin"
+    res = subprocess.run(
+        [nvcc, "-cubin", f"-arch=sm_{arch}", "-O3", "-std=c++17", "-Xptxas", "-v", str(cu), "-o", str(cubin)],
+        capture_output=True,
+        text=True,
+    )
+    if res.returncode != 0:
+        msg = (res.stderr.strip().splitlines() or ["nvcc failed"])[0][:300]
+        return [KernelReport(f"{path}", arch, -1, -1, False, msg)]
+    tool = find_tool("cuobjdump")
+    dump = subprocess.run([tool or "cuobjdump", "--dump-resource-usage", str(cubin)], capture_output=True, text=True)
+    reports = []
+    for fn, body in re.findall(r"Function ([A-Za-z0-9_]+):\s*\n\s*(REG:[^\n]*)", dump.stdout):
+        regs = int(re.search(r"REG:(\d+)", body).group(1))
+        local = int(re.search(r"LOCAL:(\d+)", body).group(1))
+        spill = re.search(rf"Function properties for {fn}\s*\n\s*\d+ bytes stack frame, (\d+) bytes spill stores", res.stderr)
+        spill_b = max(local, int(spill.group(1)) if spill else 0)
+        ok = spill_b == 0
+        reports.append(KernelReport(f"{path}:{fn}", arch, regs, spill_b, ok, "" if ok else f"{spill_b} bytes spilled"))
+    if not reports:
+        reports.append(KernelReport(f"{path}", arch, -1, -1, False, "no kernels found in cubin"))
+    return reports
+
+
+def _check_in_subprocess(archs: Iterable[int]) -> list[KernelReport]:
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    cmd = [sys.executable, "-m", "mfa_engine.aot", "--json", "--arch", *[str(a) for a in archs]]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    try:
+        rows = json.loads(res.stdout)
+    except json.JSONDecodeError:
+        return [KernelReport("aot-subprocess", 0, -1, -1, False, (res.stderr.strip() or "no output")[-300:])]
+    return [KernelReport(**r) for r in rows]
+
+
+def check_all(archs: Iterable[int] = ARCHS) -> list[KernelReport]:
+    """Compile every Triton spec and CUDA source for every architecture.
+
+    Args:
+        archs: Compute capabilities, e.g. (80, 90).
+
+    Returns:
+        One :class:`KernelReport` per kernel and architecture.
+    """
+    archs = tuple(int(a) for a in archs)
+    if os.environ.get("TRITON_INTERPRET", "0") == "1":
+        return _check_in_subprocess(archs)
+    from mfa_engine.kernels.cupy_paths import CUDA_SOURCES, cuda_source
+
+    reports: list[KernelReport] = []
+    with tempfile.TemporaryDirectory(prefix="mfa-aot-") as tmp:
+        work = Path(tmp)
+        try:
+            specs = discover_specs()
+        except Exception as exc:
+            reports.append(KernelReport("discover", 0, -1, -1, False, f"{exc.__class__.__name__}: {exc}"))
+            specs = []
+        for arch in archs:
+            for module, spec in specs:
+                reports.append(compile_triton_spec(module, spec, arch, work))
+            for path in CUDA_SOURCES:
+                reports.extend(compile_cuda_source(path, cuda_source(path), arch, work))
+    return reports
+
+
+def format_table(reports: list[KernelReport]) -> str:
+    """Human-readable table of reports."""
+    width = max([len(r.kernel) for r in reports] + [6])
+    lines = [f"{'kernel':<{width}}  arch  regs  spill  status"]
+    for r in reports:
+        status = "ok" if r.ok else f"FAIL {r.error}"
+        lines.append(f"{r.kernel:<{width}}  sm_{r.arch:<2}  {r.registers:>4}  {r.spill_bytes:>5}  {status}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mfa_engine.aot [--json] [--arch 80 90]``; exit 1 on any failure or spill."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m mfa_engine.aot")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--arch", type=int, nargs="+", default=list(ARCHS))
+    args = p.parse_args(argv)
+    reports = check_all(args.arch)
+    if args.json:
+        print(json.dumps([{**r.to_dict(), "error": r.error} for r in reports]))
+    else:
+        print(format_table(reports))
+    return 0 if reports and all(r.ok for r in reports) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

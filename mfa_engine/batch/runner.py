@@ -1,0 +1,214 @@
+"""Batch runs: plan the missing (checkpoint, mode, seed) samples, execute, store, summarise.
+
+The plan is every (checkpoint, mode, seed) of the request minus the rows already in the store
+under the same configuration; each checkpoint with missing samples becomes one task (one
+streamed read serves all its samples and modes). Rows are appended to the store as samples
+finish, so a killed run loses at most the samples in flight and a re-run computes only those.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from mfa_engine.batch.series import CheckpointSpec, expand_series
+from mfa_engine.batch.store import ResultsStore
+from mfa_engine.batch.summary import summarise_series
+from mfa_engine.batch.tasks import Task, TaskResult
+from mfa_engine.errors import ConfigError
+
+__all__ = ["BatchReport", "run_batch", "plan_tasks", "mode_config", "MODES"]
+
+MODES = ("paper", "reference")
+
+#: analyze_checkpoint options that change results, per mode (everything else is execution).
+_RELEVANT = {
+    "paper": ("neurons_per_layer", "q", "n_radii", "radius_upper", "convention", "normalisation",
+              "min_reach", "directed", "eps", "structural_distance"),
+    "reference": ("neurons_per_layer", "q", "threshold"),
+}
+_RESERVED = ("mode", "samples", "seed", "revision", "progress", "on_sample")
+
+#: Test hook: SIGKILL this process after it has stored this many rows (crash-safety tests).
+_KILL_ENV = "_MFA_BATCH_KILL_AFTER_ROWS"
+
+
+def _jsonable(v: Any) -> Any:
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    return v
+
+
+def mode_config(mode: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The configuration of ``mode`` recorded in the store and hashed into the row keys.
+
+    Args:
+        mode: ``"paper"`` or ``"reference"``.
+        options: ``analyze_checkpoint`` keyword arguments.
+
+    Returns:
+        ``{"mode": mode, <option>: value}`` for the options that change results in that mode
+        (the backend, seeds and sample count are not part of it).
+    """
+    if mode not in MODES:
+        raise ConfigError(f"mode must be 'paper' or 'reference', got {mode!r}")
+    from mfa_engine.api import analyze_checkpoint
+    import inspect
+
+    defaults = {k: p.default for k, p in inspect.signature(analyze_checkpoint).parameters.items()}
+    cfg: dict[str, Any] = {"mode": mode}
+    for k in _RELEVANT[mode]:
+        cfg[k] = _jsonable(options.get(k, defaults.get(k)))
+    return cfg
+
+
+@dataclass
+class BatchReport:
+    """Outcome of :func:`run_batch`.
+
+    Attributes:
+        series: The checkpoints, by step.
+        computed: Samples computed and stored by this run.
+        skipped: Samples already in the store (not recomputed).
+        failed: ``{"checkpoint", "step", "error"}`` per failed checkpoint.
+        summaries: mode -> summary document (:func:`summarise_series`).
+        prefetched: Tasks whose samples were all served from one read.
+    """
+
+    series: list[CheckpointSpec]
+    computed: int = 0
+    skipped: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prefetched: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True if no checkpoint failed."""
+        return not self.failed
+
+
+def plan_tasks(series: Sequence[CheckpointSpec], store: ResultsStore, seeds: Sequence[int],
+               options: dict[str, dict[str, Any]], hashes: dict[str, str],
+               engine_version: str = "") -> tuple[list[Task], int]:
+    """Tasks for the samples not yet stored.
+
+    Returns:
+        ``(tasks, skipped)``: one task per checkpoint with missing samples, and the number of
+        requested samples already in the store.
+    """
+    tasks, skipped = [], 0
+    for i, spec in enumerate(series):
+        missing: dict[str, list[int]] = {}
+        for mode in options:
+            done = store.done_seeds(spec.key, spec.step, mode, hashes[mode])
+            todo = [s for s in seeds if s not in done]
+            skipped += len(seeds) - len(todo)
+            if todo:
+                missing[mode] = todo
+        if missing:
+            tasks.append(Task(i, spec, missing, {m: options[m] for m in missing},
+                              {m: hashes[m] for m in missing}, engine_version))
+    return tasks, skipped
+
+
+def run_batch(
+    checkpoints: Iterable[str | CheckpointSpec],
+    store: str | Path | ResultsStore,
+    *,
+    options: dict[str, dict[str, Any]],
+    samples: int = 10,
+    seed: int = 0,
+    force: bool = False,
+    executor: Any = None,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> BatchReport:
+    """Analyse a checkpoint series into a results store; resumable.
+
+    Args:
+        checkpoints: CHECKPOINT arguments (see :func:`expand_series`) or specs.
+        store: Store directory or an open store.
+        options: mode -> ``analyze_checkpoint`` keyword arguments (without mode, samples, seed,
+            revision, progress, on_sample); one entry per mode to run.
+        samples: Samples per checkpoint (seeds ``seed .. seed + samples - 1``).
+        seed: First seed.
+        force: Accept a store made with another configuration (the new one becomes current).
+        executor: From :func:`mfa_engine.batch.executors.make_executor` (default in-process).
+        progress: Show progress bars (else log lines go to ``log``).
+        log: Line sink for log lines (default stderr); None and no bars prints to stderr.
+
+    Returns:
+        The :class:`BatchReport` (with a summary per mode).
+
+    Raises:
+        ConfigError: Bad options or checkpoints.
+        StoreError: The store belongs to another configuration (without ``force``).
+    """
+    from mfa_engine import __version__
+    from mfa_engine.batch.executors import InlineExecutor
+    from mfa_engine.batch.progress import BatchProgress
+
+    if not options:
+        raise ConfigError("run_batch: no mode given; options must map 'paper'/'reference' to options")
+    if int(samples) < 1:
+        raise ConfigError(f"samples must be >= 1, got {samples}")
+    for mode, opts in options.items():
+        bad = sorted(set(opts) & set(_RESERVED))
+        if bad:
+            raise ConfigError(f"options of {mode} mode must not set {', '.join(bad)} (run_batch sets them)")
+    seeds = [int(seed) + s for s in range(int(samples))]
+    items = list(checkpoints)
+    specs = [c for c in items if isinstance(c, CheckpointSpec)]
+    args = [str(c) for c in items if not isinstance(c, CheckpointSpec)]
+    if args:
+        specs += expand_series(args)
+    if not specs:
+        raise ConfigError("no checkpoints given; expected directories, globs or MODEL@rev1,rev2")
+    series = sorted({s.key: s for s in specs}.values(), key=lambda s: (s.step is None, s.step or 0, s.key))
+    own = not isinstance(store, ResultsStore)
+    st = ResultsStore(store) if own else store
+    try:
+        configs = {m: mode_config(m, o) for m, o in options.items()}
+        hashes = {m: st.ensure_config(m, configs[m], force=force, engine_version=__version__)
+                  for m in options}
+        tasks, skipped = plan_tasks(series, st, seeds, options, hashes, __version__)
+        report = BatchReport(series, skipped=skipped)
+        kill_after = int(os.environ.get(_KILL_ENV, "0") or 0)
+        stored = {t.index: 0 for t in tasks}
+        index_of = {t.spec.key: t.index for t in tasks}
+        prog = BatchProgress(tasks, bars=progress, log=log)
+
+        def on_row(row: dict[str, Any]) -> None:
+            if st.append(row):
+                report.computed += 1
+                stored[index_of[row["checkpoint"]]] += 1
+                if kill_after and report.computed >= kill_after:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            prog.sample(index_of[row["checkpoint"]])
+
+        def on_done(res: TaskResult) -> None:
+            spec = series[res.index]
+            report.prefetched += int(res.prefetched)
+            if res.error is not None:
+                report.failed.append({"checkpoint": spec.key, "step": spec.step, "error": res.error})
+            prog.finished(res, stored[res.index])
+
+        try:
+            (executor or InlineExecutor()).run(tasks, on_row, on_done)
+        finally:
+            prog.close()
+        order = [(s.key, s.step) for s in series]
+        for mode in options:
+            report.summaries[mode] = summarise_series(
+                st.rows(mode, hashes[mode]), engine_version=__version__, mode=mode,
+                config=configs[mode], computed=report.computed, skipped=report.skipped,
+                checkpoints=order, seeds=seeds, failed=report.failed,
+            )
+        return report
+    finally:
+        if own:
+            st.close()

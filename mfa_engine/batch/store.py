@@ -1,0 +1,277 @@
+"""The results store of batch runs: SQLite (WAL), append-only, one atomic transaction per row.
+
+Layout of a store directory ``DIR``: ``DIR/results.sqlite`` with two tables.
+
+* ``meta(mode PRIMARY KEY, config_hash, config, engine_version, created)``: the analysis
+  configuration of each mode. A run with another configuration is refused unless forced
+  (then the new configuration becomes current; rows of the old one stay, under their hash).
+* ``results(id, checkpoint, step, mode, seed, config_hash, alpha0, width, record,
+  engine_version, created)`` with ``UNIQUE(checkpoint, step, mode, seed, config_hash)``:
+  one row per (checkpoint, sample). ``record`` is the per-sample record of
+  ``analyze_checkpoint`` as JSON text. Unknown steps are stored as -1.
+
+Each append is its own transaction (``INSERT OR IGNORE``), so a killed process leaves either the
+whole row or nothing, and a row is never stored twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from mfa_engine.errors import StoreError
+
+__all__ = ["ResultsStore", "config_hash", "STORE_FILE", "NO_STEP"]
+
+STORE_FILE = "results.sqlite"
+#: Value of ``step`` for checkpoints whose step is unknown (NULL would defeat UNIQUE).
+NO_STEP = -1
+_SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    mode TEXT PRIMARY KEY,
+    config_hash TEXT NOT NULL,
+    config TEXT NOT NULL,
+    engine_version TEXT,
+    created REAL
+);
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    checkpoint TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    mode TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    config_hash TEXT NOT NULL,
+    alpha0 REAL NOT NULL,
+    width REAL NOT NULL,
+    record TEXT NOT NULL,
+    engine_version TEXT,
+    created REAL,
+    UNIQUE (checkpoint, step, mode, seed, config_hash)
+);
+"""
+
+_CSV_FIELDS = ("checkpoint", "step", "mode", "seed", "config_hash", "alpha0", "width",
+               "n_centres", "r2_min", "engine_version")
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """SHA-256 (hex) of a configuration dict as canonical JSON (sorted keys)."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=float)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any]) -> str:
+    keys = sorted(set(old) | set(new))
+    parts = [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+    return ", ".join(parts[:4]) + (", ..." if len(parts) > 4 else "")
+
+
+class ResultsStore:
+    """A results store directory (created on first use).
+
+    Args:
+        directory: The store directory; ``results.sqlite`` inside it is created if missing.
+
+    Raises:
+        StoreError: The path is a file, or the database is not a results store.
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        if self.directory.exists() and not self.directory.is_dir():
+            raise StoreError(f"results store {self.directory} is a file; expected a directory")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / STORE_FILE
+        try:
+            self._conn = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, _SCHEMA_VERSION):
+                raise StoreError(
+                    f"results store {self.path} has schema version {version}; this engine reads "
+                    f"version {_SCHEMA_VERSION}"
+                )
+            self._conn.executescript(_SCHEMA)
+            self._conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"results store {self.path} is not a readable SQLite database: {exc}") from None
+
+    # ------------------------------------------------------------------ configuration
+    def config(self, mode: str) -> tuple[str, dict[str, Any]] | None:
+        """The current ``(config_hash, config)`` of ``mode``, or None if the mode was never run."""
+        row = self._conn.execute("SELECT config_hash, config FROM meta WHERE mode = ?", (mode,)).fetchone()
+        return None if row is None else (row[0], json.loads(row[1]))
+
+    def modes(self) -> list[str]:
+        """Modes with a recorded configuration, sorted."""
+        return [r[0] for r in self._conn.execute("SELECT mode FROM meta ORDER BY mode")]
+
+    def ensure_config(self, mode: str, config: dict[str, Any], *, force: bool = False,
+                      engine_version: str = "") -> str:
+        """Record the configuration of ``mode``, or check it equals the recorded one.
+
+        Args:
+            mode: ``"paper"`` or ``"reference"``.
+            config: The analysis configuration (JSON-able; everything that changes results).
+            force: Replace a different recorded configuration instead of refusing.
+            engine_version: Stored with the configuration.
+
+        Returns:
+            The configuration hash.
+
+        Raises:
+            StoreError: A different configuration is recorded and ``force`` is False.
+        """
+        h = config_hash(config)
+        current = self.config(mode)
+        if current is not None and current[0] != h and not force:
+            raise StoreError(
+                f"results store {self.directory} holds {mode}-mode results of another config "
+                f"({_diff(current[1], config)}); use another --store, or --force to add results "
+                "under the new config"
+            )
+        if current is None or current[0] != h:
+            with self._conn:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO meta (mode, config_hash, config, engine_version, created) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (mode, h, json.dumps(config, sort_keys=True), engine_version, time.time()),
+                )
+        return h
+
+    # ------------------------------------------------------------------ rows
+    def done_seeds(self, checkpoint: str, step: int | None, mode: str, chash: str) -> set[int]:
+        """Seeds already stored for one checkpoint, mode and configuration."""
+        cur = self._conn.execute(
+            "SELECT seed FROM results WHERE checkpoint = ? AND step = ? AND mode = ? AND config_hash = ?",
+            (checkpoint, NO_STEP if step is None else int(step), mode, chash),
+        )
+        return {int(r[0]) for r in cur}
+
+    def append(self, row: dict[str, Any]) -> bool:
+        """Append one row atomically (one transaction); a row already stored is left alone.
+
+        Args:
+            row: ``checkpoint, step, mode, seed, config_hash, record`` (the per-sample dict with
+                ``alpha0`` and ``width``) and optionally ``engine_version``.
+
+        Returns:
+            True if the row was inserted, False if the key was already present.
+        """
+        return self.append_many([row]) == 1
+
+    def append_many(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Append rows in one transaction; returns how many were new."""
+        values = []
+        for r in rows:
+            rec = r["record"]
+            step = r.get("step")
+            values.append((
+                r["checkpoint"], NO_STEP if step is None else int(step), r["mode"], int(r["seed"]),
+                r["config_hash"], float(rec["alpha0"]), float(rec["width"]),
+                json.dumps(rec, allow_nan=True), r.get("engine_version", ""), time.time(),
+            ))
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            before = self._conn.total_changes
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO results (checkpoint, step, mode, seed, config_hash, alpha0, "
+                "width, record, engine_version, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+            return self._conn.total_changes - before
+
+    def rows(self, mode: str | None = None, chash: str | None = None,
+             checkpoint: str | None = None) -> list[dict[str, Any]]:
+        """Stored rows (with the parsed ``record``), ordered by step, checkpoint, mode, seed.
+
+        Args:
+            mode: Only this mode.
+            chash: Only this configuration hash.
+            checkpoint: Only this checkpoint key.
+
+        Returns:
+            Dicts with ``checkpoint, step (None if unknown), mode, seed, config_hash, alpha0,
+            width, record, engine_version``.
+        """
+        where, args = [], []
+        for col, val in (("mode", mode), ("config_hash", chash), ("checkpoint", checkpoint)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        sql = ("SELECT checkpoint, step, mode, seed, config_hash, alpha0, width, record, engine_version "
+               "FROM results")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY step, checkpoint, mode, seed"
+        out = []
+        for c, st, m, se, h, a, w, rec, ev in self._conn.execute(sql, args):
+            out.append({"checkpoint": c, "step": None if st == NO_STEP else int(st), "mode": m,
+                        "seed": int(se), "config_hash": h, "alpha0": a, "width": w,
+                        "record": json.loads(rec), "engine_version": ev})
+        return out
+
+    def count(self) -> int:
+        """Number of stored rows."""
+        return int(self._conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+    # ------------------------------------------------------------------ export
+    def export(self, out: str | Path, mode: str | None = None, current_only: bool = True) -> Path:
+        """Write the rows to CSV (scalars per sample) or JSON (full records), by file suffix.
+
+        Args:
+            out: ``*.csv`` or ``*.json``.
+            mode: Only this mode.
+            current_only: Only rows of each mode's current configuration.
+
+        Returns:
+            The written path.
+
+        Raises:
+            StoreError: An unknown suffix.
+        """
+        from mfa_engine.io import atomic_write_json, atomic_write_text
+
+        out = Path(out)
+        rows = self._export_rows(mode, current_only)
+        if out.suffix.lower() == ".json":
+            return atomic_write_json(out, rows)
+        if out.suffix.lower() != ".csv":
+            raise StoreError(f"cannot export to {out.name}: expected a .csv or .json file name")
+        import io
+
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(_CSV_FIELDS), lineterminator="\n")
+        writer.writeheader()
+        for r in rows:
+            rec = r["record"]
+            writer.writerow({k: r.get(k, rec.get(k)) for k in _CSV_FIELDS})
+        return atomic_write_text(out, buf.getvalue())
+
+    def _export_rows(self, mode: str | None, current_only: bool) -> list[dict[str, Any]]:
+        modes = [mode] if mode else self.modes()
+        rows: list[dict[str, Any]] = []
+        for m in modes:
+            cfg = self.config(m)
+            rows.extend(self.rows(m, cfg[0] if (current_only and cfg) else None))
+        return rows
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._conn.close()
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+

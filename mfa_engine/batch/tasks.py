@@ -1,0 +1,165 @@
+"""One batch task: every missing (mode, seed) of one checkpoint, from one streamed read."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from mfa_engine.batch.series import CheckpointSpec
+
+__all__ = ["Task", "TaskResult", "compute_task", "contiguous_runs"]
+
+
+@dataclass
+class Task:
+    """Work of one checkpoint.
+
+    Attributes:
+        index: Position of the checkpoint in the series.
+        spec: The checkpoint.
+        seeds: mode -> seeds still to compute (sorted).
+        options: mode -> keyword arguments of ``analyze_checkpoint`` (without ``mode``,
+            ``samples``, ``seed``, ``revision``, ``progress`` and ``on_sample``).
+        config_hash: mode -> configuration hash of the rows.
+        engine_version: Stored with each row.
+    """
+
+    index: int
+    spec: CheckpointSpec
+    seeds: dict[str, list[int]]
+    options: dict[str, dict[str, Any]]
+    config_hash: dict[str, str]
+    engine_version: str = ""
+
+    @property
+    def n_samples(self) -> int:
+        """Number of (mode, seed) pairs of the task."""
+        return sum(len(v) for v in self.seeds.values())
+
+
+@dataclass
+class TaskResult:
+    """Outcome of a task.
+
+    Attributes:
+        index: The task's index.
+        rows: Rows produced (only filled when the executor returns rows instead of streaming).
+        error: One-line error message if the checkpoint failed, else None.
+        seconds: Wall time of the task.
+        prefetched: True if one read of each tensor served all samples (False: the recorded
+            requests exceeded the prefetch budget and samples read separately).
+    """
+
+    index: int
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+    prefetched: bool = False
+
+
+def contiguous_runs(seeds: list[int]) -> list[list[int]]:
+    """Split sorted seeds into runs of consecutive integers: ``[0,1,2,5,6] -> [[0,1,2],[5,6]]``."""
+    runs: list[list[int]] = []
+    for s in sorted(seeds):
+        if runs and s == runs[-1][-1] + 1:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    return runs
+
+
+def _read_passes(task: Task) -> int:
+    """How many times the analysis would read the checkpoint without prefetching.
+
+    Paper mode reads once per seed; reference mode once per call of ``analyze_checkpoint``
+    (one per contiguous run of seeds), for all seeds of the call.
+    """
+    return sum(len(seeds) if mode == "paper" else len(contiguous_runs(seeds))
+               for mode, seeds in task.seeds.items())
+
+
+def _plans(task: Task) -> list[Callable[[Any], None]]:
+    """Functions replaying every read of the task against a recording checkpoint."""
+    from mfa_engine.arch import get_adapter
+    from mfa_engine.nin import build_nin
+    from mfa_engine.reference import _distance_lists_many, reference_sample_indices
+
+    plans: list[Callable[[Any], None]] = []
+    for mode, seeds in task.seeds.items():
+        opts = task.options[mode]
+        npl = opts.get("neurons_per_layer", 32)
+        if mode == "paper":
+            if isinstance(npl, str):  # the full network: nothing to gain, too large to hold
+                continue
+
+            def paper(rec: Any, seeds: list[int] = seeds, opts: dict = opts, npl: Any = npl) -> None:
+                adapter = get_adapter(rec.config)
+                adapter.validate(rec)
+                for s in seeds:
+                    build_nin(rec, adapter, neurons_per_layer=npl, seed=s,
+                              eps=opts.get("eps", 0.0),
+                              structural_distance=opts.get("structural_distance", 1.0))
+
+            plans.append(paper)
+        else:
+            if isinstance(npl, str):
+                continue
+
+            def reference(rec: Any, seeds: list[int] = seeds, opts: dict = opts, npl: Any = npl) -> None:
+                for run in contiguous_runs(seeds):  # analyze_checkpoint is called per run
+                    samples = [reference_sample_indices(rec.config, s, n_per_layer=int(npl)) for s in run]
+                    _distance_lists_many(rec, samples, opts.get("threshold", 150.0))
+
+            plans.append(reference)
+    return plans
+
+
+def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = None) -> TaskResult:
+    """Compute every missing sample of a task; rows are passed to ``on_row`` as they finish.
+
+    The checkpoint is opened once; its reads for all modes and seeds are recorded and served
+    from one streamed read (:mod:`mfa_engine.batch.prefetch`). A failure (corrupt checkpoint,
+    too few centres, ...) is caught and returned as ``error``; rows finished before it stand.
+
+    Args:
+        task: The task.
+        on_row: Called with each row ``{checkpoint, step, mode, seed, config_hash, record,
+            engine_version}``; without it rows are collected in the result.
+
+    Returns:
+        The :class:`TaskResult`.
+    """
+    from mfa_engine.api import analyze_checkpoint
+    from mfa_engine.batch.prefetch import prefetch_checkpoint, record_requests
+    from mfa_engine.checkpoints import open_checkpoint
+    from mfa_engine.errors import MFAError
+
+    t0 = time.perf_counter()
+    result = TaskResult(task.index)
+    sink = on_row if on_row is not None else result.rows.append
+    spec = task.spec
+    try:
+        with open_checkpoint(spec.path, revision=spec.revision) as ckpt:
+            reader: Any = ckpt
+            if _read_passes(task) > 1:  # else the one analysis call already reads each block once
+                reader = prefetch_checkpoint(ckpt, record_requests(ckpt, _plans(task))) or ckpt
+            result.prefetched = reader is not ckpt or _read_passes(task) == 1
+            for mode, seeds in task.seeds.items():
+                for run in contiguous_runs(seeds):
+
+                    def emit(rec: dict, mode: str = mode) -> None:
+                        sink({"checkpoint": spec.key, "step": spec.step, "mode": mode,
+                              "seed": int(rec["seed"]), "config_hash": task.config_hash[mode],
+                              "record": rec, "engine_version": task.engine_version})
+
+                    analyze_checkpoint(reader, mode=mode, samples=len(run), seed=run[0],
+                                       progress=False, on_sample=emit, **task.options[mode])
+    except MFAError as exc:
+        result.error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - one bad checkpoint must not stop a series
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        result.error = f"{type(exc).__name__}: {exc} (at {last.filename}:{last.lineno})"
+    result.seconds = time.perf_counter() - t0
+    return result

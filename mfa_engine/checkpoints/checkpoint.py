@@ -1,0 +1,228 @@
+"""The :class:`Checkpoint` object: tensor metadata and streamed float32 reads."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from mfa_engine.checkpoints.gather import as_index, gather_all, gather_block, gather_rows
+from mfa_engine.errors import CheckpointError
+
+__all__ = ["Checkpoint", "WeightFile"]
+
+_FLOAT_DTYPES = frozenset({"float64", "float32", "float16", "bfloat16"})
+
+
+class _Entry(Protocol):
+    shape: tuple[int, ...]
+    dtype: str
+
+
+class WeightFile(Protocol):
+    """One weight file backend (safetensors or torch ``.bin``)."""
+
+    path: Path
+    entries: dict[str, _Entry]
+
+    def raw(self, key: str) -> np.ndarray:
+        """Stored values of ``key`` as a (memory-mapped) NumPy array."""
+        ...
+
+    def close(self) -> None:
+        """Release mapped memory."""
+        ...
+
+
+class Checkpoint:
+    """An opened checkpoint: config plus tensors streamed from memory-mapped weight files.
+
+    Nothing is read until a ``read*`` method is called, and those touch only the requested
+    rows. All reads return float32 (fp16/bf16 upcasts are exact) and raise
+    :class:`~mfa_engine.errors.CheckpointError` if the values read contain NaN or inf.
+
+    Attributes:
+        path: directory holding ``config.json`` and the weight files (a snapshot directory
+            for the HF cache layout).
+        config: the parsed ``config.json``.
+        model_type: ``config["model_type"]`` (empty string if absent).
+        step: training step parsed from the revision or directory name, else None.
+        revision: revision asked for or chosen (``"main"``), else None.
+        commit: HF cache snapshot hash, else None.
+        files: the weight files, in load order.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        config: dict[str, Any],
+        files: list[WeightFile],
+        *,
+        step: int | None = None,
+        revision: str | None = None,
+        commit: str | None = None,
+    ) -> None:
+        self.path = path
+        self.config = config
+        self.model_type = str(config.get("model_type") or "")
+        self.step = step
+        self.revision = revision
+        self.commit = commit
+        self.files = files
+        self._where: dict[str, WeightFile] = {}
+        for file in files:
+            for key in file.entries:
+                self._where.setdefault(key, file)
+
+    # ----------------------------------------------------------------- metadata
+    def keys(self) -> list[str]:
+        """All tensor names, sorted."""
+        return sorted(self._where)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._where
+
+    def _file(self, name: str) -> WeightFile:
+        try:
+            return self._where[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self._where), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise CheckpointError(
+                f"tensor {name!r} not found in checkpoint {self.path} "
+                f"({len(self._where)} tensors){hint}"
+            ) from None
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        """Shape of tensor ``name`` as stored."""
+        return tuple(self._file(name).entries[name].shape)
+
+    def dtype(self, name: str) -> str:
+        """Stored dtype of ``name`` as a canonical name: ``"float32"``, ``"float16"``,
+        ``"bfloat16"``, ``"float64"``, or an integer/bool name."""
+        return self._file(name).entries[name].dtype
+
+    def file_of(self, name: str) -> Path:
+        """The weight file holding tensor ``name``."""
+        return self._file(name).path
+
+    # ----------------------------------------------------------------- reads
+    def _raw(self, name: str) -> tuple[np.ndarray, str]:
+        file = self._file(name)
+        return file.raw(name), file.entries[name].dtype
+
+    def _check_finite(
+        self,
+        name: str,
+        values: np.ndarray,
+        dtype: str,
+        rows: np.ndarray | None = None,
+        cols: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Raise if ``values`` (read from ``name`` at ``rows``/``cols``) holds NaN or inf."""
+        if dtype in _FLOAT_DTYPES and values.size and not np.isfinite(values).all():
+            bad = ~np.isfinite(values)
+            first = [int(i) for i in np.argwhere(bad)[0]]
+            if rows is not None and first:
+                first[0] = int(rows[first[0]])
+            if cols is not None and len(first) > 1:
+                first[1] = int(cols[first[1]])
+            raise CheckpointError(
+                f"tensor {name!r} in {self._file(name).path.name} has {int(bad.sum())} NaN/inf "
+                f"values in the data read (first at tensor index {tuple(first)}); expected "
+                "finite weights"
+            )
+        return values
+
+    def _release(self, name: str) -> None:
+        release = getattr(self._file(name), "release", None)
+        if release is not None:
+            release(name)
+
+    def read(self, name: str) -> np.ndarray:
+        """Read a full tensor.
+
+        Args:
+            name: tensor name.
+
+        Returns:
+            float32 array of the tensor's shape.
+        """
+        raw, dtype = self._raw(name)
+        prefetch = getattr(self._file(name), "prefetch", None)
+        if prefetch is not None:
+            prefetch(name)
+        try:
+            out = gather_all(raw, dtype)
+        finally:
+            self._release(name)
+        return self._check_finite(name, out, dtype)
+
+    def read_rows(self, name: str, rows: Any) -> np.ndarray:
+        """Read selected rows (entries of the first axis) of a tensor.
+
+        Args:
+            name: tensor name (at least 1-D).
+            rows: int indices [k] in any order, duplicates allowed.
+
+        Returns:
+            float32 array [k, *shape[1:]] with ``out[i] = tensor[rows[i]]``.
+        """
+        raw, dtype = self._raw(name)
+        if raw.ndim == 0:
+            raise CheckpointError(f"tensor {name!r} is a scalar; read_rows expects >= 1-D")
+        idx = as_index(rows, raw.shape[0], f"rows of tensor {name!r} {raw.shape}")
+        try:
+            out = gather_rows(raw, idx, dtype)
+        finally:
+            self._release(name)
+        return self._check_finite(name, out, dtype, idx)
+
+    def read_block(self, name: str, rows: Any, cols: Any) -> np.ndarray:
+        """Read the sub-matrix ``tensor[rows][:, cols]`` of a 2-D tensor.
+
+        Args:
+            name: tensor name of a 2-D tensor [n, m].
+            rows: row indices [k] in any order.
+            cols: column indices [l] in any order.
+
+        Returns:
+            float32 array [k, l] with ``out[i, j] = tensor[rows[i], cols[j]]``.
+        """
+        raw, dtype = self._raw(name)
+        if raw.ndim != 2:
+            raise CheckpointError(
+                f"tensor {name!r} has shape {raw.shape}; read_block expects a 2-D tensor"
+            )
+        r = as_index(rows, raw.shape[0], f"rows of tensor {name!r} {raw.shape}")
+        c = as_index(cols, raw.shape[1], f"columns of tensor {name!r} {raw.shape}")
+        try:
+            out = gather_block(raw, r, c, dtype)
+        finally:
+            self._release(name)
+        return self._check_finite(name, out, dtype, r, c)
+
+    # ----------------------------------------------------------------- lifecycle
+    def close(self) -> None:
+        """Release all memory maps (the checkpoint can still be read; files are remapped)."""
+        for file in self.files:
+            file.close()
+
+    def __enter__(self) -> Checkpoint:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        self.close()  # memory maps are not picklable; they are re-created lazily
+        return self.__dict__.copy()
+
+    def __repr__(self) -> str:
+        step = "" if self.step is None else f", step={self.step}"
+        return (
+            f"Checkpoint({str(self.path)!r}, model_type={self.model_type!r}{step}, "
+            f"tensors={len(self._where)})"
+        )

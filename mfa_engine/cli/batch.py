@@ -1,0 +1,182 @@
+"""``mfa batch CHECKPOINT... --store DIR``: analyse a checkpoint series into a resumable store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from mfa_engine.cli.analyze import add_analysis_options, analysis_kwargs
+
+__all__ = ["register", "load_toml_config", "mode_options"]
+
+_MODE_NAMES = ("paper", "reference")
+# Options of `mfa analyze` that run_batch sets itself or that make no sense for a series.
+_NOT_OPTIONS = ("revision", "mode", "samples", "seed", "progress")
+
+
+def _modes(value: str) -> tuple[str, ...]:
+    modes = tuple(dict.fromkeys(m.strip() for m in value.split(",") if m.strip()))
+    bad = [m for m in modes if m not in _MODE_NAMES]
+    if not modes or bad:
+        raise argparse.ArgumentTypeError(
+            f"expected paper, reference or paper,reference; got {value!r}"
+        )
+    return modes
+
+
+def load_toml_config(parser: argparse.ArgumentParser, args: argparse.Namespace, path: str) -> None:
+    """Fill ``args`` from a TOML file; options given on the command line win.
+
+    Keys are the long option names (``samples``, ``neurons-per-layer`` or ``neurons_per_layer``,
+    ``store``, ...) plus ``checkpoints`` (a list). An option is taken from the file when the
+    command line left it at its default.
+
+    Raises:
+        ConfigError: Unreadable TOML, an unknown key, or an invalid value.
+    """
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    from mfa_engine.errors import ConfigError
+
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    actions = {a.dest: a for a in parser._actions if a.dest not in ("help", "config")}
+    for key, value in doc.items():
+        dest = key.replace("-", "_")
+        if dest not in actions:
+            known = ", ".join(sorted(d.replace("_", "-") for d in actions))
+            raise ConfigError(f"config file {path}: unknown key {key!r}; known keys: {known}")
+        action = actions[dest]
+        if dest == "checkpoints":
+            value = [value] if isinstance(value, str) else list(value)
+        elif dest == "mode" and isinstance(value, list):
+            value = _modes(",".join(map(str, value)))
+        elif action.type is not None and isinstance(value, str):
+            try:
+                value = action.type(value)
+            except (argparse.ArgumentTypeError, ValueError) as exc:
+                raise ConfigError(f"config file {path}: {key} = {value!r}: {exc}") from None
+        if action.choices is not None and value not in action.choices:
+            raise ConfigError(f"config file {path}: {key} = {value!r}; expected one of {list(action.choices)}")
+        if getattr(args, dest) == parser.get_default(dest):
+            setattr(args, dest, value)
+
+
+def mode_options(args: argparse.Namespace, mode: str) -> dict[str, Any]:
+    """``analyze_checkpoint`` options of one mode from parsed options (for ``run_batch``)."""
+    ns = argparse.Namespace(**{**vars(args), "mode": mode})
+    kw = analysis_kwargs(ns)
+    return {k: v for k, v in kw.items() if k not in _NOT_OPTIONS}
+
+
+def _fmt(v: Any, spec: str = ".5f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def print_series(doc: dict, file: Any = None) -> None:
+    """Print one row per checkpoint of a summary document."""
+    out = file or sys.stdout
+    print(f"{doc['mode']} mode:", file=out)
+    print(f"{'step':>8} {'n':>3} {'alpha0':>10} {'±':>8} {'width':>10} {'±':>8} {'E(t)':>9}  checkpoint",
+          file=out)
+    for c in doc["checkpoints"]:
+        step = "-" if c["step"] is None else str(c["step"])
+        print(f"{step:>8} {c['n_samples']:>3} {c['alpha0']:>10.5f} {c['alpha0_std']:>8.5f} "
+              f"{c['width']:>10.5f} {c['width_std']:>8.5f} {_fmt(c['emergence'], '9.5f'):>9}  "
+              f"{c['checkpoint']}", file=out)
+
+
+def _summary_path(base: str, mode: str, n_modes: int) -> Path:
+    p = Path(base)
+    return p if n_modes == 1 else p.with_name(f"{p.stem}.{mode}{p.suffix or '.json'}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from mfa_engine.batch.executors import make_executor
+    from mfa_engine.batch.runner import run_batch
+    from mfa_engine.errors import ConfigError
+    from mfa_engine.io import atomic_write_json
+
+    if args.config:
+        load_toml_config(args._parser, args, args.config)
+    if not args.checkpoints:
+        raise ConfigError("no checkpoints given; pass CHECKPOINT... or 'checkpoints' in --config")
+    if not args.store:
+        raise ConfigError("no results store given; pass --store DIR (or 'store' in --config)")
+    if args.revision:
+        raise ConfigError("--revision is not used by mfa batch; name revisions as MODEL@rev1,rev2")
+    modes = args.mode if isinstance(args.mode, tuple) else _modes(args.mode)
+    options = {m: mode_options(args, m) for m in modes}
+    executor = make_executor(args.executor, workers=args.workers, address=args.address)
+    report = run_batch(
+        args.checkpoints, args.store, options=options, samples=args.samples, seed=args.seed,
+        force=args.force, executor=executor, progress=not args.quiet and sys.stderr.isatty(),
+    )
+    for mode in modes:
+        print_series(report.summaries[mode])
+    print(f"{len(report.series)} checkpoints: computed {report.computed} samples, skipped "
+          f"{report.skipped} already in the store, {len(report.failed)} checkpoints failed")
+    for f in report.failed:
+        print(f"error: checkpoint {f['checkpoint']} (step {f['step']}) failed and was skipped: "
+              f"{f['error']}", file=sys.stderr)
+    if args.summary:
+        for mode in modes:
+            path = atomic_write_json(_summary_path(args.summary, mode, len(modes)), report.summaries[mode])
+            print(f"wrote {path}")
+    if args.export:
+        from mfa_engine.batch.store import ResultsStore
+
+        with ResultsStore(args.store) as store:
+            print(f"wrote {store.export(args.export)}")
+    if args.plot:
+        from mfa_engine.cli.plot import plot_store
+
+        for path in plot_store(args.store, args.plot, modes=list(modes)):
+            print(f"wrote {path}")
+    return 1 if report.failed else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``mfa batch``."""
+    p = sub.add_parser(
+        "batch", help="analyse a checkpoint series into a resumable results store",
+        description="Analyse every checkpoint of a series (directories, globs, or "
+                    "HF_CACHE_MODEL@rev1,rev2; the step is parsed from stepN) into a results "
+                    "store. One read of each checkpoint serves all its samples and modes; "
+                    "re-running skips what is stored.")
+    p.add_argument("checkpoints", nargs="*", default=[], metavar="CHECKPOINT",
+                   help="checkpoint directory, glob, or MODEL@rev1,rev2")
+    add_analysis_options(p)
+    for action in p._actions:
+        if action.dest == "revision":  # revisions are named per checkpoint: MODEL@rev1,rev2
+            action.help = argparse.SUPPRESS
+        if action.dest == "mode":
+            action.choices = None
+            action.type = _modes
+            action.default = ("paper",)
+            action.metavar = "paper|reference|paper,reference"
+            action.help = "analysis mode(s); several modes share one read (default paper)"
+    p.add_argument("--store", metavar="DIR", help="results store directory (created)")
+    p.add_argument("--summary", metavar="OUT.json",
+                   help="write the summary JSON (with several modes: OUT.<mode>.json)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local processes (default) or a Ray cluster")
+    p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    p.add_argument("--workers", type=int,
+                   help="local worker processes (default: one per visible GPU, else 1)")
+    p.add_argument("--force", action="store_true",
+                   help="accept a store made with another config (the new config becomes current)")
+    p.add_argument("--config", metavar="FILE.toml", help="read options from a TOML file")
+    p.add_argument("--export", metavar="OUT.csv|OUT.json", help="export the store's rows")
+    p.add_argument("--plot", metavar="DIR", help="draw the series plots into DIR (PNG and SVG)")
+    p.set_defaults(func=_run, _parser=p)

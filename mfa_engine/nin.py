@@ -1,0 +1,230 @@
+"""Neuron interaction networks (NINs): checkpoint weights -> a layered graph of distances.
+
+Nodes are neurons grouped in node layers; per transformer block the layers are
+``x`` (block input) -> ``qkv`` -> ``ctx`` (attention context) -> ``attn_out`` -> ``mlp``, and the
+last block's ``mlp`` feeds a final ``x`` layer (the model output). Weighted edges have distance
+``1/|w|`` (kept when ``|w| > eps``); ``qkv -> ctx`` edges are structural (DESIGN 2.1) with a fixed
+distance. The network is a layered DAG, stored as one dense distance block per pair of
+consecutive layers (``inf`` = no edge), so multi-source shortest paths are min-plus chains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from mfa_engine.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import scipy.sparse
+
+__all__ = ["LayeredGraph", "build_nin", "sample_neurons", "LAYER_KINDS", "EDGE_KINDS"]
+
+#: Node-layer kinds of one block, in order (the final model output is one more "x" layer).
+LAYER_KINDS: tuple[str, ...] = ("x", "qkv", "ctx", "attn_out", "mlp")
+#: Edge kind between layer LAYER_KINDS[i] and the next layer.
+EDGE_KINDS: tuple[str, ...] = ("x_qkv", "qkv_ctx", "ctx_attn_out", "attn_out_mlp", "mlp_x")
+
+
+@dataclass
+class LayeredGraph:
+    """A layered DAG given as dense distance blocks between consecutive node layers.
+
+    Nodes are numbered layer by layer: layer ``l`` holds nodes ``offsets[l] .. offsets[l+1]-1``.
+
+    Attributes:
+        layer_sizes: Number of nodes of each layer, length ``L``.
+        blocks: ``L - 1`` arrays, ``blocks[l]`` float64 ``[n_l, n_{l+1}]``; entry ``[i, j]`` is
+            the distance of edge ``i -> j`` (``inf`` where there is no edge).
+        node_block: int64 ``[N]``, transformer block of each node (the output layer gets
+            ``n_blocks``).
+        node_kind: ``[N]`` layer kind names (see ``LAYER_KINDS``).
+        node_neuron: int64 ``[N]``, index of the neuron within its full (unsampled) layer.
+    """
+
+    layer_sizes: list[int]
+    blocks: list[np.ndarray]
+    node_block: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    node_kind: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<U8"))
+    node_neuron: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def __post_init__(self) -> None:
+        if len(self.blocks) != len(self.layer_sizes) - 1:
+            raise ConfigError(
+                f"LayeredGraph needs len(layer_sizes) - 1 = {len(self.layer_sizes) - 1} blocks, "
+                f"got {len(self.blocks)}"
+            )
+        for l, blk in enumerate(self.blocks):
+            want = (self.layer_sizes[l], self.layer_sizes[l + 1])
+            if blk.shape != want:
+                raise ConfigError(f"LayeredGraph block {l} has shape {blk.shape}, expected {want}")
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """int64 ``[L + 1]``: first node id of each layer, then the node count."""
+        return np.concatenate([[0], np.cumsum(self.layer_sizes)]).astype(np.int64)
+
+    @property
+    def n_nodes(self) -> int:
+        """Total number of nodes ``N``."""
+        return int(sum(self.layer_sizes))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(N, N)``, as for a sparse adjacency matrix."""
+        return (self.n_nodes, self.n_nodes)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of finite edges."""
+        return int(sum(np.isfinite(b).sum() for b in self.blocks))
+
+    def to_csr(self) -> "scipy.sparse.csr_array":
+        """Export as a SciPy CSR array ``[N, N]`` whose explicit entries are edge distances."""
+        import scipy.sparse as sp
+
+        off = self.offsets
+        rows, cols, vals = [], [], []
+        for l, blk in enumerate(self.blocks):
+            i, j = np.nonzero(np.isfinite(blk))
+            rows.append(i + off[l])
+            cols.append(j + off[l + 1])
+            vals.append(blk[i, j])
+        n = self.n_nodes
+        if rows:
+            r = np.concatenate(rows)
+            c = np.concatenate(cols)
+            v = np.concatenate(vals)
+        else:
+            r = c = np.zeros(0, np.int64)
+            v = np.zeros(0)
+        return sp.csr_array((v, (r, c)), shape=(n, n))
+
+    def finite_distances_sample(self) -> np.ndarray:
+        """float64: all finite edge distances (for diagnostics)."""
+        return np.concatenate([b[np.isfinite(b)] for b in self.blocks]) if self.blocks else np.zeros(0)
+
+
+def sample_neurons(
+    sizes: Sequence[int], counts: Sequence[int | None], rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Draw sorted neuron indices per layer, uniformly without replacement.
+
+    Args:
+        sizes: Full size of each layer.
+        counts: How many to draw per layer (``None`` = all; values above the size take all).
+        rng: The generator; draws happen in the given order.
+
+    Returns:
+        One sorted int64 index array per layer.
+    """
+    out = []
+    for n, k in zip(sizes, counts):
+        if k is None or k >= n:
+            out.append(np.arange(n, dtype=np.int64))
+        else:
+            out.append(np.sort(rng.choice(n, size=int(k), replace=False)).astype(np.int64))
+    return out
+
+
+def _distances(w: np.ndarray, eps: float) -> np.ndarray:
+    """float64 distances ``1/|w|`` (computed in float64), ``inf`` where ``|w| <= eps``."""
+    a = np.abs(w.astype(np.float64))
+    with np.errstate(divide="ignore"):
+        d = 1.0 / a
+    d[~(a > eps)] = np.inf
+    return d
+
+
+def build_nin(
+    ckpt: Any,
+    adapter: Any,
+    *,
+    neurons_per_layer: int | str | None = 32,
+    seed: int = 0,
+    eps: float = 0.0,
+    structural_distance: float = 1.0,
+    mlp_factor: int = 2,
+    blocks: Sequence[int] | None = None,
+) -> LayeredGraph:
+    """Build the (sampled) neuron interaction network of a checkpoint.
+
+    The draws depend only on ``seed`` and the layer sizes, so the same seed picks the same
+    neurons at every checkpoint of a training series (neurons are tracked through training).
+
+    Args:
+        ckpt: An open checkpoint (``mfa_engine.checkpoints.open_checkpoint``).
+        adapter: The architecture adapter for it (``mfa_engine.arch.get_adapter``).
+        neurons_per_layer: Neurons sampled per node layer (the MLP hidden layer gets
+            ``mlp_factor`` times as many), or ``"all"``/``None`` for the full network.
+        seed: Seed of the sampling RNG (``numpy.random.default_rng(seed)``).
+        eps: Edges with ``|w| <= eps`` are dropped (default 0: every nonzero weight).
+        structural_distance: Distance of the structural ``qkv -> ctx`` edges.
+        mlp_factor: Multiplier of the sample size for the MLP hidden layer.
+        blocks: Transformer blocks to include (default all, in order); the chain is taken as
+            consecutive even if a subset is given.
+
+    Returns:
+        The LayeredGraph with node metadata.
+
+    Raises:
+        ConfigError: For a non-positive sample size or negative eps/structural distance.
+    """
+    if isinstance(neurons_per_layer, str):
+        if neurons_per_layer.lower() != "all":
+            raise ConfigError(
+                f"neurons_per_layer must be a positive integer or 'all', got {neurons_per_layer!r}"
+            )
+        k: int | None = None
+    else:
+        k = None if neurons_per_layer is None else int(neurons_per_layer)
+        if k is not None and k < 1:
+            raise ConfigError(f"neurons_per_layer must be >= 1 or 'all', got {neurons_per_layer}")
+    if eps < 0 or not np.isfinite(eps):
+        raise ConfigError(f"eps must be a finite number >= 0, got {eps}")
+    if not (structural_distance > 0 and np.isfinite(structural_distance)):
+        raise ConfigError(f"structural_distance must be finite and > 0, got {structural_distance}")
+
+    sizes = adapter.layer_sizes()
+    block_ids = list(range(adapter.n_blocks)) if blocks is None else [int(b) for b in blocks]
+    rng = np.random.default_rng(seed)
+    per_kind = {kind: (None if k is None else (k * mlp_factor if kind == "mlp" else k)) for kind in LAYER_KINDS}
+
+    # Draw every block's layers in order, then the final output layer.
+    layer_idx: list[np.ndarray] = []
+    layer_kind: list[str] = []
+    layer_block: list[int] = []
+    for b in block_ids:
+        drawn = sample_neurons([sizes[kd] for kd in LAYER_KINDS], [per_kind[kd] for kd in LAYER_KINDS], rng)
+        for kd, idx in zip(LAYER_KINDS, drawn):
+            layer_idx.append(idx)
+            layer_kind.append(kd)
+            layer_block.append(b)
+    (final,) = sample_neurons([sizes["x"]], [per_kind["x"]], rng)
+    layer_idx.append(final)
+    layer_kind.append("x")
+    layer_block.append(block_ids[-1] + 1 if block_ids else 0)
+
+    dist_blocks: list[np.ndarray] = []
+    for l in range(len(layer_idx) - 1):
+        src, dst = layer_idx[l], layer_idx[l + 1]
+        edge = EDGE_KINDS[LAYER_KINDS.index(layer_kind[l])]
+        b = layer_block[l]
+        if edge == "qkv_ctx":
+            mask = np.asarray(adapter.structural_mask(src, dst), dtype=bool)
+            blk = np.where(mask, float(structural_distance), np.inf)
+        else:
+            w = np.asarray(adapter.edge_weights(ckpt, b, edge, src, dst))
+            blk = _distances(w, eps)
+        dist_blocks.append(np.ascontiguousarray(blk, dtype=np.float64))
+
+    sizes_l = [len(ix) for ix in layer_idx]
+    return LayeredGraph(
+        layer_sizes=sizes_l,
+        blocks=dist_blocks,
+        node_block=np.repeat(np.asarray(layer_block, np.int64), sizes_l),
+        node_kind=np.repeat(np.asarray(layer_kind), sizes_l),
+        node_neuron=np.concatenate(layer_idx) if layer_idx else np.zeros(0, np.int64),
+    )

@@ -1,0 +1,245 @@
+"""CPU backend driver: prepares inputs for the numba kernels in ``mfa_engine.kernels.cpu_paths``.
+
+The DAG path runs in float32 (twice the SIMD width of float64) and recomputes in float64 the
+few sources whose float32 distances land within the rounding bound of a radius, so counts are
+exactly those of float64 Dijkstra (SciPy). The general CSR path is a float64 Dijkstra.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from mfa_engine.paths.dag import DagLevels
+
+__all__ = ["dag_histogram", "csr_histogram", "group_sources", "choose_dtype", "gamma_for"]
+
+_EPS32 = 2.0**-24
+#: Above this many bytes of float64 blocks, flagged sources are recomputed one block at a time.
+_STREAM_BYTES = 64 << 20
+
+
+def choose_dtype(levels: DagLevels) -> np.dtype:
+    """float32 unless the DAG is deep or its weights leave float32's comfortable range."""
+    if levels.n_levels > 64:
+        return np.dtype(np.float64)
+    small, big = levels.weight_range()
+    if big > 1e30 or small < 1e-30:
+        return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
+def gamma_for(levels: DagLevels, dtype: np.dtype) -> float:
+    """Relative error bound of a float32 path distance over this DAG (0 for float64).
+
+    A path has m <= L - 1 edges. Each weight is rounded once to float32 (relative error <= u,
+    u = 2**-24) and the m - 1 additions of non-negative terms add at most (m - 1) u (standard
+    recursive-summation bound, first order), so the float32 sum is within m u of the exact sum;
+    the float64 reference is within (m - 1) 2**-53 of it, and a minimum over paths keeps the
+    bound. We use ``(L + 1) u`` (one u of margin for the second-order terms and the reference).
+    """
+    if dtype == np.float64:
+        return 0.0
+    return (levels.n_levels + 1) * _EPS32
+
+
+def group_sources(level: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sort sources by level and cut them into groups of one level and at most ``block``.
+
+    Args:
+        level: int64 [S] level of each source.
+        block: Maximum group size.
+
+    Returns:
+        (order int64 [S] sorting the sources, grp_start int64 [G + 1]).
+    """
+    s = level.shape[0]
+    order = np.argsort(level, kind="stable").astype(np.int64)
+    lv = level[order]
+    if s == 0:
+        return order, np.zeros(1, np.int64)
+    new_run = np.ones(s, bool)
+    new_run[1:] = lv[1:] != lv[:-1]
+    run_start = np.maximum.accumulate(np.where(new_run, np.arange(s), 0))
+    rank = np.arange(s) - run_start
+    starts = np.flatnonzero(new_run | (rank % block == 0))
+    return order, np.append(starts, s).astype(np.int64)
+
+
+def _schedule(levels: DagLevels, lvl_sorted: np.ndarray, grp: np.ndarray, nthreads: int):
+    """Longest-processing-time assignment of source groups to workers.
+
+    Work of a group = its size x the block area downstream of its level.
+
+    Returns:
+        (grp_order int64 [G], thr_start int64 [T + 1]).
+    """
+    sizes = np.diff(levels.lvl_off)
+    down = np.zeros(levels.n_levels + 1)
+    for a, b in levels.pairs:
+        down[: a + 1] += float(sizes[a] * sizes[b])  # blocks reachable from every level <= a
+    g_n = grp.size - 1
+    work = np.diff(grp) * down[lvl_sorted[grp[:-1]]] if g_n else np.zeros(0)
+    t_n = max(1, min(nthreads, g_n))
+    load = np.zeros(t_n)
+    owner = np.empty(g_n, np.int64)
+    for g in np.argsort(-work, kind="stable"):
+        t = int(np.argmin(load))
+        owner[g] = t
+        load[t] += work[g] + 1.0
+    order = np.argsort(owner, kind="stable").astype(np.int64)
+    start = np.zeros(t_n + 1, np.int64)
+    start[1:] = np.cumsum(np.bincount(owner, minlength=t_n))
+    return order, start
+
+
+def _run_dag(levels, pos, radii_sorted, dtype, gamma, thr, want_dist):
+    import numba
+
+    from mfa_engine.kernels import cpu_paths
+
+    s_n = pos.shape[0]
+    lvl = levels.level_of_position(pos).astype(np.int64)
+    order, grp = group_sources(lvl, cpu_paths.SRC_BLOCK)
+    flat, bsrc, bdst, boff = levels.packed(dtype)
+    hist = np.zeros((s_n, radii_sorted.shape[0] + 1), np.int64)
+    flags = np.zeros(s_n, np.bool_)
+    dist = np.full((s_n, levels.n_nodes), np.inf, np.float32) if want_dist else np.zeros((0, 0), np.float32)
+    cpu_paths.dag_minplus_counts(
+        flat, bsrc, bdst, boff, levels.lvl_off, pos[order], lvl[order], grp,
+        radii_sorted, cpu_paths.radius_table(radii_sorted), float(gamma), dtype.type(thr), dtype.type(np.inf), dtype.type(0.0),
+        hist, flags, dist, bool(want_dist), *_schedule(levels, lvl[order], grp, numba.get_num_threads()),
+    )  # fmt: skip
+    inv = np.empty_like(order)
+    inv[order] = np.arange(s_n, dtype=np.int64)
+    return hist[inv], flags[inv], (dist[inv] if want_dist else None)
+
+
+def dag_histogram(
+    levels: DagLevels,
+    sources: np.ndarray,
+    radii_sorted: np.ndarray,
+    *,
+    want_dist: bool = False,
+    exact: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Histogram of distances over a radius grid (and optionally the distances) on a DAG.
+
+    Args:
+        levels: DAG levels and blocks.
+        sources: int64 [S] original node ids.
+        radii_sorted: float64 [R] ascending; distances above ``radii_sorted[-1]`` are cut off.
+        want_dist: Also return the distances.
+        exact: Compute in float64 from the start (no float32 pass).
+
+    Returns:
+        (hist int64 [S, R + 1] with bucket k = first radius >= d, dist float32 [S, N] in the
+        original node numbering or None).
+    """
+    pos = sources if levels.inv is None else levels.inv[sources]
+    pos = np.ascontiguousarray(pos, dtype=np.int64)
+    rmax = float(radii_sorted[-1]) if radii_sorted.size else -np.inf
+    dtype = np.dtype(np.float64) if exact else choose_dtype(levels)
+    gamma = gamma_for(levels, dtype)
+    thr = rmax * (1.0 + gamma) if rmax > 0 else rmax
+    if dtype == np.float32 and np.isfinite(thr):
+        thr = float(np.nextafter(np.float32(thr), np.float32(np.inf)))
+    hist, flags, dist = _run_dag(levels, pos, radii_sorted, dtype, gamma, thr, want_dist)
+    redo = np.flatnonzero(flags)
+    if redo.size:  # exact float64 recomputation of the flagged sources
+        big = levels.packed(np.float32)[0].size * 8 > _STREAM_BYTES
+        if big and levels.csr is not None and levels._blocks is None and "float64" not in levels._packed:
+            h64, d64 = _stream64(levels, pos[redo], radii_sorted, rmax, want_dist)
+        else:
+            h64, _, d64 = _run_dag(levels, pos[redo], radii_sorted, np.dtype(np.float64), 0.0, rmax, want_dist)
+        hist[redo] = h64
+        if want_dist:
+            dist[redo] = d64
+    if want_dist and levels.perm is not None:
+        out = np.empty_like(dist)
+        out[:, levels.perm] = dist
+        dist = out
+    return hist, dist
+
+
+def _stream64(levels: DagLevels, pos: np.ndarray, radii_sorted: np.ndarray, cutoff: float, want_dist: bool):
+    """Exact float64 rows for a few sources, gathering one dense float64 block at a time.
+
+    Used for the sources the float32 pass flags when the DAG came from a CSR matrix: only one
+    block's worth of float64 weights is materialised (fresh memory is expensive), and the
+    min-plus products run on the same cache-blocked kernel, in parallel over row chunks.
+
+    Args:
+        levels: DAG levels built from a CSR matrix.
+        pos: int64 [k] level-order positions of the sources.
+        radii_sorted: float64 [R] ascending. cutoff: inclusive cutoff (radii_sorted[-1]).
+        want_dist: Also return float32 [k, N] distances (level order).
+
+    Returns:
+        (hist int64 [k, R + 1], distances or None).
+    """
+    from mfa_engine.kernels import cpu_paths
+
+    m = levels.csr
+    n, k = levels.n_nodes, pos.size
+    level, lpos, _ = levels._gather
+    nodes = levels.perm if levels.perm is not None else np.arange(n, dtype=np.int64)
+    sizes = np.diff(levels.lvl_off)
+    buf = np.full(k * n, np.inf)
+    rows = buf.reshape(k, n)
+    if cutoff >= 0:
+        rows[np.arange(k), pos] = 0.0
+    wbuf = np.empty(max([int(sizes[a] * sizes[b]) for a, b in levels.pairs] + [1]))
+    chunk = max(1, -(-k // max(1, numba_threads())))
+    for q, (a, b) in enumerate(levels.pairs):
+        na, nb = int(sizes[a]), int(sizes[b])
+        w = wbuf[: na * nb]
+        w.fill(np.inf)
+        a0, c0 = int(levels.lvl_off[a]), int(levels.lvl_off[b])
+        cpu_paths.gather_level_block(m.indptr, m.indices, m.data, nodes[a0 : a0 + na], level, lpos, b, nb, w)
+        cpu_paths.minplus_rows(buf, k, n, a0, na, w, c0, nb, float(cutoff), np.inf, 0.0, chunk)
+        if q + 1 == len(levels.pairs) or levels.pairs[q + 1][1] != b:
+            block = rows[:, c0 : c0 + nb]
+            block[block > cutoff] = np.inf
+    bucket = np.searchsorted(radii_sorted, rows, side="left")
+    bucket[~np.isfinite(rows) | (rows > cutoff)] = radii_sorted.size
+    r1 = radii_sorted.size + 1
+    flat = (bucket + (np.arange(k, dtype=np.int64) * r1)[:, None]).ravel()
+    hist = np.bincount(flat, minlength=k * r1).reshape(k, r1).astype(np.int64)
+    dist = np.where(rows > cutoff, np.inf, rows).astype(np.float32) if want_dist else None
+    return hist, dist
+
+
+def numba_threads() -> int:
+    """Number of numba worker threads."""
+    import numba
+
+    return int(numba.get_num_threads())
+
+
+def csr_histogram(
+    m: sp.csr_array, sources: np.ndarray, radii_sorted: np.ndarray, cutoff: float, *, want_dist: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Bounded Dijkstra histogram (and optionally distances) on a directed CSR graph.
+
+    Args:
+        m: Canonical float64 CSR [N, N] (for undirected graphs: already symmetrised).
+        sources: int64 [S].
+        radii_sorted: float64 [R] ascending.
+        cutoff: Inclusive cutoff (>= radii_sorted[-1] when counting).
+        want_dist: Also return float32 [S, N] distances.
+
+    Returns:
+        (hist int64 [S, R + 1], dist float32 [S, N] or None).
+    """
+    from mfa_engine.kernels import cpu_paths
+
+    s_n, n = sources.shape[0], m.shape[0]
+    hist = np.zeros((s_n, radii_sorted.shape[0] + 1), np.int64)
+    dist = np.full((s_n, n), np.inf, np.float32) if want_dist else np.zeros((0, 0), np.float32)
+    if s_n:
+        cpu_paths.csr_dijkstra_counts(
+            m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data.astype(np.float64),
+            np.ascontiguousarray(sources, np.int64), radii_sorted, float(cutoff), hist, dist, bool(want_dist),
+        )  # fmt: skip
+    return hist, (dist if want_dist else None)

@@ -1,0 +1,251 @@
+"""DAG detection and dense level blocks for the topological (min-plus) path.
+
+A CSR matrix handed to the path API is checked for being a DAG (self-loops ignored: with
+non-negative distances they never shorten a path). Its nodes are grouped by longest-path
+level (one compiled pass when the numbering is already topological, else Kahn's algorithm), and the edges between each pair of
+levels are gathered once into a dense block (inf = no edge). The result is cached per matrix
+object and invalidated when the matrix's arrays change (checked with a hash of their bytes).
+"""
+
+from __future__ import annotations
+
+import weakref
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from mfa_engine.paths.inputs import Layered
+
+__all__ = ["DagLevels", "from_layered", "detect_dag", "prepare_sparse", "MAX_LEVELS"]
+
+#: DAGs with more levels than this take the general CSR path.
+MAX_LEVELS = 512
+#: Dense blocks may hold at most this many cells per edge (else the graph is too sparse).
+MAX_FILL = 64
+
+
+@dataclass
+class DagLevels:
+    """Nodes of a DAG grouped by level, with dense blocks between levels.
+
+    Built either from a layered graph (blocks given) or from a CSR matrix, in which case the
+    dense blocks are gathered lazily and directly in the dtype a kernel asks for (float32 for
+    the fast pass; float64 only if a float64 consumer needs them), since fresh memory is costly.
+
+    Attributes:
+        n_nodes: N.
+        lvl_off: int64 [L + 1], first position (in level order) of each level.
+        perm: int64 [N] original node id at each level-order position, or None if identity.
+        inv: int64 [N] level-order position of each original node, or None if identity.
+        pairs: (a, b) level pairs that have edges, a < b, sorted by (b, a).
+        csr: The canonical CSR the levels were detected on (None for layered input).
+    """
+
+    n_nodes: int
+    lvl_off: np.ndarray
+    perm: np.ndarray | None
+    inv: np.ndarray | None
+    pairs: list[tuple[int, int]]
+    csr: sp.csr_array | None = None
+    _blocks: list[tuple[int, int, np.ndarray]] | None = field(default=None, repr=False)
+    _gather: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
+    _packed: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def n_levels(self) -> int:
+        """Number of levels L."""
+        return int(self.lvl_off.shape[0] - 1)
+
+    @property
+    def blocks(self) -> list[tuple[int, int, np.ndarray]]:
+        """(a, b, float64 [n_a, n_b]) dense blocks, inf = no edge, sorted by (b, a)."""
+        if self._blocks is None:
+            flat, _, _, off = self.packed(np.float64)
+            sizes = np.diff(self.lvl_off)
+            self._blocks = [
+                (a, b, flat[off[q] : off[q] + sizes[a] * sizes[b]].reshape(int(sizes[a]), int(sizes[b])))
+                for q, (a, b) in enumerate(self.pairs)
+            ]
+        return self._blocks
+
+    def level_of_position(self, pos: np.ndarray) -> np.ndarray:
+        """Level of each level-order position (int64 [k])."""
+        return np.searchsorted(self.lvl_off, pos, side="right") - 1
+
+    def packed(self, dtype: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Blocks concatenated for the kernels, cached per dtype.
+
+        Returns:
+            (w_flat [sum n_a n_b] of ``dtype``, blk_src int64, blk_dst int64, blk_off int64).
+        """
+        key = np.dtype(dtype).name
+        if key not in self._packed:
+            sizes = np.diff(self.lvl_off)
+            areas = [int(sizes[a] * sizes[b]) for a, b in self.pairs]
+            off = np.zeros(len(areas) + 1, np.int64)
+            off[1:] = np.cumsum(areas, dtype=np.int64)
+            src = np.array([a for a, _ in self.pairs], np.int64)
+            dst = np.array([b for _, b in self.pairs], np.int64)
+            if "float64" in self._packed and key != "float64":  # convert the zero-copy float64 blocks
+                from mfa_engine.kernels import cpu_paths
+
+                flat = np.empty(int(off[-1]), dtype=dtype)
+                cpu_paths.cast_into(self._packed["float64"][0], flat)
+            elif self._blocks is None and self._gather is not None:
+                from mfa_engine.kernels import cpu_paths
+
+                level, pos, blk_index = self._gather
+                m = self.csr
+                flat = np.full(int(off[-1]), np.inf, dtype=dtype)
+                cpu_paths.gather_blocks(m.indptr, m.indices, m.data, level, pos, blk_index, off[:-1], sizes[dst], flat)
+            else:
+                flat = np.empty(int(off[-1]), dtype=dtype)
+                for q, (_, _, blk) in enumerate(self.blocks):
+                    flat[off[q] : off[q + 1]] = blk.ravel()
+            self._packed[key] = (flat, src, dst, off[:-1].copy())
+        return self._packed[key]
+
+    def weight_range(self) -> tuple[float, float]:
+        """(smallest positive, largest finite) block entry, cached (inf, 0 when there is none)."""
+        if "range" not in self._packed:
+            lo, hi = np.inf, 0.0
+            for _, _, blk in self.blocks:
+                fin = blk[np.isfinite(blk)]
+                if fin.size:
+                    hi = max(hi, float(fin.max()))
+                    pos = fin[fin > 0]
+                    if pos.size:
+                        lo = min(lo, float(pos.min()))
+            self._packed["range"] = (lo, hi)
+        return self._packed["range"]
+
+
+def from_layered(g: Layered) -> DagLevels:
+    """Levels of a validated layered graph (consecutive blocks, identity numbering)."""
+    blocks = [(l, l + 1, b) for l, b in enumerate(g.blocks)]
+    pairs = [(l, l + 1) for l in range(len(g.blocks))]
+    return DagLevels(g.n_nodes, g.offsets.copy(), None, None, pairs, _blocks=blocks)
+
+
+def detect_dag(m: sp.csr_array) -> DagLevels | None:
+    """Detect whether a canonical CSR matrix is a DAG and gather its dense level blocks.
+
+    Levels (one forward pass when the numbering is topological), the level pairs (binary searches
+    per row when nodes are numbered level by level) and the block gather are compiled passes
+    (``mfa_engine.kernels.cpu_paths``); node bookkeeping is vectorised NumPy.
+
+    Args:
+        m: Canonical float64 CSR [N, N] (sorted indices, no duplicates).
+
+    Returns:
+        :class:`DagLevels`, or None when the graph has a cycle, more than :data:`MAX_LEVELS`
+        levels, or is too sparse for dense blocks to pay off.
+    """
+    from mfa_engine.kernels import cpu_paths
+
+    n = m.shape[0]
+    indptr, indices = m.indptr, m.indices  # int32 or int64: the kernels take either
+    data = m.data.astype(np.float64, copy=False)
+    if n == 0:
+        return DagLevels(0, np.zeros(1, np.int64), None, None, [], csr=m)
+    level, ok = cpu_paths.dag_levels(indptr, indices)
+    if not ok:
+        return None
+    nlev = int(level.max()) + 1
+    if nlev > MAX_LEVELS:
+        return None
+    sizes = np.bincount(level, minlength=nlev).astype(np.int64)
+    lvl_off = np.zeros(nlev + 1, np.int64)
+    lvl_off[1:] = np.cumsum(sizes)
+    perm = np.argsort(level, kind="stable").astype(np.int64)
+    identity = bool(np.array_equal(perm, np.arange(n)))
+    inv = np.empty(n, np.int64)
+    inv[perm] = np.arange(n, dtype=np.int64)
+    pos = inv - lvl_off[level]
+    present, n_edges = cpu_paths.block_pairs(indptr, indices, level, lvl_off, identity)
+    la, lb = np.nonzero(present)
+    n_edges = int(n_edges)
+    areas = sizes[la] * sizes[lb]
+    if int(areas.sum()) > MAX_FILL * max(n_edges, 1) + 4096:
+        return None
+    order = np.lexsort((la, lb))  # blocks sorted by (target, source)
+    la, lb, areas = la[order], lb[order], areas[order]
+    blk_index = np.full((nlev, nlev), -1, np.int64)
+    blk_index[la, lb] = np.arange(la.size)
+    pairs_list = [(int(a), int(b)) for a, b in zip(la, lb)]
+    out = DagLevels(n, lvl_off, None if identity else perm, None if identity else inv, pairs_list, csr=m)
+    out._gather = (level, pos, blk_index)
+    if n_edges == m.nnz:  # no self-loops: the blocks hold exactly the CSR entries
+        w_lo, w_hi = cpu_paths.weight_range(data)
+        out._packed["range"] = (float(w_lo), float(w_hi))
+    full = bool(np.all(lb == la + 1)) and n_edges == m.nnz and int(areas.sum()) == n_edges
+    if identity and full:
+        # Fully connected consecutive levels, numbered in level order (a dense NIN): the CSR data
+        # array *is* the blocks concatenated row-major, so the float64 blocks are a zero-copy view.
+        off = np.zeros(len(pairs_list), np.int64)
+        off[1:] = np.cumsum(areas)[:-1]
+        out._packed["float64"] = (data, la.astype(np.int64), lb.astype(np.int64), off)
+    return out
+
+
+def _fingerprint(m: Any) -> tuple:
+    """Cheap content fingerprint of a SciPy sparse matrix (shape, format, hashes of its arrays)."""
+    if m.format in ("csr", "csc", "bsr"):
+        arrays = (m.indptr, m.indices, m.data)
+    elif m.format == "coo":
+        arrays = (*m.coords, m.data) if hasattr(m, "coords") else (m.row, m.col, m.data)
+    else:
+        m = m.tocsr()
+        arrays = (m.indptr, m.indices, m.data)
+    return (m.format, m.shape, m.nnz, str(m.data.dtype), *(_array_hash(a) for a in arrays))
+
+
+def _array_hash(arr: np.ndarray) -> int:
+    """Position-sensitive 64-bit hash of an array's bytes (compiled loop; about 1 ns per word)."""
+    from mfa_engine.kernels import cpu_paths
+
+    raw = np.ascontiguousarray(arr).view(np.uint8).ravel()
+    cut = raw.size - raw.size % 8
+    h = int(cpu_paths.hash_words(raw[:cut].view(np.uint64), raw.size))
+    return h ^ zlib.crc32(raw[cut:])
+
+
+#: id(matrix) -> (weak reference, fingerprint, csr or None, levels or None)
+_CACHE: dict[int, tuple[Any, tuple, sp.csr_array | None, DagLevels | None]] = {}
+
+
+def _forget(key: int) -> None:
+    _CACHE.pop(key, None)
+
+
+def prepare_sparse(matrix: Any, as_csr: Any) -> tuple[sp.csr_array | None, DagLevels | None]:
+    """Canonical CSR and DAG levels of a user sparse matrix, cached per object.
+
+    SciPy sparse matrices are unhashable, so the cache is keyed by ``id`` with a weak reference
+    (the entry is dropped when the matrix is garbage collected) and checked against a
+    fingerprint of the matrix's arrays, so an in-place change invalidates it.
+
+    Args:
+        matrix: The user's SciPy sparse matrix/array.
+        as_csr: Function converting it to canonical CSR.
+
+    Returns:
+        (csr, None) for a graph that takes the general path, or (None, levels) for a DAG.
+    """
+    fp = _fingerprint(matrix)
+    key = id(matrix)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0]() is matrix and hit[1] == fp:
+        return hit[2], hit[3]
+    csr = as_csr(matrix)
+    levels = detect_dag(csr)
+    result = (None, levels) if levels is not None else (csr, None)
+    try:
+        ref = weakref.ref(matrix, lambda _r, k=key: _forget(k))
+    except TypeError:  # not weak-referenceable: do not cache
+        return result
+    _CACHE[key] = (ref, fp, *result)
+    return result

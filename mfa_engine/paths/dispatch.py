@@ -1,0 +1,132 @@
+"""Backend resolution and dispatch of the path API to the kernels."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from mfa_engine.errors import BackendError, ConfigError
+from mfa_engine.paths.counting import sorted_radii
+from mfa_engine.paths.prepare import prepare_graph
+
+__all__ = ["BACKENDS", "resolve_backend", "run_counts", "run_distances", "histogram"]
+
+BACKENDS = ("auto", "triton", "cupy", "cpu", "torch")
+
+#: Float32 distance entries materialised at once when distances are requested.
+_DIST_BATCH_ELEMS = 1 << 25
+
+
+def _cuda_available() -> bool:
+    """True when a CUDA device is usable (torch is only imported if a driver is present)."""
+    if "torch" not in sys.modules and not os.path.exists("/dev/nvidiactl"):
+        return False
+    try:
+        import torch
+    except Exception:  # pragma: no cover - torch is a dependency
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def resolve_backend(backend: str) -> str:
+    """Resolve ``backend`` to a concrete one.
+
+    Args:
+        backend: One of :data:`BACKENDS`.
+
+    Returns:
+        "triton", "cupy", "cpu" or "torch".
+
+    Raises:
+        ConfigError: Unknown backend name.
+        BackendError: GPU backend requested without a CUDA device (triton is allowed under
+            ``TRITON_INTERPRET=1``), or CuPy missing.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        return "triton" if _cuda_available() else "cpu"
+    if backend == "triton":
+        if os.environ.get("TRITON_INTERPRET", "0") == "1":
+            return backend
+        if not _cuda_available():
+            raise BackendError(
+                "backend 'triton' needs a CUDA device and none is available "
+                "(set TRITON_INTERPRET=1 to run the Triton interpreter on CPU, or use backend='cpu')"
+            )
+    if backend == "cupy":
+        try:
+            import cupy  # noqa: F401
+        except Exception as exc:
+            raise BackendError(
+                f"backend 'cupy' needs CuPy and a CUDA device; importing cupy failed "
+                f"({exc.__class__.__name__}); use backend='cpu' or 'triton'"
+            ) from None
+        if not _cuda_available():
+            raise BackendError("backend 'cupy' needs a CUDA device and none is available; use backend='cpu'")
+    return backend
+
+
+def histogram(
+    prepared: Any, src: np.ndarray, radii_sorted: np.ndarray, cutoff: float, backend: str, want_dist: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Run one backend: histogram int64 [S, R + 1] over the grid (+ float32 [S, N] distances).
+
+    Args:
+        prepared: Output of :func:`mfa_engine.paths.prepare.prepare_graph`.
+        src: int64 [S] sources.
+        radii_sorted: float64 [R] ascending.
+        cutoff: Inclusive cutoff (``radii_sorted[-1]`` when counting).
+        backend: Concrete backend.
+        want_dist: Also return distances.
+    """
+    kind, obj = prepared
+    if backend == "cpu":
+        from mfa_engine.paths import cpu
+
+        if kind == "dag":
+            return cpu.dag_histogram(obj, src, radii_sorted, want_dist=want_dist)
+        return cpu.csr_histogram(obj, src, radii_sorted, cutoff, want_dist=want_dist)
+    if backend == "torch":
+        from mfa_engine.paths import torch_ref
+
+        return torch_ref.histogram(prepared, src, radii_sorted, cutoff, want_dist=want_dist)
+    from mfa_engine.paths import gpu
+
+    return gpu.histogram(prepared, src, radii_sorted, cutoff, backend=backend, want_dist=want_dist)
+
+
+def run_counts(
+    graph: Any, src: np.ndarray, radii: np.ndarray, *, directed: bool, backend: str
+) -> np.ndarray:
+    """Counts int64 [S, R] for validated sources and radii (see ``multi_source_counts``)."""
+    be = resolve_backend(backend)
+    out = np.zeros((src.size, radii.size), np.int64)
+    if src.size == 0 or radii.size == 0:
+        return out
+    rs, order = sorted_radii(radii)
+    prepared = prepare_graph(graph, directed)
+    hist, _ = histogram(prepared, src, rs, float(rs[-1]), be, False)
+    out[:, order] = np.cumsum(hist[:, :-1], axis=1)
+    return out
+
+
+def run_distances(
+    graph: Any, src: np.ndarray, cutoff: float, *, directed: bool, backend: str
+) -> np.ndarray:
+    """Distances float32 [S, N] for validated sources (see ``multi_source_distances``)."""
+    be = resolve_backend(backend)
+    prepared = prepare_graph(graph, directed)
+    kind, obj = prepared
+    n = obj.n_nodes if kind == "dag" else obj.shape[0]
+    out = np.empty((src.size, n), np.float32)
+    grid = np.array([cutoff], np.float64)
+    batch = max(1, _DIST_BATCH_ELEMS // max(n, 1))
+    for start in range(0, src.size, batch):
+        sl = slice(start, min(start + batch, src.size))
+        _, dist = histogram(prepared, src[sl], grid, cutoff, be, True)
+        out[sl] = dist
+    return out

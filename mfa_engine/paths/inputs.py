@@ -1,0 +1,253 @@
+"""Normalisation of user inputs (graphs, source lists, radius grids) for the path API.
+
+A graph is either a SciPy sparse matrix/array whose explicit entries are edge distances
+(i -> j, explicit zeros are zero-length edges), a dense 2-D NumPy/torch array (inf = no edge),
+or a layered graph: any object with ``layer_sizes: list[int]`` and
+``blocks: list[array [n_l, n_{l+1}]]`` (inf = no edge; nodes numbered layer by layer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from mfa_engine.errors import ConfigError
+
+__all__ = [
+    "Layered",
+    "as_numpy",
+    "is_layered",
+    "as_layered",
+    "as_csr",
+    "as_sources",
+    "as_radii",
+    "as_cutoff",
+    "n_nodes_of",
+]
+
+
+@dataclass(frozen=True)
+class Layered:
+    """Validated layered DAG.
+
+    Attributes:
+        layer_sizes: Node count of each layer, length L.
+        blocks: L - 1 float64 arrays; ``blocks[l]`` has shape [n_l, n_{l+1}], inf = no edge.
+        offsets: int64 [L + 1], first node id of each layer (cumulative sizes).
+    """
+
+    layer_sizes: tuple[int, ...]
+    blocks: tuple[np.ndarray, ...]
+    offsets: np.ndarray
+
+    @property
+    def n_nodes(self) -> int:
+        """Total number of nodes N."""
+        return int(self.offsets[-1])
+
+    def to_csr(self) -> sp.csr_array:
+        """Export as a CSR array [N, N] whose explicit entries are the finite block distances."""
+        rows, cols, vals = [], [], []
+        for l, blk in enumerate(self.blocks):
+            i, j = np.nonzero(np.isfinite(blk))
+            rows.append(i + self.offsets[l])
+            cols.append(j + self.offsets[l + 1])
+            vals.append(blk[i, j])
+        n = self.n_nodes
+        if rows:
+            r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+        else:
+            r = c = np.zeros(0, np.int64)
+            v = np.zeros(0, np.float64)
+        return sp.csr_array((v, (r, c)), shape=(n, n))
+
+
+def as_numpy(x: Any, dtype: Any = None) -> np.ndarray:
+    """Convert a NumPy array, torch tensor, CuPy/DLPack array or sequence to NumPy.
+
+    Args:
+        x: Array-like input.
+        dtype: Optional NumPy dtype to cast to.
+
+    Returns:
+        A NumPy array (a view where possible).
+    """
+    mod = type(x).__module__
+    if mod.startswith("torch"):
+        x = x.detach().cpu().numpy()
+    elif mod.startswith("cupy"):
+        x = x.get()
+    return np.asarray(x, dtype=dtype)
+
+
+def is_layered(graph: Any) -> bool:
+    """True when ``graph`` duck-types as a layered graph (``layer_sizes`` and ``blocks``)."""
+    return hasattr(graph, "layer_sizes") and hasattr(graph, "blocks") and not sp.issparse(graph)
+
+
+def _check_distances(values: np.ndarray, what: str) -> None:
+    if values.size == 0:
+        return
+    if np.isnan(values).any():
+        raise ConfigError(f"{what} contains NaN distances; expected non-negative numbers or inf")
+    if (values < 0).any():
+        raise ConfigError(f"{what} contains negative distances; expected distances >= 0")
+
+
+def _has_bad_or_inf(data: np.ndarray) -> bool:
+    """Check a CSR data array in one compiled pass.
+
+    Args:
+        data: float64 [nnz] edge distances.
+
+    Returns:
+        True when some entry is +inf (an explicit "no edge").
+
+    Raises:
+        ConfigError: On NaN or negative distances.
+    """
+    from mfa_engine.kernels import cpu_paths
+
+    has_nan, has_neg, has_inf = cpu_paths.scan_values(np.ascontiguousarray(data, np.float64))
+    if has_nan:
+        raise ConfigError("graph contains NaN distances; expected non-negative numbers or inf")
+    if has_neg:
+        raise ConfigError("graph contains negative distances; expected distances >= 0")
+    return bool(has_inf)
+
+
+def as_layered(graph: Any) -> Layered:
+    """Validate a duck-typed layered graph.
+
+    Args:
+        graph: Object with ``layer_sizes`` (list of int, length L) and ``blocks``
+            (L - 1 arrays [n_l, n_{l+1}], inf = no edge).
+
+    Returns:
+        A :class:`Layered` with float64 blocks.
+
+    Raises:
+        ConfigError: On inconsistent shapes or NaN/negative distances.
+    """
+    if isinstance(graph, Layered):
+        return graph
+    sizes = tuple(int(n) for n in graph.layer_sizes)
+    blocks = tuple(as_numpy(b, np.float64) for b in graph.blocks)
+    if any(n < 0 for n in sizes):
+        raise ConfigError(f"layer_sizes must be non-negative, got {list(sizes)}")
+    if len(blocks) != max(len(sizes) - 1, 0):
+        raise ConfigError(
+            f"layered graph has {len(sizes)} layers but {len(blocks)} blocks; expected {max(len(sizes) - 1, 0)}"
+        )
+    for l, b in enumerate(blocks):
+        if b.shape != (sizes[l], sizes[l + 1]):
+            raise ConfigError(
+                f"blocks[{l}] has shape {b.shape}; expected ({sizes[l]}, {sizes[l + 1]}) from layer_sizes"
+            )
+        _check_distances(b, f"blocks[{l}]")
+    offsets = np.zeros(len(sizes) + 1, np.int64)
+    offsets[1:] = np.cumsum(sizes, dtype=np.int64)
+    return Layered(sizes, blocks, offsets)
+
+
+def as_csr(graph: Any) -> sp.csr_array:
+    """Convert a sparse or dense graph to a canonical float64 CSR array [N, N].
+
+    Duplicate entries are summed (as SciPy does); explicit zeros are kept as zero-length
+    edges. Dense inputs use inf as "no edge".
+
+    Raises:
+        ConfigError: If the matrix is not square or holds NaN/negative distances.
+    """
+    if sp.issparse(graph):
+        if graph.format == "csr" and graph.dtype == np.float64 and graph.has_canonical_format:
+            m = sp.csr_array(graph, copy=False)  # shares the arrays; never modified below
+        else:
+            m = sp.csr_array(graph, dtype=np.float64, copy=True)
+            m.sum_duplicates()
+            m.sort_indices()
+    else:
+        dense = as_numpy(graph, np.float64)
+        if dense.ndim != 2:
+            raise ConfigError(f"graph must be a 2-D matrix, got an array of shape {dense.shape}")
+        i, j = np.nonzero(np.isfinite(dense) | np.isnan(dense))
+        m = sp.csr_array((dense[i, j], (i, j)), shape=dense.shape)
+    if m.shape[0] != m.shape[1]:
+        raise ConfigError(f"graph must be a square matrix, got shape {m.shape}")
+    if _has_bad_or_inf(m.data):  # an explicit inf is no edge
+        keep = ~np.isinf(m.data)
+        coo = m.tocoo()
+        m = sp.csr_array((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=m.shape)
+        m.sort_indices()
+    return m
+
+
+def n_nodes_of(graph: Any) -> int:
+    """Number of nodes of a layered or matrix graph."""
+    if is_layered(graph):
+        return int(sum(int(n) for n in graph.layer_sizes))
+    return int(graph.shape[0])
+
+
+def as_sources(sources: Any, n_nodes: int) -> np.ndarray:
+    """Validate source node ids.
+
+    Args:
+        sources: Integer array-like [S] (duplicates allowed); a scalar is one source.
+        n_nodes: Number of nodes N.
+
+    Returns:
+        int64 [S].
+
+    Raises:
+        ConfigError: If an id is not an integer in [0, N).
+    """
+    arr = as_numpy(sources)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ConfigError(f"sources must be a 1-D array of node ids, got shape {arr.shape}")
+    if arr.size == 0:
+        return np.zeros(0, np.int64)
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.all(np.equal(np.mod(arr, 1), 0)):
+            raise ConfigError("sources must be integer node ids")
+    arr = arr.astype(np.int64)
+    if arr.min() < 0 or arr.max() >= n_nodes:
+        raise ConfigError(
+            f"sources must lie in [0, {n_nodes}), got ids from {arr.min()} to {arr.max()}"
+        )
+    return arr
+
+
+def as_radii(radii: Any) -> np.ndarray:
+    """Validate a radius grid.
+
+    Args:
+        radii: Array-like [R] of radii (any order; inf allowed).
+
+    Returns:
+        float64 [R].
+
+    Raises:
+        ConfigError: On NaN or a non-1-D grid.
+    """
+    arr = as_numpy(radii, np.float64)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ConfigError(f"radii must be a 1-D array, got shape {arr.shape}")
+    if np.isnan(arr).any():
+        raise ConfigError("radii contain NaN; expected numbers (inf allowed)")
+    return arr
+
+
+def as_cutoff(cutoff: Any) -> float:
+    """Validate a distance cutoff (inclusive); returns a float (inf = no cutoff)."""
+    c = float(cutoff)
+    if np.isnan(c):
+        raise ConfigError("cutoff is NaN; expected a number or inf")
+    return c

@@ -1,0 +1,142 @@
+"""Plots (matplotlib, imported lazily, Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["plot_spectrum", "plot_series", "plot_spectra"]
+
+
+def plot_spectrum(doc: dict, out: str | Path) -> Path:
+    """Draw f(alpha) of an ``analyze_checkpoint`` document: every sample thin, the mean bold.
+
+    Args:
+        doc: The JSON document of ``mfa analyze``.
+        out: Output image path (.png, .svg or .pdf).
+
+    Returns:
+        The written path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(5.5, 4.0), dpi=120)
+    for i, s in enumerate(doc["samples"]):
+        ax.plot(s["alpha"], s["f_alpha"], color="tab:blue", alpha=0.3, lw=0.8,
+                label="samples" if i == 0 else None)
+    ax.plot(doc["alpha"], doc["f_alpha"], color="tab:red", lw=2.0, label="mean over samples")
+    ax.axvline(doc["alpha0"], color="grey", ls=":", lw=1.0,
+               label=f"alpha0 = {doc['alpha0']:.4g} ± {doc['alpha0_std']:.2g}")
+    ax.set_xlabel(r"$\alpha$")
+    ax.set_ylabel(r"$f(\alpha)$")
+    parts = Path(doc["checkpoint"]).parts
+    name = "/".join(parts[-2:]) if parts else doc["checkpoint"]
+    ax.set_title(f"{name} ({doc['model_type']}, {doc['mode']} mode, width {doc['width']:.3g})", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(out)
+    return out
+
+
+def _save(fig: Any, out: Path) -> Path:
+    """Save atomically (temp file in the same folder, then rename)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
+    fig.savefig(tmp)
+    tmp.replace(out)
+    return out
+
+
+def _steps_axis(ax: Any, steps: list[float]) -> None:
+    pos = [s for s in steps if s > 0]
+    if pos and max(pos) / min(pos) > 100:
+        ax.set_xscale("symlog", linthresh=max(1.0, min(pos)))
+
+
+def plot_series(summary: dict, out_stem: str | Path, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
+    """Draw alpha0, width and E(t) against the training step, with the spread over samples.
+
+    Args:
+        summary: A batch summary document (``mfa batch --summary``).
+        out_stem: Output path without suffix; one file per format is written.
+        formats: Image formats.
+
+    Returns:
+        The written paths.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ck = [c for c in summary["checkpoints"]]
+    steps = [float(c["step"]) if c["step"] is not None else float(i) for i, c in enumerate(ck)]
+    fig, axes = plt.subplots(1, 3, figsize=(13.0, 3.8), dpi=120)
+    panels = (("alpha0", "alpha0_std", r"$\alpha_0$"), ("width", "width_std", r"width $\Delta\alpha$"),
+              ("emergence", "emergence_std", r"emergence $E(t)$"))
+    for ax, (key, std_key, label) in zip(axes, panels):
+        y = np.array([np.nan if c[key] is None else c[key] for c in ck], dtype=float)
+        e = np.array([0.0 if c.get(std_key) is None else c[std_key] for c in ck], dtype=float)
+        ax.plot(steps, y, "o-", color="tab:blue", lw=1.5, ms=4, label="mean over samples")
+        ax.fill_between(steps, y - e, y + e, color="tab:blue", alpha=0.2, label="± std over samples")
+        if key != "emergence":
+            for i, c in enumerate(ck):
+                ax.scatter([steps[i]] * len(c["samples"]), [s[key] for s in c["samples"]],
+                           s=6, color="grey", alpha=0.5, zorder=3)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(label)
+        _steps_axis(ax, steps)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{summary['mode']} mode, {len(ck)} checkpoints", fontsize=10)
+    fig.tight_layout()
+    out_stem = Path(out_stem)
+    paths = [_save(fig, out_stem.with_name(f"{out_stem.name}.{fmt}")) for fmt in formats]
+    plt.close(fig)
+    return paths
+
+
+def plot_spectra(spectra: list[tuple[str, list[dict]]], out_stem: str | Path, title: str = "",
+                 formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
+    """Draw f(alpha) of selected checkpoints: each sample thin, the mean over samples bold.
+
+    Args:
+        spectra: ``(label, per-sample records with "alpha" and "f_alpha")`` per checkpoint.
+        out_stem: Output path without suffix.
+        title: Figure title.
+        formats: Image formats.
+
+    Returns:
+        The written paths.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6.0, 4.2), dpi=120)
+    colors = plt.cm.viridis(np.linspace(0.0, 0.9, max(1, len(spectra))))
+    for (label, recs), color in zip(spectra, colors):
+        for r in recs:
+            ax.plot(r["alpha"], r["f_alpha"], color=color, alpha=0.25, lw=0.7)
+        ax.plot(np.mean([r["alpha"] for r in recs], axis=0), np.mean([r["f_alpha"] for r in recs], axis=0),
+                color=color, lw=2.0, label=f"{label} ({len(recs)} samples)")
+    ax.set_xlabel(r"$\alpha$")
+    ax.set_ylabel(r"$f(\alpha)$")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out_stem = Path(out_stem)
+    paths = [_save(fig, out_stem.with_name(f"{out_stem.name}.{fmt}")) for fmt in formats]
+    plt.close(fig)
+    return paths

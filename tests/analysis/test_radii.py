@@ -1,0 +1,71 @@
+"""Tests of mfa_engine.analysis.radii.radius_grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mfa_engine.analysis.radii import radius_grid
+from mfa_engine.errors import ConfigError
+
+
+@pytest.mark.parametrize("n", [2, 16, 64])
+@pytest.mark.parametrize("size", [50, 1000])
+def test_p99_grid(n: int, size: int) -> None:
+    rng = np.random.default_rng(size + n)
+    d = rng.lognormal(mean=2.0, sigma=1.5, size=size)
+    d[:3] = np.inf  # unreachable pairs are ignored
+    d[3] = 0.0  # so are self distances
+    r = radius_grid(d, n=n)
+    finite = d[np.isfinite(d) & (d > 0)]
+    assert r.shape == (n,)
+    assert r[0] == finite.min()
+    assert r[-1] == np.percentile(finite, 99)
+    assert r[-1] < finite.max()
+    ratios = r[1:] / r[:-1]
+    np.testing.assert_allclose(ratios, ratios[0], rtol=1e-9)  # log-spaced
+    assert np.all(np.diff(r) > 0)
+
+
+def test_p99_cuts_outliers_but_max_keeps_them() -> None:
+    # 1000 distances 1..100 plus a few huge ones from near-zero weights (cf. DESIGN 2.3).
+    d = np.concatenate([np.linspace(1.0, 100.0, 1000), [4e6, 5e6]])
+    r99 = radius_grid(d, n=8)
+    rmax = radius_grid(d, n=8, upper="max")
+    assert r99[-1] == pytest.approx(np.percentile(d, 99))
+    assert r99[-1] < 100.0
+    assert rmax[-1] == 5e6
+    assert rmax[0] == r99[0] == 1.0
+
+
+def test_hand_max_grid() -> None:
+    # 1 .. 8 in 4 log-spaced steps: 1, 2, 4, 8.
+    r = radius_grid(np.array([[0.0, 1.0], [8.0, np.inf], [3.0, 2.0]]), n=4, upper="max")
+    np.testing.assert_allclose(r, [1.0, 2.0, 4.0, 8.0], rtol=1e-14)
+
+
+def test_rounded_grid() -> None:
+    # np.round is half to even: 0.4 -> 0 (dropped), 1.5 -> 2, 2.5 -> 2, 3.5 -> 4, 7.2 -> 7.
+    d = np.array([0.4, 1.5, 2.5, 3.5, 7.2, 2.0, np.inf])
+    r = radius_grid(d, upper="rounded")
+    np.testing.assert_array_equal(r, [2.0, 4.0, 7.0])
+    assert r.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    ("d", "kwargs", "match"),
+    [
+        (np.array([]), {}, "no positive finite"),
+        (np.array([0.0, np.inf]), {}, "no positive finite"),
+        (np.array([1.0, 2.0]), {"n": 1}, "n must be"),
+        (np.array([1.0, 2.0]), {"n": 0}, "n must be"),
+        (np.array([1.0, -2.0]), {}, ">= 0"),
+        (np.array([1.0, np.nan]), {}, "NaN"),
+        (np.array([3.0, 3.0, 3.0]), {}, "two distinct"),
+        (np.array([1.0, 2.0]), {"upper": "p95"}, "not one of"),
+        (np.array([1.2, 0.9]), {"upper": "rounded"}, "at least 2 distinct"),
+    ],
+)
+def test_errors(d: np.ndarray, kwargs: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        radius_grid(d, **kwargs)

@@ -1,0 +1,58 @@
+"""Summary document and emergence over a series (DESIGN 2.4)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mfa_engine.analysis.emergence import emergence
+from mfa_engine.batch.summary import series_emergence, summarise_series
+
+
+def _rows(table):
+    """table: {(ckpt, step): {seed: (alpha0, width)}} -> store-like rows."""
+    return [{"checkpoint": c, "step": st, "mode": "paper", "seed": s, "alpha0": a, "width": w,
+             "record": {"alpha0": a, "width": w}}
+            for (c, st), per in table.items() for s, (a, w) in per.items()]
+
+
+def test_emergence_equals_the_analysis_function():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.8, 1.6, size=(4, 3))
+    w = rng.uniform(0.2, 0.9, size=(4, 3))
+    got = series_emergence([dict(enumerate(r)) for r in a], [dict(enumerate(r)) for r in w])
+    e, e_std = emergence(a, w)
+    np.testing.assert_allclose([g[0] for g in got], e, rtol=1e-13)
+    np.testing.assert_allclose([g[1] for g in got], e_std, rtol=1e-12, atol=1e-15)
+    assert got[0] == (0.0, 0.0)
+
+
+def test_emergence_hand_values_and_undefined_cases():
+    got = series_emergence([{0: 2.0}, {0: 1.0}, {0: -1.0}], [{0: 0.5}, {0: 1.0}, {0: 1.0}])
+    assert got[1][0] == pytest.approx(2.0 * math.log(2.0))
+    assert got[2] == (None, None)  # alpha0 <= 0: log undefined
+    assert series_emergence([{0: 1.0}, {0: 1.0}], [{0: 0.0}, {0: 1.0}])[1] == (None, None)
+
+
+def test_summary_contract_order_means_and_seed_filter():
+    table = {("/b/step1000", 1000): {0: (1.0, 0.4), 1: (1.2, 0.6), 7: (9.0, 9.0)},
+             ("/a/step0", 0): {0: (1.5, 0.5), 1: (1.7, 0.7)},
+             ("/z/final", None): {0: (1.0, 1.0), 1: (1.0, 1.0)}}
+    doc = summarise_series(_rows(table), engine_version="9", mode="paper", config={"k": 1},
+                           computed=3, skipped=2, seeds=[0, 1])
+    assert list(doc) == ["engine_version", "mode", "config", "computed", "skipped", "checkpoints", "failed"]
+    assert (doc["computed"], doc["skipped"], doc["mode"]) == (3, 2, "paper")
+    assert [c["step"] for c in doc["checkpoints"]] == [0, 1000, None]
+    c1 = doc["checkpoints"][1]
+    assert c1["samples"] == [{"seed": 0, "alpha0": 1.0, "width": 0.4}, {"seed": 1, "alpha0": 1.2, "width": 0.6}]
+    assert c1["alpha0"] == pytest.approx(1.1) and c1["alpha0_std"] == pytest.approx(0.1)
+    assert c1["width"] == pytest.approx(0.5) and c1["width_std"] == pytest.approx(0.1)
+    assert c1["emergence"] == pytest.approx((0.5 / 0.6) * math.log(1.6 / 1.1))
+    assert doc["checkpoints"][0]["emergence"] == 0.0
+    # Explicit order and a checkpoint without rows (left out).
+    doc2 = summarise_series(_rows(table), engine_version="9", mode="paper", config={}, computed=0,
+                            skipped=0, checkpoints=[("/b/step1000", 1000), ("/x", 5)])
+    assert [c["checkpoint"] for c in doc2["checkpoints"]] == ["/b/step1000"]
+    assert doc2["checkpoints"][0]["n_samples"] == 3

@@ -1,0 +1,58 @@
+"""``mfa kernels check``: ahead-of-time compilation of every GPU kernel for sm_80 and sm_90."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mfa_engine import aot
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(aot.find_tool("cuobjdump") is None, reason="cuobjdump not available")
+
+
+def test_cli_check_compiles_every_kernel_without_spills() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    res = subprocess.run(
+        [sys.executable, "-m", "mfa_engine", "kernels", "check", "--json"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    rows = json.loads(res.stdout)
+    assert res.returncode == 0, res.stderr[-3000:]
+    for row in rows:
+        assert set(row) == {"kernel", "arch", "registers", "spill_bytes", "ok"}
+        assert row["ok"] and row["spill_bytes"] == 0 and 0 < row["registers"] <= 255, row
+    names = {(r["kernel"], r["arch"]) for r in rows}
+    for arch in (80, 90):
+        for kernel in (
+            "layered_minplus:layered_minplus[count]",
+            "layered_minplus:layered_minplus[accumulate_count]",
+            "csr_relax:csr_relax[directed]",
+            "csr_relax:csr_relax[undirected]",
+            "cuda/layered_minplus.cu:layered_minplus_step",
+            "cuda/csr_relax.cu:csr_relax_round",
+        ):
+            assert (kernel, arch) in names
+
+
+def test_discover_specs_finds_every_module_with_specs() -> None:
+    modules = {m for m, _ in aot.discover_specs()}
+    assert {"layered_minplus", "csr_relax"} <= modules
+    kernels_dir = REPO / "kernels"
+    expected = {p.stem for p in kernels_dir.glob("*.py") if "AOT_SPECS" in p.read_text() and p.stem != "__init__"}
+    assert modules == expected
+
+
+@pytest.mark.skipif(aot.find_tool("nvcc") is None, reason="nvcc not available")
+def test_broken_cuda_source_is_reported(tmp_path: Path) -> None:
+    reports = aot.compile_cuda_source("cuda/broken.cu", 'extern "C" __global__ void k() { int x = ; }', 80, tmp_path)
+    assert len(reports) == 1 and not reports[0].ok and reports[0].error
+    good = aot.compile_cuda_source(
+        "cuda/ok.cu", 'extern "C" __global__ void k(float* a) { a[threadIdx.x] += 1.0f; }', 90, tmp_path
+    )
+    assert [r.ok for r in good] == [True] and good[0].registers > 0 and good[0].spill_bytes == 0

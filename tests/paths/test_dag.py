@@ -1,0 +1,78 @@
+"""DAG detection, dense level blocks and the per-matrix cache (mfa_engine.paths.dag)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from mfa_engine.paths import dag, multi_source_counts, multi_source_distances
+from mfa_engine.paths.inputs import as_csr
+from tests.paths.paths_graphs import layered_to_csr, oracle_counts, oracle_distances, random_layered
+
+
+def _permuted(m: sp.csr_array, perm: np.ndarray) -> sp.csr_array:
+    """Relabel node i as perm[i]."""
+    coo = m.tocoo()
+    return sp.csr_array((coo.data, (perm[coo.row], perm[coo.col])), shape=m.shape)
+
+
+def test_layered_csr_detected_with_levels() -> None:
+    rng = np.random.default_rng(0)
+    g = random_layered(rng, [4, 6, 3, 5], 1.0, "float")
+    lv = dag.detect_dag(as_csr(layered_to_csr(g)))
+    assert lv is not None and lv.perm is None
+    np.testing.assert_array_equal(lv.lvl_off, [0, 4, 10, 13, 18])
+    assert [(a, b) for a, b, _ in lv.blocks] == [(0, 1), (1, 2), (2, 3)]
+    np.testing.assert_array_equal(lv.blocks[1][2], g.blocks[1])
+
+
+def test_permuted_dag_with_skip_edges_and_self_loops() -> None:
+    rng = np.random.default_rng(1)
+    g = random_layered(rng, [5, 7, 4, 6], 0.5, "int")
+    m = layered_to_csr(g).tolil()
+    m[0, 12] = 1.5  # level 0 -> level 2 (skip edge)
+    m[6, 20] = 0.5  # level 1 -> level 3
+    m[3, 3] = 2.0  # self-loop: ignored by shortest paths
+    m = sp.csr_array(m)
+    perm = rng.permutation(m.shape[0])
+    mp = _permuted(m, perm)
+    lv = dag.detect_dag(as_csr(mp))
+    assert lv is not None and lv.perm is not None
+    assert any(b - a > 1 for a, b, _ in lv.blocks)
+    src = rng.integers(0, m.shape[0], 9)
+    radii = np.array([0.0, 1.0, 1.5, 2.0, 3.0, 4.5, 7.0])
+    np.testing.assert_array_equal(multi_source_counts(mp, src, radii), oracle_counts(mp, src, radii))
+    ref = oracle_distances(mp, src)
+    got = multi_source_distances(mp, src)
+    np.testing.assert_array_equal(got, ref.astype(np.float32))
+
+
+def test_cycle_is_not_a_dag_and_still_correct() -> None:
+    m = sp.csr_array((np.array([1.0, 2.0, 3.0]), (np.array([0, 1, 2]), np.array([1, 2, 0]))), shape=(4, 4))
+    assert dag.detect_dag(as_csr(m)) is None
+    np.testing.assert_array_equal(multi_source_counts(m, [0, 3], [0.0, 1.0, 3.0, 6.0]), [[1, 2, 3, 3], [1, 1, 1, 1]])
+
+
+def test_cache_hit_and_invalidation_on_change() -> None:
+    rng = np.random.default_rng(2)
+    m = layered_to_csr(random_layered(rng, [3, 4, 2], 1.0, "int"))
+    first = dag.prepare_sparse(m, as_csr)
+    assert dag.prepare_sparse(m, as_csr)[1] is first[1]  # cached
+    m.data[:] = 1.0  # in-place change
+    second = dag.prepare_sparse(m, as_csr)
+    assert second[1] is not first[1]
+    np.testing.assert_array_equal(second[1].blocks[0][2], np.ones((3, 4)))
+    np.testing.assert_array_equal(multi_source_counts(m, [0], [1.0, 2.0]), [[5, 7]])
+
+
+def test_deep_or_sparse_dags_take_general_path() -> None:
+    n = 600  # a path 0 -> 1 -> ... -> 599: more levels than MAX_LEVELS
+    path = sp.csr_array((np.ones(n - 1), (np.arange(n - 1), np.arange(1, n))), shape=(n, n))
+    assert dag.detect_dag(as_csr(path)) is None
+    np.testing.assert_array_equal(multi_source_counts(path, [0, 599], [0.0, 10.0, 1e9]), [[1, 11, 600], [1, 1, 1]])
+    k = np.arange(1000)  # a matching: 2 levels of 1000 nodes, a 1000 x 1000 block holding 1000 edges
+    matching = sp.csr_array((np.ones(1000), (k, k + 1000)), shape=(2000, 2000))
+    assert dag.detect_dag(as_csr(matching)) is None
+    np.testing.assert_array_equal(multi_source_counts(matching, [5, 1005], [1.0]), [[2], [1]])
+    star = sp.csr_array((np.ones(n - 1), (np.zeros(n - 1, int), np.arange(1, n))), shape=(n, n))
+    assert dag.detect_dag(as_csr(star)) is not None

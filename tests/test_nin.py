@@ -1,0 +1,119 @@
+"""NIN builder: sampling, distances, exports; paper-mode distances vs SciPy dijkstra."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse.csgraph as csgraph
+
+from mfa_engine.arch import get_adapter
+from mfa_engine.checkpoints import open_checkpoint
+from mfa_engine.errors import ConfigError
+from mfa_engine.nin import LAYER_KINDS, LayeredGraph, build_nin
+from mfa_engine.paths import multi_source_distances
+
+from ._models import write_tiny_checkpoint
+
+MODEL_TYPES = ["gpt_neox", "gpt2", "llama", "bert"]
+
+
+@pytest.fixture(scope="module")
+def ckpts(tmp_path_factory):
+    out = {}
+    for mt in MODEL_TYPES:
+        kw = {"kv_heads": 2} if mt == "llama" else {}
+        out[mt] = write_tiny_checkpoint(tmp_path_factory.mktemp(mt), mt, seed=1, **kw)
+    return out
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_sampled_layers_and_edge_distances(ckpts, model_type):
+    with open_checkpoint(ckpts[model_type]) as ck:
+        ad = get_adapter(ck.config)
+        g = build_nin(ck, ad, neurons_per_layer=5, seed=3)
+        sizes = ad.layer_sizes()
+        expect = []
+        for _ in range(ad.n_blocks):
+            expect += [min(10 if kd == "mlp" else 5, sizes[kd]) for kd in LAYER_KINDS]
+        expect.append(5)
+        assert g.layer_sizes == expect
+        assert g.n_nodes == sum(expect) == len(g.node_kind) == len(g.node_neuron) == len(g.node_block)
+        # Every weighted block is exactly 1/|w| (float64) of the adapter's weights.
+        off = g.offsets
+        for l, blk in enumerate(g.blocks):
+            kind = LAYER_KINDS[l % 5]
+            src = g.node_neuron[off[l]:off[l + 1]]
+            dst = g.node_neuron[off[l + 1]:off[l + 2]]
+            b = int(g.node_block[off[l]])
+            if kind == "qkv":
+                mask = ad.structural_mask(src, dst)
+                np.testing.assert_array_equal(np.isfinite(blk), mask)
+                assert np.all(blk[mask] == 1.0)
+            else:
+                edge = {"x": "x_qkv", "ctx": "ctx_attn_out", "attn_out": "attn_out_mlp", "mlp": "mlp_x"}[kind]
+                w = ad.edge_weights(ck, b, edge, src, dst).astype(np.float64)
+                np.testing.assert_allclose(blk, 1.0 / np.abs(w), rtol=0, atol=0)
+
+
+def test_same_neurons_at_every_checkpoint(tmp_path):
+    a = write_tiny_checkpoint(tmp_path / "a", "gpt_neox", seed=1)
+    b = write_tiny_checkpoint(tmp_path / "b", "gpt_neox", seed=2)
+    with open_checkpoint(a) as ca, open_checkpoint(b) as cb:
+        ga = build_nin(ca, get_adapter(ca.config), neurons_per_layer=4, seed=7)
+        gb = build_nin(cb, get_adapter(cb.config), neurons_per_layer=4, seed=7)
+        gc = build_nin(cb, get_adapter(cb.config), neurons_per_layer=4, seed=8)
+    np.testing.assert_array_equal(ga.node_neuron, gb.node_neuron)
+    assert not np.array_equal(ga.node_neuron, gc.node_neuron)
+    assert not np.array_equal(ga.blocks[0], gb.blocks[0])  # different weights, same neurons
+
+
+def test_full_network_and_csr_export(ckpts):
+    with open_checkpoint(ckpts["gpt2"]) as ck:
+        ad = get_adapter(ck.config)
+        g = build_nin(ck, ad, neurons_per_layer="all")
+    sizes = ad.layer_sizes()
+    assert g.layer_sizes[:5] == [sizes[k] for k in LAYER_KINDS]
+    csr = g.to_csr()
+    assert csr.shape == (g.n_nodes, g.n_nodes) and csr.nnz == g.n_edges
+    # Edges only go from a layer to the next one.
+    off = g.offsets
+    layer_of = np.searchsorted(off, np.arange(g.n_nodes), side="right") - 1
+    r, c = csr.nonzero()
+    assert np.all(layer_of[c] == layer_of[r] + 1)
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+@pytest.mark.parametrize("directed", [True, False])
+def test_paper_distances_equal_scipy_dijkstra(ckpts, model_type, directed):
+    with open_checkpoint(ckpts[model_type]) as ck:
+        g = build_nin(ck, get_adapter(ck.config), neurons_per_layer=6, seed=0)
+    src = np.arange(g.n_nodes)
+    ours = multi_source_distances(g, src, directed=directed)
+    ref = csgraph.dijkstra(g.to_csr(), directed=directed, indices=src)
+    assert ours.shape == ref.shape
+    np.testing.assert_array_equal(np.isfinite(ours), np.isfinite(ref))
+    fin = np.isfinite(ref)
+    np.testing.assert_allclose(ours[fin], ref[fin], rtol=1e-5)
+    assert fin.sum() > g.n_nodes * 3  # multi-hop paths exist
+
+
+def test_zero_weights_and_eps_drop_edges(tmp_path):
+    path = write_tiny_checkpoint(tmp_path, "gpt_neox", seed=4)
+    with open_checkpoint(path) as ck:
+        ad = get_adapter(ck.config)
+        g0 = build_nin(ck, ad, neurons_per_layer="all", seed=0)
+        g1 = build_nin(ck, ad, neurons_per_layer="all", seed=0, eps=0.02)
+    w = 1.0 / g0.blocks[0]
+    np.testing.assert_array_equal(np.isfinite(g1.blocks[0]), w > 0.02)
+
+
+@pytest.mark.parametrize("bad", [0, -3, "some"])
+def test_bad_sample_size(ckpts, bad):
+    with open_checkpoint(ckpts["gpt2"]) as ck:
+        with pytest.raises(ConfigError, match="neurons_per_layer"):
+            build_nin(ck, get_adapter(ck.config), neurons_per_layer=bad)
+
+
+def test_layered_graph_shape_check():
+    with pytest.raises(ConfigError, match="block 0 has shape"):
+        LayeredGraph(layer_sizes=[2, 3], blocks=[np.zeros((3, 2))])
