@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peers", action="store_true", help="also time igraph and NetworKit")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--sample", type=int, default=16, help="sources the peers are timed on (scaled up)")
-    p.add_argument("--peak", action="store_true", help="also report the engine as % of the fp32 min-plus peak")
+    p.add_argument("--peak", action="store_true", help="also report the engine as %% of the fp32 min-plus peak")
     args = p.parse_args(argv)
     methods = ["engine_cpu", "engine_cpu_cached", "scipy_dijkstra"] + (["igraph", "networkit"] if args.peers else [])
     peaks = None

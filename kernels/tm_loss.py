@@ -45,6 +45,28 @@ _MAX_BLOCK_H = 2048
 
 
 @triton.jit
+def _tm_margins(hidden_ptr, states_ptr, pos_ptr, neg_ptr, idx, cols, in_row, PACKED: tl.constexpr):
+    """Per element of one block: (valid, over, under) with ``loss = relu(over) + relu(under)``.
+
+    ``over`` is how far ``h`` lies above its upper bound (neg: h - neg, neutral: h - pos) and
+    ``under`` how far below its lower bound (pos: pos - h, neutral: neg - h); state 3 (padding)
+    and masked-out elements are not valid.
+    """
+    if PACKED:
+        byte = tl.load(states_ptr + (idx >> 2), mask=in_row, other=255).to(tl.int32)
+        code = (byte >> ((idx & 3) * 2).to(tl.int32)) & 3
+    else:
+        code = tl.load(states_ptr + idx, mask=in_row, other=3).to(tl.int32)
+    valid = in_row & (code != 3)
+    h = tl.load(hidden_ptr + idx, mask=valid, other=0.0).to(tl.float32)
+    p = tl.load(pos_ptr + cols, mask=valid, other=0.0).to(tl.float32)
+    n = tl.load(neg_ptr + cols, mask=valid, other=0.0).to(tl.float32)
+    over = tl.where(code == 0, h - n, tl.where(code == 1, h - p, 0.0))
+    under = tl.where(code == 2, p - h, tl.where(code == 1, n - h, 0.0))
+    return valid, over, under
+
+
+@triton.jit
 def _tm_loss_fwd_kernel(
     hidden_ptr,
     states_ptr,
@@ -72,17 +94,7 @@ def _tm_loss_fwd_kernel(
         cols = start + tl.arange(0, BLOCK_H)
         in_row = cols < n_cols
         idx = base + cols
-        if PACKED:
-            byte = tl.load(states_ptr + (idx >> 2), mask=in_row, other=255).to(tl.int32)
-            code = (byte >> ((idx & 3) * 2).to(tl.int32)) & 3
-        else:
-            code = tl.load(states_ptr + idx, mask=in_row, other=3).to(tl.int32)
-        valid = in_row & (code != 3)
-        h = tl.load(hidden_ptr + idx, mask=valid, other=0.0).to(tl.float32)
-        p = tl.load(pos_ptr + cols, mask=valid, other=0.0).to(tl.float32)
-        n = tl.load(neg_ptr + cols, mask=valid, other=0.0).to(tl.float32)
-        over = tl.where(code == 0, h - n, tl.where(code == 1, h - p, 0.0))
-        under = tl.where(code == 2, p - h, tl.where(code == 1, n - h, 0.0))
+        valid, over, under = _tm_margins(hidden_ptr, states_ptr, pos_ptr, neg_ptr, idx, cols, in_row, PACKED)
         loss = tl.maximum(over, 0.0) + tl.maximum(under, 0.0)
         loss = tl.where(valid, loss, 0.0)
         acc += loss
@@ -123,17 +135,7 @@ def _tm_loss_bwd_kernel(
         in_bounds = cols < H
         in_row = cols < n_cols
         idx = base + cols
-        if PACKED:
-            byte = tl.load(states_ptr + (idx >> 2), mask=in_row, other=255).to(tl.int32)
-            code = (byte >> ((idx & 3) * 2).to(tl.int32)) & 3
-        else:
-            code = tl.load(states_ptr + idx, mask=in_row, other=3).to(tl.int32)
-        valid = in_row & (code != 3)
-        h = tl.load(hidden_ptr + idx, mask=valid, other=0.0).to(tl.float32)
-        p = tl.load(pos_ptr + cols, mask=valid, other=0.0).to(tl.float32)
-        n = tl.load(neg_ptr + cols, mask=valid, other=0.0).to(tl.float32)
-        over = tl.where(code == 0, h - n, tl.where(code == 1, h - p, 0.0))
-        under = tl.where(code == 2, p - h, tl.where(code == 1, n - h, 0.0))
+        valid, over, under = _tm_margins(hidden_ptr, states_ptr, pos_ptr, neg_ptr, idx, cols, in_row, PACKED)
         sign = (over > 0.0).to(tl.float32) - (under > 0.0).to(tl.float32)
         sign = tl.where(valid, sign, 0.0)
         tl.store(grad_ptr + idx, (sign * scale).to(grad_ptr.dtype.element_ty), mask=in_bounds)

@@ -660,7 +660,7 @@ def _linregress_slopes(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nda
     """Slopes and R^2 of ``y[j] ~ a + b x``, bit-identical to ``scipy.stats.linregress``.
 
     ``linregress`` takes the slope from ``np.cov(x, y, bias=1)`` (row means, centring, a BLAS
-    ``dot``, scaling by ``1/n``). The same call is made here for every row: the last bits of
+    ``dot``, scaling by ``1/n``). The same arithmetic is done here for every row: the last bits of
     ``tau(0)`` (the slope of a constant ``ln Z_0``, pure rounding noise) decide the sign of
     ``f`` at ``q = 0`` and hence which of the two neighbouring alphas the published code
     reports as alpha0, so this fit must follow the published arithmetic exactly. It is a loop
@@ -673,10 +673,25 @@ def _linregress_slopes(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nda
     Returns:
         ``(slope [Q], r2 [Q])``; ``r2`` is the squared correlation, 1.0 where ``y`` is constant.
     """
-    slope = np.empty(y.shape[0], dtype=np.float64)
-    r2 = np.empty(y.shape[0], dtype=np.float64)
-    for j in range(y.shape[0]):
-        ssxm, ssxym, _, ssym = np.cov(x, y[j], bias=1).flat
+    n_q, n_r = y.shape
+    # np.cov(x, y[j], bias=1) step by step, without its per-call overhead: the row means
+    # (pairwise sums of contiguous rows, identical for a [Q, R] and a [2, R] array), the
+    # centring, one BLAS dot of the [2, R] centred pair with its conjugated transpose (a copy,
+    # so the same gemm call as np.cov's), and the scaling by 1/R.
+    x_mean = np.stack([x, x]).mean(axis=1)[0]
+    y_mean = y.mean(axis=1)
+    scale = np.true_divide(1, n_r)
+    pair = np.empty((2, n_r), dtype=np.float64)
+    pair[0] = x
+    pair[0] -= x_mean
+    slope = np.empty(n_q, dtype=np.float64)
+    r2 = np.empty(n_q, dtype=np.float64)
+    for j in range(n_q):
+        pair[1] = y[j]
+        pair[1] -= y_mean[j]
+        c = np.dot(pair, pair.T.conj())
+        c *= scale
+        ssxm, ssxym, _, ssym = c.flat
         slope[j] = ssxym / ssxm
         if ssym == 0.0 or np.all(y[j] == y[j, 0]):
             r2[j] = 1.0

@@ -30,25 +30,30 @@ def choose_dtype(levels: DagLevels) -> np.dtype:
 
 
 def gamma_for(levels: DagLevels, dtype: np.dtype) -> float:
-    """Relative error bound of a float32 path distance over this DAG (0 for float64).
+    """Relative error bound of any float32 path distance over this DAG (0 for float64).
 
     A path has m <= L - 1 edges. Each weight is rounded once to float32 (relative error <= u,
     u = 2**-24) and the m - 1 additions of non-negative terms add at most (m - 1) u (standard
     recursive-summation bound, first order), so the float32 sum is within m u of the exact sum;
     the float64 reference is within (m - 1) 2**-53 of it, and a minimum over paths keeps the
     bound. We use ``(L + 1) u`` (one u of margin for the second-order terms and the reference).
+    It sets the propagation cutoff; the CPU kernel flags with the same bound per target level,
+    ``(b - a + 2) u`` for a target at level b from a source at level a (paths have at most
+    b - a edges), which flags fewer sources.
     """
     if dtype == np.float64:
         return 0.0
     return (levels.n_levels + 1) * _EPS32
 
 
-def group_sources(level: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sort sources by level and cut them into groups of one level and at most ``block``.
+def group_sources(level: np.ndarray, block: int, by_level: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Sort sources by level and cut them into groups of at most ``block``.
 
     Args:
         level: int64 [S] level of each source.
         block: Maximum group size.
+        by_level: Also cut at every level change (each group then starts all its rows at its
+            own level; mixed groups suit a few sources, e.g. the float64 recomputation).
 
     Returns:
         (order int64 [S] sorting the sources, grp_start int64 [G + 1]).
@@ -58,6 +63,8 @@ def group_sources(level: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray
     lv = level[order]
     if s == 0:
         return order, np.zeros(1, np.int64)
+    if not by_level:
+        return order, np.append(np.arange(0, s, block), s).astype(np.int64)
     new_run = np.ones(s, bool)
     new_run[1:] = lv[1:] != lv[:-1]
     run_start = np.maximum.accumulate(np.where(new_run, np.arange(s), 0))
@@ -93,22 +100,35 @@ def _schedule(levels: DagLevels, lvl_sorted: np.ndarray, grp: np.ndarray, nthrea
     return order, start
 
 
-def _run_dag(levels, pos, radii_sorted, dtype, gamma, thr, want_dist):
+def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist):
+    """One pass of the fused min-plus kernel (float32 with ambiguity flags, or exact float64).
+
+    Many sources run in groups of one level; a few (the float64 recomputation) run in mixed
+    groups spread over all workers, so each group reuses every weight tile it streams.
+
+    Returns:
+        (hist int64 [S, R + 1], flags bool [S], dist float32 [S, N] in level order or None).
+    """
     import numba
 
     from mfa_engine.kernels import cpu_paths
 
     s_n = pos.shape[0]
+    nthreads = numba.get_num_threads()
     lvl = levels.level_of_position(pos).astype(np.int64)
-    order, grp = group_sources(lvl, cpu_paths.SRC_BLOCK)
+    few = s_n <= nthreads * cpu_paths.SRC_BLOCK // 2
+    block = -(-s_n // nthreads) if few else cpu_paths.SRC_BLOCK
+    order, grp = group_sources(lvl, block, by_level=not few)
+    eps = _EPS32 if dtype == np.float32 else 0.0
     flat, bsrc, bdst, boff = levels.packed(dtype)
+    sched = _schedule(levels, lvl[order], grp, nthreads)
     hist = np.zeros((s_n, radii_sorted.shape[0] + 1), np.int64)
     flags = np.zeros(s_n, np.bool_)
     dist = np.full((s_n, levels.n_nodes), np.inf, np.float32) if want_dist else np.zeros((0, 0), np.float32)
     cpu_paths.dag_minplus_counts(
         flat, bsrc, bdst, boff, levels.lvl_off, pos[order], lvl[order], grp,
-        radii_sorted, cpu_paths.radius_table(radii_sorted), float(gamma), dtype.type(thr), dtype.type(np.inf), dtype.type(0.0),
-        hist, flags, dist, bool(want_dist), *_schedule(levels, lvl[order], grp, numba.get_num_threads()),
+        radii_sorted, cpu_paths.radius_table(radii_sorted, dtype), *cpu_paths.bucket_scratch(len(sched[1]) - 1, dtype),
+        eps, dtype.type(thr), dtype.type(np.inf), dtype.type(0.0), hist, flags, dist, bool(want_dist), *sched,
     )  # fmt: skip
     inv = np.empty_like(order)
     inv[order] = np.arange(s_n, dtype=np.int64)
@@ -144,14 +164,14 @@ def dag_histogram(
     thr = rmax * (1.0 + gamma) if rmax > 0 else rmax
     if dtype == np.float32 and np.isfinite(thr):
         thr = float(np.nextafter(np.float32(thr), np.float32(np.inf)))
-    hist, flags, dist = _run_dag(levels, pos, radii_sorted, dtype, gamma, thr, want_dist)
+    hist, flags, dist = _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist)
     redo = np.flatnonzero(flags)
     if redo.size:  # exact float64 recomputation of the flagged sources
         big = levels.packed(np.float32)[0].size * 8 > _STREAM_BYTES
         if big and levels.csr is not None and levels._blocks is None and "float64" not in levels._packed:
             h64, d64 = _stream64(levels, pos[redo], radii_sorted, rmax, want_dist)
         else:
-            h64, _, d64 = _run_dag(levels, pos[redo], radii_sorted, np.dtype(np.float64), 0.0, rmax, want_dist)
+            h64, _, d64 = _run_dag(levels, pos[redo], radii_sorted, np.dtype(np.float64), rmax, want_dist)
         hist[redo] = h64
         if want_dist:
             dist[redo] = d64

@@ -36,6 +36,10 @@ def test_cli_check_compiles_every_kernel_without_spills() -> None:
             "csr_relax:csr_relax[undirected]",
             "cuda/layered_minplus.cu:layered_minplus_step",
             "cuda/csr_relax.cu:csr_relax_round",
+            "tm_loss:tm_loss_fwd_fp32_packed_mask_b2048",
+            "tm_loss:tm_loss_bwd_fp32_packed_mask_b2048_r2",
+            "tm_loss:tm_loss_fwd_fp16_int8_b512",
+            "tm_loss:tm_loss_bwd_fp16_int8_b512_r0",
         ):
             assert (kernel, arch) in names
 

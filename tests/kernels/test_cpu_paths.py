@@ -37,10 +37,13 @@ def test_minplus_into_matches_numpy(dtype, nb: int, na: int, ncol: int) -> None:
 def test_radius_table_bucket_matches_searchsorted() -> None:
     rng = np.random.default_rng(0)
     for radii in (np.geomspace(1e-3, 1e4, 64), np.array([0.0, 0.5, 0.5, 2.0, np.inf]), np.array([3.0])):
-        tab = cp.radius_table(radii)
-        d = np.concatenate([rng.uniform(0, 1e4, 500), radii[np.isfinite(radii)], [0.0, 1e300]])
-        got = cp._bucket_many(radii, tab, d)
-        np.testing.assert_array_equal(got, np.searchsorted(radii, d, side="left"))
+        for dtype, big in ((np.float64, 1e300), (np.float32, 3e38)):
+            tab = cp.radius_table(radii, dtype)
+            d = np.concatenate([rng.uniform(0, 1e4, 500), radii[np.isfinite(radii)], [0.0, big]]).astype(dtype)
+            near = radii[np.isfinite(radii)].astype(dtype)  # float32 neighbours of every radius
+            d = np.concatenate([d, np.nextafter(near, dtype(0)), np.nextafter(near, dtype(np.inf))])
+            got = cp._bucket_many(radii, tab, *cp.bucket_scratch(1, dtype), d)
+            np.testing.assert_array_equal(got, np.searchsorted(radii, d.astype(np.float64), side="left"))
 
 
 def test_histogram_to_counts() -> None:
@@ -64,3 +67,98 @@ def test_csr_dijkstra_counts_matches_scipy(n: int) -> None:
     counts = cp.histogram_to_counts(hist)
     expect = (np.where(np.isfinite(ref), ref, np.nan)[:, None, :] <= radii[None, :, None]).sum(-1)
     np.testing.assert_array_equal(counts, expect)
+
+
+def _random_dag(rng: np.random.Generator, n: int, density: float, shuffle: bool, loops: bool) -> sp.csr_array:
+    """Random DAG (edges i -> j, i < j), optionally relabelled and with self-loops."""
+    m = sp.random_array((n, n), density=density, rng=rng, format="coo")
+    keep = m.row < m.col
+    r, c = m.row[keep], m.col[keep]
+    if loops:
+        k = rng.integers(0, n, max(1, n // 4))
+        r, c = np.concatenate([r, k]), np.concatenate([c, k])
+    perm = rng.permutation(n) if shuffle else np.arange(n)
+    out = sp.csr_array((rng.uniform(0.5, 2.0, r.size), (perm[r], perm[c])), shape=(n, n))
+    out.sum_duplicates()
+    out.sort_indices()
+    return out
+
+
+def _levels_ref(m: sp.csr_array) -> np.ndarray:
+    """Longest-path levels by repeated relaxation (test oracle)."""
+    coo = m.tocoo()
+    keep = coo.row != coo.col
+    r, c = coo.row[keep], coo.col[keep]
+    level = np.zeros(m.shape[0], np.int64)
+    for _ in range(m.shape[0]):
+        new = level.copy()
+        np.maximum.at(new, c, level[r] + 1)
+        if np.array_equal(new, level):
+            break
+        level = new
+    return level
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("loops", [False, True])
+def test_dag_levels_forward_and_kahn_agree(shuffle: bool, loops: bool) -> None:
+    rng = np.random.default_rng(7 + 2 * shuffle + loops)
+    for n, density in ((1, 0.5), (9, 0.3), (80, 0.05), (200, 0.2)):
+        m = _random_dag(rng, n, density, shuffle, loops)
+        level, ok = cp.dag_levels(m.indptr.astype(np.int64), m.indices.astype(np.int64))
+        assert ok
+        np.testing.assert_array_equal(level, _levels_ref(m))
+    cyc = sp.csr_array((np.ones(3), (np.array([0, 1, 2]), np.array([1, 2, 0]))), shape=(3, 3))
+    assert not cp.dag_levels(cyc.indptr.astype(np.int64), cyc.indices.astype(np.int64))[1]
+
+
+@pytest.mark.parametrize("loops", [False, True])
+def test_block_pairs_level_numbered_matches_edge_scan(loops: bool) -> None:
+    rng = np.random.default_rng(11 + loops)
+    m = _random_dag(rng, 150, 0.08, False, loops)
+    ip, ix = m.indptr.astype(np.int64), m.indices.astype(np.int64)
+    level, _ = cp.dag_levels(ip, ix)
+    order = np.argsort(level, kind="stable")  # renumber level by level
+    inv = np.empty_like(order)
+    inv[order] = np.arange(order.size)
+    coo = m.tocoo()
+    mr = sp.csr_array((coo.data, (inv[coo.row], inv[coo.col])), shape=m.shape)
+    mr.sort_indices()
+    lv = level[order]
+    lvl_off = np.searchsorted(lv, np.arange(lv.max() + 2)).astype(np.int64)
+    ipr, ixr = mr.indptr.astype(np.int64), mr.indices.astype(np.int64)
+    fast = cp.block_pairs(ipr, ixr, lv, lvl_off, True)
+    slow = cp.block_pairs(ipr, ixr, lv, lvl_off, False)
+    keep = coo.row != coo.col
+    expect = np.zeros((lvl_off.size - 1,) * 2, bool)
+    expect[level[coo.row[keep]], level[coo.col[keep]]] = True
+    for present, n_edges in (fast, slow):
+        np.testing.assert_array_equal(present, expect)
+        assert n_edges == int(keep.sum())
+
+
+def test_scan_values_weight_range_and_cast_range() -> None:
+    x = np.array([0.0, 2.5, 1e-3, 7.0])
+    assert cp.scan_values(x) == (False, False, False)
+    assert cp.scan_values(np.array([1.0, np.nan])) == (True, False, False)
+    assert cp.scan_values(np.array([1.0, -0.5])) == (False, True, False)
+    assert cp.scan_values(np.array([np.inf, 1.0])) == (False, False, True)
+    assert cp.weight_range(x) == (1e-3, 7.0)
+    assert cp.weight_range(np.zeros(0)) == (np.inf, 0.0)
+    big = np.random.default_rng(0).uniform(0, 5, 100_003)
+    out = np.empty(big.size, np.float32)
+    assert cp.cast_range(big, out) == cp.weight_range(big)
+    np.testing.assert_array_equal(out, big.astype(np.float32))
+
+
+def test_hash_words_sees_every_word() -> None:
+    words = np.random.default_rng(3).integers(0, 2**63, 3 * (1 << 16) + 5, dtype=np.uint64)
+    h = cp.hash_words(words, 8 * words.size)
+    assert cp.hash_words(words, 8 * words.size) == h
+    for i in (0, 1, 2, 3, 1 << 16, words.size - 1):
+        changed = words.copy()
+        changed[i] ^= np.uint64(1) << np.uint64(i % 64)
+        assert cp.hash_words(changed, 8 * words.size) != h
+    swapped = words.copy()
+    swapped[[0, 1]] = swapped[[1, 0]]
+    assert cp.hash_words(swapped, 8 * words.size) != h

@@ -76,3 +76,34 @@ def test_deep_or_sparse_dags_take_general_path() -> None:
     np.testing.assert_array_equal(multi_source_counts(matching, [5, 1005], [1.0]), [[2], [1]])
     star = sp.csr_array((np.ones(n - 1), (np.zeros(n - 1, int), np.arange(1, n))), shape=(n, n))
     assert dag.detect_dag(as_csr(star)) is not None
+
+
+def test_exact_on_radii_equal_to_path_lengths_many_and_few_sources() -> None:
+    """float32 pass + float64 recomputation stay exact when radii hit exact path lengths, both
+    for source groups of one level (many sources) and mixed-level groups (few sources)."""
+    rng = np.random.default_rng(5)
+    g = random_layered(rng, [40, 30, 50, 20, 40], 0.7, "float")
+    m = layered_to_csr(g)
+    n = m.shape[0]
+    many = rng.integers(0, n, 150)
+    ref = oracle_distances(m, many)
+    fin = np.unique(ref[np.isfinite(ref) & (ref > 0)])
+    radii = np.concatenate([rng.choice(fin, 40, replace=False), [0.0, np.inf]])
+    for src in (many, many[:5], many[:1]):
+        dag._CACHE.clear()
+        np.testing.assert_array_equal(multi_source_counts(m, src, radii), oracle_counts(m, src, radii))
+        got, ref = multi_source_distances(m, src), oracle_distances(m, src)
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
+        np.testing.assert_allclose(got[np.isfinite(ref)], ref[np.isfinite(ref)], rtol=1e-5)
+
+
+def test_group_sources_by_level_and_mixed() -> None:
+    from mfa_engine.paths.cpu import group_sources
+
+    level = np.array([2, 0, 1, 0, 2, 2, 0], np.int64)
+    order, grp = group_sources(level, 2)
+    assert list(level[order]) == [0, 0, 0, 1, 2, 2, 2]
+    np.testing.assert_array_equal(grp, [0, 2, 3, 4, 6, 7])  # cut at level changes and every 2
+    order, grp = group_sources(level, 3, by_level=False)
+    assert list(level[order]) == [0, 0, 0, 1, 2, 2, 2]
+    np.testing.assert_array_equal(grp, [0, 3, 6, 7])  # levels mixed, sorted within each group
