@@ -14,6 +14,7 @@ QKV neurons map to stored rows or columns (:meth:`Adapter.qkv_storage`).
 
 from __future__ import annotations
 
+import abc
 import weakref
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, NamedTuple
@@ -81,7 +82,7 @@ def config_int(config: Mapping[str, Any], model_type: str, *names: str, default:
     )
 
 
-class Adapter:
+class Adapter(abc.ABC):
     """Maps one architecture's parameters to NIN node layers and edges.
 
     Subclasses set :attr:`model_type`, :attr:`blocks_container` and :attr:`probe`, read the
@@ -121,17 +122,19 @@ class Adapter:
         self._prefixes: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
     # ------------------------------------------------------------------ to implement
+    @abc.abstractmethod
     def _read_config(self, config: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Set the shape attributes (n_blocks, hidden, ffn, heads, ...) from the config."""
 
+    @abc.abstractmethod
     def weight_specs(self) -> dict[str, WeightSpec]:
         """Weights of one block keyed by role.
 
         Roles: ``"o"``, ``"out"`` and either ``"qkv"`` or ``"q"``, ``"k"``, ``"v"``, and
         either ``"in"`` or ``"gate"``, ``"up"``.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def qkv_storage(self, qkv_idx: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """Where canonical QKV neurons are stored.
 
@@ -141,7 +144,6 @@ class Adapter:
         Returns:
             List of ``(weight role, stored output indices [m], positions in qkv_idx [m])``.
         """
-        raise NotImplementedError
 
     def _head_dim_divides(self) -> int:
         if self.hidden % self.n_heads:

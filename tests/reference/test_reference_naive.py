@@ -287,10 +287,8 @@ def test_tiny_gpt_neox_checkpoint_equals_naive(tiny_neox, seed):
 
 
 def test_tiny_gpt_neox_via_open_checkpoint(tiny_neox):
-    try:
-        from mfa_engine.checkpoints import open_checkpoint
-    except ImportError:
-        pytest.skip("mfa_engine.checkpoints.open_checkpoint is not available yet")
+    from mfa_engine.checkpoints import open_checkpoint
+
     ours = analyze_reference(open_checkpoint(tiny_neox), [0, 1])
     theirs = analyze_reference(SafetensorsReader(tiny_neox), [0, 1])
     np.testing.assert_array_equal(ours["alpha0"], theirs["alpha0"])
@@ -300,10 +298,8 @@ def test_tiny_gpt_neox_via_open_checkpoint(tiny_neox):
 
 def test_fp16_checkpoint_upcasts_exactly(tiny_neox, tmp_path):
     """fp16 weights: distances are 1/|w| of the exact float64 value of each fp16 weight."""
-    try:
-        from mfa_engine.checkpoints import open_checkpoint
-    except ImportError:
-        pytest.skip("mfa_engine.checkpoints.open_checkpoint is not available yet")
+    from mfa_engine.checkpoints import open_checkpoint
+
     from transformers import GPTNeoXForCausalLM
 
     model = GPTNeoXForCausalLM.from_pretrained(tiny_neox).half()
