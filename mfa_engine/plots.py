@@ -56,9 +56,16 @@ def _save(fig: Any, out: Path) -> Path:
 
 
 def _steps_axis(ax: Any, steps: list[float]) -> None:
+    import numpy as np
+
     pos = [s for s in steps if s > 0]
     if pos and max(pos) / min(pos) > 100:
-        ax.set_xscale("symlog", linthresh=max(1.0, min(pos)))
+        lo = max(1.0, min(pos))
+        ax.set_xscale("symlog", linthresh=lo)
+        # Major ticks: 0 (if present) and the decades from the linear threshold up, so no
+        # decade label sits inside the linear region next to the 0 label.
+        decades = 10.0 ** np.arange(np.ceil(np.log10(lo)), np.floor(np.log10(max(pos))) + 1)
+        ax.set_xticks(([0.0] if min(steps) <= 0 else []) + list(decades))
 
 
 def plot_series(summary: dict, out_stem: str | Path, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
