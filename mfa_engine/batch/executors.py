@@ -25,6 +25,9 @@ __all__ = ["InlineExecutor", "PoolExecutor", "RayExecutor", "make_executor", "vi
 OnRow = Callable[[dict[str, Any]], None]
 OnDone = Callable[[TaskResult], None]
 
+#: How long the driver waits for a finished task's queued rows before it reports the task failed.
+_ROW_WAIT_SECONDS = 60.0
+
 
 def visible_gpus() -> int:
     """Number of CUDA devices torch can see (0 without torch, a driver or CUDA)."""
@@ -72,10 +75,16 @@ def _init_worker(rows: Any, devices: Any, threads: int) -> None:
 
 
 def _pool_task(task: Task) -> TaskResult:
-    def push(row: dict[str, Any]) -> None:
-        _ROWS.put(("row", row))
+    sent = 0
 
-    return compute_task(task, push)
+    def push(row: dict[str, Any]) -> None:
+        nonlocal sent
+        _ROWS.put((task.index, row))
+        sent += 1
+
+    res = compute_task(task, push)
+    res.streamed = sent
+    return res
 
 
 class PoolExecutor:
@@ -106,31 +115,45 @@ class PoolExecutor:
             devices.put(d)
         threads = 0 if self.gpus else max(1, (os.cpu_count() or 1) // self.workers)
 
-        def drain(block: bool) -> None:
-            while True:
-                try:
-                    _, row = rows.get(timeout=0.2) if block else rows.get_nowait()
-                except queue_mod.Empty:
-                    return
-                on_row(row)
-                block = False
+        received: dict[int, int] = {}
+
+        def take(timeout: float | None) -> bool:
+            """Pass one queued row to on_row; False if none came within the timeout."""
+            try:
+                index, row = rows.get(timeout=timeout) if timeout else rows.get_nowait()
+            except queue_mod.Empty:
+                return False
+            received[index] = received.get(index, 0) + 1
+            on_row(row)
+            return True
+
+        def finish(task: Task, res: TaskResult) -> None:
+            # A task's future can complete before the rows it queued reach this process (the
+            # queue's feeder thread and the result travel separately): wait for all of them.
+            while received.get(task.index, 0) < res.streamed:
+                if not take(timeout=_ROW_WAIT_SECONDS):
+                    res = TaskResult(task.index, error=(
+                        f"worker sent {res.streamed} rows but only {received.get(task.index, 0)} "
+                        f"arrived within {_ROW_WAIT_SECONDS:g} s"))
+                    break
+            on_done(res)
 
         with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
                                  initargs=(rows, devices, threads)) as pool:
             pending = {pool.submit(_pool_task, t): t for t in tasks}
             while pending:
                 done, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
-                drain(block=not done)
+                while take(timeout=None if done else 0.2):
+                    pass
                 for fut in done:
                     task = pending.pop(fut)
-                    drain(block=False)
                     try:
                         res = fut.result()
                     except Exception as exc:  # a worker died (e.g. out of memory)
                         res = TaskResult(task.index, error=f"worker failed: {type(exc).__name__}: {exc}")
-                    drain(block=False)
-                    on_done(res)
-            drain(block=False)
+                    finish(task, res)
+            while take(timeout=None):
+                pass
 
 
 # ---------------------------------------------------------------------- Ray

@@ -50,6 +50,8 @@ class TaskResult:
         seconds: Wall time of the task.
         prefetched: True if one read of each tensor served all samples (False: the recorded
             requests exceeded the prefetch budget and samples read separately).
+        streamed: Rows a pool worker sent through its queue (the driver waits for all of
+            them before it reports the task done).
     """
 
     index: int
@@ -57,6 +59,7 @@ class TaskResult:
     error: str | None = None
     seconds: float = 0.0
     prefetched: bool = False
+    streamed: int = 0
 
 
 def contiguous_runs(seeds: list[int]) -> list[list[int]]:
