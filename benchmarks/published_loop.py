@@ -12,66 +12,19 @@ spectrum. It gives the published numbers bit for bit; it is deliberately slow.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
-from typing import Any
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.reference.published_naive import naive_edges, naive_sample  # noqa: E402
 
 __all__ = ["published_seed", "Q_LIST"]
 
 Q_LIST = [k / 100 for k in range(-300, 301, 10)]
-
-
-def _sample(n_blocks: int, h: int, seed: int, k: int = 32, k_mlp: int = 64) -> tuple[list, Any]:
-    np.random.seed(seed)
-    blocks = []
-    for _ in range(n_blocks):
-        a = np.random.choice(np.arange(h), k, replace=False)
-        base = np.random.choice(np.arange(h), k, replace=False)
-        c = np.random.choice(np.arange(h), k, replace=False)
-        m = np.random.choice(np.arange(4 * h), k_mlp, replace=False)
-        blocks.append((a, base, c, m))
-    return blocks, np.random.choice(np.arange(h), k, replace=False)
-
-
-def _edges(model: Any, h: int, blocks: list, last: Any) -> list[tuple[int, int, float]]:
-    xs, ys = 0, h
-    edges: list[tuple[int, int, float]] = []
-    for name, param in model.named_parameters():
-        w = param.detach().cpu().numpy()  # every parameter to NumPy, in its loaded dtype
-        parts = name.split(".")
-        if "layers" not in parts or name.endswith("bias") or "layernorm" in name:
-            continue
-        b = int(parts[parts.index("layers") + 1])
-        a, base, c, m = blocks[b]
-        nxt = blocks[b + 1][0] if b + 1 < len(blocks) else last
-        qkv_rows = [int(i) for i in base] + [int(i) + h for i in base] + [int(i) + 2 * h for i in base]
-        if name.endswith("query_key_value.weight"):
-            src, dst = a, qkv_rows
-        elif name.endswith("attention.dense.weight"):
-            src, dst = base, c
-        elif name.endswith("dense_h_to_4h.weight"):
-            src, dst = c, m
-        elif name.endswith("dense_4h_to_h.weight"):
-            src, dst = m, nxt
-        else:
-            continue
-        n_out, n_in = w.shape
-        for i in src:
-            for j in dst:
-                v = w[int(j)][int(i)]
-                if v != 0:
-                    edges.append((xs + int(i), ys + int(j), float(v)))
-        xs += n_in
-        ys += n_out
-        if name.endswith("query_key_value.weight"):
-            for i in qkv_rows:  # structural edges: identity for Q rows, all context for K and V
-                for j in base:
-                    if i >= h or i == int(j):
-                        edges.append((xs + i, ys + int(j), 1.0))
-            xs += n_out
-            ys += n_out // 3
-    return edges
 
 
 def _lists(edges: list[tuple[int, int, float]]) -> list[list[float]]:
@@ -119,7 +72,9 @@ def published_seed(path: str, seed: int, threshold: float = 150.0) -> tuple[floa
 
     model = GPTNeoXForCausalLM.from_pretrained(path)
     h = int(model.config.hidden_size)
-    blocks, last = _sample(int(model.config.num_hidden_layers), h, seed)
-    edges = _edges(model, h, blocks, last)
+    blocks, last = naive_sample(int(model.config.num_hidden_layers), h, seed)
+    # Every parameter converted to NumPy in its loaded dtype, one at a time, as published.
+    named = ((name, p.detach().cpu().numpy()) for name, p in model.named_parameters())
+    edges = naive_edges(named, h, blocks, last)
     del model
     return _spectrum(_lists(edges), threshold)

@@ -712,7 +712,13 @@ def weight_range(values):
     Parallel; ``fastmath`` lets LLVM vectorise the min/max reductions, which is exact here
     because the values hold no NaN or inf (checked when the CSR is built).
     """
-    n = values.shape[0]
+    return _range_pass(values, values[:0], False)
+
+
+@njit(parallel=True, cache=True, fastmath=True, inline="always")
+def _range_pass(src, out, copy):
+    """(smallest positive, largest) of ``src`` in 16 parallel chunks; ``out[:] = src`` if ``copy``."""
+    n = src.shape[0]
     nchunk = 16
     los = np.full(nchunk, np.inf)
     his = np.zeros(nchunk)
@@ -721,7 +727,9 @@ def weight_range(values):
         lo = np.inf
         hi = 0.0
         for i in range(c * step, min(n, (c + 1) * step)):
-            x = values[i]
+            x = src[i]
+            if copy:
+                out[i] = x
             lo = min(lo, x if x > 0.0 else np.inf)
             hi = max(hi, x)
         los[c] = lo
@@ -769,22 +777,7 @@ def cast_range(src, out):
     Returns:
         (smallest positive value (inf if none), largest value (0 if empty)).
     """
-    n = src.shape[0]
-    nchunk = 16
-    los = np.full(nchunk, np.inf)
-    his = np.zeros(nchunk)
-    step = (n + nchunk - 1) // nchunk
-    for c in prange(nchunk):
-        lo = np.inf
-        hi = 0.0
-        for i in range(c * step, min(n, (c + 1) * step)):
-            x = src[i]
-            out[i] = x
-            lo = min(lo, x if x > 0.0 else np.inf)
-            hi = max(hi, x)
-        los[c] = lo
-        his[c] = hi
-    return los.min(), his.max()
+    return _range_pass(src, out, True)
 
 
 @njit(parallel=True, cache=True, fastmath=False)

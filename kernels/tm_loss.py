@@ -45,6 +45,14 @@ _MAX_BLOCK_H = 2048
 
 
 @triton.jit
+def _row_width(mask_ptr, row, H, HAS_MASK: tl.constexpr):
+    """Columns of this token row that count: H for a token, 0 for padding (mask == 0)."""
+    if HAS_MASK:
+        return tl.where(tl.load(mask_ptr + row) != 0, H, 0)
+    return H
+
+
+@triton.jit
 def _tm_margins(hidden_ptr, states_ptr, pos_ptr, neg_ptr, idx, cols, in_row, PACKED: tl.constexpr):
     """Per element of one block: (valid, over, under) with ``loss = relu(over) + relu(under)``.
 
@@ -83,10 +91,7 @@ def _tm_loss_fwd_kernel(
 ):
     row = tl.program_id(0).to(tl.int64)
     base = row * H
-    if HAS_MASK:
-        n_cols = tl.where(tl.load(mask_ptr + row) != 0, H, 0)
-    else:
-        n_cols = H
+    n_cols = _row_width(mask_ptr, row, H, HAS_MASK)
     acc = tl.zeros((BLOCK_H,), dtype=tl.float32)
     nnz = tl.zeros((BLOCK_H,), dtype=tl.int32)
     nvalid = tl.zeros((BLOCK_H,), dtype=tl.int32)
@@ -123,10 +128,7 @@ def _tm_loss_bwd_kernel(
 ):
     row = tl.program_id(0).to(tl.int64)
     base = row * H
-    if HAS_MASK:
-        n_cols = tl.where(tl.load(mask_ptr + row) != 0, H, 0)
-    else:
-        n_cols = H
+    n_cols = _row_width(mask_ptr, row, H, HAS_MASK)
     scale = tl.load(grad_out_ptr).to(tl.float32)
     if REDUCTION != 0:
         scale = scale / tl.load(denom_ptr).to(tl.float32)

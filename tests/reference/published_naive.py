@@ -1,0 +1,71 @@
+"""The published NeuroMFA pipeline's sampling and edge list, written naively in Python.
+
+Shared by the reference-mode tests (as an independent oracle) and by the batch benchmarks (as
+the published loop they are measured against): global ``np.random`` sampling and an explicit
+edge list built by walking the weights in ``named_parameters()`` order with running source /
+target id offsets, as the published scripts do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["naive_sample", "naive_edges"]
+
+
+def naive_sample(n_blocks, h, seed, k=32, k_mlp=64):
+    """Published sampling: global ``np.random.seed`` then ``choice`` per block and layer."""
+    np.random.seed(seed)
+    blocks = []
+    for _ in range(n_blocks):
+        a = np.random.choice(np.arange(h), k, replace=False)
+        base = np.random.choice(np.arange(h), k, replace=False)
+        c = np.random.choice(np.arange(h), k, replace=False)
+        m = np.random.choice(np.arange(4 * h), k_mlp, replace=False)
+        blocks.append((a, base, c, m))
+    last = np.random.choice(np.arange(h), k, replace=False)
+    return blocks, last
+
+
+def naive_edges(named_weights, h, blocks, last):
+    """Edge list (source id, target id, weight) in the published id scheme.
+
+    ``named_weights`` yields ``(parameter name, 2-D array)`` in ``named_parameters()`` order
+    (a generator converting each parameter lazily reproduces the published per-parameter cost).
+    """
+    xs, ys = 0, h
+    edges = []
+    for name, w in named_weights:
+        parts = name.split(".")
+        if "layers" not in parts or name.endswith("bias") or "layernorm" in name:
+            continue
+        b = int(parts[parts.index("layers") + 1])
+        a, base, c, m = blocks[b]
+        nxt = blocks[b + 1][0] if b + 1 < len(blocks) else last
+        qkv_rows = [int(i) for i in base] + [int(i) + h for i in base] + [int(i) + 2 * h for i in base]
+        if name.endswith("query_key_value.weight"):
+            src, dst = a, qkv_rows
+        elif name.endswith("attention.dense.weight"):
+            src, dst = base, c
+        elif name.endswith("dense_h_to_4h.weight"):
+            src, dst = c, m
+        elif name.endswith("dense_4h_to_h.weight"):
+            src, dst = m, nxt
+        else:
+            continue
+        n_out, n_in = w.shape
+        for i in src:
+            for j in dst:
+                v = w[int(j)][int(i)]
+                if v != 0:
+                    edges.append((xs + int(i), ys + int(j), float(v)))
+        xs += n_in
+        ys += n_out
+        if name.endswith("query_key_value.weight"):
+            for i in qkv_rows:  # structural edges of weight 1: identity for Q, all for K and V
+                for j in base:
+                    if i >= h or i == int(j):
+                        edges.append((xs + i, ys + int(j), 1.0))
+            xs += n_out
+            ys += n_out // 3
+    return edges
