@@ -13,16 +13,19 @@ ones ``parallel=True``.
   target columns (``COL_TILE``), and register-blocked 2 sources x 4 reductions per 8-lane
   vector (LLVM emits ``vaddps``/``vminps``). After each level every new distance is bucketed
   into the radius grid (table lookup on its top bits + a short scan, i.e. a binary-search
-  equivalent) and added to a per-source histogram (fused counting); the cumulative sum is taken
-  by the caller, so the S x N distance matrix is never formed unless distances are asked for.
+  equivalent), counted in four interleaved sub-histograms (no store-forwarding chains) and
+  checked against precomputed per-bucket ambiguity bounds (fused counting); the cumulative sum
+  is taken by the caller, so the S x N distance matrix is never formed unless distances are
+  asked for. Workers take their row buffers from the caller (:func:`row_buffers`).
 * :func:`csr_dijkstra_counts` -- the general path: one bounded Dijkstra per source (binary heap
   with lazy deletion, growing on demand), float64, parallel over sources.
 * Helpers: :func:`dag_levels` (one forward pass, else Kahn), :func:`block_pairs`,
   :func:`scan_values` (input checks), :func:`weight_range`, :func:`cast_range`,
   :func:`gather_blocks`,
   :func:`gather_level_block` (dense level blocks from CSR in one pass), :func:`minplus_rows`,
-  :func:`hash_words` (cache fingerprints), :func:`histogram_to_counts`, :func:`radius_table`,
-  :func:`bucket_scratch`.
+  :func:`hash_words` (cache fingerprints, optionally with the input check in the same pass),
+  :func:`histogram_to_counts`, :func:`radius_table`,
+  :func:`row_buffers`, :func:`padded_radii`.
 
 Precision: the DAG kernel runs in the dtype of the weights it is given (float32 for speed,
 float64 for exactness). In float32 a distance to level b from a source at level a is within a
@@ -59,7 +62,8 @@ __all__ = [
     "hash_words",
     "histogram_to_counts",
     "radius_table",
-    "bucket_scratch",
+    "row_buffers",
+    "padded_radii",
 ]
 
 #: Sources processed together by one thread (rows of the distance tile kept in cache).
@@ -101,61 +105,116 @@ def radius_table(radii: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     Returns:
         int64 [32768].
     """
-    bits = np.uint32 if np.dtype(dtype) == np.float32 else np.uint64
-    shift = bits(8 * np.dtype(dtype).itemsize - 16)
-    h = np.arange(1 << 15, dtype=bits) << shift
-    lo = h.view(dtype)
-    lo = np.where(np.isnan(lo), np.inf, lo).astype(np.float64)
-    return np.searchsorted(radii, lo, side="left").astype(np.int64)
+    key = np.dtype(dtype).name
+    lo = _CELL_LO.get(key)
+    if lo is None:
+        bits = np.uint32 if key == "float32" else np.uint64
+        shift = bits(8 * np.dtype(dtype).itemsize - 16)
+        lo = (np.arange(1 << 15, dtype=bits) << shift).view(dtype)
+        lo = np.where(np.isnan(lo), np.inf, lo).astype(np.float64)  # non-decreasing
+        _CELL_LO[key] = lo
+    out = np.empty(lo.shape[0], np.int64)
+    _merge_starts(np.ascontiguousarray(radii, np.float64), lo, out)
+    return out
 
 
-def bucket_scratch(nthreads: int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
-    """Per-thread scratch for :func:`_bucket_fast` (a cache line each): a ``dtype`` array and a
-    view of it as unsigned integers of the same width, to read a distance's bits.
+#: dtype name -> float64 [32768] smallest value of each table cell (see :func:`radius_table`).
+_CELL_LO: dict[str, np.ndarray] = {}
+
+
+@njit(cache=True, fastmath=False)
+def _merge_starts(radii, lo, out):
+    """``out[h]`` = first k with ``radii[k] >= lo[h]`` for non-decreasing ``lo`` (a merge)."""
+    k = 0
+    r = radii.shape[0]
+    for h in range(lo.shape[0]):
+        x = lo[h]
+        while k < r and radii[k] < x:
+            k += 1
+        out[h] = k
+
+
+def row_buffers(nthreads: int, size: int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """Per-worker distance-row buffers for :func:`dag_minplus_counts`, and a view of them as
+    unsigned integers of the same width (the radius lookup reads a distance's top bits).
 
     Returns:
-        (float [nthreads, 16], uint [nthreads, 16 or 8] view).
+        (float [nthreads, size], uint [nthreads, size] view of the same memory).
     """
-    scratch = np.zeros((nthreads, 64 // np.dtype(dtype).itemsize), dtype)
-    return scratch, scratch.view(np.uint32 if np.dtype(dtype) == np.float32 else np.uint64)
+    bufs = np.empty((nthreads, max(size, 1)), dtype)
+    return bufs, bufs.view(np.uint32 if np.dtype(dtype) == np.float32 else np.uint64)
+
+
+def padded_radii(radii: np.ndarray) -> np.ndarray:
+    """radii float64 [R] ascending -> [R + 1] with a +inf sentinel (ends the lookup's scan)."""
+    return np.append(np.asarray(radii, np.float64), np.inf)
 
 
 @njit(fastmath=False, cache=True, inline="always")
-def _bucket_fast(radii, tab, scratch, scratch_bits, d):
-    """First index k with radii[k] >= d for d >= 0: table lookup on the top 16 bits of d
-    (written to ``scratch`` and read back as integer bits), then a short linear scan."""
-    scratch[0] = d
-    k = tab[scratch_bits[0] >> (8 * scratch_bits.itemsize - 16)]
-    r = radii.shape[0]
-    while k < r and radii[k] < d:
+def _bucket_fast(radii_pad, tab, bits, shift, dd):
+    """First index k with radii[k] >= dd for dd >= 0 (R if none): table lookup on the top 16 bits
+    of the distance, then a scan that the table makes almost always empty (``radii_pad`` ends with
+    +inf, so it needs no bound check)."""
+    k = tab[bits >> shift]
+    while radii_pad[k] < dd:
         k += 1
     return k
 
 
 @njit(fastmath=False, cache=True)
-def _bucket_many(radii, tab, scratch, scratch_bits, d):
+def _bucket_many(radii_pad, tab, d, dbits):
     """Vector of :func:`_bucket_fast` results (int64 [n]) for d [n] >= 0 (for tests)."""
     out = np.empty(d.shape[0], dtype=np.int64)
+    shift = 8 * dbits.itemsize - 16
     for i in range(d.shape[0]):
-        out[i] = _bucket_fast(radii, tab, scratch[0], scratch_bits[0], d[i])
+        out[i] = _bucket_fast(radii_pad, tab, dbits[i], shift, np.float64(d[i]))
     return out
 
 
 @njit(fastmath=False, cache=True, inline="always")
-def _ambiguous(radii, b, d, gamma):
-    """True if d (float32 result) is within a relative gamma of radius b or b - 1."""
-    if gamma <= 0.0:
-        return False
+def _ambiguity_bounds(radii, gamma, lo, hi):
+    """Bounds for :func:`_bucket_row`: a distance d in bucket k is ambiguous (within a relative
+    ``gamma`` of radius k or k - 1) iff ``d >= lo[k]`` or ``d <= hi[k]``."""
     r = radii.shape[0]
-    if b < r:
-        rb = radii[b]
-        if rb > 0.0 and d >= rb * (1.0 - gamma):
-            return True
-    if b > 0:
-        ra = radii[b - 1]
-        if ra > 0.0 and d <= ra * (1.0 + gamma):
-            return True
-    return False
+    for k in range(r + 1):
+        lo[k] = np.inf
+        hi[k] = -np.inf
+        if gamma > 0.0:
+            if k < r and radii[k] > 0.0:
+                lo[k] = radii[k] * (1.0 - gamma)
+            if k > 0 and radii[k - 1] > 0.0:
+                hi[k] = radii[k - 1] * (1.0 + gamma)
+
+
+@njit(fastmath=False, cache=True, inline="always")
+def _bucket_row(radii_pad, tab, row, bits, shift, thr, inf, lo, hi, sub, hist_row):
+    """Threshold one row of new distances, bucket them into the radius grid and add them to
+    ``hist_row``; returns True if any distance is ambiguous (see :func:`_ambiguity_bounds`).
+
+    Branch-light: entries above ``thr`` become +inf; the others are counted in 4 interleaved
+    sub-histograms ``sub`` [4, R + 1] (consecutive equal buckets would otherwise chain through
+    store-to-load forwarding), folded into ``hist_row`` at the end (``sub`` is left zeroed).
+    """
+    amb = False
+    n = row.shape[0]
+    for j in range(n):
+        d = row[j]
+        if d > thr or d == inf:
+            row[j] = inf
+            continue
+        dd = np.float64(d)
+        k = _bucket_fast(radii_pad, tab, bits[j], shift, dd)
+        sub[j & 3, k] += 1
+        amb |= (dd >= lo[k]) | (dd <= hi[k])
+    for k in range(sub.shape[1]):
+        c = sub[0, k] + sub[1, k] + sub[2, k] + sub[3, k]
+        if c:
+            hist_row[k] += c
+            sub[0, k] = 0
+            sub[1, k] = 0
+            sub[2, k] = 0
+            sub[3, k] = 0
+    return amb
 
 
 @njit(fastmath=False, cache=True, inline="always")
@@ -318,9 +377,10 @@ def dag_minplus_counts(
     src_level,
     grp_start,
     radii,
+    radii_pad,
     rtab,
-    scratch,
-    scratch_bits,
+    bufs,
+    bufs_bits,
     eps,
     thr,
     inf,
@@ -346,8 +406,10 @@ def dag_minplus_counts(
             start at the level of its first source, so every group is sorted by level and
             mixing levels costs only the unused rows).
         radii: float64 [R] ascending radius grid (for distances: ``[cutoff]``).
+        radii_pad: float64 [R + 1], ``radii`` and +inf (:func:`padded_radii`).
         rtab: int64 [32768] from :func:`radius_table` for the dtype of ``w_flat``.
-        scratch, scratch_bits: Per-thread scratch from :func:`bucket_scratch` (one row per worker).
+        bufs, bufs_bits: Per-worker row buffers [T, >= max group size x N] and their unsigned
+            integer view (:func:`row_buffers`).
         eps: Relative rounding bound per edge of a path (2**-24 for float32, 0 for exact
             float64); a distance d levels below its source is ambiguous within (d + 2) * eps.
         thr: Propagation cutoff (>= radii[-1]; entries above are +inf).
@@ -362,29 +424,27 @@ def dag_minplus_counts(
             and reuses one buffer set for all of them (fresh pages are expensive).
     """
     n = lvl_off[-1]
-    ngrp = grp_start.shape[0] - 1
     nblk = blk_src.shape[0]
     nlev = lvl_off.shape[0] - 1
-    rmax = radii[radii.shape[0] - 1] if radii.shape[0] > 0 else -np.inf
+    r = radii.shape[0]
+    rmax = radii[r - 1] if r > 0 else -np.inf
     nthr = thr_start.shape[0] - 1
-    maxb = 0
-    for g in range(ngrp):
-        maxb = max(maxb, grp_start[g + 1] - grp_start[g])
-    # one buffer set per thread, reused by all its groups (fresh pages are expensive)
+    shift = 8 * bufs_bits.itemsize - 16
     for t in prange(nthr):
-        buf_all = np.empty(maxb * n, dtype=w_flat.dtype)
         wt = np.empty((RED_TILE, COL_TILE), dtype=w_flat.dtype)
-        xt_all = np.empty(maxb * RED_TILE, dtype=w_flat.dtype)
-        sc = scratch[t]
-        sb = scratch_bits[t]
+        xt_all = np.empty(bufs.shape[1] // max(n, 1) * RED_TILE, dtype=w_flat.dtype)
+        sub = np.zeros((4, r + 1), dtype=np.int64)
+        lo = np.empty(r + 1)
+        hi = np.empty(r + 1)
         for gi in range(thr_start[t], thr_start[t + 1]):
             g = grp_order[gi]
             s0 = grp_start[g]
-            s1 = grp_start[g + 1]
-            nb = s1 - s0
+            nb = grp_start[g + 1] - s0
             l0 = src_level[s0]
             base = lvl_off[l0]
-            buf = buf_all[: nb * (n - base)].reshape((nb, n - base))  # C-contiguous view
+            m = n - base
+            buf = bufs[t, : nb * m].reshape((nb, m))  # C-contiguous view
+            bits = bufs_bits[t, : nb * m].reshape((nb, m))
             xt = xt_all[: nb * RED_TILE].reshape((nb, RED_TILE))
             buf[:, :] = inf
             for i in range(nb):
@@ -401,26 +461,20 @@ def dag_minplus_counts(
                         na = lvl_off[a + 1] - lvl_off[a]
                         minplus_into(buf, a0, na, w_flat, blk_off[q], c0, c1 - c0, thr, inf, zero, wt, xt)
                 # threshold, bucket and (optionally) write the new level
+                gamma_prev = -1.0
                 for i in range(nb):
                     s = s0 + i
-                    amb = False
                     gamma = (b - src_level[s] + 2) * eps
-                    for j in range(c0, c1):
-                        d = buf[i, j]
-                        if d > thr or d == inf:
-                            buf[i, j] = inf
-                            if write_dist:
-                                dist[s, base + j] = np.inf
-                            continue
-                        dd = np.float64(d)
-                        k = _bucket_fast(radii, rtab, sc, sb, d)
-                        hist[s, k] += 1
-                        if _ambiguous(radii, k, dd, gamma):
-                            amb = True
-                        if write_dist:
-                            dist[s, base + j] = d if dd <= rmax else np.inf
-                    if amb:
+                    if gamma != gamma_prev:
+                        _ambiguity_bounds(radii, gamma, lo, hi)
+                        gamma_prev = gamma
+                    row = buf[i, c0:c1]
+                    if _bucket_row(radii_pad, rtab, row, bits[i, c0:c1], shift, thr, inf, lo, hi, sub, hist[s]):
                         flags[s] = True
+                    if write_dist:
+                        for j in range(c1 - c0):
+                            d = row[j]
+                            dist[s, base + c0 + j] = d if np.float64(d) <= rmax else np.inf
 
 
 @njit(cache=True, fastmath=False)
@@ -548,13 +602,16 @@ def csr_dijkstra_counts(indptr, indices, data, sources, radii, cutoff, hist, dis
 def _forward_levels(indptr, indices, level):
     """Longest-path levels of a graph whose edges all go to higher node ids (self-loops ignored).
 
-    One pass in node order over sorted rows: when row u is reached, all its predecessors
-    (smaller ids) are done, so ``level[u]`` is final; a row is forward if its first target other
-    than u is above u (then so are the rest). Returns False (``level`` then meaningless) when
+    One pass in node order over canonical rows (sorted, no duplicates): when row u is reached,
+    all its predecessors (smaller ids) are done, so ``level[u]`` is final; a row is forward if
+    its first target other than u is above u (then so are the rest). A row whose targets form
+    one id range (dense layered blocks) is skipped when the previous such row had the same range
+    and level (max-updates are idempotent and levels only grow). Returns False (``level`` then meaningless) when
     node order is not a topological order.
     """
     n = indptr.shape[0] - 1
     level[:] = 0
+    r0, r1, rl = -1, -1, -1
     for u in range(n):
         e0 = indptr[u]
         e1 = indptr[u + 1]
@@ -565,6 +622,15 @@ def _forward_levels(indptr, indices, level):
         if indices[e0] < u:
             return False
         lu = level[u] + 1
+        v0 = indices[e0]
+        v1 = indices[e1 - 1]
+        if v1 - v0 == e1 - e0 - 1:  # a canonical row spanning e1 - e0 ids is that id range
+            if v0 == r0 and v1 == r1 and lu == rl:
+                continue  # same range and level as the last such row: the update is a no-op
+            r0, r1, rl = v0, v1, lu
+            for v in range(v0, v1 + 1):
+                level[v] = lu if lu > level[v] else level[v]
+            continue
         for e in range(e0, e1):
             v = indices[e]
             level[v] = lu if lu > level[v] else level[v]
@@ -615,7 +681,7 @@ def dag_levels(indptr, indices):
 
     Args:
         indptr: int64 [N + 1] CSR row pointer.
-        indices: int64 [nnz] CSR column indices, sorted within each row.
+        indices: int64 [nnz] CSR column indices, sorted within each row, no duplicates.
 
     Returns:
         (level int64 [N], is_dag bool); levels are meaningless when ``is_dag`` is False.
@@ -749,18 +815,24 @@ def scan_values(data):
     found = np.zeros((nchunk, 3), dtype=np.bool_)
     step = (n + nchunk - 1) // nchunk
     for c in prange(nchunk):
-        nan = False
-        neg = False
-        inf = False
-        for i in range(c * step, min(n, (c + 1) * step)):
-            x = data[i]
-            nan |= x != x
-            neg |= x < 0.0
-            inf |= x == np.inf
-        found[c, 0] = nan
-        found[c, 1] = neg
-        found[c, 2] = inf
+        _scan_range(data, c * step, min(n, (c + 1) * step), found[c])
     return found[:, 0].any(), found[:, 1].any(), found[:, 2].any()
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _scan_range(data, i0, i1, out):
+    """out[0], out[1], out[2] = any NaN, any negative, any +inf in ``data[i0:i1]``."""
+    nan = False
+    neg = False
+    inf = False
+    for i in range(i0, i1):
+        x = data[i]
+        nan |= x != x
+        neg |= x < 0.0
+        inf |= x == np.inf
+    out[0] = nan
+    out[1] = neg
+    out[2] = inf
 
 
 @njit(parallel=True, cache=True, fastmath=True)
@@ -804,19 +876,31 @@ def gather_blocks(indptr, indices, data, level, pos, blk_index, blk_off, blk_nco
 
 
 @njit(parallel=True, cache=True, fastmath=False)
-def hash_words(words, seed):
-    """Position-sensitive 64-bit hash of a uint64 array (for cache keys, not cryptographic).
+def hash_words(words, seed, values):
+    """Position-sensitive 64-bit hash of a uint64 array (for cache keys, not cryptographic),
+    optionally scanning the same memory as float64 values while it is in cache.
 
     Chunks of 2**16 words are hashed in parallel, each by four interleaved multiply-xor lanes
     (``h = (h ^ w) * M``: a bijection of ``h`` for every word, so changing any single word
     always changes the result), which keeps the multiplier busy instead of waiting on one
     dependency chain; lanes and chunks are then combined in order with a xorshift mix.
+
+    Args:
+        words: uint64 [n].
+        seed: Mixed into the result (e.g. the byte length).
+        values: float64 [n], the same memory as ``words`` (scanned as :func:`scan_values`
+            does), or an empty array for no scan.
+
+    Returns:
+        (hash uint64, has_nan, has_negative, has_inf); the flags are False without ``values``.
     """
     m = np.uint64(0xBF58476D1CE4E5B9)
     chunk = 1 << 16
     n = words.shape[0]
     nchunk = (n + chunk - 1) // chunk
     part = np.zeros(nchunk, dtype=np.uint64)
+    found = np.zeros((nchunk, 3), dtype=np.bool_)
+    scan = n > 0 and values.shape[0] == n
     for c in prange(nchunk):
         h0 = np.uint64(c + 1) * np.uint64(0x9E3779B97F4A7C15)
         h1 = h0 ^ np.uint64(1)
@@ -839,11 +923,13 @@ def hash_words(words, seed):
             h ^= h >> np.uint64(31)
             h = (h ^ x) * m
         part[c] = h
+        if scan:
+            _scan_range(values, i0, i1, found[c])
     h = np.uint64(seed) ^ np.uint64(0x9E3779B97F4A7C15)
     for c in range(nchunk):
         h = (h ^ part[c]) * m
         h ^= h >> np.uint64(31)
-    return h
+    return h, found[:, 0].any(), found[:, 1].any(), found[:, 2].any()
 
 
 @njit(parallel=True, cache=True, fastmath=False)

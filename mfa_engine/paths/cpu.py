@@ -73,18 +73,27 @@ def group_sources(level: np.ndarray, block: int, by_level: bool = True) -> tuple
     return order, np.append(starts, s).astype(np.int64)
 
 
+#: Cost of bucketing one new distance, in relaxations (measured: about 3 ns against 0.06 ns).
+_BUCKET_COST = 50.0
+
+
 def _schedule(levels: DagLevels, lvl_sorted: np.ndarray, grp: np.ndarray, nthreads: int):
     """Longest-processing-time assignment of source groups to workers.
 
-    Work of a group = its size x the block area downstream of its level.
+    Work of a group at level l = its size x (the area of the blocks leaving levels above l, plus
+    :data:`_BUCKET_COST` per node at levels >= l). Blocks leaving level l itself are nearly free:
+    only the weight rows of the group's own sources are finite there, and the kernel skips
+    all-+inf reduction steps.
 
     Returns:
         (grp_order int64 [G], thr_start int64 [T + 1]).
     """
     sizes = np.diff(levels.lvl_off)
-    down = np.zeros(levels.n_levels + 1)
+    nlev = levels.n_levels
+    down = np.zeros(nlev + 1)
     for a, b in levels.pairs:
-        down[: a + 1] += float(sizes[a] * sizes[b])  # blocks reachable from every level <= a
+        down[:a] += float(sizes[a] * sizes[b])  # full blocks for sources at levels < a
+    down[:nlev] += _BUCKET_COST * np.cumsum(sizes[::-1])[::-1]  # nodes at levels >= l
     g_n = grp.size - 1
     work = np.diff(grp) * down[lvl_sorted[grp[:-1]]] if g_n else np.zeros(0)
     t_n = max(1, min(nthreads, g_n))
@@ -125,9 +134,12 @@ def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist):
     hist = np.zeros((s_n, radii_sorted.shape[0] + 1), np.int64)
     flags = np.zeros(s_n, np.bool_)
     dist = np.full((s_n, levels.n_nodes), np.inf, np.float32) if want_dist else np.zeros((0, 0), np.float32)
+    lvl_sorted = lvl[order]
+    maxb = int(np.diff(grp).max(initial=0))
     cpu_paths.dag_minplus_counts(
-        flat, bsrc, bdst, boff, levels.lvl_off, pos[order], lvl[order], grp,
-        radii_sorted, cpu_paths.radius_table(radii_sorted, dtype), *cpu_paths.bucket_scratch(len(sched[1]) - 1, dtype),
+        flat, bsrc, bdst, boff, levels.lvl_off, pos[order], lvl_sorted, grp,
+        radii_sorted, cpu_paths.padded_radii(radii_sorted), cpu_paths.radius_table(radii_sorted, dtype),
+        *cpu_paths.row_buffers(len(sched[1]) - 1, maxb * levels.n_nodes, dtype),
         eps, dtype.type(thr), dtype.type(np.inf), dtype.type(0.0), hist, flags, dist, bool(want_dist), *sched,
     )  # fmt: skip
     inv = np.empty_like(order)

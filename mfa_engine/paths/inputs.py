@@ -97,11 +97,19 @@ def _check_distances(values: np.ndarray, what: str) -> None:
         raise ConfigError(f"{what} contains negative distances; expected distances >= 0")
 
 
-def _has_bad_or_inf(data: np.ndarray) -> bool:
+def _same_buffer(a: np.ndarray, b: np.ndarray) -> bool:
+    """True if two arrays view the same memory with the same layout."""
+    return a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype and (
+        a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+    )
+
+
+def _has_bad_or_inf(data: np.ndarray, scanned: tuple[bool, bool, bool] | None = None) -> bool:
     """Check a CSR data array in one compiled pass.
 
     Args:
         data: float64 [nnz] edge distances.
+        scanned: (has_nan, has_negative, has_inf) of ``data`` if already known (no pass then).
 
     Returns:
         True when some entry is +inf (an explicit "no edge").
@@ -111,7 +119,9 @@ def _has_bad_or_inf(data: np.ndarray) -> bool:
     """
     from mfa_engine.kernels import cpu_paths
 
-    has_nan, has_neg, has_inf = cpu_paths.scan_values(np.ascontiguousarray(data, np.float64))
+    if scanned is None:
+        scanned = cpu_paths.scan_values(np.ascontiguousarray(data, np.float64))
+    has_nan, has_neg, has_inf = scanned
     if has_nan:
         raise ConfigError("graph contains NaN distances; expected non-negative numbers or inf")
     if has_neg:
@@ -153,11 +163,17 @@ def as_layered(graph: Any) -> Layered:
     return Layered(sizes, blocks, offsets)
 
 
-def as_csr(graph: Any) -> sp.csr_array:
+def as_csr(graph: Any, scanned: tuple[bool, bool, bool] | None = None) -> sp.csr_array:
     """Convert a sparse or dense graph to a canonical float64 CSR array [N, N].
 
     Duplicate entries are summed (as SciPy does); explicit zeros are kept as zero-length
     edges. Dense inputs use inf as "no edge".
+
+    Args:
+        graph: SciPy sparse matrix/array or dense 2-D array.
+        scanned: (has_nan, has_negative, has_inf) of ``graph.data`` if already known (a
+            float64 sparse graph whose data was scanned while hashing it); used only when the
+            result shares that data array.
 
     Raises:
         ConfigError: If the matrix is not square or holds NaN/negative distances.
@@ -165,11 +181,15 @@ def as_csr(graph: Any) -> sp.csr_array:
     if sp.issparse(graph):
         if graph.format == "csr" and graph.dtype == np.float64 and graph.has_canonical_format:
             m = sp.csr_array(graph, copy=False)  # shares the arrays; never modified below
+            if scanned is not None and not _same_buffer(m.data, graph.data):
+                scanned = None
         else:
+            scanned = None
             m = sp.csr_array(graph, dtype=np.float64, copy=True)
             m.sum_duplicates()
             m.sort_indices()
     else:
+        scanned = None
         dense = as_numpy(graph, np.float64)
         if dense.ndim != 2:
             raise ConfigError(f"graph must be a 2-D matrix, got an array of shape {dense.shape}")
@@ -177,7 +197,7 @@ def as_csr(graph: Any) -> sp.csr_array:
         m = sp.csr_array((dense[i, j], (i, j)), shape=dense.shape)
     if m.shape[0] != m.shape[1]:
         raise ConfigError(f"graph must be a square matrix, got shape {m.shape}")
-    if _has_bad_or_inf(m.data):  # an explicit inf is no edge
+    if _has_bad_or_inf(m.data, scanned):  # an explicit inf is no edge
         keep = ~np.isinf(m.data)
         coo = m.tocoo()
         m = sp.csr_array((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=m.shape)

@@ -42,7 +42,8 @@ def test_radius_table_bucket_matches_searchsorted() -> None:
             d = np.concatenate([rng.uniform(0, 1e4, 500), radii[np.isfinite(radii)], [0.0, big]]).astype(dtype)
             near = radii[np.isfinite(radii)].astype(dtype)  # float32 neighbours of every radius
             d = np.concatenate([d, np.nextafter(near, dtype(0)), np.nextafter(near, dtype(np.inf))])
-            got = cp._bucket_many(radii, tab, *cp.bucket_scratch(1, dtype), d)
+            bits = d.view(np.uint32 if dtype == np.float32 else np.uint64)
+            got = cp._bucket_many(cp.padded_radii(radii), tab, d, bits)
             np.testing.assert_array_equal(got, np.searchsorted(radii, d.astype(np.float64), side="left"))
 
 
@@ -153,12 +154,34 @@ def test_scan_values_weight_range_and_cast_range() -> None:
 
 def test_hash_words_sees_every_word() -> None:
     words = np.random.default_rng(3).integers(0, 2**63, 3 * (1 << 16) + 5, dtype=np.uint64)
-    h = cp.hash_words(words, 8 * words.size)
-    assert cp.hash_words(words, 8 * words.size) == h
+    none = np.zeros(0)
+
+    def hw(w: np.ndarray) -> int:
+        h, *flags = cp.hash_words(w, 8 * w.size, none)
+        assert flags == [False, False, False]  # no values given: no scan
+        return int(h)
+
+    h = hw(words)
+    assert hw(words) == h
     for i in (0, 1, 2, 3, 1 << 16, words.size - 1):
         changed = words.copy()
         changed[i] ^= np.uint64(1) << np.uint64(i % 64)
-        assert cp.hash_words(changed, 8 * words.size) != h
+        assert hw(changed) != h
     swapped = words.copy()
     swapped[[0, 1]] = swapped[[1, 0]]
-    assert cp.hash_words(swapped, 8 * words.size) != h
+    assert hw(swapped) != h
+
+
+@pytest.mark.parametrize("bad", [None, "nan", "neg", "inf", "nan+inf"])
+def test_hash_words_scan_matches_scan_values(bad: str | None) -> None:
+    values = np.random.default_rng(4).uniform(0, 5, 2 * (1 << 16) + 3)
+    if bad:
+        for kind, pos in zip(bad.split("+"), (1 << 16, values.size - 1)):
+            values[pos] = {"nan": np.nan, "neg": -1.0, "inf": np.inf}[kind]
+    words = values.view(np.uint64)
+    h, *flags = cp.hash_words(words, 8 * words.size, values)
+    assert tuple(flags) == cp.scan_values(values)
+    assert tuple(flags) == (bad is not None and "nan" in bad, bad == "neg", bad is not None and "inf" in bad)
+    assert h == cp.hash_words(words, 8 * words.size, np.zeros(0))[0]  # the scan does not change the hash
+
+

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
+from mfa_engine.errors import ConfigError
 from mfa_engine.paths import dag, multi_source_counts, multi_source_distances
 from mfa_engine.paths.inputs import as_csr
 from tests.paths.paths_graphs import layered_to_csr, oracle_counts, oracle_distances, random_layered
@@ -63,6 +65,27 @@ def test_cache_hit_and_invalidation_on_change() -> None:
     assert second[1] is not first[1]
     np.testing.assert_array_equal(second[1].blocks[0][2], np.ones((3, 4)))
     np.testing.assert_array_equal(multi_source_counts(m, [0], [1.0, 2.0]), [[5, 7]])
+
+
+@pytest.mark.parametrize("bad", ["nan", "negative", "inf", "in-place nan"])
+def test_large_data_checked_while_hashing(bad: str) -> None:
+    """Data arrays of >= 64 KiB are checked for NaN / negative / inf in the hashing pass."""
+    rng = np.random.default_rng(6)
+    m = layered_to_csr(random_layered(rng, [50, 60, 70, 40], 1.0, "float"))  # 10000 edges, 80 KB
+    assert m.data.nbytes >= dag._SMALL_HASH_BYTES and m.has_canonical_format
+    src, radii = np.arange(0, 50, 7), np.array([0.5, 1.0, 2.0, 4.0])
+    if bad == "inf":  # an explicit inf is no edge
+        m.data[[3, 5000]] = np.inf
+        ref = m.copy()
+        ref.data[np.isinf(ref.data)] = 0
+        ref.eliminate_zeros()
+        np.testing.assert_array_equal(multi_source_counts(m, src, radii), oracle_counts(ref, src, radii))
+        return
+    if bad == "in-place nan":  # cached first, then broken in place: the new hash pass sees it
+        multi_source_counts(m, src, radii)
+    m.data[4321] = -1.0 if bad == "negative" else np.nan
+    with pytest.raises(ConfigError, match="negative" if bad == "negative" else "NaN"):
+        multi_source_counts(m, src, radii)
 
 
 def test_deep_or_sparse_dags_take_general_path() -> None:
