@@ -41,7 +41,9 @@ Indices and offsets are int64 (S * N may exceed 2**31).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 __all__ = [
     "SRC_BLOCK",
@@ -74,6 +76,24 @@ COL_TILE = 2048
 TILE_BYTES = 256 * 1024
 #: Reduction (source-level node) tile of the min-plus product.
 RED_TILE = 256
+
+
+@intrinsic
+def _fetch_add(typingctx, arr, idx, val):
+    """Atomic ``arr[idx] += val`` on an int64 array; returns the previous value (a work-queue
+    counter shared by the workers of a parallel region)."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
+        return None
+    sig = types.int64(arr, types.intp, types.int64)
+
+    def codegen(context, builder, signature, args):
+        a, i, v = args
+        aty = signature.args[0]
+        ary = context.make_array(aty)(context, builder, a)
+        ptr = cgutils.get_item_pointer(context, builder, aty, ary, [i], wraparound=False)
+        return builder.atomic_rmw("add", ptr, v, "seq_cst")
+
+    return sig, codegen
 
 
 @njit(fastmath=False, cache=True, inline="always")
@@ -187,20 +207,21 @@ def _ambiguity_bounds(radii, gamma, lo, hi):
 
 
 @njit(fastmath=False, cache=True, inline="always")
-def _bucket_row(radii_pad, tab, row, bits, shift, thr, inf, lo, hi, sub, hist_row):
-    """Threshold one row of new distances, bucket them into the radius grid and add them to
-    ``hist_row``; returns True if any distance is ambiguous (see :func:`_ambiguity_bounds`).
+def _bucket_row(radii_pad, tab, row, bits, shift, thr, lo, hi, sub, hist_row):
+    """Bucket one row of new distances into the radius grid and add them to ``hist_row``;
+    returns True if any distance is ambiguous (see :func:`_ambiguity_bounds`).
 
-    Branch-light: entries above ``thr`` become +inf; the others are counted in 4 interleaved
-    sub-histograms ``sub`` [4, R + 1] (consecutive equal buckets would otherwise chain through
-    store-to-load forwarding), folded into ``hist_row`` at the end (``sub`` is left zeroed).
+    Entries above the finite cutoff ``thr`` (+inf included) are skipped with one comparison
+    (the row is left as it is: the next min-plus step reads them as +inf anyway); the others
+    are counted in 4 interleaved sub-histograms ``sub`` [4, R + 1] (consecutive equal buckets
+    would otherwise chain through store-to-load forwarding), folded into ``hist_row`` at the
+    end (``sub`` is left zeroed).
     """
     amb = False
     n = row.shape[0]
     for j in range(n):
         d = row[j]
-        if d > thr or d == inf:
-            row[j] = inf
+        if d > thr:
             continue
         dd = np.float64(d)
         k = _bucket_fast(radii_pad, tab, bits[j], shift, dd)
@@ -390,7 +411,7 @@ def dag_minplus_counts(
     dist,
     write_dist,
     grp_order,
-    thr_start,
+    next_group,
 ):
     """Fused multi-source min-plus over the levels of a DAG.
 
@@ -412,31 +433,41 @@ def dag_minplus_counts(
             integer view (:func:`row_buffers`).
         eps: Relative rounding bound per edge of a path (2**-24 for float32, 0 for exact
             float64); a distance d levels below its source is ambiguous within (d + 2) * eps.
-        thr: Propagation cutoff (>= radii[-1]; entries above are +inf).
+        thr: Propagation cutoff, finite (>= radii[-1]; entries above are +inf; for no cutoff
+            pass the dtype's largest finite value).
         inf: +inf in the dtype of ``w_flat``.
         zero: 0 in the dtype of ``w_flat``.
         hist: int64 [S, R + 1] output histogram (bucket k = first radius >= d), zero-initialised.
         flags: bool [S] output, set when a distance is within its rounding bound of a radius.
         dist: float32 [S, N] output distances (level order) if ``write_dist`` else [0, 0].
         write_dist: Write distances (entries above radii[-1] become +inf).
-        grp_order: int64 [G] groups ordered by worker (see ``thr_start``).
-        thr_start: int64 [T + 1]; worker t runs ``grp_order[thr_start[t]:thr_start[t + 1]]``
-            and reuses one buffer set for all of them (fresh pages are expensive).
+        grp_order: int64 [G] groups in the order they are handed out (largest work first).
+        next_group: int64 [1], zero: the work queue's head. Each of the T workers (T = rows of
+            ``bufs``) takes the next group with an atomic fetch-and-add until none is left
+            (dynamic scheduling: a worker slowed by other jobs on the machine takes fewer
+            groups), and reuses its one buffer set for all of them (fresh pages are expensive).
     """
     n = lvl_off[-1]
     nblk = blk_src.shape[0]
     nlev = lvl_off.shape[0] - 1
     r = radii.shape[0]
     rmax = radii[r - 1] if r > 0 else -np.inf
-    nthr = thr_start.shape[0] - 1
+    nthr = bufs.shape[0]
+    ngrp = grp_order.shape[0]
     shift = 8 * bufs_bits.itemsize - 16
+    k_zero = 0  # bucket of distance 0 (a source itself)
+    while k_zero < r and radii[k_zero] < 0.0:
+        k_zero += 1
     for t in prange(nthr):
         wt = np.empty((RED_TILE, COL_TILE), dtype=w_flat.dtype)
         xt_all = np.empty(bufs.shape[1] // max(n, 1) * RED_TILE, dtype=w_flat.dtype)
         sub = np.zeros((4, r + 1), dtype=np.int64)
         lo = np.empty(r + 1)
         hi = np.empty(r + 1)
-        for gi in range(thr_start[t], thr_start[t + 1]):
+        while True:
+            gi = _fetch_add(next_group, 0, 1)
+            if gi >= ngrp:
+                break
             g = grp_order[gi]
             s0 = grp_start[g]
             nb = grp_start[g + 1] - s0
@@ -464,12 +495,19 @@ def dag_minplus_counts(
                 gamma_prev = -1.0
                 for i in range(nb):
                     s = s0 + i
-                    gamma = (b - src_level[s] + 2) * eps
+                    sl = src_level[s]
+                    if b <= sl:  # nothing in a source's own level or below is reachable but itself
+                        if b == sl:
+                            hist[s, k_zero] += 1
+                            if write_dist and rmax >= 0.0:
+                                dist[s, sources[s]] = 0.0
+                        continue
+                    gamma = (b - sl + 2) * eps
                     if gamma != gamma_prev:
                         _ambiguity_bounds(radii, gamma, lo, hi)
                         gamma_prev = gamma
                     row = buf[i, c0:c1]
-                    if _bucket_row(radii_pad, rtab, row, bits[i, c0:c1], shift, thr, inf, lo, hi, sub, hist[s]):
+                    if _bucket_row(radii_pad, rtab, row, bits[i, c0:c1], shift, thr, lo, hi, sub, hist[s]):
                         flags[s] = True
                     if write_dist:
                         for j in range(c1 - c0):
@@ -606,8 +644,8 @@ def _forward_levels(indptr, indices, level):
     all its predecessors (smaller ids) are done, so ``level[u]`` is final; a row is forward if
     its first target other than u is above u (then so are the rest). A row whose targets form
     one id range (dense layered blocks) is skipped when the previous such row had the same range
-    and level (max-updates are idempotent and levels only grow). Returns False (``level`` then meaningless) when
-    node order is not a topological order.
+    and level (max-updates are idempotent and levels only grow). Returns False (``level`` then
+    meaningless) when node order is not a topological order.
     """
     n = indptr.shape[0] - 1
     level[:] = 0

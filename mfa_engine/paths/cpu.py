@@ -77,8 +77,9 @@ def group_sources(level: np.ndarray, block: int, by_level: bool = True) -> tuple
 _BUCKET_COST = 50.0
 
 
-def _schedule(levels: DagLevels, lvl_sorted: np.ndarray, grp: np.ndarray, nthreads: int):
-    """Longest-processing-time assignment of source groups to workers.
+def _schedule(levels: DagLevels, lvl_sorted: np.ndarray, grp: np.ndarray) -> np.ndarray:
+    """Order in which the workers take source groups: largest estimated work first (the
+    longest-processing-time rule of list scheduling, which the kernel's work queue follows).
 
     Work of a group at level l = its size x (the area of the blocks leaving levels above l, plus
     :data:`_BUCKET_COST` per node at levels >= l). Blocks leaving level l itself are nearly free:
@@ -86,7 +87,7 @@ def _schedule(levels: DagLevels, lvl_sorted: np.ndarray, grp: np.ndarray, nthrea
     all-+inf reduction steps.
 
     Returns:
-        (grp_order int64 [G], thr_start int64 [T + 1]).
+        grp_order int64 [G].
     """
     sizes = np.diff(levels.lvl_off)
     nlev = levels.n_levels
@@ -94,19 +95,8 @@ def _schedule(levels: DagLevels, lvl_sorted: np.ndarray, grp: np.ndarray, nthrea
     for a, b in levels.pairs:
         down[:a] += float(sizes[a] * sizes[b])  # full blocks for sources at levels < a
     down[:nlev] += _BUCKET_COST * np.cumsum(sizes[::-1])[::-1]  # nodes at levels >= l
-    g_n = grp.size - 1
-    work = np.diff(grp) * down[lvl_sorted[grp[:-1]]] if g_n else np.zeros(0)
-    t_n = max(1, min(nthreads, g_n))
-    load = np.zeros(t_n)
-    owner = np.empty(g_n, np.int64)
-    for g in np.argsort(-work, kind="stable"):
-        t = int(np.argmin(load))
-        owner[g] = t
-        load[t] += work[g] + 1.0
-    order = np.argsort(owner, kind="stable").astype(np.int64)
-    start = np.zeros(t_n + 1, np.int64)
-    start[1:] = np.cumsum(np.bincount(owner, minlength=t_n))
-    return order, start
+    work = np.diff(grp) * down[lvl_sorted[grp[:-1]]] if grp.size > 1 else np.zeros(0)
+    return np.argsort(-work, kind="stable").astype(np.int64)
 
 
 def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist):
@@ -130,17 +120,20 @@ def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist):
     order, grp = group_sources(lvl, block, by_level=not few)
     eps = _EPS32 if dtype == np.float32 else 0.0
     flat, bsrc, bdst, boff = levels.packed(dtype)
-    sched = _schedule(levels, lvl[order], grp, nthreads)
+    lvl_sorted = lvl[order]
+    grp_order = _schedule(levels, lvl_sorted, grp)
+    workers = max(1, min(nthreads, grp_order.size))
     hist = np.zeros((s_n, radii_sorted.shape[0] + 1), np.int64)
     flags = np.zeros(s_n, np.bool_)
     dist = np.full((s_n, levels.n_nodes), np.inf, np.float32) if want_dist else np.zeros((0, 0), np.float32)
-    lvl_sorted = lvl[order]
     maxb = int(np.diff(grp).max(initial=0))
     cpu_paths.dag_minplus_counts(
         flat, bsrc, bdst, boff, levels.lvl_off, pos[order], lvl_sorted, grp,
         radii_sorted, cpu_paths.padded_radii(radii_sorted), cpu_paths.radius_table(radii_sorted, dtype),
-        *cpu_paths.row_buffers(len(sched[1]) - 1, maxb * levels.n_nodes, dtype),
-        eps, dtype.type(thr), dtype.type(np.inf), dtype.type(0.0), hist, flags, dist, bool(want_dist), *sched,
+        *cpu_paths.row_buffers(workers, maxb * levels.n_nodes, dtype),
+        eps, dtype.type(min(thr, float(np.finfo(dtype).max))), dtype.type(np.inf), dtype.type(0.0),
+        hist, flags, dist, bool(want_dist),
+        grp_order, np.zeros(1, np.int64),
     )  # fmt: skip
     inv = np.empty_like(order)
     inv[order] = np.arange(s_n, dtype=np.int64)
