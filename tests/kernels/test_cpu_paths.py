@@ -185,3 +185,31 @@ def test_hash_words_scan_matches_scan_values(bad: str | None) -> None:
     assert h == cp.hash_words(words, 8 * words.size, np.zeros(0))[0]  # the scan does not change the hash
 
 
+
+
+def test_fetch_add_hands_out_every_item_once() -> None:
+    """The work-queue counter of the DAG kernel: workers claim items with an atomic
+    fetch-and-add; each item must be claimed exactly once, whatever the interleaving."""
+    import numba
+
+    @numba.njit(parallel=True)
+    def count(n: int, workers: int, counter: np.ndarray, hits: np.ndarray) -> None:
+        for _ in numba.prange(workers):
+            while True:
+                i = cp._fetch_add(counter, 0, 1)
+                if i >= n:
+                    break
+                hits[i] += 1
+
+    @numba.njit
+    def add(counter: np.ndarray, v: int) -> int:
+        return cp._fetch_add(counter, 0, v)
+
+    n, workers = 100_003, 4 * numba.get_num_threads()
+    counter = np.zeros(1, np.int64)
+    hits = np.zeros(n, np.int64)
+    count(n, workers, counter, hits)
+    np.testing.assert_array_equal(hits, 1)
+    assert counter[0] == n + workers  # one failed claim per worker
+    assert add(counter, 5) == n + workers  # returns the previous value ...
+    assert counter[0] == n + workers + 5  # ... and adds
