@@ -16,6 +16,7 @@ Run:  /work/venv/bin/python benchmarks/minplus_peak.py [--mix]
 from __future__ import annotations
 
 import argparse
+import atexit
 import functools
 import os
 import shutil
@@ -33,7 +34,9 @@ def _binary() -> str:
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if cc is None:
         raise RuntimeError("minplus_peak needs a C compiler (cc, gcc or clang) on PATH")
-    out = os.path.join(tempfile.mkdtemp(prefix="minplus-peak-"), "minplus_peak")
+    tmp = tempfile.mkdtemp(prefix="minplus-peak-")
+    atexit.register(shutil.rmtree, tmp, True)
+    out = os.path.join(tmp, "minplus_peak")
     subprocess.run([cc, "-O2", "-mavx2", "-pthread", str(_SRC), "-o", out], check=True)
     return out
 
