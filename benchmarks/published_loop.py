@@ -13,14 +13,13 @@ spectrum. It gives the published numbers bit for bit; it is deliberately slow.
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.reference.published_naive import naive_edges, naive_sample  # noqa: E402
+from tests.reference.published_naive import naive_edges, naive_sample, published_arithmetic_tau  # noqa: E402
 
 __all__ = ["published_seed", "Q_LIST"]
 
@@ -36,22 +35,7 @@ def _lists(edges: list[tuple[int, int, float]]) -> list[list[float]]:
 
 
 def _spectrum(lists: list[list[float]], threshold: float) -> tuple[float, float]:
-    rows, radii = [], set()
-    for lst in lists:
-        kept = [d for d in lst if 1 < d <= threshold]
-        if len(kept) > 10:
-            cnt = Counter(np.round(kept, 0))
-            radii.update(cnt.keys())
-            rows.append(cnt)
-    r = np.array(sorted(radii))
-    n = np.ones((len(rows), len(r)))
-    for i, cnt in enumerate(rows):
-        for j, rr in enumerate(r):
-            n[i, j] += sum(c for rad, c in cnt.items() if rad <= rr)
-    from scipy.stats import linregress
-
-    x = np.log(r / r[-1])
-    tau = [linregress(x, np.log(np.sum(np.power(n / n[:, -1, None], q), axis=0))).slope for q in Q_LIST]
+    tau = published_arithmetic_tau(lists, Q_LIST, threshold)
     alpha = [(tau[j + 1] - tau[j]) / (Q_LIST[j + 1] - Q_LIST[j]) for j in range(len(Q_LIST) - 1)]
     f = [Q_LIST[j] * alpha[j] - tau[j] for j in range(len(Q_LIST) - 1)]
     return float(alpha[int(np.argmax(f))]), float(max(alpha) - min(alpha))

@@ -21,6 +21,21 @@ __all__ = ["csr_relax_round", "AOT_SPECS"]
 
 
 @triton.jit
+def _relax_direction(
+    d_ptr, d_bits, active_in_ptr, active_out_ptr, row, tail, head, w, mask_e, thr, BLOCK_E: tl.constexpr
+):
+    """Relax the edges ``tail -> head`` of one source row; returns how many heads improved."""
+    a = tl.load(active_in_ptr + row + tail, mask=mask_e, other=0)
+    dt = tl.load(d_ptr + row + tail, mask=mask_e & (a != 0), other=float("inf"))
+    cand = dt + w
+    ok = mask_e & (a != 0) & (dt <= thr) & (cand <= thr)
+    old = tl.atomic_min(d_bits + row + head, cand.to(tl.int32, bitcast=True), mask=ok)
+    improved = ok & (cand.to(tl.int32, bitcast=True) < old)
+    tl.store(active_out_ptr + row + head, tl.full((BLOCK_E,), 1, tl.int8), mask=improved)
+    return tl.sum(improved.to(tl.int32), axis=0)
+
+
+@triton.jit
 def _csr_relax_kernel(
     rows_ptr,
     cols_ptr,
@@ -44,23 +59,9 @@ def _csr_relax_kernel(
     w = tl.load(w_ptr + offs, mask=mask_e, other=float("inf"))
     row = s * N
     d_bits = d_ptr.to(tl.pointer_type(tl.int32))
-    au = tl.load(active_in_ptr + row + u, mask=mask_e, other=0)
-    du = tl.load(d_ptr + row + u, mask=mask_e & (au != 0), other=float("inf"))
-    cand = du + w
-    ok = mask_e & (au != 0) & (du <= thr) & (cand <= thr)
-    old = tl.atomic_min(d_bits + row + v, cand.to(tl.int32, bitcast=True), mask=ok)
-    improved = ok & (cand.to(tl.int32, bitcast=True) < old)
-    tl.store(active_out_ptr + row + v, tl.full((BLOCK_E,), 1, tl.int8), mask=improved)
-    n_imp = tl.sum(improved.to(tl.int32), axis=0)
+    n_imp = _relax_direction(d_ptr, d_bits, active_in_ptr, active_out_ptr, row, u, v, w, mask_e, thr, BLOCK_E)
     if UNDIRECTED:
-        av = tl.load(active_in_ptr + row + v, mask=mask_e, other=0)
-        dv = tl.load(d_ptr + row + v, mask=mask_e & (av != 0), other=float("inf"))
-        cand2 = dv + w
-        ok2 = mask_e & (av != 0) & (dv <= thr) & (cand2 <= thr)
-        old2 = tl.atomic_min(d_bits + row + u, cand2.to(tl.int32, bitcast=True), mask=ok2)
-        improved2 = ok2 & (cand2.to(tl.int32, bitcast=True) < old2)
-        tl.store(active_out_ptr + row + u, tl.full((BLOCK_E,), 1, tl.int8), mask=improved2)
-        n_imp += tl.sum(improved2.to(tl.int32), axis=0)
+        n_imp += _relax_direction(d_ptr, d_bits, active_in_ptr, active_out_ptr, row, v, u, w, mask_e, thr, BLOCK_E)
     if n_imp > 0:
         tl.store(changed_ptr, 1)
 

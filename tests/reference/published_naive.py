@@ -3,14 +3,17 @@
 Shared by the reference-mode tests (as an independent oracle) and by the batch benchmarks (as
 the published loop they are measured against): global ``np.random`` sampling and an explicit
 edge list built by walking the weights in ``named_parameters()`` order with running source /
-target id offsets, as the published scripts do.
+target id offsets, as the published scripts do; and tau(q) with the published NumPy/SciPy
+operations.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
-__all__ = ["naive_sample", "naive_edges"]
+__all__ = ["naive_sample", "naive_edges", "published_arithmetic_tau"]
 
 
 def naive_sample(n_blocks, h, seed, k=32, k_mlp=64):
@@ -69,3 +72,25 @@ def naive_edges(named_weights, h, blocks, last):
             xs += n_out
             ys += n_out // 3
     return edges
+
+
+def published_arithmetic_tau(lists, q_list, threshold=150.0):
+    """tau with the published NumPy/SciPy operations (Counter + np.round, np.ones count matrix,
+    per-q np.power / np.sum over nodes, linregress), for bit-identity checks and the benchmark
+    peer."""
+    from scipy.stats import linregress
+
+    rows, radii = [], set()
+    for lst in lists:
+        kept = [d for d in lst if 1 < d <= threshold]
+        if len(kept) > 10:
+            cnt = Counter(np.round(kept, 0))
+            radii.update(cnt.keys())
+            rows.append(cnt)
+    r = np.array(sorted(radii))
+    n = np.ones((len(rows), len(r)))
+    for i, cnt in enumerate(rows):
+        for j, rr in enumerate(r):
+            n[i, j] += sum(c for rad, c in cnt.items() if rad <= rr)
+    x = np.log(r / r[-1])
+    return [linregress(x, np.log(np.sum(np.power(n / n[:, -1, None], q), axis=0))).slope for q in q_list]

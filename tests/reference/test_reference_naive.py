@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from scipy.stats import linregress
 
-from .published_naive import naive_edges, naive_sample
+from .published_naive import naive_edges, naive_sample, published_arithmetic_tau
 from mfa_engine.reference import (
     REFERENCE_Q,
     analyze_reference,
@@ -100,25 +100,6 @@ def assert_same(vec_dl, vec_spec, keys, lists, naive, threshold=150.0):
 
 
 # -------------------------------------------------------------------------- random weights
-
-
-def published_arithmetic_tau(lists, q_list, threshold=150.0):
-    """tau with the published NumPy/SciPy operations (Counter + np.round, np.ones count matrix,
-    per-q np.power / np.sum over nodes, linregress), to check bit-identity."""
-    rows, radii = [], set()
-    for lst in lists:
-        kept = [d for d in lst if 1 < d <= threshold]
-        if len(kept) > 10:
-            cnt = Counter(np.round(kept, 0))
-            radii.update(cnt.keys())
-            rows.append(cnt)
-    r = np.array(sorted(radii))
-    n = np.ones((len(rows), len(r)))
-    for i, cnt in enumerate(rows):
-        for j, rr in enumerate(r):
-            n[i, j] += sum(c for rad, c in cnt.items() if rad <= rr)
-    x = np.log(r / r[-1])
-    return [linregress(x, np.log(np.sum(np.power(n / n[:, -1, None], q), axis=0))).slope for q in q_list]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
