@@ -12,12 +12,14 @@ import functools
 from importlib import resources
 from typing import Any
 
-__all__ = ["CUDA_SOURCES", "CUDA_KINDS", "cuda_source", "layered_minplus_aligned", "csr_relax_round"]
+__all__ = [
+    "CUDA_SOURCES", "CUDA_KINDS", "cuda_source", "layered_minplus_aligned", "csr_relax_round", "count_distances",
+]  # fmt: skip
 
 #: CUDA source files (relative to this package) and the kernels each defines.
 CUDA_SOURCES: dict[str, list[str]] = {
     "cuda/layered_minplus.cu": ["layered_minplus_f32", "layered_minplus_f64"],
-    "cuda/csr_relax.cu": ["csr_relax_round"],
+    "cuda/csr_relax.cu": ["csr_relax_exact", "csr_count"],
 }
 
 #: SASS gate of each kernel for ``mfa kernels check`` (see docs/gpu.md).
@@ -104,26 +106,36 @@ def layered_minplus_aligned(
 
 
 def csr_relax_round(
-    rows, cols, w, d, active_in, active_out, changed, *, thr: float, undirected: bool = False
+    indptr, cols, w, bits, act_in, act_out, node_in, node_out, changed, cutoff, *, block_s: int = 32
 ) -> None:
-    """Launch ``csr_relax_round`` (same contract as the Triton launcher).
-
-    Args:
-        rows, cols: int64 [E]. w: float32 [E]. d: float32 [S, N] contiguous.
-        active_in, active_out: int8 [S, N]. changed: int32 [1].
-        thr: Inclusive cutoff. undirected: Relax each edge both ways.
-    """
+    """Launch ``csr_relax_exact`` (same contract as :func:`mfa_engine.kernels.csr_relax.csr_relax_round`;
+    ``block_s`` must be 32, one warp per node and source block)."""
     import numpy as np
 
-    rows, cols, w, d = _cp(rows), _cp(cols), _cp(w), _cp(d)
-    active_in, active_out, changed = _cp(active_in), _cp(active_out), _cp(changed)
-    e_n = int(rows.shape[0])
-    s_n, n = d.shape
-    if e_n == 0 or s_n == 0:
+    n, s_n = bits.shape
+    if n == 0 or s_n == 0:
         return
-    grid = ((e_n + 255) // 256, s_n)
-    _kernel("cuda/csr_relax.cu", "csr_relax_round")(
-        grid, (256,),
-        (rows, cols, w, d, active_in, active_out, changed, np.int64(e_n), np.int64(n),
-         np.float32(thr), np.int32(undirected)),
-    )  # fmt: skip
+    if block_s != 32:
+        from mfa_engine.errors import ConfigError
+
+        raise ConfigError(f"csr_relax_round: block_s must be 32 for the CUDA kernel, got {block_s}")
+    nb = -(-s_n // 32)
+    with _stream(bits):
+        args = [_cp(x) for x in (indptr, cols, w, bits, act_in, act_out, node_in, node_out, changed, cutoff)]
+        _kernel("cuda/csr_relax.cu", "csr_relax_exact")((n, nb), (32,), (*args, np.int64(s_n), np.int64(nb)))
+
+
+def count_distances(bits, hist, radii) -> None:
+    """Launch ``csr_count``: add the radius histogram of ``bits`` (int64 [N, S] float64 bits) to
+    ``hist`` (int32 [S, R + 1]); ``radii`` float64 [R] ascending."""
+    import numpy as np
+
+    n, s_n = bits.shape
+    r_n = int(radii.shape[0])
+    if n == 0 or s_n == 0 or r_n == 0:
+        return
+    blocks = int(min(65535 * 16, -(-n * s_n // 256)))
+    with _stream(bits):
+        _kernel("cuda/csr_relax.cu", "csr_count")(
+            (blocks,), (256,), (_cp(bits), _cp(hist), _cp(radii), np.int64(n), np.int64(s_n), np.int64(r_n))
+        )

@@ -1,10 +1,13 @@
-"""GPU backends (Triton, CuPy): drive the kernels over source batches.
+"""GPU backends (Triton, CuPy): drive the kernels over source batches; exact on the device.
 
-DAG path: per group of sources that start in the same level, one launch per block (a, b) and
-target level b, with fused counting after the last block into b. General path: frontier
-relaxation rounds until nothing changes, then counting. Both run in float32; sources whose
-distances land within the float32 rounding bound of a radius (flags) are recomputed exactly
-in float64 on the CPU, so counts match float64 Dijkstra.
+DAG path: sources of all levels in one batch (sorted by level) over a padded node-major
+``[nodes, sources]`` buffer; one register-tiled min-plus launch per block (a, b), on the prefix
+of sources at levels <= a, with fused counting after the last block into b. The float32 pass
+flags sources whose distances land within the per-level rounding bound of a radius; those are
+recomputed with the float64 variant of the same kernel on the device, so counts match float64
+Dijkstra. General path: exact float64 frontier relaxation (64-bit atomic min on the bit
+pattern, only the out-edges of improved nodes, a host check every few rounds), then fused
+counting. Nothing is sent to the CPU paths. See docs/gpu.md.
 
 Under ``TRITON_INTERPRET=1`` (no GPU) the Triton kernels run on CPU torch tensors.
 """
@@ -23,6 +26,9 @@ __all__ = ["histogram"]
 #: float32 entries of the per-batch distance buffer [B, N] on the device.
 _BATCH_ELEMS = 1 << 26
 _EPS32 = 2.0**-24
+#: Sources per program of the CSR relaxation, and rounds between two checks of ``changed``.
+_CSR_BLOCK_S = 32
+_CHECK_EVERY = 4
 #: Level and source padding of the node-major layout: a multiple of every kernel tile (128).
 _PAD = 128
 
@@ -37,17 +43,6 @@ def _arch_major() -> int:
     import torch
 
     return torch.cuda.get_device_capability()[0] if torch.cuda.is_available() else 9
-
-
-def _launch_relax(backend: str, *args, **kw) -> None:
-    if backend == "triton":
-        from mfa_engine.kernels.csr_relax import csr_relax_round
-
-        csr_relax_round(*args, **kw)
-    else:
-        from mfa_engine.kernels.cupy_paths import csr_relax_round
-
-        csr_relax_round(*args, **kw)
 
 
 class _DagPlan:
@@ -180,59 +175,62 @@ def _dag(levels: DagLevels, src: np.ndarray, radii: np.ndarray, backend: str, wa
     return hist, dist
 
 
+def _csr_launchers(backend: str):
+    if backend == "triton":
+        from mfa_engine.kernels.csr_relax import count_distances, csr_relax_round
+    else:
+        from mfa_engine.kernels.cupy_paths import count_distances, csr_relax_round
+    return csr_relax_round, count_distances
+
+
 def _csr(m, src: np.ndarray, radii: np.ndarray, cutoff: float, backend: str, want_dist: bool):
+    """Exact float64 frontier relaxation on the device, then fused counting.
+
+    Returns:
+        (hist int64 [S, R + 1], dist float32 [S, N] or None).
+    """
     import torch
 
+    relax, count = _csr_launchers(backend)
     dev = _device()
     s_n, n, r_n = src.size, m.shape[0], radii.size
-    rows = torch.as_tensor(np.repeat(np.arange(n, dtype=np.int64), np.diff(m.indptr)), device=dev)
-    cols = torch.as_tensor(m.indices.astype(np.int64), device=dev)
-    w = torch.as_tensor(m.data, dtype=torch.float32, device=dev)
-    # float32 path sums have at most n - 1 edges: relative error <= (n - 1) u (see cpu.gamma_for)
-    gamma = (n + 1) * _EPS32
-    thr = cutoff * (1.0 + gamma) if cutoff > 0 else cutoff
+    indptr = torch.as_tensor(m.indptr.astype(np.int64), device=dev)
+    cols = torch.as_tensor(m.indices.astype(np.int32 if n < 2**31 else np.int64), device=dev)
+    w = torch.as_tensor(m.data, dtype=torch.float64, device=dev)
+    cut = torch.tensor([cutoff], dtype=torch.float64, device=dev)
     radii_t = torch.as_tensor(radii, dtype=torch.float64, device=dev)
     hist = np.zeros((s_n, r_n + 1), np.int64)
-    flags = np.zeros(s_n, bool)
     dist = np.full((s_n, n), np.inf, np.float32) if want_dist else None
-    batch = min(65535, max(1, _BATCH_ELEMS // max(n, 1)))  # grid axis 1 = sources
+    batch = max(1, _BATCH_ELEMS // (10 * max(n, 1)))  # 8 bytes of distance + 2 frontier bytes per entry
+    inf_bits = 0x7FF0000000000000
     for start in range(0, s_n, batch):
         sl = slice(start, min(start + batch, s_n))
         b_n = sl.stop - sl.start
-        d = torch.full((b_n, n), float("inf"), dtype=torch.float32, device=dev)
-        act = torch.zeros((b_n, n), dtype=torch.int8, device=dev)
-        idx = torch.arange(b_n, device=dev)
-        s_t = torch.as_tensor(src[sl], device=dev)
+        nb = -(-b_n // _CSR_BLOCK_S)
+        bits = torch.full((n, b_n), inf_bits, dtype=torch.int64, device=dev)
+        act = [torch.zeros((n, b_n), dtype=torch.int8, device=dev) for _ in range(2)]
+        node = [torch.zeros((n, nb), dtype=torch.int8, device=dev) for _ in range(2)]
         if cutoff >= 0:
-            d[idx, s_t] = 0.0
-            act[idx, s_t] = 1
+            rows, cols_s = torch.as_tensor(src[sl], device=dev), torch.arange(b_n, device=dev)
+            bits[rows, cols_s] = 0
+            act[0][rows, cols_s] = 1
+            node[0][rows, cols_s // _CSR_BLOCK_S] = 1
         changed = torch.zeros(1, dtype=torch.int32, device=dev)
-        for _ in range(n):
-            nxt = torch.zeros_like(act)
-            changed.zero_()
-            _launch_relax(backend, rows, cols, w, d, act, nxt, changed, thr=thr)
-            act = nxt
-            if int(changed.item()) == 0:
-                break
-        d64 = d.to(torch.float64)
-        fin = torch.isfinite(d64) & (d64 <= thr)
-        bucket = torch.searchsorted(radii_t, d64.clamp(max=float(np.finfo(np.float64).max)), side="left")
-        bucket = torch.where(fin, bucket, torch.full_like(bucket, r_n))
-        h = torch.zeros((b_n, r_n + 1), dtype=torch.int64, device=dev)
-        h.scatter_add_(1, bucket, torch.ones_like(bucket))
+        for r in range(n + 1):  # a shortest path has at most n - 1 edges
+            relax(indptr, cols, w, bits, act[r % 2], act[(r + 1) % 2], node[r % 2], node[(r + 1) % 2], changed, cut,
+                  block_s=_CSR_BLOCK_S)  # fmt: skip
+            if r % _CHECK_EVERY == _CHECK_EVERY - 1:  # one host sync every few rounds
+                if int(changed.item()) == 0:
+                    break
+                changed.zero_()
+        h = torch.zeros((b_n, r_n + 1), dtype=torch.int32, device=dev)
+        count(bits, h, radii_t)
         hist[sl] = h.cpu().numpy()
-        near = torch.zeros(b_n, dtype=torch.bool, device=dev)
-        for q in range(r_n):
-            r = float(radii[q])
-            if r > 0 and np.isfinite(r):
-                near |= (fin & (d64 >= r * (1 - gamma)) & (d64 <= r * (1 + gamma))).any(dim=1)
-        flags[sl] = near.cpu().numpy()
         if want_dist:
-            dn = d.cpu().numpy()
-            dn[~fin.cpu().numpy()] = np.inf
-            dn[dn > cutoff] = np.inf
-            dist[sl] = dn
-    return hist, flags, dist
+            d = bits.view(torch.float64).T.to(torch.float32).cpu().numpy()
+            d[d > cutoff] = np.inf
+            dist[sl] = d
+    return hist, dist
 
 
 def histogram(
@@ -248,16 +246,7 @@ def histogram(
         backend: "triton" or "cupy".
         want_dist: Also return distances.
     """
-    from mfa_engine.paths import cpu
-
     kind, obj = prepared
     if kind == "dag":
         return _dag(obj, src, radii_sorted, backend, want_dist)
-    hist, flags, dist = _csr(obj, src, radii_sorted, cutoff, backend, want_dist)
-    redo = np.flatnonzero(flags)
-    if redo.size:  # exact float64 recomputation of the ambiguous sources on the CPU
-        h64, d64 = cpu.csr_histogram(obj, src[redo], radii_sorted, cutoff, want_dist=want_dist)
-        hist[redo] = h64
-        if want_dist:
-            dist[redo] = d64
-    return hist, dist
+    return _csr(obj, src, radii_sorted, cutoff, backend, want_dist)

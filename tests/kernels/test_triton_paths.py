@@ -119,40 +119,6 @@ def test_layered_step_large_radius_grid_and_float64() -> None:
 
 
 @needs_interp
-@pytest.mark.parametrize("undirected", [False, True])
-def test_csr_relax_rounds_match_scipy(undirected: bool) -> None:
-    import scipy.sparse as sp
-    import torch
-    from scipy.sparse import csgraph
-
-    from mfa_engine.kernels.csr_relax import csr_relax_round
-
-    rng = np.random.default_rng(3 + undirected)
-    n = 13
-    m = sp.random_array((n, n), density=0.2, rng=rng, format="csr")
-    m.data = rng.integers(1, 4, m.nnz).astype(np.float64)
-    src = np.array([0, 4, 4, 12])
-    rows = torch.tensor(np.repeat(np.arange(n), np.diff(m.indptr)), dtype=torch.int64)
-    cols = torch.tensor(m.indices, dtype=torch.int64)
-    w = torch.tensor(m.data, dtype=torch.float32)
-    d = torch.full((src.size, n), float("inf"))
-    act = torch.zeros((src.size, n), dtype=torch.int8)
-    d[torch.arange(src.size), torch.tensor(src)] = 0.0
-    act[torch.arange(src.size), torch.tensor(src)] = 1
-    changed = torch.zeros(1, dtype=torch.int32)
-    for _ in range(n):
-        nxt = torch.zeros_like(act)
-        changed.zero_()
-        csr_relax_round(rows, cols, w, d, act, nxt, changed, thr=5.0, undirected=undirected)
-        act = nxt
-        if changed.item() == 0:
-            break
-    assert changed.item() == 0
-    ref = csgraph.dijkstra(m, directed=not undirected, indices=src, limit=5.0)
-    np.testing.assert_array_equal(d.numpy(), ref.astype(np.float32))
-
-
-@needs_interp
 @pytest.mark.parametrize("kind", ["int", "float"])
 def test_api_triton_backend_matches_scipy(kind: str) -> None:
     from mfa_engine.paths import multi_source_counts, multi_source_distances
@@ -208,3 +174,28 @@ def test_dag_flagged_sources_fixed_on_the_device(monkeypatch: pytest.MonkeyPatch
     radii = np.append(radii_with_exact_lengths(rng, oracle_distances(m, src)), np.inf)
     np.testing.assert_array_equal(multi_source_counts(g, src, radii, backend="triton"), oracle_counts(m, src, radii))
     assert calls == [np.float32, np.float64]  # the float64 device pass ran
+
+
+@needs_interp
+@pytest.mark.parametrize("directed", [True, False])
+def test_csr_exact_on_device_no_cpu(monkeypatch: pytest.MonkeyPatch, directed: bool) -> None:
+    """General graph: exact float64 relaxation on the device, radii at exact path lengths and an
+    infinite radius; the CPU paths are never called."""
+    from mfa_engine.paths import cpu, multi_source_counts, multi_source_distances
+    from tests.paths.paths_graphs import oracle_counts, oracle_distances, radii_with_exact_lengths, random_csr
+
+    def no_cpu(*a, **k):
+        raise AssertionError("a source was sent to the CPU path")
+
+    monkeypatch.setattr(cpu, "csr_histogram", no_cpu)
+    monkeypatch.setattr(cpu, "dag_histogram", no_cpu)
+    rng = np.random.default_rng(5 + directed)
+    m = random_csr(rng, 37, 0.08, "float")
+    src = np.array([0, 3, 3, 36, 20])
+    ref = oracle_distances(m, src, directed)
+    radii = np.append(radii_with_exact_lengths(rng, ref), np.inf)
+    got = multi_source_counts(m, src, radii, directed=directed, backend="triton")
+    np.testing.assert_array_equal(got, oracle_counts(m, src, radii, directed))
+    dist = multi_source_distances(m, src, directed=directed, backend="triton")
+    np.testing.assert_array_equal(np.isinf(dist), np.isinf(ref))
+    np.testing.assert_array_equal(dist[np.isfinite(ref)], ref[np.isfinite(ref)].astype(np.float32))
