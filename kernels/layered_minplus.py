@@ -97,6 +97,7 @@ def _layered_minplus_kernel(
     ACCUMULATE: tl.constexpr, FINALIZE: tl.constexpr, COUNT: tl.constexpr,
     FLAGS: tl.constexpr,
 ):  # fmt: skip
+    FP64: tl.constexpr = d_ptr.dtype.element_ty == tl.float64
     pid_j = tl.program_id(0).to(tl.int64)
     pid_s = tl.program_id(1).to(tl.int64)
     jj = tl.arange(0, NJ)[None, :] * TJ + tl.arange(0, TJ)[:, None]  # [TJ, NJ], thread-contiguous in j
@@ -116,7 +117,11 @@ def _layered_minplus_kernel(
         for kk in tl.static_range(UNROLL):
             a = tl.load(w_ptrs + (k0 + kk) * stride_w)
             b = tl.load(d_ptrs + (k0 + kk) * stride_d)
-            acc = tl.minimum(acc, a[:, None, :, None] + b[None, :, None, :])
+            cand = a[:, None, :, None] + b[None, :, None, :]
+            if FP64:  # compare + select: float64 has no min instruction, and no NaN occurs here
+                acc = tl.where(cand < acc, cand, acc)
+            else:
+                acc = tl.minimum(acc, cand)
     if ACCUMULATE:  # after the loop, so the K loop keeps its own register layout
         acc = tl.minimum(acc, tl.load(o_ptrs, mask=ok, other=float("inf")))
     if FINALIZE:
