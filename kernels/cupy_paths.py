@@ -90,7 +90,7 @@ def layered_minplus_aligned(
         gc = _cp(gsrc) if with_flags else cupy.zeros(1, cupy.float32)
         smem = (-(-_TILE * (r_n + 1) * 4 // 16) * 16 + r_n * dc.itemsize) if count else 0
         dev = cupy.cuda.Device()
-        limit = dev.attributes["MaxSharedMemoryPerBlockOptin"] - _STATIC_SMEM
+        limit = dev.attributes.get("MaxSharedMemoryPerBlockOptin", 48 * 1024) - _STATIC_SMEM
         hist_smem = count and smem <= limit
         if hist_smem and kern.max_dynamic_shared_size_bytes < smem:
             kern.max_dynamic_shared_size_bytes = smem

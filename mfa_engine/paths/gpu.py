@@ -95,6 +95,8 @@ def _dag_pass(levels, pos, lvl, radii, backend, dtype, thr, with_flags, want_dis
     b0 = int(np.searchsorted(radii, 0.0, side="left"))  # bucket of the source itself (d = 0)
     batch = max(_PAD, (_BATCH_ELEMS // max(n_p, 1)) // _PAD * _PAD)
     launch = _launcher(backend, dtype)
+    real = torch.as_tensor(plan.rows(np.arange(levels.n_nodes), levels.level_of_position(np.arange(levels.n_nodes)),
+                                     levels.lvl_off), device=dev)  # fmt: skip
     for start in range(0, s_n, batch):
         sl = slice(start, min(start + batch, s_n))
         b_n = sl.stop - sl.start
@@ -124,8 +126,7 @@ def _dag_pass(levels, pos, lvl, radii, backend, dtype, thr, with_flags, want_dis
         hist[sl] += h_t[:b_n].cpu().numpy()
         flags[sl] = f_t[:b_n].cpu().numpy() != 0
         if want_dist:
-            real = np.concatenate([np.arange(plan.poff[l], plan.poff[l] + plan.sizes[l]) for l in range(levels.n_levels)])
-            dist[sl] = buf[torch.as_tensor(real, device=dev), :b_n].T.to(torch.float32).cpu().numpy()
+            dist[sl] = buf[real, :b_n].T.to(torch.float32).cpu().numpy()
     return hist, flags, dist
 
 
