@@ -40,11 +40,11 @@ def _inputs(shape=SHAPE, seed=0):
 
 
 def _step(variant: str, x: dict):
-    from mfa_engine.tm import reference_tm_loss, tm_loss
+    from mfa_engine.tm import naive_tm_loss, tm_loss
 
     h = x["hidden"]
     if variant == "reference":
-        loss = reference_tm_loss(h, x["ref"], x["pos"], x["neg"], x["mask"])
+        loss = naive_tm_loss(h, x["ref"], x["pos"], x["neg"], x["mask"])
     elif variant == "torch_eager":
         loss = tm_loss(h, x["packed"], x["pos"], x["neg"], x["mask"], backend="torch")
     else:

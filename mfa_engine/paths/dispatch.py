@@ -91,9 +91,9 @@ def histogram(
             return cpu.dag_histogram(obj, src, radii_sorted, want_dist=want_dist)
         return cpu.csr_histogram(obj, src, radii_sorted, cutoff, want_dist=want_dist)
     if backend == "torch":
-        from mfa_engine.paths import torch_ref
+        from mfa_engine.paths import torch_backend
 
-        return torch_ref.histogram(prepared, src, radii_sorted, cutoff, want_dist=want_dist)
+        return torch_backend.histogram(prepared, src, radii_sorted, cutoff, want_dist=want_dist)
     from mfa_engine.paths import gpu
 
     return gpu.histogram(prepared, src, radii_sorted, cutoff, backend=backend, want_dist=want_dist)

@@ -1,4 +1,4 @@
-"""Plain torch reference backend (float64, exact): min-plus over DAG levels, Bellman-Ford on CSR.
+"""Plain torch backend "torch" (float64, exact): min-plus over DAG levels, Bellman-Ford on CSR.
 
 Deliberately simple (no custom kernels): it is the readable specification the fast backends are
 checked against, and runs on whatever device torch offers (CUDA if present, else CPU).
