@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from mfa_engine._device import torch_device
+
 __all__ = ["histogram"]
 
 #: float64 elements of a broadcast temporary [B, k, J] in the min-plus product.
@@ -55,7 +57,7 @@ def histogram(
     """
     import torch
 
-    dev = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    dev = torch_device()
     kind, obj = prepared
     n = obj.n_nodes if kind == "dag" else obj.shape[0]
     s_n, r_n = src.size, radii_sorted.size

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from mfa_engine.errors import BackendError, ConfigError
+from mfa_engine import _device
+from mfa_engine.errors import ConfigError
 from mfa_engine.tm.cpu import DEFAULT_CHUNK_ELEMENTS, tm_loss_backward_chunked, tm_loss_forward_chunked
 from mfa_engine.tm.naive import REDUCTIONS, eager_tm_loss_from_codes
 from mfa_engine.tm.states import PackedStates, unpack_states
@@ -27,40 +28,10 @@ __all__ = ["BACKENDS", "tm_loss", "TMLoss", "resolve_backend"]
 BACKENDS = ("auto", "triton", "cpu", "torch")
 
 
-def _triton_interpreting() -> bool:
-    import sys
-
-    if "triton" not in sys.modules:
-        import os
-
-        return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
-    import triton
-
-    return bool(triton.knobs.runtime.interpret)
-
-
-def _triton_available() -> bool:
-    try:
-        import triton  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def resolve_backend(backend: str, device: torch.device) -> str:
-    """Backend actually used for tensors on ``device`` ("triton", "cpu" or "torch")."""
-    if backend not in BACKENDS:
-        raise BackendError(f"unknown TM loss backend {backend!r}; expected one of {BACKENDS}")
-    if backend == "auto":
-        return "triton" if device.type == "cuda" and _triton_available() else "cpu"
-    if backend == "triton":
-        if not _triton_available():
-            raise BackendError("backend 'triton' requested but triton is not installed")
-        if device.type != "cuda" and not _triton_interpreting():
-            raise BackendError(
-                f"backend 'triton' needs CUDA tensors (got {device.type}) or TRITON_INTERPRET=1"
-            )
-    return backend
+    """Backend actually used for tensors on ``device`` ("triton", "cpu" or "torch"; see
+    :func:`mfa_engine._device.resolve_backend`)."""
+    return _device.resolve_backend(backend, BACKENDS, "TM loss", cuda=device.type == "cuda")
 
 
 class _TMLossFunction(torch.autograd.Function):
@@ -136,7 +107,7 @@ def tm_loss(
 
     Raises:
         ConfigError: on shape, dtype or option mismatches.
-        BackendError: if the backend is unknown or unavailable for these tensors.
+        BackendError: if the backend is unavailable for these tensors (unknown: ConfigError).
     """
     if reduction not in REDUCTIONS:
         raise ConfigError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")

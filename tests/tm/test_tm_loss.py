@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mfa_engine.errors import BackendError, ConfigError
+from mfa_engine.errors import ConfigError
 from mfa_engine.tm import TMLoss, naive_tm_loss, pack_states, states_from_reference, tm_loss
 from mfa_engine.tm.states import codes_from_reference
 
@@ -144,7 +144,7 @@ def test_errors(problem):
         tm_loss(p["hidden"], codes, p["pos"], p["neg"], mask=torch.ones(2, 4))
     with pytest.raises(ConfigError, match="reduction"):
         tm_loss(p["hidden"], codes, p["pos"], p["neg"], reduction="avg")
-    with pytest.raises(BackendError, match="unknown"):
+    with pytest.raises(ConfigError, match="unknown"):
         tm_loss(p["hidden"], codes, p["pos"], p["neg"], backend="cuda")
 
 
