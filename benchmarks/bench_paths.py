@@ -4,9 +4,9 @@ Each case is built once per session; the engine is timed end to end from a SciPy
 (DAG detection and block gathering included: the per-matrix cache is cleared every round).
 Peers run on 32 evenly spaced sources (their cost is linear in the number of sources; the
 relaxation rates in ``extra_info`` are per source set). Print the summary table with
-``/work/venv/bin/python benchmarks/paths_table.py --peers``.
+``.venv/bin/python benchmarks/paths_table.py --peers``.
 
-Run:  /work/venv/bin/python -m pytest benchmarks/bench_paths.py --benchmark-only -q
+Run:  .venv/bin/python -m pytest benchmarks/bench_paths.py --benchmark-only -q
       (MFA_BENCH_CASES=layered_8x512,nin_sampled to restrict the cases)
 """
 

@@ -7,7 +7,7 @@ runs side by side with a faithful re-run of the published loop (``published_loop
 per-node loops). alpha0 and width must be identical; the ratio of times is printed
 (goal >= 50x, reported rather than asserted: it depends on the machine's load).
 
-Run:  /work/venv/bin/python -m pytest benchmarks/bench_series_reference.py -s
+Run:  .venv/bin/python -m pytest benchmarks/bench_series_reference.py -s
       (MFA_BENCH_DIR keeps the checkpoints between runs; MFA_BENCH_SEEDS changes the seeds)
 """
 

@@ -5,7 +5,7 @@ Run:  python -m pytest benchmarks/bench_tm.py -s -p no:cacheprovider      (pytes
 
 Memory: each variant runs in a fresh subprocess; the extra peak is VmHWM (peak RSS, reset through
 /proc/self/clear_refs after the inputs exist) minus the RSS with the inputs allocated, for one
-forward + backward. Goal (DESIGN section 6): fused <= 1/4 of the eager reference, and faster.
+forward + backward. Goal: fused <= 1/4 of the eager reference, and faster.
 Cache: bytes per element of the packed states vs fp32 hidden states (goal 1/16).
 """
 
