@@ -43,6 +43,7 @@ def test_make_executor_choices(monkeypatch, gpus):
         make_executor("local", workers=0)
 
 
+@pytest.mark.slow
 def test_process_pool_equals_inline(neox_series, tmp_path):
     inline = _run(neox_series, tmp_path / "inline", InlineExecutor())
     pool = _run(neox_series, tmp_path / "pool", PoolExecutor(2))
@@ -50,6 +51,7 @@ def test_process_pool_equals_inline(neox_series, tmp_path):
     assert _values(tmp_path / "pool") == _values(tmp_path / "inline")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
 def test_ray_equals_local(neox_series, tmp_path):
     import ray

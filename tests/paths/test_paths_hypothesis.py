@@ -4,6 +4,7 @@ weighted graphs (DAGs and graphs with cycles), radius grids that hit exact path 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -32,6 +33,7 @@ def _graphs(draw: st.DrawFn) -> tuple[sp.csr_array, np.ndarray, np.ndarray, bool
     return m, sources, np.array(radii, np.float64), dag
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(_graphs())
 def test_cpu_counts_equal_dijkstra_counts(case: tuple[sp.csr_array, np.ndarray, np.ndarray, bool]) -> None:
