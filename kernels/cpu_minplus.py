@@ -270,29 +270,9 @@ def _count_level(
 
 @njit(parallel=True, fastmath=False, cache=True)
 def dag_minplus_counts(
-    w_flat,
-    blk_src,
-    blk_dst,
-    blk_off,
-    lvl_off,
-    sources,
-    src_level,
-    grp_start,
-    radii,
-    radii_pad,
-    rtab,
-    bufs,
-    bufs_bits,
-    eps,
-    thr,
-    inf,
-    zero,
-    hist,
-    flags,
-    dist,
-    write_dist,
-    grp_order,
-    next_group,
+    w_flat, blk_src, blk_dst, blk_off, lvl_off, sources, src_level, grp_start,
+    radii, radii_pad, rtab, bufs, bufs_bits, eps, thr, inf,
+    zero, hist, flags, dist, write_dist, grp_order, next_group,
 ):
     """Fused multi-source min-plus over the levels of a DAG.
 
