@@ -62,6 +62,18 @@ def _mode_options(mode: str, opts: Any, samples: int, seed: int) -> Any:
     return as_options(opts, mode=mode, samples=samples, seed=seed)
 
 
+def _series(checkpoints: Iterable[str | CheckpointSpec]) -> list[CheckpointSpec]:
+    """The checkpoints of a run, without duplicates, ordered by step."""
+    items = list(checkpoints)
+    specs = [c for c in items if isinstance(c, CheckpointSpec)]
+    args = [str(c) for c in items if not isinstance(c, CheckpointSpec)]
+    if args:
+        specs += expand_series(args)
+    if not specs:
+        raise ConfigError("no checkpoints given; expected directories, globs or MODEL@rev1,rev2")
+    return sorted({s.key: s for s in specs}.values(), key=lambda s: (s.step is None, s.step or 0, s.key))
+
+
 @dataclass
 class BatchReport:
     """Outcome of :func:`run_batch`.
@@ -153,14 +165,7 @@ def run_batch(
         raise ConfigError("run_batch: no mode given; options must map 'paper'/'reference' to options")
     options = {m: _mode_options(m, o, samples, seed) for m, o in options.items()}
     seeds = next(iter(options.values())).seeds
-    items = list(checkpoints)
-    specs = [c for c in items if isinstance(c, CheckpointSpec)]
-    args = [str(c) for c in items if not isinstance(c, CheckpointSpec)]
-    if args:
-        specs += expand_series(args)
-    if not specs:
-        raise ConfigError("no checkpoints given; expected directories, globs or MODEL@rev1,rev2")
-    series = sorted({s.key: s for s in specs}.values(), key=lambda s: (s.step is None, s.step or 0, s.key))
+    series = _series(checkpoints)
     own = not isinstance(store, ResultsStore)
     st = ResultsStore(store) if own else store
     try:

@@ -47,7 +47,7 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
                            help=meta["help"])
             continue
         shown = "comma-separated values" if f.name == "q" else f" (default {f.default})"
-        shown = " (comma-separated values)" if f.name == "q" else ("" if f.default is None else shown)
+        shown = " (comma-separated, e.g. --q=-1,0,1)" if f.name == "q" else ("" if f.default is None else shown)
         p.add_argument(flag, dest=f.name, type=_parser_of(f), choices=meta["choices"], default=None,
                        metavar=None if meta["choices"] else ("N|all" if f.name == "neurons_per_layer" else None),
                        help=meta["help"] + shown)

@@ -52,10 +52,14 @@ def load_toml_config(parser: argparse.ArgumentParser, args: argparse.Namespace, 
 
     fields = {f.name: f for f in option_fields()}
     actions = {a.dest: a for a in parser._actions if a.dest not in ("help", "config")}
+    # A boolean option's own flag is a key too: `undirected = true` sets directed = false.
+    flags = {f.metadata["flag"].lstrip("-").replace("-", "_"): f for f in fields.values() if f.metadata["flag"]}
     for key, value in doc.items():
         dest = key.replace("-", "_")
+        if dest in flags and isinstance(flags[dest].default, bool) and isinstance(value, bool):
+            dest, value = flags[dest].name, flags[dest].default != value
         if dest not in actions:
-            known = ", ".join(sorted(d.replace("_", "-") for d in actions))
+            known = ", ".join(sorted(d.replace("_", "-") for d in [*actions, *flags]))
             raise ConfigError(f"config file {path}: unknown key {key!r}; known keys: {known}")
         if dest == "checkpoints":
             value = [value] if isinstance(value, str) else list(value)

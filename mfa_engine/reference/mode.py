@@ -83,15 +83,7 @@ def analyze_reference(
     if config is None:
         raise CheckpointError("reference mode: the checkpoint object has no .config dict")
     check_model_type(config)
-    if isinstance(seeds, (int, np.integer)):
-        seed_list = list(range(int(seeds)))
-    else:
-        seed_list = [int(s) for s in seeds]
-    if not seed_list:
-        raise ConfigError("analyze_reference: at least one seed is needed")
-    bad = [s for s in seed_list if not 0 <= s < 2**32]
-    if bad:
-        raise ConfigError(f"analyze_reference: seeds must be in [0, 2**32), got {bad}")
+    seed_list = _seed_list(seeds)
     if sample_filter not in (0, 1, 2, 3):
         raise ConfigError(f"sample_filter must be 0, 1, 2 or 3, got {sample_filter!r}")
     qv = _check_q(q)
@@ -107,6 +99,22 @@ def analyze_reference(
         per_seed.append(spec)
         if progress is not None:
             progress("spectra", i + 1, len(lists))
+    return {"seeds": seed_list, "threshold": float(threshold), "q": qv, "per_seed": per_seed,
+            **_means(per_seed)}
+
+
+def _seed_list(seeds: int | Sequence[int]) -> list[int]:
+    seed_list = list(range(int(seeds))) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
+    if not seed_list:
+        raise ConfigError("analyze_reference: at least one seed is needed")
+    bad = [s for s in seed_list if not 0 <= s < 2**32]
+    if bad:
+        raise ConfigError(f"analyze_reference: seeds must be in [0, 2**32), got {bad}")
+    return seed_list
+
+
+def _means(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """alpha0/width per seed and the means (population std) over the retained seeds."""
     alpha0 = np.array([s["alpha0"] for s in per_seed])
     width = np.array([s["width"] for s in per_seed])
     keep = np.array([s["retained"] for s in per_seed])
@@ -122,10 +130,6 @@ def analyze_reference(
         return float(np.std(a[keep])) if n_ret else float("nan")
 
     return {
-        "seeds": seed_list,
-        "threshold": float(threshold),
-        "q": qv,
-        "per_seed": per_seed,
         "alpha0": alpha0,
         "width": width,
         "n_retained": n_ret,
