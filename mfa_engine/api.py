@@ -29,15 +29,17 @@ def make_q_grid(q_min: float = -3.0, q_max: float = 3.0, q_step: float = 0.1) ->
     return q_grid(q_min, q_max, q_step)
 
 
-def _check_graph(graph: Any) -> tuple[Any, int]:
-    """Validate a graph argument; returns it (CSR for sparse input) and its node count."""
-    from mfa_engine.nin import LayeredGraph
+def _prepared_graph(graph: Any, directed: bool) -> Any:
+    """Check a graph argument and prepare it once for every path call of the analysis.
 
-    if isinstance(graph, LayeredGraph):
-        for l, b in enumerate(graph.blocks):
-            if np.isnan(b).any() or (b < 0).any():
-                raise ConfigError(f"layered graph block {l} has NaN or negative distances")
-        return graph, graph.n_nodes
+    A layered graph is checked by the path API (NaN, negative distances); a sparse matrix
+    must also have finite entries (an explicit inf is an error here, not "no edge").
+    """
+    from mfa_engine.paths import prepare_graph
+    from mfa_engine.paths.inputs import is_layered
+
+    if is_layered(graph):
+        return prepare_graph(graph, directed)
     import scipy.sparse as sp
 
     if not sp.issparse(graph):
@@ -50,7 +52,17 @@ def _check_graph(graph: Any) -> tuple[Any, int]:
     data = g.data
     if data.size and (not np.isfinite(data).all() or (data < 0).any()):
         raise ConfigError("graph has NaN, infinite or negative edge distances; distances must be finite and >= 0")
-    return g, int(g.shape[0])
+    return prepare_graph(g, directed)
+
+
+def _check_radii(radii: Any) -> np.ndarray:
+    """An explicit radius grid: 1-D, finite, positive, strictly increasing (before counting)."""
+    r = np.asarray(radii, dtype=np.float64).ravel()
+    if r.size < 2 or not np.all(np.isfinite(r)) or r[0] <= 0 or not np.all(np.diff(r) > 0):
+        raise ConfigError(
+            f"radii must be at least 2 finite, positive, strictly increasing values, got {r.tolist()[:8]}"
+        )
+    return r
 
 
 def graph_radius_grid(
@@ -69,7 +81,7 @@ def graph_radius_grid(
     evenly spaced subset of the centres (so memory stays bounded).
 
     Args:
-        graph: CSR matrix or LayeredGraph.
+        graph: CSR matrix, LayeredGraph, or a graph from :func:`mfa_engine.paths.prepare_graph`.
         centres: int64 ``[S]`` centre ids.
         n_radii: Number of radii.
         upper: ``"p99"``, ``"max"`` or ``"rounded"`` (distinct rounded distances).
@@ -138,12 +150,16 @@ def analyze_graph(
         ConfigError: Invalid graph, q grid, radii or centres.
         AnalysisError: Too few centres reach ``min_reach`` nodes.
     """
-    from mfa_engine.analysis import spectrum_from_counts
+    from mfa_engine.analysis import check_q, spectrum_from_counts
     from mfa_engine.paths import multi_source_counts
 
-    if convention not in ("boxgrowing", "sandbox"):
-        raise ConfigError(f"convention must be 'boxgrowing' or 'sandbox', got {convention!r}")
-    g, n = _check_graph(graph)
+    # Every option is checked before any path is computed.
+    AnalysisOptions(convention=convention, normalisation=normalisation, n_radii=n_radii,
+                    radius_upper=radius_upper, min_reach=min_reach, directed=bool(directed), backend=backend)
+    qa = check_q(q)
+    r = None if radii is None else _check_radii(radii)
+    g = _prepared_graph(graph, bool(directed))
+    n = g.n_nodes
     if centres is None:
         c = np.arange(n, dtype=np.int64)
     else:
@@ -152,17 +168,13 @@ def analyze_graph(
             raise ConfigError(f"centres must be node ids in [0, {n}), got values from {c.min()} to {c.max()}")
     if c.size == 0:
         raise ConfigError("no centres given: centres must name at least one node")
-    if radii is None:
+    if r is None:
         r = graph_radius_grid(g, c, n_radii=n_radii, upper=radius_upper, directed=directed, backend=backend)
-    else:
-        r = np.asarray(radii, dtype=np.float64).ravel()
-    if normalisation is None:
-        normalisation = "global" if convention == "sandbox" else "centre"
     counts = multi_source_counts(g, c, r, directed=directed, backend=backend)
     return spectrum_from_counts(
         counts,
         r,
-        q=None if q is None else np.asarray(q, dtype=np.float64),
+        q=qa,
         convention=convention,
         normalisation=normalisation,
         n_nodes=n,

@@ -15,7 +15,7 @@ import numpy as np
 from mfa_engine.errors import CheckpointError, ConfigError
 from mfa_engine.reference.lists import REFERENCE_THRESHOLD, distance_lists_many, record_reads
 from mfa_engine.reference.sampling import check_model_type, config_of, reference_sample_indices
-from mfa_engine.reference.spectrum import _check_q, reference_spectrum
+from mfa_engine.reference.spectrum import check_reference_q, reference_spectrum
 
 __all__ = ["analyze_reference", "reference_emergence", "plan", "run"]
 
@@ -86,7 +86,7 @@ def analyze_reference(
     seed_list = _seed_list(seeds)
     if sample_filter not in (0, 1, 2, 3):
         raise ConfigError(f"sample_filter must be 0, 1, 2 or 3, got {sample_filter!r}")
-    qv = _check_q(q)
+    qv = check_reference_q(q)
     samples = [
         reference_sample_indices(config, s, n_per_layer=n_per_layer, n_mlp=n_mlp)
         for s in seed_list

@@ -11,11 +11,19 @@ from typing import Any
 
 import numpy as np
 
-from mfa_engine.analysis.qgrid import check_q
+from mfa_engine.analysis.qgrid import check_q, default_q
 from mfa_engine.errors import AnalysisError
 from mfa_engine.reference.lists import DistanceLists
 
-__all__ = ["REFERENCE_Q", "MIN_KEPT", "reference_q_grid", "reference_counts", "reference_spectrum", "linregress_slopes"]
+__all__ = [
+    "REFERENCE_Q",
+    "MIN_KEPT",
+    "check_reference_q",
+    "reference_q_grid",
+    "reference_counts",
+    "reference_spectrum",
+    "linregress_slopes",
+]
 
 #: Minimum number of kept distances is ``> MIN_KEPT`` (published: ``len(grow) > 10``).
 MIN_KEPT = 10
@@ -24,11 +32,14 @@ MIN_KEPT = 10
 def reference_q_grid() -> np.ndarray:
     """Return the published q grid ``[k / 100 for k in range(-300, 301, 10)]``.
 
+    Each ``k / 100`` is the correctly rounded value of the same rational as ``(k / 10) / 10``,
+    so this is bit for bit the package's default grid (:func:`mfa_engine.analysis.default_q`),
+    which is returned.
+
     Returns:
-        float64 array of shape ``[61]`` from -3.0 to 3.0 (each value the correctly rounded
-        quotient ``k / 100``, exactly as the Python list of the published code).
+        float64 array of shape ``[61]`` from -3.0 to 3.0.
     """
-    return np.array([k / 100 for k in range(-300, 301, 10)], dtype=np.float64)
+    return default_q()
 
 
 #: The published q grid (read-only).
@@ -36,7 +47,7 @@ REFERENCE_Q: np.ndarray = reference_q_grid()
 REFERENCE_Q.setflags(write=False)
 
 
-def _check_q(q: Any) -> np.ndarray:
+def check_reference_q(q: Any) -> np.ndarray:
     """The published grid for None, else a validated grid of at least 2 values."""
     return REFERENCE_Q.copy() if q is None else check_q(q, min_values=2)
 
@@ -156,7 +167,7 @@ def reference_spectrum(
         AnalysisError: Fewer than 2 centres or fewer than 2 distinct radii (names the seed and
             the counts).
     """
-    qv = _check_q(q)
+    qv = check_reference_q(q)
     dl = distance_lists
     radii, n_within = reference_counts(dl)
     n_r = radii.shape[0]
