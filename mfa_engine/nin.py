@@ -90,20 +90,12 @@ def build_nin(
     Raises:
         ConfigError: For a non-positive sample size or negative eps/structural distance.
     """
-    if isinstance(neurons_per_layer, str):
-        if neurons_per_layer.lower() != "all":
-            raise ConfigError(
-                f"neurons_per_layer must be a positive integer or 'all', got {neurons_per_layer!r}"
-            )
-        k: int | None = None
-    else:
-        k = None if neurons_per_layer is None else int(neurons_per_layer)
-        if k is not None and k < 1:
-            raise ConfigError(f"neurons_per_layer must be >= 1 or 'all', got {neurons_per_layer}")
-    if eps < 0 or not np.isfinite(eps):
-        raise ConfigError(f"eps must be a finite number >= 0, got {eps}")
-    if not (structural_distance > 0 and np.isfinite(structural_distance)):
-        raise ConfigError(f"structural_distance must be finite and > 0, got {structural_distance}")
+    from mfa_engine.options import check_option
+
+    npl = None if neurons_per_layer is None else check_option("neurons_per_layer", neurons_per_layer)
+    k: int | None = None if npl == "all" else npl
+    check_option("eps", eps)
+    check_option("structural_distance", structural_distance)
 
     sizes = adapter.layer_sizes()
     block_ids = list(range(adapter.n_blocks)) if blocks is None else [int(b) for b in blocks]

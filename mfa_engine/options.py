@@ -25,7 +25,7 @@ import numpy as np
 
 from mfa_engine.errors import ConfigError
 
-__all__ = ["AnalysisOptions", "MODES", "option", "option_fields"]
+__all__ = ["AnalysisOptions", "MODES", "option", "option_fields", "check_option"]
 
 #: Analysis modes: ``paper`` (exact multi-hop distances) and ``reference`` (the published code).
 MODES: tuple[str, ...] = ("paper", "reference")
@@ -276,3 +276,16 @@ class AnalysisOptions:
 def option_fields() -> tuple[dataclasses.Field, ...]:
     """The option fields, in declaration order (name, default, metadata)."""
     return dataclasses.fields(AnalysisOptions)
+
+
+def check_option(name: str, value: Any) -> Any:
+    """Validate one option value with its field's check (for functions taking it directly).
+
+    Returns:
+        The normalised value.
+
+    Raises:
+        ConfigError: Invalid value (the message names the option).
+    """
+    fields = {f.name: f for f in option_fields()}
+    return fields[name].metadata["check"](name, value)
