@@ -13,7 +13,17 @@ from typing import Any
 
 from mfa_engine.errors import BackendError, ConfigError
 
-__all__ = ["cuda_available", "cuda_device_count", "torch_device", "triton_interpret", "resolve_backend"]
+__all__ = [
+    "PATH_BACKENDS",
+    "cuda_available",
+    "cuda_device_count",
+    "torch_device",
+    "triton_interpret",
+    "resolve_backend",
+]
+
+#: Backends of the path API (``multi_source_counts``, ``analyze_checkpoint(backend=...)``).
+PATH_BACKENDS = ("auto", "triton", "cupy", "cpu", "torch")
 
 #: Values of ``TRITON_INTERPRET`` that Triton reads as true (lower-cased, as Triton does).
 _TRUE = ("1", "true", "on")
@@ -107,5 +117,7 @@ def resolve_backend(backend: str, allowed: tuple[str, ...], what: str, cuda: boo
                 f"({exc.__class__.__name__}); use backend='cpu' or 'triton'"
             ) from None
         if not on_cuda:
-            raise BackendError(f"{what} backend 'cupy' needs a CUDA device and none is available; use backend='cpu'")
+            raise BackendError(
+                f"{what} backend 'cupy' needs a CUDA device and none is available; use backend='cpu'"
+            )
     return backend

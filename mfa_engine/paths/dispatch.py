@@ -12,7 +12,7 @@ from mfa_engine.paths.prepare import prepare_graph
 
 __all__ = ["BACKENDS", "resolve_backend", "run_counts", "run_distances", "histogram"]
 
-BACKENDS = ("auto", "triton", "cupy", "cpu", "torch")
+BACKENDS = _device.PATH_BACKENDS
 
 #: Float32 distance entries materialised at once when distances are requested.
 _DIST_BATCH_ELEMS = 1 << 25
