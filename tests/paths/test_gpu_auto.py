@@ -7,17 +7,19 @@ import sys
 
 import pytest
 
+from mfa_engine import _device
 from mfa_engine.paths import dispatch
 
 
 def test_auto_is_cpu_without_a_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dispatch, "_cuda_available", lambda: False)
+    monkeypatch.setattr(_device, "cuda_available", lambda: False)
     assert dispatch.resolve_backend("auto") == "cpu"
 
 
 @pytest.mark.parametrize("has_cupy", [True, False])
 def test_auto_prefers_cuda_kernel_when_cupy_imports(monkeypatch: pytest.MonkeyPatch, has_cupy: bool) -> None:
-    monkeypatch.setattr(dispatch, "_cuda_available", lambda: True)
+    monkeypatch.setattr(_device, "cuda_available", lambda: True)
+    monkeypatch.setattr(_device, "_triton_installed", lambda: True)
     real_import = builtins.__import__
 
     def fake_import(name, *a, **k):
