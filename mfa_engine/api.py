@@ -215,6 +215,8 @@ def analyze_checkpoint(
     backend: str = "auto",
     progress: bool = False,
     on_sample: Callable[[dict], None] | None = None,
+    cache_dir: str | Path | None = None,
+    download: bool = False,
 ) -> dict:
     """Analyse one checkpoint; returns the JSON document of ``mfa analyze --json``.
 
@@ -240,10 +242,18 @@ def analyze_checkpoint(
         backend: Paths backend.
         progress: Show a progress bar on stderr.
         on_sample: Called with each per-sample record as soon as it is computed.
+        cache_dir: Range cache folder for checkpoints read from the Hub (``path`` a repo id
+            ``Org/Name`` that is neither a local folder nor fully in the HF cache; see
+            docs/hub.md).
+        download: Download a Hub checkpoint's files whole into the HF cache instead of
+            reading byte ranges (needed for ``neurons_per_layer="all"``).
 
     Returns:
         ``{"engine_version", "checkpoint", "model_type", "mode", "config", "q", "tau", "alpha",
-        "f_alpha", "alpha0", "width", "alpha0_std", "width_std", "samples": [...]}``.
+        "f_alpha", "alpha0", "width", "alpha0_std", "width_std", "samples": [...],
+        "bytes_read", "bytes_total"}``; ``bytes_read`` counts the bytes fetched from the Hub
+        by this call (0 for local files and cached ranges), ``bytes_total`` the size of the
+        checkpoint's weight files.
     """
     from mfa_engine import __version__
     from mfa_engine.arch import get_adapter
@@ -279,8 +289,13 @@ def analyze_checkpoint(
     if hasattr(path, "read_block"):  # an opened checkpoint (e.g. a batch prefetch reader)
         opened: Any = contextlib.nullcontext(path)
     else:
-        opened = open_checkpoint(path, revision=revision)
+        hub = {k: v for k, v in (("range_cache", cache_dir), ("download", download)) if v}
+        opened = open_checkpoint(path, revision=revision, **hub)
     with opened as ckpt:
+        # opened here: count the headers too; else only what this call fetches
+        read_before = int(getattr(ckpt, "bytes_read", 0) or 0) if hasattr(path, "read_block") else 0
+        _fetch_read_plan(ckpt, mode, seeds, neurons_per_layer,
+                         dict(threshold=threshold, eps=eps, structural_distance=structural_distance))
         model_type = ckpt.model_type
         if mode == "reference":
             records, q_out = _reference_records(
@@ -336,6 +351,8 @@ def analyze_checkpoint(
             finally:
                 bar.close()
         ckpt_path = str(ckpt.path)
+        bytes_read = int(getattr(ckpt, "bytes_read", 0) or 0) - read_before
+        bytes_total = _bytes_total(ckpt)
     return _summarise(
         records,
         q_out,
@@ -345,7 +362,45 @@ def analyze_checkpoint(
         mode=mode,
         config=config,
         seconds=time.perf_counter() - t0,
+        bytes_read=bytes_read,
+        bytes_total=bytes_total,
     )
+
+
+def _bytes_total(ckpt: Any) -> int:
+    """Size of the checkpoint's weight files (the Hub's sizes for a Hub checkpoint)."""
+    total = getattr(ckpt, "bytes_total", None)
+    if total is not None:
+        return int(total)
+    size = 0
+    for f in getattr(ckpt, "files", []):
+        with contextlib.suppress(OSError):
+            size += Path(f.path).stat().st_size
+    return size
+
+
+def _fetch_read_plan(ckpt: Any, mode: str, seeds: list[int], neurons_per_layer: int | str,
+                     options: dict[str, Any]) -> None:
+    """For a Hub checkpoint: fetch the byte ranges of every read of the analysis at once.
+
+    The reads are recorded first (the sampling needs no weights), then fetched in parallel
+    into the range cache; the analysis then reads from the cache.
+    """
+    from mfa_engine.checkpoints.hub import HubCheckpoint
+
+    if not isinstance(ckpt, HubCheckpoint):  # a proxy (batch prefetch) has fetched already
+        return
+    if isinstance(neurons_per_layer, str):
+        raise ConfigError(
+            f"neurons_per_layer={neurons_per_layer!r} reads every weight whole, but "
+            f"{getattr(ckpt, 'repo_id', ckpt.path)} is read from the Hub by byte range; pass "
+            "download=True (mfa analyze --download) to download the whole files first"
+        )
+    from mfa_engine.batch.prefetch import record_requests
+    from mfa_engine.batch.tasks import read_plans
+
+    opts = {**options, "neurons_per_layer": neurons_per_layer}
+    ckpt.fetch(record_requests(ckpt, read_plans({mode: seeds}, {mode: opts})))
 
 
 def _floats(a: Any) -> list[float]:
@@ -430,5 +485,7 @@ def _summarise(records: list[dict], q: np.ndarray, **head: Any) -> dict:
         "width_std": float(width.std()),
         "samples": records,
         "seconds": round(float(head["seconds"]), 4),
+        "bytes_read": int(head.get("bytes_read", 0)),
+        "bytes_total": int(head.get("bytes_total", 0)),
     }
     return doc

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from mfa_engine.batch.series import CheckpointSpec
 
-__all__ = ["Task", "TaskResult", "compute_task", "contiguous_runs"]
+__all__ = ["Task", "TaskResult", "compute_task", "contiguous_runs", "read_plans", "warm_task"]
 
 
 @dataclass
@@ -52,6 +52,8 @@ class TaskResult:
             requests exceeded the prefetch budget and samples read separately).
         streamed: Rows a pool worker sent through its queue (the driver waits for all of
             them before it reports the task done).
+        bytes_read: Bytes fetched from the Hub for this checkpoint (0 for local files).
+        bytes_total: Size of the checkpoint's weight files.
     """
 
     index: int
@@ -60,6 +62,8 @@ class TaskResult:
     seconds: float = 0.0
     prefetched: bool = False
     streamed: int = 0
+    bytes_read: int = 0
+    bytes_total: int = 0
 
 
 def contiguous_runs(seeds: list[int]) -> list[list[int]]:
@@ -85,13 +89,27 @@ def _read_passes(task: Task) -> int:
 
 def _plans(task: Task) -> list[Callable[[Any], None]]:
     """Functions replaying every read of the task against a recording checkpoint."""
+    return read_plans(task.seeds, task.options)
+
+
+def read_plans(seeds_by_mode: dict[str, list[int]],
+               options: dict[str, dict[str, Any]]) -> list[Callable[[Any], None]]:
+    """Functions replaying every read of ``analyze_checkpoint`` calls against a recorder.
+
+    Args:
+        seeds_by_mode: mode -> seeds (each contiguous run is one ``analyze_checkpoint`` call).
+        options: mode -> ``analyze_checkpoint`` keyword arguments.
+
+    Returns:
+        One planning function per mode (none for ``neurons_per_layer="all"``).
+    """
     from mfa_engine.arch import get_adapter
     from mfa_engine.nin import build_nin
     from mfa_engine.reference import _distance_lists_many, reference_sample_indices
 
     plans: list[Callable[[Any], None]] = []
-    for mode, seeds in task.seeds.items():
-        opts = task.options[mode]
+    for mode, seeds in seeds_by_mode.items():
+        opts = options[mode]
         npl = opts.get("neurons_per_layer", 32)
         if mode == "paper":
             if isinstance(npl, str):  # the full network: nothing to gain, too large to hold
@@ -119,6 +137,53 @@ def _plans(task: Task) -> list[Callable[[Any], None]]:
     return plans
 
 
+def _hub_options(task: Task) -> dict[str, Any]:
+    """``cache_dir`` and ``download`` of the task (the same in every mode)."""
+    opts = next(iter(task.options.values()), {})
+    return {"range_cache": opts.get("cache_dir"), "download": bool(opts.get("download", False))}
+
+
+def _open(task: Task) -> Any:
+    from mfa_engine.checkpoints import open_checkpoint
+
+    hub = {k: v for k, v in _hub_options(task).items() if v}  # only when set
+    return open_checkpoint(task.spec.path, revision=task.spec.revision, **hub)
+
+
+def _check_ranged(task: Task, ckpt: Any) -> None:
+    from mfa_engine.errors import ConfigError
+
+    if any(isinstance(o.get("neurons_per_layer", 32), str) for o in task.options.values()):
+        raise ConfigError(
+            f"neurons_per_layer='all' reads every weight whole, but {task.spec.path} is read from "
+            "the Hub by byte range; pass --download to download the whole files first"
+        )
+
+
+def warm_task(task: Task) -> int:
+    """Fetch the byte ranges of a Hub checkpoint's task into the range cache (no analysis).
+
+    Used to fetch the next checkpoint while the current one computes. Local checkpoints and
+    failures are left to :func:`compute_task` (which reports them).
+
+    Returns:
+        Bytes fetched.
+    """
+    from mfa_engine.batch.prefetch import record_requests
+    from mfa_engine.checkpoints.hub import is_repo_id
+
+    if not is_repo_id(task.spec.path):
+        return 0
+    try:
+        with _open(task) as ckpt:
+            if getattr(ckpt, "source", None) != "hub":
+                return 0
+            _check_ranged(task, ckpt)
+            return int(ckpt.fetch(record_requests(ckpt, _plans(task))))
+    except Exception:  # noqa: BLE001 - compute_task opens it again and reports the failure
+        return 0
+
+
 def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = None) -> TaskResult:
     """Compute every missing sample of a task; rows are passed to ``on_row`` as they finish.
 
@@ -134,9 +199,8 @@ def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = N
     Returns:
         The :class:`TaskResult`.
     """
-    from mfa_engine.api import analyze_checkpoint
+    from mfa_engine.api import _bytes_total, analyze_checkpoint
     from mfa_engine.batch.prefetch import prefetch_checkpoint, record_requests
-    from mfa_engine.checkpoints import open_checkpoint
     from mfa_engine.errors import MFAError
 
     t0 = time.perf_counter()
@@ -144,10 +208,17 @@ def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = N
     sink = on_row if on_row is not None else result.rows.append
     spec = task.spec
     try:
-        with open_checkpoint(spec.path, revision=spec.revision) as ckpt:
+        with _open(task) as ckpt:
             reader: Any = ckpt
+            remote = getattr(ckpt, "source", None) == "hub"
+            requests = None
+            if remote or _read_passes(task) > 1:
+                requests = record_requests(ckpt, _plans(task))
+            if remote:  # every range of every sample and mode, fetched in one parallel pass
+                _check_ranged(task, ckpt)
+                ckpt.fetch(requests)
             if _read_passes(task) > 1:  # else the one analysis call already reads each block once
-                reader = prefetch_checkpoint(ckpt, record_requests(ckpt, _plans(task))) or ckpt
+                reader = prefetch_checkpoint(ckpt, requests) or ckpt
             result.prefetched = reader is not ckpt or _read_passes(task) == 1
             for mode, seeds in task.seeds.items():
                 for run in contiguous_runs(seeds):
@@ -159,6 +230,8 @@ def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = N
 
                     analyze_checkpoint(reader, mode=mode, samples=len(run), seed=run[0],
                                        progress=False, on_sample=emit, **task.options[mode])
+            result.bytes_read = int(getattr(ckpt, "bytes_read", 0) or 0)
+            result.bytes_total = _bytes_total(ckpt)
     except MFAError as exc:
         result.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - one bad checkpoint must not stop a series

@@ -24,7 +24,8 @@ def _npl(value: str) -> int | str:
 
 def add_analysis_options(p: argparse.ArgumentParser) -> None:
     """Add the options shared by every command that runs an analysis."""
-    p.add_argument("--revision", help="revision in an HF cache layout, e.g. step1000")
+    p.add_argument("--revision", help="revision (branch, tag or commit) of an HF cache layout or "
+                                      "a Hub repository, e.g. step1000")
     p.add_argument("--mode", choices=("paper", "reference"), default="paper",
                    help="paper: exact multi-hop distances (default); reference: the published code's semantics")
     p.add_argument("--neurons-per-layer", type=_npl, default=32, metavar="N|all",
@@ -50,6 +51,11 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
                    help="distance of the structural QKV -> context edges (default 1.0)")
     p.add_argument("--backend", default="auto", choices=("auto", "cpu", "torch", "triton", "cupy"))
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--cache-dir", metavar="DIR", default=None,
+                   help="range cache of Hub checkpoints (default $HF_HOME/mfa-ranges)")
+    p.add_argument("--download", action="store_true",
+                   help="Hub checkpoints: download whole files into the HF cache instead of "
+                        "reading only the sampled byte ranges (needed for --neurons-per-layer all)")
 
 
 def analysis_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -77,6 +83,8 @@ def analysis_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         structural_distance=args.structural_distance,
         backend=args.backend,
         progress=not args.quiet and sys.stderr.isatty(),
+        cache_dir=getattr(args, "cache_dir", None),
+        download=bool(getattr(args, "download", False)),
     )
 
 
@@ -91,6 +99,10 @@ def print_summary(doc: dict, file: Any = None) -> None:
               file=out)
     print(f"{'mean':>6} {'':>8} {doc['alpha0']:>10.5f} {doc['width']:>10.5f}", file=out)
     print(f"{'std':>6} {'':>8} {doc['alpha0_std']:>10.5f} {doc['width_std']:>10.5f}", file=out)
+    if doc.get("bytes_read"):
+        total = doc.get("bytes_total") or 0
+        share = f" ({100 * doc['bytes_read'] / total:.2f}% of {total / 1e6:.1f} MB)" if total else ""
+        print(f"fetched {doc['bytes_read'] / 1e6:.2f} MB from the Hub{share}", file=out)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -118,8 +130,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``mfa analyze``."""
     p = sub.add_parser("analyze", help="multifractal spectrum of one checkpoint",
                        description="Multifractal spectrum of one checkpoint (a HF model directory, "
-                                   "a sharded safetensors directory or an HF cache model directory).")
-    p.add_argument("path", help="checkpoint directory")
+                                   "a sharded safetensors directory, an HF cache model directory, "
+                                   "or ORG/NAME on the Hugging Face Hub, read by byte range).")
+    p.add_argument("path", help="checkpoint directory, HF cache repository, or Hub repo id ORG/NAME")
     add_analysis_options(p)
     p.add_argument("--json", metavar="OUT", help="write the JSON document here ('-' for stdout)")
     p.add_argument("--plot", metavar="OUT.png", help="draw f(alpha) with the per-sample spread")
