@@ -167,7 +167,7 @@ def warm_task(task: Task) -> int:
     failures are left to :func:`compute_task` (which reports them).
 
     Returns:
-        Bytes fetched.
+        Bytes fetched (headers included).
     """
     from mfa_engine.batch.prefetch import record_requests
     from mfa_engine.checkpoints.hub import is_repo_id
@@ -179,7 +179,8 @@ def warm_task(task: Task) -> int:
             if getattr(ckpt, "source", None) != "hub":
                 return 0
             _check_ranged(task, ckpt)
-            return int(ckpt.fetch(record_requests(ckpt, _plans(task))))
+            ckpt.fetch(record_requests(ckpt, _plans(task)))
+            return int(ckpt.bytes_read)  # headers included
     except Exception:  # noqa: BLE001 - compute_task opens it again and reports the failure
         return 0
 

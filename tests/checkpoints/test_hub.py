@@ -220,11 +220,13 @@ def test_download_and_all_neurons(hub: HubServer, neox: Path) -> None:
     assert hub.log == []
 
 
-def test_pytorch_bin_repository_is_downloaded(hub: HubServer, tiny_checkpoint, tmp_path: Path,
+def test_pytorch_bin_repository_is_downloaded(hub: HubServer, tmp_path: Path,
                                               capfd: pytest.CaptureFixture[str]) -> None:
     from tests._models import write_pytorch_bin
 
-    src = write_pytorch_bin(tiny_checkpoint("gpt_neox", hidden=32, n_layers=2), tmp_path / "bin")
+    single = write_gpt_neox_checkpoint(tmp_path / "single", seed=5, hidden_size=32,
+                                       num_hidden_layers=2, num_attention_heads=4, dtype="float32")
+    src = write_pytorch_bin(single, tmp_path / "bin")
     hub.add_folder("Org/bin-model", "main", src)
     doc = analyze_checkpoint("Org/bin-model", samples=1, neurons_per_layer=4)
     assert "pytorch_model.bin files cannot be read by range" in capfd.readouterr().err
