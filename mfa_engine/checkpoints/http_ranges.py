@@ -91,15 +91,18 @@ class RangeFetcher:
         self.requests = 0
         self.retries = 0
         self._lock = threading.Lock()
+        self._base_headers: dict[str, str] | None = None
 
     def url(self, filename: str) -> str:
         """Resolve URL of ``filename`` at the commit."""
         return f"{self.endpoint}/{self.repo_id}/resolve/{self.commit}/{quote(filename)}"
 
     def _headers(self, start: int, end: int) -> dict[str, str]:
-        from huggingface_hub.utils import build_hf_headers
+        if self._base_headers is None:  # built once: building them costs about 1 ms
+            from huggingface_hub.utils import build_hf_headers
 
-        headers = build_hf_headers(token=self.token)
+            self._base_headers = build_hf_headers(token=self.token)
+        headers = dict(self._base_headers)
         headers["Range"] = f"bytes={start}-{end - 1}"
         headers["Accept-Encoding"] = "identity"
         return headers
