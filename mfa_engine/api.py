@@ -295,7 +295,8 @@ def analyze_checkpoint(
         # opened here: count the headers too; else only what this call fetches
         read_before = int(getattr(ckpt, "bytes_read", 0) or 0) if hasattr(path, "read_block") else 0
         _fetch_read_plan(ckpt, mode, seeds, neurons_per_layer,
-                         dict(threshold=threshold, eps=eps, structural_distance=structural_distance))
+                         dict(threshold=threshold, eps=eps, structural_distance=structural_distance),
+                         progress)
         model_type = ckpt.model_type
         if mode == "reference":
             records, q_out = _reference_records(
@@ -380,7 +381,7 @@ def _bytes_total(ckpt: Any) -> int:
 
 
 def _fetch_read_plan(ckpt: Any, mode: str, seeds: list[int], neurons_per_layer: int | str,
-                     options: dict[str, Any]) -> None:
+                     options: dict[str, Any], progress: bool = False) -> None:
     """For a Hub checkpoint: fetch the byte ranges of every read of the analysis at once.
 
     The reads are recorded first (the sampling needs no weights), then fetched in parallel
@@ -400,6 +401,7 @@ def _fetch_read_plan(ckpt: Any, mode: str, seeds: list[int], neurons_per_layer: 
     from mfa_engine.batch.tasks import read_plans
 
     opts = {**options, "neurons_per_layer": neurons_per_layer}
+    ckpt.progress = None if progress else False  # a byte bar for large fetches on a terminal
     ckpt.fetch(record_requests(ckpt, read_plans({mode: seeds}, {mode: opts})))
 
 
