@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from mfa_engine.batch.series import CheckpointSpec
 
-__all__ = ["Task", "TaskResult", "compute_task", "contiguous_runs", "read_plans", "warm_task"]
+__all__ = ["Task", "TaskResult", "compute_task", "warm_task"]
 
 
 @dataclass
@@ -20,8 +20,8 @@ class Task:
         index: Position of the checkpoint in the series.
         spec: The checkpoint.
         seeds: mode -> seeds still to compute (sorted).
-        options: mode -> keyword arguments of ``analyze_checkpoint`` (without ``mode``,
-            ``samples``, ``seed``, ``revision``, ``progress`` and ``on_sample``).
+        options: mode -> :class:`~mfa_engine.options.AnalysisOptions` of that mode (a mapping
+            of option names is converted).
         config_hash: mode -> configuration hash of the rows.
         engine_version: Stored with each row.
     """
@@ -29,9 +29,14 @@ class Task:
     index: int
     spec: CheckpointSpec
     seeds: dict[str, list[int]]
-    options: dict[str, dict[str, Any]]
+    options: dict[str, Any]
     config_hash: dict[str, str]
     engine_version: str = ""
+
+    def __post_init__(self) -> None:
+        from mfa_engine.api import as_options
+
+        self.options = {m: as_options(o, mode=m) for m, o in self.options.items()}
 
     @property
     def n_samples(self) -> int:
@@ -66,94 +71,46 @@ class TaskResult:
     bytes_total: int = 0
 
 
-def contiguous_runs(seeds: list[int]) -> list[list[int]]:
-    """Split sorted seeds into runs of consecutive integers: ``[0,1,2,5,6] -> [[0,1,2],[5,6]]``."""
-    runs: list[list[int]] = []
-    for s in sorted(seeds):
-        if runs and s == runs[-1][-1] + 1:
-            runs[-1].append(s)
-        else:
-            runs.append([s])
-    return runs
-
-
 def _read_passes(task: Task) -> int:
     """How many times the analysis would read the checkpoint without prefetching.
 
-    Paper mode reads once per seed; reference mode once per call of ``analyze_checkpoint``
-    (one per contiguous run of seeds), for all seeds of the call.
+    Paper mode reads once per seed; reference mode once for all its seeds.
     """
-    return sum(len(seeds) if mode == "paper" else len(contiguous_runs(seeds))
-               for mode, seeds in task.seeds.items())
+    return sum(len(seeds) if mode == "paper" else 1 for mode, seeds in task.seeds.items())
 
 
 def _plans(task: Task) -> list[Callable[[Any], None]]:
-    """Functions replaying every read of the task against a recording checkpoint."""
-    return read_plans(task.seeds, task.options)
+    """Each mode's ``plan`` bound to its seeds and options (run against a recorder).
 
-
-def read_plans(seeds_by_mode: dict[str, list[int]],
-               options: dict[str, dict[str, Any]]) -> list[Callable[[Any], None]]:
-    """Functions replaying every read of ``analyze_checkpoint`` calls against a recorder.
-
-    Args:
-        seeds_by_mode: mode -> seeds (each contiguous run is one ``analyze_checkpoint`` call).
-        options: mode -> ``analyze_checkpoint`` keyword arguments.
-
-    Returns:
-        One planning function per mode (none for ``neurons_per_layer="all"``).
+    Paper mode with ``neurons_per_layer="all"`` is left out: the full network gains nothing
+    from prefetching and is too large to hold (its samples read the checkpoint themselves).
     """
-    from mfa_engine.arch import get_adapter
-    from mfa_engine.nin import build_nin
-    from mfa_engine.reference import _distance_lists_many, reference_sample_indices
+    from mfa_engine.modes import get_mode
 
     plans: list[Callable[[Any], None]] = []
-    for mode, seeds in seeds_by_mode.items():
-        opts = options[mode]
-        npl = opts.get("neurons_per_layer", 32)
-        if mode == "paper":
-            if isinstance(npl, str):  # the full network: nothing to gain, too large to hold
-                continue
-
-            def paper(rec: Any, seeds: list[int] = seeds, opts: dict = opts, npl: Any = npl) -> None:
-                adapter = get_adapter(rec.config)
-                adapter.validate(rec)
-                for s in seeds:
-                    build_nin(rec, adapter, neurons_per_layer=npl, seed=s,
-                              eps=opts.get("eps", 0.0),
-                              structural_distance=opts.get("structural_distance", 1.0))
-
-            plans.append(paper)
-        else:
-            if isinstance(npl, str):
-                continue
-
-            def reference(rec: Any, seeds: list[int] = seeds, opts: dict = opts, npl: Any = npl) -> None:
-                for run in contiguous_runs(seeds):  # analyze_checkpoint is called per run
-                    samples = [reference_sample_indices(rec.config, s, n_per_layer=int(npl)) for s in run]
-                    _distance_lists_many(rec, samples, opts.get("threshold", 150.0))
-
-            plans.append(reference)
+    for mode, seeds in task.seeds.items():
+        opts = task.options[mode]
+        if opts.neurons_per_layer == "all":
+            continue
+        plan = get_mode(mode).plan
+        plans.append(lambda rec, plan=plan, seeds=seeds, opts=opts: plan(rec, seeds, opts))
     return plans
 
 
-def _hub_options(task: Task) -> dict[str, Any]:
-    """``cache_dir`` and ``download`` of the task (the same in every mode)."""
-    opts = next(iter(task.options.values()), {})
-    return {"range_cache": opts.get("cache_dir"), "download": bool(opts.get("download", False))}
-
-
 def _open(task: Task) -> Any:
+    """Open the task's checkpoint (a Hub id with the range cache / download of its options)."""
     from mfa_engine.checkpoints import open_checkpoint
 
-    hub = {k: v for k, v in _hub_options(task).items() if v}  # only when set
+    opts = next(iter(task.options.values()), None)
+    hub = {} if opts is None else {k: v for k, v in (("range_cache", opts.cache_dir),
+                                                     ("download", opts.download)) if v}
     return open_checkpoint(task.spec.path, revision=task.spec.revision, **hub)
 
 
-def _check_ranged(task: Task, ckpt: Any) -> None:
+def _check_ranged(task: Task) -> None:
     from mfa_engine.errors import ConfigError
 
-    if any(isinstance(o.get("neurons_per_layer", 32), str) for o in task.options.values()):
+    if any(o.neurons_per_layer == "all" for o in task.options.values()):
         raise ConfigError(
             f"neurons_per_layer='all' reads every weight whole, but {task.spec.path} is read from "
             "the Hub by byte range; pass --download to download the whole files first"
@@ -178,7 +135,7 @@ def warm_task(task: Task) -> int:
         with _open(task) as ckpt:
             if getattr(ckpt, "source", None) != "hub":
                 return 0
-            _check_ranged(task, ckpt)
+            _check_ranged(task)
             ckpt.fetch(record_requests(ckpt, _plans(task)))
             return int(ckpt.bytes_read)  # headers included
     except Exception:  # noqa: BLE001 - compute_task opens it again and reports the failure
@@ -187,6 +144,8 @@ def warm_task(task: Task) -> int:
 
 def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = None) -> TaskResult:
     """Compute every missing sample of a task; rows are passed to ``on_row`` as they finish.
+
+    Each mode's ``run`` gets all the task's seeds of that mode (any set of seeds).
 
     The checkpoint is opened once; its reads for all modes and seeds are recorded and served
     from one streamed read (:mod:`mfa_engine.batch.prefetch`). A failure (corrupt checkpoint,
@@ -200,9 +159,10 @@ def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = N
     Returns:
         The :class:`TaskResult`.
     """
-    from mfa_engine.api import _bytes_total, analyze_checkpoint
+    from mfa_engine.api import _bytes_total
     from mfa_engine.batch.prefetch import prefetch_checkpoint, record_requests
     from mfa_engine.errors import MFAError
+    from mfa_engine.modes import get_mode
 
     t0 = time.perf_counter()
     result = TaskResult(task.index)
@@ -216,21 +176,19 @@ def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = N
             if remote or _read_passes(task) > 1:
                 requests = record_requests(ckpt, _plans(task))
             if remote:  # every range of every sample and mode, fetched in one parallel pass
-                _check_ranged(task, ckpt)
+                _check_ranged(task)
                 ckpt.fetch(requests)
             if _read_passes(task) > 1:  # else the one analysis call already reads each block once
                 reader = prefetch_checkpoint(ckpt, requests) or ckpt
             result.prefetched = reader is not ckpt or _read_passes(task) == 1
             for mode, seeds in task.seeds.items():
-                for run in contiguous_runs(seeds):
 
-                    def emit(rec: dict, mode: str = mode) -> None:
-                        sink({"checkpoint": spec.key, "step": spec.step, "mode": mode,
-                              "seed": int(rec["seed"]), "config_hash": task.config_hash[mode],
-                              "record": rec, "engine_version": task.engine_version})
+                def emit(rec: dict, mode: str = mode) -> None:
+                    sink({"checkpoint": spec.key, "step": spec.step, "mode": mode,
+                          "seed": int(rec["seed"]), "config_hash": task.config_hash[mode],
+                          "record": rec, "engine_version": task.engine_version})
 
-                    analyze_checkpoint(reader, mode=mode, samples=len(run), seed=run[0],
-                                       progress=False, on_sample=emit, **task.options[mode])
+                get_mode(mode).run(reader, seeds, task.options[mode], emit)
             result.bytes_read = int(getattr(ckpt, "bytes_read", 0) or 0)
             result.bytes_total = _bytes_total(ckpt)
     except MFAError as exc:
