@@ -152,7 +152,7 @@ def _path_or_none(name: str, v: Any) -> str | None:
     return str(v)
 
 
-_BACKENDS = ("auto", "triton", "cupy", "cpu", "torch")
+from mfa_engine._device import PATH_BACKENDS as _BACKENDS  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,7 @@ def test_analyze_equals_local_and_never_fetches_twice(hub: HubServer, neox: Path
     assert_cache_matches_sources(default_cache_root(), {p.name: p for p in (neox / "step1000").iterdir()})
 
 
+@pytest.mark.slow
 def test_minilm_from_hub_equals_local(hub: HubServer, minilm_path: Path) -> None:
     repo = "sentence-transformers/all-MiniLM-L6-v2"
     hub.add_folder(repo, "main", minilm_path)
@@ -122,6 +123,7 @@ def test_minilm_from_hub_equals_local(hub: HubServer, minilm_path: Path) -> None
     assert doc["bytes_read"] < doc["bytes_total"] / 2
 
 
+@pytest.mark.slow
 def test_pythia_70m_shape_one_sample_reads_under_3_percent(hub: HubServer) -> None:
     files = virtual_gpt_neox(seed=3, **PYTHIA_70M)
     hub.add_branch("EleutherAI/pythia-70m-shaped", "step143000", files)
@@ -220,6 +222,7 @@ def test_download_and_all_neurons(hub: HubServer, neox: Path) -> None:
     assert hub.log == []
 
 
+@pytest.mark.slow
 def test_pytorch_bin_repository_is_downloaded(hub: HubServer, tmp_path: Path,
                                               capfd: pytest.CaptureFixture[str]) -> None:
     from tests._models import write_pytorch_bin
