@@ -171,7 +171,8 @@ def _ball(indptr, indices, data, s, cutoff, d, done, touched, hk, hv, out_v, out
 
 
 @njit(cache=True)
-def _search(indptr, indices, data, seeds, cutoff, target, d, done, touched, hk, hc, hv, out_v, out_d, o0, o_end):
+def _search(indptr, indices, data, eint, seeds, cutoff, target, d, done, touched, fi, hk, hc, hv, out_v, out_d, out_i, o0,
+            o_end):
     """One bounded multi-seed Dijkstra; the settled nodes are written to ``out_v/out_d[o0:]``.
 
     The heap arrays are never reallocated here (a reallocation in the hot loop costs reference
@@ -182,21 +183,27 @@ def _search(indptr, indices, data, seeds, cutoff, target, d, done, touched, hk, 
         seeds: int64 [k] seed nodes (distance 0; always settled, whatever the cutoff).
         cutoff: Inclusive cutoff (nodes farther away are never pushed).
         target: Stop once this node is settled (-1: never).
+        eint: uint8 [nnz] 1 for an integer-valued edge weight, or empty (no type tracking).
         d, done, touched: Per-thread state (all inf / False on entry; restored on exit).
+        fi: uint8 [N] per-thread scratch: the tentative distance is a sum of integer weights.
         hk, hc, hv: Heap keys (float64), push counters and nodes (int64), same capacity.
         out_v, out_d: Output buffers; settled node i goes to index ``o0 + i``.
+        out_i: uint8 output: the settled distance is a sum of integer weights (if tracking).
         o_end: End of this search's output region.
 
     Returns:
         Number of settled nodes, -1 if the output region overflowed, -2 if the heap did.
     """
     cap = hk.shape[0]
+    track = eint.shape[0] > 0
     size = 0
     cnt = 0
     ntouch = 0
     status = 0
     for i in range(seeds.shape[0]):
         s = seeds[i]
+        if track:
+            fi[s] = 1
         if d[s] != 0.0:
             d[s] = 0.0
             touched[ntouch] = s
@@ -219,6 +226,8 @@ def _search(indptr, indices, data, seeds, cutoff, target, d, done, touched, hk, 
             break
         out_v[o] = u
         out_d[o] = du
+        if track:
+            out_i[o] = fi[u]
         o += 1
         if u == target:
             break
@@ -230,6 +239,8 @@ def _search(indptr, indices, data, seeds, cutoff, target, d, done, touched, hk, 
                     touched[ntouch] = v
                     ntouch += 1
                 d[v] = nd
+                if track:
+                    fi[v] = fi[u] & eint[e]
                 if size == cap:
                     status = -2
                     break
@@ -293,7 +304,8 @@ def ball_histogram(indptr, indices, data, sources, radii, cutoff, nthreads, hist
 
 
 @njit(parallel=True, cache=True)
-def ordered_balls(indptr, indices, data, seeds, seed_off, cutoff, target, nthreads, cap, out_v, out_d, start, length):
+def ordered_balls(indptr, indices, data, eint, seeds, seed_off, cutoff, target, nthreads, cap, out_v, out_d, out_i, start,
+                  length):
     """Multi-seed bounded Dijkstra per group; settled nodes and distances in settling order.
 
     Group g's seeds are ``seeds[seed_off[g]:seed_off[g + 1]]``; groups are dealt round-robin
@@ -301,10 +313,13 @@ def ordered_balls(indptr, indices, data, seeds, seed_off, cutoff, target, nthrea
 
     Args:
         indptr, indices, data: CSR (the adjacency order sets the tie order).
+        eint: uint8 [nnz] 1 where the weight is an integer (then ``out_i`` says which distances
+            are sums of integers only, as NetworkX's int/float result types), or empty.
         seeds: int64 [K]. seed_off: int64 [G + 1].
         cutoff: Inclusive cutoff. target: Stop once this node is settled (-1: never).
         nthreads: Workers. cap: Output entries per worker.
         out_v: int64 [nthreads * cap]. out_d: float64 [nthreads * cap].
+        out_i: uint8 [nthreads * cap] if ``eint`` is not empty (else any length).
         start: int64 [G] output offset of each group. length: int64 [G] (-1 on overflow).
 
     Returns:
@@ -315,15 +330,18 @@ def ordered_balls(indptr, indices, data, seeds, seed_off, cutoff, target, nthrea
     ok = np.ones(nthreads, np.bool_)
     for t in prange(nthreads):
         d, done, touched = _thread_state(n)
+        fi = np.zeros(n if eint.shape[0] > 0 else 0, np.uint8)
         hk, hc, hv = _heap(4096)
         o = t * cap
         end = (t + 1) * cap
         for g in range(t, ng, nthreads):
             sd = seeds[seed_off[g] : seed_off[g + 1]]
-            m = _search(indptr, indices, data, sd, cutoff, target, d, done, touched, hk, hc, hv, out_v, out_d, o, end)
+            m = _search(indptr, indices, data, eint, sd, cutoff, target, d, done, touched, fi, hk, hc, hv, out_v, out_d,
+                        out_i, o, end)
             while m == -2:
                 hk, hc, hv = _heap(2 * hk.shape[0])
-                m = _search(indptr, indices, data, sd, cutoff, target, d, done, touched, hk, hc, hv, out_v, out_d, o, end)
+                m = _search(indptr, indices, data, eint, sd, cutoff, target, d, done, touched, fi, hk, hc, hv, out_v,
+                            out_d, out_i, o, end)
             start[g] = o
             length[g] = m
             if m < 0:

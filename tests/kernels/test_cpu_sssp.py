@@ -86,6 +86,9 @@ def test_negative_cutoff_counts_nothing() -> None:
     np.testing.assert_array_equal(dist, [[np.inf, np.inf]])
 
 
+_NO_TYPES = np.zeros(0, np.uint8)
+
+
 def _nx_order(indptr, indices, data, seeds, cutoff):
     """Settling order of NetworkX's heap (distance, push counter), written out in Python."""
     dist, seen, heap, c = {}, {}, [], 0
@@ -121,7 +124,8 @@ def test_ordered_balls_follow_the_push_counter(kind: str) -> None:
         for cap in (1, 4096):  # a tiny first capacity exercises the overflow report
             ov, od = np.empty(2 * cap, np.int64), np.empty(2 * cap)
             start, length = np.empty(len(groups), np.int64), np.empty(len(groups), np.int64)
-            ok = cpu_sssp.ordered_balls(ip, ix, dt, seeds, off, cutoff, -1, 2, cap, ov, od, start, length)
+            ok = cpu_sssp.ordered_balls(ip, ix, dt, _NO_TYPES, seeds, off, cutoff, -1, 2, cap, ov, od, _NO_TYPES,
+                                        start, length)
             if not ok:
                 assert cap == 1 and (length == -1).any()
                 continue
@@ -139,9 +143,13 @@ def test_ordered_balls_target_stops_early() -> None:
     ov, od = np.empty(8, np.int64), np.empty(8)
     start, length = np.empty(1, np.int64), np.empty(1, np.int64)
     off = np.array([0, 1], np.int64)
-    assert cpu_sssp.ordered_balls(ip, ix, dt, np.array([0], np.int64), off, np.inf, 2, 1, 8, ov, od, start, length)
+    eint = np.array([1, 0, 1], np.uint8)  # 0 -> 1 integer, 1 -> 2 float, 2 -> 3 integer
+    oi = np.empty(8, np.uint8)
+    assert cpu_sssp.ordered_balls(ip, ix, dt, eint, np.array([0], np.int64), off, np.inf, 2, 1, 8, ov, od, oi, start,
+                                  length)
     assert ov[: length[0]].tolist() == [0, 1, 2]
     assert od[: length[0]].tolist() == [0.0, 1.0, 2.0]
+    assert oi[: length[0]].tolist() == [1, 1, 0]
 
 
 def test_bfs_order_and_permutation() -> None:
