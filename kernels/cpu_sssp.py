@@ -126,9 +126,12 @@ def _pop_key(hk, hv, size):
 
 
 @njit(cache=True)
-def _ball(indptr, indices, data, s, cutoff, d, done, touched, hk, hv, out_v, out_d):
+def _ball(indptr, indices, data, s, cutoff, d, touched, hk, hv, out_v, out_d):
     """Bounded single-source Dijkstra (any tie order): the settled nodes and distances in
     ``out_v/out_d[:m]``, in non-decreasing distance order.
+
+    A settled node's entry in ``d`` is set to -1 (below any tentative distance), so the
+    relaxation test ``nd < d[v]`` skips it and the pop test reads the same array.
 
     Returns:
         m, or -2 if the heap (capacity ``hk.shape[0]``) overflowed; state restored either way.
@@ -145,17 +148,18 @@ def _ball(indptr, indices, data, s, cutoff, d, done, touched, hk, hv, out_v, out
         du = hk[0]
         u = hv[0]
         size = _pop_key(hk, hv, size)
-        if done[u]:
+        if d[u] < 0.0:
             continue
-        done[u] = True
+        d[u] = -1.0
         out_v[m] = u
         out_d[m] = du
         m += 1
         for e in range(indptr[u], indptr[u + 1]):
             v = indices[e]
             nd = du + data[e]
-            if nd <= cutoff and nd < d[v]:
-                if d[v] == np.inf:
+            dv = d[v]
+            if nd < dv and nd <= cutoff:
+                if dv == np.inf:
                     touched[ntouch] = v
                     ntouch += 1
                 d[v] = nd
@@ -166,7 +170,6 @@ def _ball(indptr, indices, data, s, cutoff, d, done, touched, hk, hv, out_v, out
                 size = _push_key(hk, hv, size, nd, v)
     for i in range(ntouch):
         d[touched[i]] = np.inf
-        done[touched[i]] = False
     return m
 
 
@@ -287,10 +290,10 @@ def ball_histogram(indptr, indices, data, sources, radii, cutoff, nthreads, hist
         out_v = np.empty(n, np.int64)
         out_d = np.empty(n, np.float64)
         for s in range(t, ns, nthreads):
-            m = _ball(indptr, indices, data, sources[s], cutoff, d, done, touched, hk, hv, out_v, out_d)
+            m = _ball(indptr, indices, data, sources[s], cutoff, d, touched, hk, hv, out_v, out_d)
             while m == -2:
                 hk, _, hv = _heap(2 * hk.shape[0])
-                m = _ball(indptr, indices, data, sources[s], cutoff, d, done, touched, hk, hv, out_v, out_d)
+                m = _ball(indptr, indices, data, sources[s], cutoff, d, touched, hk, hv, out_v, out_d)
             k = 0
             for i in range(m):
                 du = out_d[i]
@@ -303,13 +306,14 @@ def ball_histogram(indptr, indices, data, sources, radii, cutoff, nthreads, hist
                     dist[s, out_v[i]] = du
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def ordered_balls(indptr, indices, data, eint, seeds, seed_off, cutoff, target, nthreads, cap, out_v, out_d, out_i, start,
                   length):
     """Multi-seed bounded Dijkstra per group; settled nodes and distances in settling order.
 
     Group g's seeds are ``seeds[seed_off[g]:seed_off[g + 1]]``; groups are dealt round-robin
-    to ``nthreads`` workers, worker t writing into ``out_*[t * cap:(t + 1) * cap]``.
+    to ``nthreads`` workers, worker t writing into ``out_*[t * cap:(t + 1) * cap]``. Releases
+    the GIL, so a caller can turn the previous batch into Python objects meanwhile.
 
     Args:
         indptr, indices, data: CSR (the adjacency order sets the tie order).

@@ -60,6 +60,8 @@ class MfaGraph:
         self._directed = bool(directed)
         self._multigraph = bool(multigraph)
         self._labels: np.ndarray | None = None
+        #: The labels are the ints 0..N-1 in order (rows map to labels without a lookup).
+        self.labels_are_rows = all(type(v) is int for v in self.nodes) and self.nodes == list(range(n))
 
     @classmethod
     def from_scipy(cls, matrix: Any, nodes: list[Hashable] | None = None, *, directed: bool = True,

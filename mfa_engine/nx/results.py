@@ -45,7 +45,7 @@ _NO_TYPES = np.zeros(0, np.uint8)
 
 def balls(
     g: MfaGraph, seed_groups: list[list[int]], cutoff: float, data: np.ndarray, target: int = -1,
-    eint: np.ndarray | None = None,
+    eint: np.ndarray | None = None, cap_hint: list[int] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Settled rows and distances (in NetworkX's settling order) of one search per seed group.
 
@@ -56,6 +56,8 @@ def balls(
         data: float64 [nnz] edge weights.
         target: Row at which every search stops (-1: none).
         eint: uint8 [nnz] mask of integer weights, to track which lengths are integers.
+        cap_hint: One-element list carrying the mean ball size seen so far between calls
+            (sizes the output buffers; updated).
 
     Returns:
         Per group: (rows int64 [m], distances float64 [m], uint8 [m] integer-length flags or None).
@@ -71,7 +73,8 @@ def balls(
     np.cumsum([len(grp) for grp in seed_groups], out=off[1:])
     workers = _threads(ng)
     per = -(-ng // workers)
-    cap = max(1024, min(n * per, 4 * n + 64 * per))
+    mean = cap_hint[0] if cap_hint else 64
+    cap = max(1024, min(n * per, 4 * n + int(1.25 * mean * per)))
     start = np.empty(ng, np.int64)
     length = np.empty(ng, np.int64)
     track = eint is not None
@@ -84,6 +87,8 @@ def balls(
                                   out_v, out_d, out_i, start, length):
             break
         cap = min(2 * cap, max(n, 1) * per)
+    if cap_hint is not None:
+        cap_hint[0] = max(cap_hint[0], int(length.mean()) + 1)
     return [(out_v[s : s + m], out_d[s : s + m], out_i[s : s + m] if track else None)
             for s, m in zip(start.tolist(), length.tolist())]
 
@@ -97,15 +102,16 @@ def values(dist: np.ndarray, integral: bool | np.ndarray, flags: np.ndarray | No
 
 
 def search(g: MfaGraph, seed_groups: list[list[int]], cutoff: float, data: np.ndarray, integral: bool | np.ndarray,
-           target: int = -1) -> list[tuple[np.ndarray, np.ndarray, list]]:
+           target: int = -1, cap_hint: list[int] | None = None) -> list[tuple[np.ndarray, np.ndarray, list]]:
     """:func:`balls` with the distances as Python numbers of NetworkX's types."""
     eint = integral if isinstance(integral, np.ndarray) else None
-    return [(rows, dist, values(dist, integral, fl)) for rows, dist, fl in balls(g, seed_groups, cutoff, data, target, eint)]
+    res = balls(g, seed_groups, cutoff, data, target, eint, cap_hint)
+    return [(rows, dist, values(dist, integral, fl)) for rows, dist, fl in res]
 
 
 def ball_dict(g: MfaGraph, rows: np.ndarray, vals: list, n_seeds: int) -> dict:
     """``{label: distance}`` in settling order; the seeds (first ``n_seeds``) map to int 0."""
-    keys = g.labels[rows].tolist()
+    keys = rows.tolist() if g.labels_are_rows else g.labels[rows].tolist()
     for i in range(min(n_seeds, len(vals))):
         vals[i] = 0
     return dict(zip(keys, vals))
@@ -114,9 +120,27 @@ def ball_dict(g: MfaGraph, rows: np.ndarray, vals: list, n_seeds: int) -> dict:
 def ball_dicts(
     g: MfaGraph, sources: list[Hashable], cutoff: float, data: np.ndarray, integral: bool | np.ndarray
 ) -> Iterator[tuple[Hashable, dict]]:
-    """``(source, {label: distance})`` for each source, computed :data:`BATCH` at a time."""
-    for b in range(0, len(sources), BATCH):
-        chunk = sources[b : b + BATCH]
-        res = search(g, [[g.index[s]] for s in chunk], cutoff, data, integral)
-        for s, (rows, _, vals) in zip(chunk, res):
-            yield s, ball_dict(g, rows, vals, 1)
+    """``(source, {label: distance})`` for each source, computed :data:`BATCH` at a time.
+
+    The kernel (which releases the GIL) computes batch k + 1 in a helper thread while this
+    generator turns batch k into dicts.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    hint = [64]
+    eint = integral if isinstance(integral, np.ndarray) else None
+    chunks = [sources[b : b + BATCH] for b in range(0, len(sources), BATCH)]
+
+    def run(chunk: list) -> list:
+        return balls(g, [[g.index[s]] for s in chunk], cutoff, data, -1, eint, hint)
+
+    if not chunks:
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(run, chunks[0])
+        for k, chunk in enumerate(chunks):
+            res = pending.result()
+            if k + 1 < len(chunks):
+                pending = pool.submit(run, chunks[k + 1])
+            for s, (rows, dist, fl) in zip(chunk, res):
+                yield s, ball_dict(g, rows, values(dist, integral, fl), 1)
