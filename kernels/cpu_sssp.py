@@ -1,19 +1,21 @@
 """General-graph CPU kernel: multi-source bounded Dijkstra over a CSR graph (numba, parallel).
 
 Each search settles only its ball ``{v : d(s, v) <= cutoff}``: per-thread distance arrays are
-reset sparsely (only the touched nodes), the priority queue is a 4-ary heap with lazy
-deletion whose entries carry the push counter as a tie-break, nothing is pushed beyond the
-cutoff (the search ends when the ball is exhausted), and sources are spread over the threads
-round-robin. Distances are float64 sums along the path, added in path order, so they equal
-SciPy's ``dijkstra`` (and NetworkX's) bit for bit.
+reset sparsely (only the touched nodes), nothing is pushed beyond the cutoff (the search ends
+when the ball is exhausted), and sources are spread over the threads round-robin. The queue is
+a bucket queue (Dial) when every edge is positive and the cutoff spans few buckets of the
+shortest edge (:func:`dial_width`), else a 4-ary heap with lazy deletion. Distances are
+float64 sums along the path, added in path order, so they equal SciPy's ``dijkstra`` (and
+NetworkX's) bit for bit. Renumbering for cache locality: ``kernels/csr_order.py``.
 
 Launchers:
 
 * :func:`ball_histogram` -- one search per source; histogram of the settled distances over a
   radius grid and optionally the float32 distance rows (the engine's general path).
 * :func:`ordered_balls` -- groups of seeds (one multi-source search per group); the settled
-  nodes and their distances in settling order, which, with the push counter as tie-break and
-  the adjacency in the caller's order, is exactly NetworkX's ``_dijkstra_multisource`` order.
+  nodes and their distances in settling order: a heap keyed by (distance, push counter) over
+  the adjacency in the caller's order, which is exactly NetworkX's ``_dijkstra_multisource``
+  order.
 
 Indices and offsets are int64.
 """
@@ -23,7 +25,29 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["ball_histogram", "ordered_balls", "bfs_order", "permute_csr"]
+__all__ = ["ball_histogram", "ordered_balls", "dial_width", "DIAL_MAX_BUCKETS"]
+
+#: Largest bucket array (cutoff / width) for which the bucket queue is used instead of the heap.
+DIAL_MAX_BUCKETS = 1 << 14
+#: Bucket width = smallest edge weight / (1 + this): a margin far above the rounding error of the
+#: bucket index (below 1e-9 buckets for up to 2**20 buckets).
+_DIAL_MARGIN = 1e-6
+
+
+def dial_width(data: np.ndarray, cutoff: float) -> float:
+    """1 / bucket width for the bucket queue, or 0.0 when the heap must be used (infinite or
+    negative cutoff, a zero-weight edge, or more than :data:`DIAL_MAX_BUCKETS` buckets).
+
+    Args:
+        data: float64 [nnz] edge weights (>= 0). cutoff: Inclusive cutoff.
+    """
+    if not (np.isfinite(cutoff) and cutoff >= 0) or data.size == 0:
+        return 0.0
+    low = float(data.min())
+    if low <= 0.0:
+        return 0.0
+    inv = (1.0 + _DIAL_MARGIN) / low
+    return inv if cutoff * inv <= DIAL_MAX_BUCKETS else 0.0
 
 
 @njit(cache=True, inline="always")
@@ -174,6 +198,88 @@ def _ball(indptr, indices, data, s, cutoff, d, touched, hk, hv, out_v, out_d):
 
 
 @njit(cache=True)
+def _radius_bucket(radii, d):
+    """First k with radii[k] >= d (len(radii) if none)."""
+    lo = 0
+    hi = radii.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if radii[mid] < d:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def _dial(indptr, indices, data, s, cutoff, inv_delta, d, touched, bhead, enext, evert, out_v, out_d):
+    """Bounded single-source Dijkstra with a bucket queue (Dial) of width delta < min weight.
+
+    A node in bucket k = floor(d / delta) cannot improve another node of bucket k (every edge is
+    longer than delta, with a relative margin far above the rounding error of the bucket index),
+    so each bucket is settled in any order once the lower ones are done: exact distances with
+    O(1) pushes and pops. Entries are a singly linked list per bucket in a pool (``enext``,
+    ``evert``); stale entries are skipped. Settling order is by bucket, not by distance.
+
+    Args:
+        inv_delta: 1 / delta. bhead: int64 [K] all -1 (K > cutoff * inv_delta + 1); restored.
+        enext, evert: int64 [cap] entry pool.
+
+    Returns:
+        m (settled nodes in ``out_v/out_d[:m]``), or -2 if the entry pool overflowed.
+    """
+    cap = enext.shape[0]
+    d[s] = 0.0
+    touched[0] = s
+    ntouch = 1
+    bhead[0] = 0
+    enext[0] = -1
+    evert[0] = s
+    top = 1
+    m = 0
+    kmax = int(cutoff * inv_delta) + 1
+    k = 0
+    while k <= kmax:
+        ent = bhead[k]
+        if ent < 0:
+            k += 1
+            continue
+        bhead[k] = enext[ent]
+        u = evert[ent]
+        du = d[u]
+        if du < 0.0 or int(du * inv_delta) != k:
+            continue  # settled already, or a stale entry (u moved to a lower bucket)
+        d[u] = -1.0 - du
+        out_v[m] = u
+        out_d[m] = du
+        m += 1
+        for e in range(indptr[u], indptr[u + 1]):
+            v = indices[e]
+            nd = du + data[e]
+            dv = d[v]
+            if nd < dv and nd <= cutoff:
+                if dv == np.inf:
+                    touched[ntouch] = v
+                    ntouch += 1
+                d[v] = nd
+                if top == cap:
+                    m = -2
+                    kmax = -1
+                    break
+                b = int(nd * inv_delta)
+                enext[top] = bhead[b]
+                evert[top] = v
+                bhead[b] = top
+                top += 1
+    if m == -2:
+        for i in range(bhead.shape[0]):
+            bhead[i] = -1
+    for i in range(ntouch):
+        d[touched[i]] = np.inf
+    return m
+
+
+@njit(cache=True)
 def _search(indptr, indices, data, eint, seeds, cutoff, target, d, done, touched, fi, hk, hc, hv, out_v, out_d, out_i, o0,
             o_end):
     """One bounded multi-seed Dijkstra; the settled nodes are written to ``out_v/out_d[o0:]``.
@@ -268,7 +374,7 @@ def _heap(cap):
 
 
 @njit(parallel=True, cache=True)
-def ball_histogram(indptr, indices, data, sources, radii, cutoff, nthreads, hist, dist, write_dist):
+def ball_histogram(indptr, indices, data, sources, radii, cutoff, nthreads, hist, dist, write_dist, inv_delta=0.0):
     """Bounded Dijkstra from every source: radius histogram (and distances) of its ball.
 
     Args:
@@ -280,6 +386,8 @@ def ball_histogram(indptr, indices, data, sources, radii, cutoff, nthreads, hist
         hist: int64 [S, R + 1], zero on entry; bucket k = first k with radii[k] >= d (R if none).
         dist: float32 [S, N] prefilled with +inf, written if ``write_dist`` (else any shape).
         write_dist: Write the distances (<= cutoff) of every settled node.
+        inv_delta: > 0 selects the bucket queue (:func:`_dial`) with bucket width 1 / inv_delta,
+            which must be below every edge weight (see :func:`dial_width`); 0 the heap.
     """
     n = indptr.shape[0] - 1
     ns = sources.shape[0]
@@ -287,33 +395,42 @@ def ball_histogram(indptr, indices, data, sources, radii, cutoff, nthreads, hist
     for t in prange(nthreads):
         d, done, touched = _thread_state(n)
         hk, _, hv = _heap(4096)
+        dial = inv_delta > 0.0
+        bhead = np.full(int(cutoff * inv_delta) + 3 if dial else 0, -1, np.int64)
+        enext = np.empty(4096 if dial else 0, np.int64)
+        evert = np.empty(4096 if dial else 0, np.int64)
         out_v = np.empty(n, np.int64)
         out_d = np.empty(n, np.float64)
         for s in range(t, ns, nthreads):
-            m = _ball(indptr, indices, data, sources[s], cutoff, d, touched, hk, hv, out_v, out_d)
-            while m == -2:
-                hk, _, hv = _heap(2 * hk.shape[0])
+            if dial:
+                m = _dial(indptr, indices, data, sources[s], cutoff, inv_delta, d, touched, bhead, enext, evert, out_v,
+                          out_d)
+                while m == -2:
+                    enext = np.empty(2 * enext.shape[0], np.int64)
+                    evert = np.empty(2 * evert.shape[0], np.int64)
+                    m = _dial(indptr, indices, data, sources[s], cutoff, inv_delta, d, touched, bhead, enext, evert,
+                              out_v, out_d)
+            else:
                 m = _ball(indptr, indices, data, sources[s], cutoff, d, touched, hk, hv, out_v, out_d)
-            k = 0
+                while m == -2:
+                    hk, _, hv = _heap(2 * hk.shape[0])
+                    m = _ball(indptr, indices, data, sources[s], cutoff, d, touched, hk, hv, out_v, out_d)
             for i in range(m):
                 du = out_d[i]
                 if du > cutoff:  # only a seed with a negative cutoff
                     continue
-                while k < nr and radii[k] < du:
-                    k += 1
-                hist[s, k] += 1
+                hist[s, _radius_bucket(radii, du)] += 1
                 if write_dist:
                     dist[s, out_v[i]] = du
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@njit(parallel=True, cache=True)
 def ordered_balls(indptr, indices, data, eint, seeds, seed_off, cutoff, target, nthreads, cap, out_v, out_d, out_i, start,
                   length):
     """Multi-seed bounded Dijkstra per group; settled nodes and distances in settling order.
 
     Group g's seeds are ``seeds[seed_off[g]:seed_off[g + 1]]``; groups are dealt round-robin
-    to ``nthreads`` workers, worker t writing into ``out_*[t * cap:(t + 1) * cap]``. Releases
-    the GIL, so a caller can turn the previous batch into Python objects meanwhile.
+    to ``nthreads`` workers, worker t writing into ``out_*[t * cap:(t + 1) * cap]``.
 
     Args:
         indptr, indices, data: CSR (the adjacency order sets the tie order).
@@ -353,65 +470,3 @@ def ordered_balls(indptr, indices, data, eint, seeds, seed_off, cutoff, target, 
                 break
             o += m
     return ok.all()
-
-
-@njit(cache=True)
-def bfs_order(indptr, indices):
-    """Breadth-first numbering of every node (component by component, in id order).
-
-    Nodes close in the graph get close ids, so a bounded search touches few cache lines.
-
-    Args:
-        indptr: int64 [N + 1]. indices: int64 [nnz].
-
-    Returns:
-        int64 [N] ``order``: the node that gets new id i is ``order[i]``.
-    """
-    n = indptr.shape[0] - 1
-    order = np.empty(n, np.int64)
-    seen = np.zeros(n, np.bool_)
-    head = 0
-    tail = 0
-    for r in range(n):
-        if seen[r]:
-            continue
-        seen[r] = True
-        order[tail] = r
-        tail += 1
-        while head < tail:
-            u = order[head]
-            head += 1
-            for e in range(indptr[u], indptr[u + 1]):
-                v = indices[e]
-                if not seen[v]:
-                    seen[v] = True
-                    order[tail] = v
-                    tail += 1
-    return order
-
-
-@njit(cache=True)
-def permute_csr(indptr, indices, data, order, inv):
-    """CSR of the graph renumbered by ``inv`` (new id of node u = inv[u]; order = inv^-1).
-
-    Each row keeps its edge order.
-
-    Returns:
-        (indptr int64 [N + 1], indices int64 [nnz], data float64 [nnz]).
-    """
-    n = indptr.shape[0] - 1
-    nptr = np.empty(n + 1, np.int64)
-    nptr[0] = 0
-    for i in range(n):
-        u = order[i]
-        nptr[i + 1] = nptr[i] + indptr[u + 1] - indptr[u]
-    nidx = np.empty(indices.shape[0], np.int64)
-    ndat = np.empty(indices.shape[0], np.float64)
-    for i in range(n):
-        u = order[i]
-        o = nptr[i]
-        for e in range(indptr[u], indptr[u + 1]):
-            nidx[o] = inv[indices[e]]
-            ndat[o] = data[e]
-            o += 1
-    return nptr, nidx, ndat

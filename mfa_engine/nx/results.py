@@ -120,27 +120,11 @@ def ball_dict(g: MfaGraph, rows: np.ndarray, vals: list, n_seeds: int) -> dict:
 def ball_dicts(
     g: MfaGraph, sources: list[Hashable], cutoff: float, data: np.ndarray, integral: bool | np.ndarray
 ) -> Iterator[tuple[Hashable, dict]]:
-    """``(source, {label: distance})`` for each source, computed :data:`BATCH` at a time.
-
-    The kernel (which releases the GIL) computes batch k + 1 in a helper thread while this
-    generator turns batch k into dicts.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
+    """``(source, {label: distance})`` for each source, computed :data:`BATCH` at a time."""
     hint = [64]
     eint = integral if isinstance(integral, np.ndarray) else None
-    chunks = [sources[b : b + BATCH] for b in range(0, len(sources), BATCH)]
-
-    def run(chunk: list) -> list:
-        return balls(g, [[g.index[s]] for s in chunk], cutoff, data, -1, eint, hint)
-
-    if not chunks:
-        return
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(run, chunks[0])
-        for k, chunk in enumerate(chunks):
-            res = pending.result()
-            if k + 1 < len(chunks):
-                pending = pool.submit(run, chunks[k + 1])
-            for s, (rows, dist, fl) in zip(chunk, res):
-                yield s, ball_dict(g, rows, values(dist, integral, fl), 1)
+    for b in range(0, len(sources), BATCH):
+        chunk = sources[b : b + BATCH]
+        res = balls(g, [[g.index[s]] for s in chunk], cutoff, data, -1, eint, hint)
+        for s, (rows, dist, fl) in zip(chunk, res):
+            yield s, ball_dict(g, rows, values(dist, integral, fl), 1)

@@ -253,8 +253,10 @@ def csr_histogram(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Bounded Dijkstra histogram (and optionally distances) on a directed CSR graph.
 
-    Runs :func:`mfa_engine.kernels.cpu_sssp.ball_histogram` (float64, exact); large graphs are
-    first renumbered breadth-first so that each ball occupies few cache lines.
+    Runs :func:`mfa_engine.kernels.cpu_sssp.ball_histogram` (float64, exact): a bucket queue
+    when every edge is positive and the cutoff spans at most ``DIAL_MAX_BUCKETS`` of the
+    shortest edge, else a 4-ary heap. Large graphs are first renumbered breadth-first so that
+    each ball occupies few cache lines.
 
     Args:
         m: Canonical float64 CSR [N, N] (for undirected graphs: already symmetrised).
@@ -266,7 +268,7 @@ def csr_histogram(
     Returns:
         (hist int64 [S, R + 1], dist float32 [S, N] or None).
     """
-    from mfa_engine.kernels import cpu_sssp
+    from mfa_engine.kernels import cpu_sssp, csr_order
 
     s_n, n = sources.shape[0], m.shape[0]
     hist = np.zeros((s_n, radii_sorted.shape[0] + 1), np.int64)
@@ -279,13 +281,16 @@ def csr_histogram(
     src = np.ascontiguousarray(sources, np.int64)
     inv = None
     if n >= _RELABEL_MIN_NODES:
-        order = cpu_sssp.bfs_order(indptr, indices)
+        order = csr_order.bfs_order(indptr, indices)
         inv = np.empty_like(order)
         inv[order] = np.arange(n, dtype=np.int64)
-        indptr, indices, data = cpu_sssp.permute_csr(indptr, indices, data, order, inv)
+        indptr, indices, data = csr_order.permute_csr(indptr, indices, data, order, inv)
         src = inv[src]
     workers = max(1, min(numba_threads(), s_n))
-    cpu_sssp.ball_histogram(indptr, indices, data, src, radii_sorted, float(cutoff), workers, hist, dist, bool(want_dist))
+    inv_delta = cpu_sssp.dial_width(data, float(cutoff))
+    cpu_sssp.ball_histogram(
+        indptr, indices, data, src, radii_sorted, float(cutoff), workers, hist, dist, bool(want_dist), inv_delta
+    )
     if want_dist and inv is not None:
         dist = dist[:, inv]
     return hist, (dist if want_dist else None)

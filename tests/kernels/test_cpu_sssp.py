@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from mfa_engine.kernels import cpu_sssp
+from mfa_engine.kernels import cpu_sssp, csr_order
 from mfa_engine.paths import cpu
 from mfa_engine.paths.prepare import symmetrise
 from tests.paths.paths_graphs import radii_with_exact_lengths, random_weights
@@ -156,10 +156,44 @@ def test_bfs_order_and_permutation() -> None:
     rng = np.random.default_rng(0)
     m = _graph(rng, 60, 2.0, "float", 4)
     ip, ix = m.indptr.astype(np.int64), m.indices.astype(np.int64)
-    order = cpu_sssp.bfs_order(ip, ix)
+    order = csr_order.bfs_order(ip, ix)
     assert sorted(order.tolist()) == list(range(60))
     inv = np.empty_like(order)
     inv[order] = np.arange(60)
-    p_ip, p_ix, p_dt = cpu_sssp.permute_csr(ip, ix, m.data, order, inv)
+    p_ip, p_ix, p_dt = csr_order.permute_csr(ip, ix, m.data, order, inv)
     back = sp.csr_array((p_dt, p_ix, p_ip), shape=m.shape)
     np.testing.assert_array_equal(back[inv][:, inv].toarray(), m.toarray())
+
+
+@pytest.mark.parametrize("kind", ["int", "float"])
+def test_bucket_queue_equals_heap_and_scipy(kind: str) -> None:
+    rng = np.random.default_rng(11)
+    n = 6000  # balls above the initial entry-pool size (4096): the overflow retry runs
+    m = symmetrise(_graph(rng, n, 3.0, kind, 0))
+    m.data[rng.integers(0, m.nnz, 20)] = 2e-3  # a few very short edges: thousands of narrow buckets
+    m = symmetrise(m)
+    ip, ix, dt = m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data
+    src = rng.choice(n, 12, replace=False).astype(np.int64)
+    cut = float(np.percentile(csgraph.dijkstra(m, indices=src[:2])[np.isfinite(csgraph.dijkstra(m, indices=src[:2]))], 60))
+    radii = np.linspace(cut / 10, cut, 10)
+    inv = cpu_sssp.dial_width(dt, cut)
+    assert inv > 0
+    out = []
+    for inv_delta in (0.0, inv):
+        hist = np.zeros((src.size, radii.size + 1), np.int64)
+        dist = np.full((src.size, n), np.inf, np.float32)
+        cpu_sssp.ball_histogram(ip, ix, dt, src, radii, cut, 2, hist, dist, True, inv_delta)
+        out.append((hist, dist))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+    np.testing.assert_array_equal(_hist_counts(out[1][0]), _oracle_counts(m, src, radii))
+    assert (out[1][0][:, :-1].sum(1) > 4096).any()
+
+
+def test_dial_width_guards() -> None:
+    w = np.array([0.5, 2.0])
+    assert cpu_sssp.dial_width(w, 3.0) == pytest.approx(2.0, rel=1e-5)
+    assert cpu_sssp.dial_width(w, np.inf) == 0.0
+    assert cpu_sssp.dial_width(w, -1.0) == 0.0
+    assert cpu_sssp.dial_width(np.array([0.0, 1.0]), 3.0) == 0.0
+    assert cpu_sssp.dial_width(np.array([1e-6, 1.0]), 3.0) == 0.0  # too many buckets
