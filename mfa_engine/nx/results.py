@@ -9,10 +9,12 @@ import numpy as np
 
 from mfa_engine.nx.graph import MfaGraph
 
-__all__ = ["balls", "search", "values", "ball_dict", "ball_dicts", "hop_cutoff", "weight_cutoff", "BATCH"]
+__all__ = ["balls", "search", "values", "ball_dict", "ball_dicts", "hop_cutoff", "weight_cutoff", "BATCH", "BATCH_ENTRIES"]
 
-#: Sources per kernel call when computing all pairs (bounds the memory of the settled lists).
+#: Sources in the first kernel call when computing all pairs.
 BATCH = 256
+#: Settled nodes per later kernel call (bounds the memory of the settled lists: 16 bytes each).
+BATCH_ENTRIES = 1 << 22
 
 
 def weight_cutoff(cutoff: Any) -> float:
@@ -120,11 +122,15 @@ def ball_dict(g: MfaGraph, rows: np.ndarray, vals: list, n_seeds: int) -> dict:
 def ball_dicts(
     g: MfaGraph, sources: list[Hashable], cutoff: float, data: np.ndarray, integral: bool | np.ndarray
 ) -> Iterator[tuple[Hashable, dict]]:
-    """``(source, {label: distance})`` for each source, computed :data:`BATCH` at a time."""
+    """``(source, {label: distance})`` for each source: a first batch of :data:`BATCH` sources,
+    then batches sized to hold about :data:`BATCH_ENTRIES` settled nodes."""
     hint = [64]
     eint = integral if isinstance(integral, np.ndarray) else None
-    for b in range(0, len(sources), BATCH):
-        chunk = sources[b : b + BATCH]
+    b, size = 0, BATCH
+    while b < len(sources):
+        chunk = sources[b : b + size]
         res = balls(g, [[g.index[s]] for s in chunk], cutoff, data, -1, eint, hint)
         for s, (rows, dist, fl) in zip(chunk, res):
             yield s, ball_dict(g, rows, values(dist, integral, fl), 1)
+        b += len(chunk)
+        size = int(min(max(BATCH, BATCH_ENTRIES // max(hint[0], 1)), 1 << 16))
