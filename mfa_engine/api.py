@@ -75,7 +75,7 @@ def graph_radius_grid(
     backend: str = "auto",
 ) -> np.ndarray:
     """The default radius grid of a graph: log-spaced from the smallest positive distance to
-    the 99th percentile of the finite distances from the centres (DESIGN 2.3).
+    the 99th percentile of the finite distances from the centres (docs/method.md, Box growing).
 
     Distances are taken from all centres when ``S x N`` is at most 2e7 entries, else from an
     evenly spaced subset of the centres (so memory stays bounded).
@@ -123,7 +123,7 @@ def analyze_graph(
     radius_upper: str = "p99",
     backend: str = "auto",
 ) -> Any:
-    """Multifractal spectrum of a graph by box growing around centres (DESIGN 2.3).
+    """Multifractal spectrum of a graph by box growing around centres (docs/method.md, Box growing).
 
     Args:
         graph: SciPy sparse ``[N, N]`` whose explicit entries are edge distances ``i -> j``,

@@ -3,7 +3,7 @@
 Nodes are neurons grouped in node layers; per transformer block the layers are
 ``x`` (block input) -> ``qkv`` -> ``ctx`` (attention context) -> ``attn_out`` -> ``mlp``, and the
 last block's ``mlp`` feeds a final ``x`` layer (the model output). Weighted edges have distance
-``1/|w|`` (kept when ``|w| > eps``); ``qkv -> ctx`` edges are structural (DESIGN 2.1) with a fixed
+``1/|w|`` (kept when ``|w| > eps``); ``qkv -> ctx`` edges are structural (docs/method.md, NIN) with a fixed
 distance. The network is a layered DAG, stored as one dense distance block per pair of
 consecutive layers (``inf`` = no edge), so multi-source shortest paths are min-plus chains.
 """
