@@ -2,7 +2,8 @@
 
 Each search settles only its ball ``{v : d(s, v) <= cutoff}``: per-thread distance arrays are
 reset sparsely (only the touched nodes), nothing is pushed beyond the cutoff (the search ends
-when the ball is exhausted), and sources are spread over the threads round-robin. The queue is
+when the ball is exhausted; :func:`ball_histogram` takes rows sorted by weight and stops
+reading a row at its first edge beyond the cutoff), and sources are spread over the threads round-robin. The queue is
 a bucket queue (Dial) when every edge is positive and the cutoff spans few buckets of the
 shortest edge (:func:`dial_width`), else a 4-ary heap with lazy deletion. Distances are
 float64 sums along the path, added in path order, so they equal SciPy's ``dijkstra`` (and
@@ -25,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["ball_histogram", "ordered_balls", "dial_width", "DIAL_MAX_BUCKETS"]
+__all__ = ["ball_histogram", "ordered_balls", "dial_width", "dial_width_from", "DIAL_MAX_BUCKETS"]
 
 #: Largest bucket array (cutoff / width) for which the bucket queue is used instead of the heap.
 DIAL_MAX_BUCKETS = 1 << 14
@@ -41,9 +42,13 @@ def dial_width(data: np.ndarray, cutoff: float) -> float:
     Args:
         data: float64 [nnz] edge weights (>= 0). cutoff: Inclusive cutoff.
     """
-    if not (np.isfinite(cutoff) and cutoff >= 0) or data.size == 0:
+    return dial_width_from(float(data.min()) if data.size else np.inf, cutoff)
+
+
+def dial_width_from(low: float, cutoff: float) -> float:
+    """:func:`dial_width` from the smallest edge weight ``low`` (inf for no edges)."""
+    if not (np.isfinite(cutoff) and cutoff >= 0) or not np.isfinite(low):
         return 0.0
-    low = float(data.min())
     if low <= 0.0:
         return 0.0
     inv = (1.0 + _DIAL_MARGIN) / low
@@ -179,10 +184,12 @@ def _ball(indptr, indices, data, s, cutoff, d, touched, hk, hv, out_v, out_d):
         out_d[m] = du
         m += 1
         for e in range(indptr[u], indptr[u + 1]):
-            v = indices[e]
             nd = du + data[e]
+            if nd > cutoff:
+                break  # rows are sorted by weight: the rest of the row is beyond the cutoff
+            v = indices[e]
             dv = d[v]
-            if nd < dv and nd <= cutoff:
+            if nd < dv:
                 if dv == np.inf:
                     touched[ntouch] = v
                     ntouch += 1
@@ -254,10 +261,12 @@ def _dial(indptr, indices, data, s, cutoff, inv_delta, d, touched, bhead, enext,
         out_d[m] = du
         m += 1
         for e in range(indptr[u], indptr[u + 1]):
-            v = indices[e]
             nd = du + data[e]
+            if nd > cutoff:
+                break  # rows are sorted by weight: the rest of the row is beyond the cutoff
+            v = indices[e]
             dv = d[v]
-            if nd < dv and nd <= cutoff:
+            if nd < dv:
                 if dv == np.inf:
                     touched[ntouch] = v
                     ntouch += 1
@@ -378,8 +387,10 @@ def ball_histogram(indptr, indices, data, sources, radii, cutoff, nthreads, hist
     """Bounded Dijkstra from every source: radius histogram (and distances) of its ball.
 
     Args:
-        indptr: int64 [N + 1]. indices: int64 [nnz] targets. data: float64 [nnz] >= 0.
-        sources: int64 [S].
+        indptr: int64 [N + 1]. indices: int32 or int64 [nnz] targets. data: float64 [nnz] >= 0,
+            each row sorted ascending (a search stops reading a row at its first edge beyond
+            the cutoff; ``kernels/csr_order.py`` ``permute_csr`` sorts them).
+        sources: int64 [S] (in ascending id order, consecutive searches share cache lines).
         radii: float64 [R] ascending (may be empty when only distances are wanted).
         cutoff: Inclusive cutoff.
         nthreads: Workers (sources are dealt round-robin).

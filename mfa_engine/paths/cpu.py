@@ -244,10 +244,6 @@ def numba_threads() -> int:
     return int(numba.get_num_threads())
 
 
-#: Graphs with at least this many nodes are renumbered breadth-first before the searches.
-_RELABEL_MIN_NODES = 1 << 14
-
-
 def csr_histogram(
     m: sp.csr_array, sources: np.ndarray, radii_sorted: np.ndarray, cutoff: float, *, want_dist: bool = False
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -255,8 +251,9 @@ def csr_histogram(
 
     Runs :func:`mfa_engine.kernels.cpu_sssp.ball_histogram` (float64, exact): a bucket queue
     when every edge is positive and the cutoff spans at most ``DIAL_MAX_BUCKETS`` of the
-    shortest edge, else a 4-ary heap. Large graphs are first renumbered breadth-first so that
-    each ball occupies few cache lines.
+    shortest edge, else a 4-ary heap. The kernel arrays (large graphs renumbered breadth-first so
+    that each ball occupies few cache lines) are built once per CSR object
+    (:func:`mfa_engine.paths.csr_kernel_graph.kernel_graph`).
 
     Args:
         m: Canonical float64 CSR [N, N] (for undirected graphs: already symmetrised).
@@ -268,29 +265,30 @@ def csr_histogram(
     Returns:
         (hist int64 [S, R + 1], dist float32 [S, N] or None).
     """
-    from mfa_engine.kernels import cpu_sssp, csr_order
+    from mfa_engine.kernels import cpu_sssp
+    from mfa_engine.paths.csr_kernel_graph import kernel_graph
 
     s_n, n = sources.shape[0], m.shape[0]
     hist = np.zeros((s_n, radii_sorted.shape[0] + 1), np.int64)
     dist = np.full((s_n, n), np.inf, np.float32) if want_dist else np.zeros((0, 0), np.float32)
     if not s_n:
         return hist, (dist if want_dist else None)
-    indptr = m.indptr.astype(np.int64)
-    indices = m.indices.astype(np.int64)
-    data = m.data.astype(np.float64)
+    kg = kernel_graph(m)
     src = np.ascontiguousarray(sources, np.int64)
-    inv = None
-    if n >= _RELABEL_MIN_NODES:
-        order = csr_order.bfs_order(indptr, indices)
-        inv = np.empty_like(order)
-        inv[order] = np.arange(n, dtype=np.int64)
-        indptr, indices, data = csr_order.permute_csr(indptr, indices, data, order, inv)
-        src = inv[src]
+    if kg.inv is not None:
+        src = kg.inv[src]
+    # sources in id order: consecutive searches of a worker touch nearby parts of the graph
+    by_id = np.argsort(src, kind="stable")
+    src = src[by_id]
     workers = max(1, min(numba_threads(), s_n))
-    inv_delta = cpu_sssp.dial_width(data, float(cutoff))
+    inv_delta = cpu_sssp.dial_width_from(kg.min_weight, float(cutoff))
+    out = np.zeros_like(hist)
     cpu_sssp.ball_histogram(
-        indptr, indices, data, src, radii_sorted, float(cutoff), workers, hist, dist, bool(want_dist), inv_delta
+        kg.indptr, kg.indices, kg.data, src, radii_sorted, float(cutoff), workers, out, dist, bool(want_dist), inv_delta
     )
-    if want_dist and inv is not None:
-        dist = dist[:, inv]
+    hist[by_id] = out
+    if want_dist:
+        dist[by_id] = dist.copy()
+        if kg.inv is not None:
+            dist = dist[:, kg.inv]
     return hist, (dist if want_dist else None)

@@ -11,6 +11,7 @@ from scipy.sparse import csgraph
 
 from mfa_engine.kernels import cpu_sssp, csr_order
 from mfa_engine.paths import cpu
+from mfa_engine.paths.csr_kernel_graph import RELABEL_MIN_NODES
 from mfa_engine.paths.prepare import symmetrise
 from tests.paths.paths_graphs import radii_with_exact_lengths, random_weights
 
@@ -68,7 +69,7 @@ def test_relabelled_large_graph_matches_scipy() -> None:
     i = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
     j = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
     n = side * side + 5
-    assert n >= cpu._RELABEL_MIN_NODES
+    assert n >= RELABEL_MIN_NODES
     w = rng.integers(1, 5, i.size).astype(np.float64)
     m = symmetrise(sp.csr_array((w, (i, j)), shape=(n, n)))
     src = np.concatenate([rng.choice(side * side, 40, replace=False), [n - 1]]).astype(np.int64)
@@ -160,9 +161,11 @@ def test_bfs_order_and_permutation() -> None:
     assert sorted(order.tolist()) == list(range(60))
     inv = np.empty_like(order)
     inv[order] = np.arange(60)
-    p_ip, p_ix, p_dt = csr_order.permute_csr(ip, ix, m.data, order, inv)
+    p_ip, p_ix, p_dt = csr_order.permute_csr(ip, ix, m.data, order, inv, np.empty(m.nnz, np.int32))
     back = sp.csr_array((p_dt, p_ix, p_ip), shape=m.shape)
     np.testing.assert_array_equal(back[inv][:, inv].toarray(), m.toarray())
+    for i in range(60):  # each row sorted by weight
+        assert np.all(np.diff(p_dt[p_ip[i] : p_ip[i + 1]]) >= 0)
 
 
 @pytest.mark.parametrize("kind", ["int", "float"])
@@ -172,7 +175,9 @@ def test_bucket_queue_equals_heap_and_scipy(kind: str) -> None:
     m = symmetrise(_graph(rng, n, 3.0, kind, 0))
     m.data[rng.integers(0, m.nnz, 20)] = 2e-3  # a few very short edges: thousands of narrow buckets
     m = symmetrise(m)
-    ip, ix, dt = m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data
+    ip, ix = m.indptr.astype(np.int64), m.indices.astype(np.int64)
+    ident = np.arange(n, dtype=np.int64)
+    ip, ix, dt = csr_order.permute_csr(ip, ix, m.data, ident, ident, np.empty(m.nnz, np.int64))  # rows by weight
     src = rng.choice(n, 12, replace=False).astype(np.int64)
     cut = float(np.percentile(csgraph.dijkstra(m, indices=src[:2])[np.isfinite(csgraph.dijkstra(m, indices=src[:2]))], 60))
     radii = np.linspace(cut / 10, cut, 10)

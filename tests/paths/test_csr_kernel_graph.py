@@ -1,0 +1,47 @@
+"""Tests of the general path's kernel-ready graph (mfa_engine/paths/csr_kernel_graph.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from mfa_engine.paths.csr_kernel_graph import RELABEL_MIN_NODES, kernel_graph
+
+
+def _csr(n: int, seed: int) -> sp.csr_array:
+    rng = np.random.default_rng(seed)
+    e = 3 * n
+    m = sp.csr_array((rng.uniform(0.5, 2.0, e), (rng.integers(0, n, e), rng.integers(0, n, e))), shape=(n, n))
+    m.sum_duplicates()
+    m.sort_indices()
+    return m
+
+
+def _as_matrix(kg, n: int) -> np.ndarray:
+    back = sp.csr_array((kg.data, kg.indices, kg.indptr), shape=(n, n)).toarray()
+    if kg.inv is None:
+        return back
+    return back[kg.inv][:, kg.inv]
+
+
+def test_same_graph_sorted_rows_and_cache() -> None:
+    for n in (37, RELABEL_MIN_NODES + 5):
+        m = _csr(n, n)
+        kg = kernel_graph(m)
+        assert (kg.inv is None) == (n < RELABEL_MIN_NODES)
+        assert kg.indices.dtype == np.int32 and kg.indptr.dtype == np.int64
+        np.testing.assert_array_equal(_as_matrix(kg, n), m.toarray())
+        rows = np.repeat(np.arange(n), np.diff(kg.indptr))
+        assert np.all((np.diff(kg.data) >= 0) | (np.diff(rows) != 0))  # each row sorted by weight
+        assert kg.min_weight == m.data.min()
+        assert kernel_graph(m) is kg  # cached on the object
+
+
+def test_rebuilt_when_arrays_are_replaced() -> None:
+    m = _csr(50, 1)
+    kg = kernel_graph(m)
+    m.data = m.data * 2.0
+    kg2 = kernel_graph(m)
+    assert kg2 is not kg
+    assert kg2.min_weight == 2.0 * kg.min_weight
+    np.testing.assert_array_equal(_as_matrix(kg2, 50), m.toarray())
