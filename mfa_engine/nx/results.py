@@ -9,7 +9,7 @@ import numpy as np
 
 from mfa_engine.nx.graph import MfaGraph
 
-__all__ = ["balls", "search", "values", "ball_dict", "ball_dicts", "hop_cutoff", "weight_cutoff", "BATCH", "BATCH_ENTRIES"]
+__all__ = ["balls", "sorted_balls", "search", "values", "ball_dict", "ball_dicts", "hop_cutoff", "weight_cutoff", "BATCH", "BATCH_ENTRIES"]
 
 #: Sources in the first kernel call when computing all pairs.
 BATCH = 256
@@ -119,18 +119,101 @@ def ball_dict(g: MfaGraph, rows: np.ndarray, vals: list, n_seeds: int) -> dict:
     return dict(zip(keys, vals))
 
 
+def _sorted_rows(g: MfaGraph, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The graph's CSR with each row sorted by weight (int32 targets), cached on ``g`` per
+    weight array: (indptr, indices, data, smallest weight)."""
+    from mfa_engine.kernels import csr_order
+
+    hit = g.__dict__.get("_rows_by_weight")
+    if hit is not None and hit[0] is data:
+        return hit[1]
+    n = len(g.nodes)
+    ident = np.arange(n, dtype=np.int64)
+    itype = np.int32 if n < 2**31 - 1 else np.int64
+    ip, ix, dt = csr_order.permute_csr(g.indptr, g.indices, data, ident, ident, np.empty(data.shape[0], itype))
+    out = (ip, ix, dt, float(dt.min()) if dt.size else np.inf)
+    g.__dict__["_rows_by_weight"] = (data, out)
+    return out
+
+
+def sorted_balls(g: MfaGraph, rows: list[int], cutoff: float, data: np.ndarray, cap_hint: list[int]):
+    """Fast all-pairs searches (bucket queue / key-only heap, rows sorted by weight), each ball
+    in ascending distance order, which is NetworkX's order when its distances are distinct.
+
+    Returns:
+        (out_v int64, out_d float64, start int64 [S], length int64 [S], tie bool [S]).
+    """
+    from mfa_engine.kernels import cpu_sorted_balls, cpu_sssp
+
+    ip, ix, dt, low = _sorted_rows(g, data)
+    src = np.asarray(rows, np.int64)
+    n = max(len(g.nodes), 1)
+    workers = _threads(src.size)
+    per = -(-src.size // workers)
+    cap = max(1024, min(n * per, 4 * n + int(1.25 * cap_hint[0] * per)))
+    inv_delta = cpu_sssp.dial_width_from(low, cutoff)
+    start = np.empty(src.size, np.int64)
+    length = np.empty(src.size, np.int64)
+    tie = np.zeros(src.size, np.bool_)
+    while True:
+        out_v = np.empty(workers * cap, np.int64)
+        out_d = np.empty(workers * cap, np.float64)
+        if cpu_sorted_balls.sorted_balls(ip, ix, dt, src, float(cutoff), inv_delta, workers, cap, out_v, out_d, start,
+                                         length, tie):
+            break
+        cap = min(2 * cap, n * per)
+    cap_hint[0] = max(cap_hint[0], int(length.mean()) + 1)
+    return out_v, out_d, start, length, tie
+
+
+def _float_batch(g: MfaGraph, chunk: list, cutoff: float, data: np.ndarray, hint: list[int]) -> Iterator[tuple]:
+    """``(source, dict)`` for a batch of sources on float weights: one fast kernel call, keys and
+    values converted to Python objects once per batch, balls with tied distances rerun in
+    NetworkX's exact tie order."""
+    out_v, out_d, start, length, tie = sorted_balls(g, [g.index[s] for s in chunk], cutoff, data, hint)
+    workers = _threads(len(chunk))
+    ends = start + length
+    keys, vals, base = [], [], []  # per worker (sources are dealt round-robin): its used region
+    for t in range(min(workers, len(chunk))):
+        lo, hi = int(start[t]), int(ends[t::workers].max())
+        keys.append(out_v[lo:hi].tolist() if g.labels_are_rows else g.labels[out_v[lo:hi]].tolist())
+        vals.append(out_d[lo:hi].tolist())
+        base.append(lo)
+    redo = {}
+    if tie.any():
+        idx = np.flatnonzero(tie).tolist()
+        res = balls(g, [[g.index[chunk[i]]] for i in idx], cutoff, data, -1, None, None)
+        redo = {i: ball_dict(g, r, d.tolist(), 1) for i, (r, d, _) in zip(idx, res)}
+    for i, (s, a, m) in enumerate(zip(chunk, start.tolist(), length.tolist())):
+        if i in redo:
+            yield s, redo[i]
+            continue
+        t = i % workers
+        a -= base[t]
+        b = a + m
+        v = vals[t][a:b]
+        if m:
+            v[0] = 0  # the source: NetworkX's int 0
+        yield s, dict(zip(keys[t][a:b], v))
+
+
 def ball_dicts(
     g: MfaGraph, sources: list[Hashable], cutoff: float, data: np.ndarray, integral: bool | np.ndarray
 ) -> Iterator[tuple[Hashable, dict]]:
     """``(source, {label: distance})`` for each source: a first batch of :data:`BATCH` sources,
-    then batches sized to hold about :data:`BATCH_ENTRIES` settled nodes."""
+    then batches sized to hold about :data:`BATCH_ENTRIES` settled nodes. Float weights take
+    :func:`sorted_balls` (ties rerun exactly), other weights the ordered search."""
     hint = [64]
     eint = integral if isinstance(integral, np.ndarray) else None
+    fast = integral is False and cutoff >= 0
     b, size = 0, BATCH
     while b < len(sources):
         chunk = sources[b : b + size]
-        res = balls(g, [[g.index[s]] for s in chunk], cutoff, data, -1, eint, hint)
-        for s, (rows, dist, fl) in zip(chunk, res):
-            yield s, ball_dict(g, rows, values(dist, integral, fl), 1)
+        if fast:
+            yield from _float_batch(g, chunk, cutoff, data, hint)
+        else:
+            res = balls(g, [[g.index[s]] for s in chunk], cutoff, data, -1, eint, hint)
+            for s, (rows, dist, fl) in zip(chunk, res):
+                yield s, ball_dict(g, rows, values(dist, integral, fl), 1)
         b += len(chunk)
         size = int(min(max(BATCH, BATCH_ENTRIES // max(hint[0], 1)), 1 << 16))

@@ -116,3 +116,23 @@ def test_errors_match_networkx() -> None:
         paths.shortest_path_length(h, 0, 5)
     with pytest.raises(nx.NetworkXNoPath, match="No path between 2 and 0."):
         paths.shortest_path_length(h, 2, 0)
+
+
+@pytest.mark.parametrize("directed", [False, True])
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("labels", ["int", "str"])
+def test_all_pairs_float_weights_match_networkx(directed: bool, ties: bool, labels: str) -> None:
+    """All-float weights take the sorted fast path; balls with equal distances (weights from
+    {0.5, 1.0, 1.5}, zero-length edges) are rerun in NetworkX's exact tie order."""
+    rng = np.random.default_rng(3 + 2 * ties + directed)
+    g = random_nx(rng, 60, 0.08, directed=directed, labels=labels)
+    if ties:
+        for k, (_, _, dd) in enumerate(g.edges(data=True)):
+            dd["weight"] = [0.0, 0.5, 1.0, 1.5][k % 4] if k % 7 else 0.5
+    h = convert_from_nx(g, edge_attrs={"weight": 1})
+    for cutoff in (None, 0.0, 1.0, 2.5, -1.0):
+        got = list(paths.all_pairs_dijkstra_path_length(h, cutoff=cutoff))
+        ref = list(nx.all_pairs_dijkstra_path_length(g, cutoff=cutoff))
+        assert [a for a, _ in got] == [b for b, _ in ref]
+        for (_, da), (_, db) in zip(got, ref):
+            _same(da, db)

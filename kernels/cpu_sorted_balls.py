@@ -1,0 +1,96 @@
+"""Single-source bounded Dijkstra per source with the settled nodes sorted by distance (numba).
+
+NetworkX settles nodes by (distance, push counter). When the distances of one ball are all
+distinct, that order is simply ascending distance, so the fast searches of
+``kernels/cpu_sssp.py`` (bucket queue or key-only heap, rows sorted by weight) followed by an
+insertion sort give NetworkX's order exactly; a ball with two equal distances is flagged and the
+caller reruns it with the exact tie order (``cpu_sssp.ordered_balls``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from mfa_engine.kernels.cpu_sssp import _ball, _dial, _heap, _thread_state
+
+__all__ = ["sorted_balls"]
+
+
+@njit(cache=True)
+def _sort_settled(out_v, out_d, a, b):
+    """Insertion sort of ``out_v/out_d[a:b]`` by distance (near-linear: the bucket queue's output
+    is sorted up to one bucket). Returns True when two distances are equal."""
+    for i in range(a + 1, b):
+        x = out_d[i]
+        v = out_v[i]
+        j = i - 1
+        while j >= a and out_d[j] > x:
+            out_d[j + 1] = out_d[j]
+            out_v[j + 1] = out_v[j]
+            j -= 1
+        out_d[j + 1] = x
+        out_v[j + 1] = v
+    for i in range(a + 1, b):
+        if out_d[i] == out_d[i - 1]:
+            return True
+    return False
+
+
+@njit(parallel=True, cache=True)
+def sorted_balls(indptr, indices, data, sources, cutoff, inv_delta, nthreads, cap, out_v, out_d, start, length, tie):
+    """Ball of every source (nodes with ``d <= cutoff``), in ascending distance order.
+
+    Sources are dealt round-robin to ``nthreads`` workers; worker t writes into
+    ``out_*[t * cap:(t + 1) * cap]``.
+
+    Args:
+        indptr: int64 [N + 1]. indices: int32/int64 [nnz]. data: float64 [nnz] >= 0, each row
+            sorted ascending. sources: int64 [S]. cutoff: Inclusive cutoff (>= 0).
+        inv_delta: > 0 selects the bucket queue (``cpu_sssp.dial_width``), 0 the heap.
+        nthreads: Workers. cap: Output entries per worker.
+        out_v: int64 [nthreads * cap]. out_d: float64 [nthreads * cap].
+        start, length: int64 [S] output offset and size of each ball (-1 on overflow).
+        tie: bool [S], set when the ball holds two equal distances.
+
+    Returns:
+        True when every ball fitted (else call again with a larger ``cap``).
+    """
+    n = indptr.shape[0] - 1
+    ns = sources.shape[0]
+    ok = np.ones(nthreads, np.bool_)
+    for t in prange(nthreads):
+        d, _, touched = _thread_state(n)
+        hk, _, hv = _heap(4096)
+        dial = inv_delta > 0.0
+        bhead = np.full(int(cutoff * inv_delta) + 3 if dial else 0, -1, np.int64)
+        enext = np.empty(4096 if dial else 0, np.int64)
+        evert = np.empty(4096 if dial else 0, np.int64)
+        bv = np.empty(n, np.int64)
+        bd = np.empty(n, np.float64)
+        o = t * cap
+        end = (t + 1) * cap
+        for s in range(t, ns, nthreads):
+            if dial:
+                m = _dial(indptr, indices, data, sources[s], cutoff, inv_delta, d, touched, bhead, enext, evert, bv, bd)
+                while m == -2:
+                    enext = np.empty(2 * enext.shape[0], np.int64)
+                    evert = np.empty(2 * evert.shape[0], np.int64)
+                    m = _dial(indptr, indices, data, sources[s], cutoff, inv_delta, d, touched, bhead, enext, evert,
+                              bv, bd)
+            else:
+                m = _ball(indptr, indices, data, sources[s], cutoff, d, touched, hk, hv, bv, bd)
+                while m == -2:
+                    hk, _, hv = _heap(2 * hk.shape[0])
+                    m = _ball(indptr, indices, data, sources[s], cutoff, d, touched, hk, hv, bv, bd)
+            if o + m > end:
+                ok[t] = False
+                length[s] = -1
+                break
+            out_v[o : o + m] = bv[:m]
+            out_d[o : o + m] = bd[:m]
+            tie[s] = _sort_settled(out_v, out_d, o, o + m)
+            start[s] = o
+            length[s] = m
+            o += m
+    return ok.all()
