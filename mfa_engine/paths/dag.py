@@ -225,12 +225,15 @@ def _fingerprint(m: Any) -> tuple[tuple, tuple[bool, bool, bool] | None]:
 
 #: Arrays below this many bytes are hashed with zlib's CRC-32 (no parallel region to start).
 _SMALL_HASH_BYTES = 1 << 16
+#: Arrays below this many bytes are hashed on one thread (under 10 ms: starting a parallel region
+#: can cost more than that when the other core is busy, while it saves at most a few ms).
+_SERIAL_HASH_BYTES = 1 << 25
 _NO_VALUES = np.zeros(0)
 
 
 def _array_hash(arr: np.ndarray, scan: bool = False) -> tuple[int, tuple[bool, bool, bool] | None]:
-    """Position-sensitive hash of an array's bytes: CRC-32 for small arrays, else the parallel
-    compiled multiply-xor hash (about 0.3 ns per word on 2 threads).
+    """Position-sensitive hash of an array's bytes: CRC-32 for small arrays, else the compiled
+    multiply-xor hash (about 0.3 ns per word on 2 threads; one thread below 32 MB).
 
     Args:
         arr: Any array.
@@ -244,7 +247,18 @@ def _array_hash(arr: np.ndarray, scan: bool = False) -> tuple[int, tuple[bool, b
     if raw.size < _SMALL_HASH_BYTES:
         return zlib.crc32(raw), None
     cut = raw.size - raw.size % 8
-    h, nan, neg, inf = cpu_scan.hash_words(raw[:cut].view(np.uint64), raw.size, flat if scan else _NO_VALUES)
+    args = (raw[:cut].view(np.uint64), raw.size, flat if scan else _NO_VALUES)
+    if raw.size < _SERIAL_HASH_BYTES:  # one thread: a parallel region would wait for a second core
+        import numba
+
+        prev = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            h, nan, neg, inf = cpu_scan.hash_words(*args)
+        finally:
+            numba.set_num_threads(prev)
+    else:
+        h, nan, neg, inf = cpu_scan.hash_words(*args)
     return int(h) ^ zlib.crc32(raw[cut:]), ((bool(nan), bool(neg), bool(inf)) if scan else None)
 
 
