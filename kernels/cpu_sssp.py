@@ -205,20 +205,6 @@ def _ball(indptr, indices, data, s, cutoff, d, touched, hk, hv, out_v, out_d):
 
 
 @njit(cache=True)
-def _radius_bucket(radii, d):
-    """First k with radii[k] >= d (len(radii) if none)."""
-    lo = 0
-    hi = radii.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if radii[mid] < d:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@njit(cache=True)
 def _dial(indptr, indices, data, s, cutoff, inv_delta, d, touched, bhead, enext, evert, out_v, out_d):
     """Bounded single-source Dijkstra with a bucket queue (Dial) of width delta < min weight.
 
@@ -426,11 +412,16 @@ def ball_histogram(indptr, indices, data, sources, radii, cutoff, nthreads, hist
                 while m == -2:
                     hk, _, hv = _heap(2 * hk.shape[0])
                     m = _ball(indptr, indices, data, sources[s], cutoff, d, touched, hk, hv, out_v, out_d)
+            k = 0  # bucket of the previous node: distances come (nearly) sorted, so walk from it
             for i in range(m):
                 du = out_d[i]
                 if du > cutoff:  # only a seed with a negative cutoff
                     continue
-                hist[s, _radius_bucket(radii, du)] += 1
+                while k < nr and radii[k] < du:
+                    k += 1
+                while k > 0 and radii[k - 1] >= du:
+                    k -= 1
+                hist[s, k] += 1
                 if write_dist:
                     dist[s, out_v[i]] = du
 
