@@ -176,7 +176,7 @@ def _float_batch(g: MfaGraph, chunk: list, cutoff: float, data: np.ndarray, hint
     keys, vals, base = [], [], []  # per worker (sources are dealt round-robin): its used region
     for t in range(min(workers, len(chunk))):
         lo, hi = int(start[t]), int(ends[t::workers].max())
-        keys.append(out_v[lo:hi].tolist() if g.labels_are_rows else g.labels[out_v[lo:hi]].tolist())
+        keys.append(g.labels[out_v[lo:hi]].tolist())  # the label objects themselves: no int allocation
         vals.append(out_d[lo:hi].tolist())
         base.append(lo)
     redo = {}
