@@ -10,6 +10,7 @@ __all__ = [
     "AnalysisError",
     "BackendError",
     "StoreError",
+    "OutputError",
 ]
 
 
@@ -39,3 +40,7 @@ class BackendError(MFAError, RuntimeError):
 
 class StoreError(MFAError, RuntimeError):
     """A results store is corrupt or belongs to another configuration."""
+
+
+class OutputError(MFAError, OSError):
+    """An output file cannot be written (a directory, a full disk, no permission, ...)."""

@@ -5,7 +5,62 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_spectrum", "plot_series", "plot_spectra"]
+__all__ = ["plot_spectrum", "plot_series", "plot_spectra", "image_formats", "check_image_path",
+           "check_formats"]
+
+
+def image_formats() -> set[str]:
+    """File formats matplotlib can write here (``png``, ``svg``, ``pdf``, ...)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return set(FigureCanvasBase.get_supported_filetypes())
+
+
+def check_formats(formats: tuple[str, ...] | list[str], option: str = "--formats") -> tuple[str, ...]:
+    """Validate image format names before any work is done.
+
+    Raises:
+        ConfigError: No format, or a format matplotlib cannot write.
+    """
+    from mfa_engine.errors import ConfigError
+
+    fmts = tuple(f.strip().lstrip(".").lower() for f in formats if f.strip())
+    if not fmts:
+        raise ConfigError(f"{option} names no image format; expected e.g. png,svg")
+    known = image_formats()
+    bad = [f for f in fmts if f not in known]
+    if bad:
+        raise ConfigError(f"{option}: unknown image format {bad[0]!r}; expected one of "
+                          f"{', '.join(sorted(known))}")
+    return fmts
+
+
+def check_image_path(path: str | Path, option: str = "--plot") -> Path:
+    """Validate an image output path (its suffix names a known format) before any work.
+
+    Raises:
+        ConfigError: No suffix or an unknown one.
+        OutputError: The path is a directory or another object that cannot be a file.
+    """
+    from mfa_engine.errors import ConfigError
+    from mfa_engine.io import check_output_path
+
+    p = Path(path)
+    if not p.suffix:
+        raise ConfigError(f"{option} {p}: the file name needs an image suffix such as .png or .svg")
+    check_formats([p.suffix], option=f"{option} {p}")
+    return check_output_path(p)
+
+
+def _save(fig: Any, out: Path) -> Path:
+    """Render ``fig`` in the format of ``out``'s suffix and write it with mfa_engine.io."""
+    import io
+
+    from mfa_engine.io import write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format=out.suffix.lstrip(".").lower())
+    return write_bytes(out, buf.getvalue())
 
 
 def plot_spectrum(doc: dict, out: str | Path) -> Path:
@@ -23,8 +78,7 @@ def plot_spectrum(doc: dict, out: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_image_path(out, "plot file")
     fig, ax = plt.subplots(figsize=(5.5, 4.0), dpi=120)
     for i, s in enumerate(doc["samples"]):
         ax.plot(s["alpha"], s["f_alpha"], color="tab:blue", alpha=0.3, lw=0.8,
@@ -39,20 +93,10 @@ def plot_spectrum(doc: dict, out: str | Path) -> Path:
     ax.set_title(f"{name} ({doc['model_type']}, {doc['mode']} mode, width {doc['width']:.3g})", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
-
-
-def _save(fig: Any, out: Path) -> Path:
-    """Save atomically (temp file in the same folder, then rename)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
-    fig.savefig(tmp)
-    tmp.replace(out)
-    return out
+    try:
+        return _save(fig, out)
+    finally:
+        plt.close(fig)
 
 
 def _steps_axis(ax: Any, steps: list[float]) -> None:
@@ -107,9 +151,10 @@ def plot_series(summary: dict, out_stem: str | Path, formats: tuple[str, ...] = 
     fig.suptitle(f"{summary['mode']} mode, {len(ck)} checkpoints", fontsize=10)
     fig.tight_layout()
     out_stem = Path(out_stem)
-    paths = [_save(fig, out_stem.with_name(f"{out_stem.name}.{fmt}")) for fmt in formats]
-    plt.close(fig)
-    return paths
+    try:
+        return [_save(fig, out_stem.with_name(f"{out_stem.name}.{fmt}")) for fmt in formats]
+    finally:
+        plt.close(fig)
 
 
 def plot_spectra(spectra: list[tuple[str, list[dict]]], out_stem: str | Path, title: str = "",
@@ -144,6 +189,7 @@ def plot_spectra(spectra: list[tuple[str, list[dict]]], out_stem: str | Path, ti
     ax.legend(fontsize=8)
     fig.tight_layout()
     out_stem = Path(out_stem)
-    paths = [_save(fig, out_stem.with_name(f"{out_stem.name}.{fmt}")) for fmt in formats]
-    plt.close(fig)
-    return paths
+    try:
+        return [_save(fig, out_stem.with_name(f"{out_stem.name}.{fmt}")) for fmt in formats]
+    finally:
+        plt.close(fig)

@@ -188,6 +188,8 @@ def run_batch(
                 stored[index_of[row["checkpoint"]]] += 1
                 if kill_after and report.computed >= kill_after:
                     os.kill(os.getpid(), signal.SIGKILL)
+            else:  # stored meanwhile by a concurrent run: counted as found in the store
+                report.skipped += 1
             prog.sample(index_of[row["checkpoint"]])
 
         def on_done(res: TaskResult) -> None:

@@ -6,12 +6,14 @@
      "checkpoints": [{"checkpoint", "step", "alpha0", "width", "alpha0_std", "width_std",
                       "emergence", "emergence_std", "n_samples",
                       "samples": [{"seed", "alpha0", "width"}]}],
-     "failed": [{"checkpoint", "step", "error"}]}
+     "failed": [{"checkpoint", "step", "error"}],
+     "reference_checkpoint": {"checkpoint", "step"} | None, "warnings": [str]}
 
 Checkpoints are ordered by step. Means and spreads are over the samples (population std).
-``emergence`` is E(t) of DESIGN 2.4 relative to the first checkpoint of the list (None when
-undefined: alpha0 <= 0 or a zero width at t0); ``emergence_std`` is the spread of the per-sample
-E_s(t) over the seeds present at both t0 and t.
+``emergence`` is E(t) relative to ``reference_checkpoint``, the first checkpoint of the list
+with results (None when undefined: alpha0 <= 0 or a zero width at t0); ``emergence_std`` is the spread of the per-sample
+E_s(t) over the seeds present at both t0 and t. When the first checkpoint asked for has no
+results (it failed), E(t) is measured from the next one and ``warnings`` says so.
 """
 
 from __future__ import annotations
@@ -124,6 +126,14 @@ def summarise_series(
     for entry, (e, e_std) in zip(entries, series_emergence(a_maps, w_maps)):
         entry["emergence"] = e
         entry["emergence_std"] = e_std
+    reference = {"checkpoint": order[0][0], "step": order[0][1]} if order else None
+    warnings = []
+    if checkpoints and order and tuple(checkpoints[0]) != order[0]:
+        first, first_step = checkpoints[0]
+        warnings.append(
+            f"E(t) is measured from checkpoint {order[0][0]} (step {order[0][1]}), not from the "
+            f"first checkpoint of the series {first} (step {first_step}), which has no results"
+        )
     return {
         "engine_version": engine_version,
         "mode": mode,
@@ -132,4 +142,6 @@ def summarise_series(
         "skipped": int(skipped),
         "checkpoints": entries,
         "failed": list(failed),
+        "reference_checkpoint": reference,
+        "warnings": warnings,
     }

@@ -93,25 +93,41 @@ def print_summary(doc: dict, file: Any = None) -> None:
     print(f"{'std':>6} {'':>8} {doc['alpha0_std']:>10.5f} {doc['width_std']:>10.5f}", file=out)
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse output paths that can never be written, before any analysis is done."""
+    from mfa_engine.io import check_output_path
+
+    if getattr(args, "json", None) and args.json != "-":
+        check_output_path(args.json)
+    if getattr(args, "plot", None):
+        from mfa_engine.plots import check_image_path
+
+        check_image_path(args.plot)
+
+
 def _run(args: argparse.Namespace) -> int:
     from mfa_engine.api import analyze_checkpoint
+    from mfa_engine.cli.outputs import OutputWriter, write_json_stdout
     from mfa_engine.io import atomic_write_json
 
+    check_outputs(args)
     doc = analyze_checkpoint(args.path, **analysis_kwargs(args))
-    print_summary(doc)
-    if args.json:
-        if args.json == "-":
-            json.dump(doc, sys.stdout, indent=2)
-            sys.stdout.write("\n")
-        else:
-            atomic_write_json(args.json, doc)
-            print(f"wrote {args.json}")
+    out = OutputWriter("analyze")
+    # with --json - stdout carries the JSON document only; the table goes to stderr
+    out.run(lambda: print_summary(doc, sys.stderr if args.json == "-" else None),
+            what="the summary table to stdout")
+    kept = True
+    if args.json == "-":
+        kept = out.run(lambda: write_json_stdout(doc) or True) is not None
+    elif args.json:
+        kept = out.run(lambda: atomic_write_json(args.json, doc), lambda p: f"wrote {p}") is not None
     if args.plot:
         from mfa_engine.plots import plot_spectrum
 
-        plot_spectrum(doc, args.plot)
-        print(f"wrote {args.plot}")
-    return 0
+        out.run(lambda: plot_spectrum(doc, args.plot), lambda p: f"wrote {p}")
+    if not kept or (out.failed and not args.json):
+        out.rescue(doc)
+    return out.code
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -101,9 +101,26 @@ def _summary_path(base: str, mode: str, n_modes: int) -> Path:
     return p if n_modes == 1 else p.with_name(f"{p.stem}.{mode}{p.suffix or '.json'}")
 
 
+def _check_outputs(args: argparse.Namespace, modes: tuple[str, ...]) -> None:
+    """Refuse output paths that can never be written, before any checkpoint is read."""
+    from mfa_engine.errors import ConfigError, OutputError
+    from mfa_engine.io import check_output_path
+
+    if args.summary:
+        for mode in modes:
+            check_output_path(_summary_path(args.summary, mode, len(modes)))
+    if args.export:
+        if Path(args.export).suffix.lower() not in (".csv", ".json"):
+            raise ConfigError(f"--export {args.export}: expected a .csv or .json file name")
+        check_output_path(args.export)
+    if args.plot and Path(args.plot).exists() and not Path(args.plot).is_dir():
+        raise OutputError(f"--plot {args.plot} is a file; expected a directory for the plots")
+
+
 def _run(args: argparse.Namespace) -> int:
     from mfa_engine.batch.executors import make_executor
     from mfa_engine.batch.runner import run_batch
+    from mfa_engine.cli.outputs import OutputWriter
     from mfa_engine.errors import ConfigError
     from mfa_engine.io import atomic_write_json
 
@@ -117,6 +134,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--revision is not used by mfa batch; name revisions as MODEL@rev1,rev2")
     modes = args.mode if isinstance(args.mode, tuple) else _modes(args.mode)
     options = {m: mode_options(args, m) for m in modes}
+    _check_outputs(args, modes)
     executor = make_executor(args.executor, workers=args.workers, address=args.address)
     report = run_batch(
         args.checkpoints, args.store, options=options, samples=args.samples, seed=args.seed,
@@ -129,20 +147,31 @@ def _run(args: argparse.Namespace) -> int:
     for f in report.failed:
         print(f"error: checkpoint {f['checkpoint']} (step {f['step']}) failed and was skipped: "
               f"{f['error']}", file=sys.stderr)
+    for mode in modes:
+        for w in report.summaries[mode].get("warnings", ()):
+            print(f"warning: {mode} mode: {w}", file=sys.stderr)
+    out = OutputWriter("batch")
     if args.summary:
         for mode in modes:
-            path = atomic_write_json(_summary_path(args.summary, mode, len(modes)), report.summaries[mode])
-            print(f"wrote {path}")
+            path = _summary_path(args.summary, mode, len(modes))
+            if out.run(lambda: atomic_write_json(path, report.summaries[mode]), lambda p: f"wrote {p}") is None:
+                out.rescue(report.summaries[mode])
     if args.export:
         from mfa_engine.batch.store import ResultsStore
 
-        with ResultsStore(args.store) as store:
-            print(f"wrote {store.export(args.export)}")
+        def export() -> Path:
+            with ResultsStore(args.store, read_only=True) as store:
+                return store.export(args.export)
+
+        out.run(export, lambda p: f"wrote {p}")
     if args.plot:
         from mfa_engine.cli.plot import plot_store
 
-        for path in plot_store(args.store, args.plot, modes=list(modes)):
-            print(f"wrote {path}")
+        paths = out.run(lambda: plot_store(args.store, args.plot, modes=list(modes)))
+        for path in paths or ():
+            out.say(f"wrote {path}")
+    if out.failed:
+        return 2
     return 1 if report.failed else 0
 
 

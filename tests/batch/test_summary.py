@@ -42,7 +42,8 @@ def test_summary_contract_order_means_and_seed_filter():
              ("/z/final", None): {0: (1.0, 1.0), 1: (1.0, 1.0)}}
     doc = summarise_series(_rows(table), engine_version="9", mode="paper", config={"k": 1},
                            computed=3, skipped=2, seeds=[0, 1])
-    assert list(doc) == ["engine_version", "mode", "config", "computed", "skipped", "checkpoints", "failed"]
+    assert list(doc) == ["engine_version", "mode", "config", "computed", "skipped", "checkpoints", "failed",
+                         "reference_checkpoint", "warnings"]
     assert (doc["computed"], doc["skipped"], doc["mode"]) == (3, 2, "paper")
     assert [c["step"] for c in doc["checkpoints"]] == [0, 1000, None]
     c1 = doc["checkpoints"][1]
