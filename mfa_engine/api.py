@@ -63,6 +63,9 @@ def _check_graph(graph: Any) -> tuple[Any, int]:
         )
     if graph.ndim != 2 or graph.shape[0] != graph.shape[1]:
         raise ConfigError(f"graph must be a square matrix, got shape {graph.shape}")
+    from mfa_engine.paths.inputs import check_sparse_structure
+
+    check_sparse_structure(graph)
     g = sp.csr_array(graph)
     data = g.data
     if data.size and (not np.isfinite(data).all() or (data < 0).any()):
