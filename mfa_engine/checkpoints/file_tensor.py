@@ -21,6 +21,9 @@ __all__ = ["FileTensor", "read_exact"]
 
 # Upper bound of the raw bytes one positioned read brings in for a block gather.
 _SPAN_BYTES = 16 * 1024 * 1024
+# Rows closer than this many bytes are read with one positioned read (the gap is read too:
+# cheaper than another system call).
+_GAP_BYTES = 16 * 1024
 
 
 def read_exact(fd: int, offset: int, nbytes: int, path: Path) -> np.ndarray:
@@ -129,20 +132,25 @@ class FileTensor:
             return out
         order = np.argsort(rows, kind="stable")
         srt = rows[order]
-        # runs of consecutive (or repeated) rows are read with one positioned read each,
-        # bounded so that one read brings in at most _SPAN_BYTES
-        max_rows = max(1, _SPAN_BYTES // max(1, m * self.itemsize))
-        breaks = np.flatnonzero(np.diff(srt) > 1) + 1
-        starts = np.concatenate(([0], breaks))
-        ends = np.concatenate((breaks, [srt.size]))
-        for a, b in zip(starts.tolist(), ends.tolist()):
-            for lo in range(a, b, max_rows):
-                hi = min(b, lo + max_rows)
+        # runs of close rows are read with one positioned read each, bounded so that one read
+        # brings in at most about _SPAN_BYTES
+        row_bytes = max(1, m * self.itemsize)
+        max_rows = max(1, _SPAN_BYTES // row_bytes)
+        gap_rows = _GAP_BYTES // row_bytes + 1
+        breaks = np.flatnonzero(np.diff(srt) > gap_rows) + 1
+        starts = np.concatenate(([0], breaks)).tolist()
+        ends = np.concatenate((breaks, [srt.size])).tolist()
+        for a, b in zip(starts, ends):
+            lo = a
+            while lo < b:
+                # rows srt[lo:hi] lie within max_rows of srt[lo]
+                hi = lo + int(np.searchsorted(srt[lo:b], srt[lo] + max_rows, side="left"))
+                hi = max(hi, lo + 1)
                 r0, r1 = int(srt[lo]), int(srt[hi - 1])
-                n_items = (r1 - r0) * m + span
-                flat = self._read(r0 * m + c0, n_items)
+                flat = self._read(r0 * m + c0, (r1 - r0) * m + span)
                 view = np.lib.stride_tricks.as_strided(
-                    flat, shape=(r1 - r0 + 1, span), strides=(m * self.itemsize, self.itemsize),
+                    flat, shape=(r1 - r0 + 1, span), strides=(row_bytes, self.itemsize),
                     writeable=False)
                 out[order[lo:hi]] = view[srt[lo:hi] - r0]
+                lo = hi
         return out
