@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from mfa_engine.errors import ConfigError
+from mfa_engine.limits import check_analysis_options, check_n_radii, check_q_count
 
 __all__ = ["analyze_graph", "analyze_checkpoint", "make_q_grid", "graph_radius_grid"]
 
@@ -39,6 +40,7 @@ def make_q_grid(q_min: float = -3.0, q_max: float = 3.0, q_step: float = 0.1) ->
     if q_step <= 0:
         raise ConfigError(f"q step must be > 0, got {q_step}")
     n = int(math.floor((q_max - q_min) / q_step + 1e-9)) + 1
+    check_q_count(n, what=f"q grid from {q_min:g} to {q_max:g} step {q_step:g} (q_min, q_max, q_step)")
     if n < 3:
         raise ConfigError(
             f"q grid from {q_min} to {q_max} step {q_step} has {max(n, 0)} values; at least 3 are needed"
@@ -163,6 +165,7 @@ def analyze_graph(
 
     if convention not in ("boxgrowing", "sandbox"):
         raise ConfigError(f"convention must be 'boxgrowing' or 'sandbox', got {convention!r}")
+    check_analysis_options({"q": q, "min_reach": min_reach})
     g, n = _check_graph(graph)
     if centres is None:
         c = np.arange(n, dtype=np.int64)
@@ -173,6 +176,7 @@ def analyze_graph(
     if c.size == 0:
         raise ConfigError("no centres given: centres must name at least one node")
     if radii is None:
+        check_n_radii(n_radii)
         r = graph_radius_grid(g, c, n_radii=n_radii, upper=radius_upper, directed=directed, backend=backend)
     else:
         r = np.asarray(radii, dtype=np.float64).ravel()
@@ -254,8 +258,8 @@ def analyze_checkpoint(
 
     if mode not in ("paper", "reference"):
         raise ConfigError(f"mode must be 'paper' or 'reference', got {mode!r}")
-    if int(samples) < 1:
-        raise ConfigError(f"samples must be >= 1, got {samples}")
+    check_analysis_options(dict(samples=samples, seed=seed, q=q, threshold=threshold, n_radii=n_radii,
+                                min_reach=min_reach, eps=eps, structural_distance=structural_distance))
     seeds = [int(seed) + s for s in range(int(samples))]
     q_arr = None if q is None else np.asarray(q, dtype=np.float64)
     if q_arr is not None and (q_arr.ndim != 1 or q_arr.size < 3):

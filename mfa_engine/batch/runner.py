@@ -154,12 +154,14 @@ def run_batch(
 
     if not options:
         raise ConfigError("run_batch: no mode given; options must map 'paper'/'reference' to options")
-    if int(samples) < 1:
-        raise ConfigError(f"samples must be >= 1, got {samples}")
+    from mfa_engine.limits import check_analysis_options
+
+    check_analysis_options({"samples": samples, "seed": seed})
     for mode, opts in options.items():
         bad = sorted(set(opts) & set(_RESERVED))
         if bad:
             raise ConfigError(f"options of {mode} mode must not set {', '.join(bad)} (run_batch sets them)")
+        check_analysis_options(opts)
     seeds = [int(seed) + s for s in range(int(samples))]
     items = list(checkpoints)
     specs = [c for c in items if isinstance(c, CheckpointSpec)]

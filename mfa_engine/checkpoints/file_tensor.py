@@ -34,21 +34,7 @@ def read_exact(fd: int, offset: int, nbytes: int, path: Path) -> np.ndarray:
             or the OS refused the read.
     """
     buf = np.empty(nbytes, dtype=np.uint8)
-    view = memoryview(buf)
-    got = 0
-    try:
-        while got < nbytes:
-            n = os.preadv(fd, [view[got:]], offset + got)
-            if n == 0:
-                break
-            got += n
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if got < nbytes:
-        raise CheckpointError(
-            f"{path} changed or was truncated while being read: expected {nbytes} bytes at "
-            f"offset {offset}, the file ends after {got}"
-        )
+    _read_into(fd, offset, buf, path)
     return buf
 
 
@@ -133,20 +119,26 @@ class FileTensor:
         order = np.argsort(rows, kind="stable")
         srt = rows[order]
         # runs of close rows are read with one positioned read each, bounded so that one read
-        # brings in at most about _SPAN_BYTES
+        # brings in at most about _SPAN_BYTES; a lone row is read straight into its output row
         row_bytes = max(1, m * self.itemsize)
         max_rows = max(1, _SPAN_BYTES // row_bytes)
         gap_rows = _GAP_BYTES // row_bytes + 1
         breaks = np.flatnonzero(np.diff(srt) > gap_rows) + 1
         starts = np.concatenate(([0], breaks)).tolist()
         ends = np.concatenate((breaks, [srt.size])).tolist()
+        fd, path = self._fd(), self.path
+        srt_list = srt.tolist()
         for a, b in zip(starts, ends):
+            if b - a == 1:
+                dst = out[int(order[a])]
+                _read_into(fd, self.begin + (srt_list[a] * m + c0) * self.itemsize, dst, path)
+                continue
             lo = a
             while lo < b:
                 # rows srt[lo:hi] lie within max_rows of srt[lo]
                 hi = lo + int(np.searchsorted(srt[lo:b], srt[lo] + max_rows, side="left"))
                 hi = max(hi, lo + 1)
-                r0, r1 = int(srt[lo]), int(srt[hi - 1])
+                r0, r1 = srt_list[lo], srt_list[hi - 1]
                 flat = self._read(r0 * m + c0, (r1 - r0) * m + span)
                 view = np.lib.stride_tricks.as_strided(
                     flat, shape=(r1 - r0 + 1, span), strides=(row_bytes, self.itemsize),
@@ -154,3 +146,23 @@ class FileTensor:
                 out[order[lo:hi]] = view[srt[lo:hi] - r0]
                 lo = hi
         return out
+
+
+def _read_into(fd: int, offset: int, dst: np.ndarray, path: Path) -> None:
+    """Fill the contiguous array ``dst`` with the bytes at ``offset`` (see :func:`read_exact`)."""
+    view = memoryview(dst).cast("B")
+    nbytes = len(view)
+    got = 0
+    try:
+        while got < nbytes:
+            n = os.preadv(fd, [view[got:]], offset + got)
+            if n == 0:
+                break
+            got += n
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if got < nbytes:
+        raise CheckpointError(
+            f"{path} changed or was truncated while being read: expected {nbytes} bytes at "
+            f"offset {offset}, the file ends after {got}"
+        )

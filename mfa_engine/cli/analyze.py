@@ -52,10 +52,16 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+# options checked (with their command-line names) before anything is read
+_CHECKED = ("samples", "seed", "n_radii", "threshold", "eps", "structural_distance", "min_reach")
+
+
 def analysis_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments of ``analyze_checkpoint`` from parsed options."""
     from mfa_engine.api import make_q_grid
+    from mfa_engine.limits import check_analysis_options
 
+    check_analysis_options({k: getattr(args, k) for k in _CHECKED if hasattr(args, k)}, cli=True)
     q = make_q_grid(args.q_min, args.q_max, args.q_step)
     if args.mode == "reference" and (args.q_min, args.q_max, args.q_step) == (-3.0, 3.0, 0.1):
         q = None  # the published grid k/100, k = -300..300 step 10

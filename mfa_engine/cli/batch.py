@@ -26,6 +26,27 @@ def _modes(value: str) -> tuple[str, ...]:
     return modes
 
 
+def _toml_value(action: argparse.Action, key: str, value: Any, path: str) -> Any:
+    """A TOML value passed through the same conversion and checks as the command line."""
+    from mfa_engine.errors import ConfigError
+
+    if action.nargs == 0:  # a flag such as --undirected
+        if not isinstance(value, bool):
+            raise ConfigError(f"config file {path}: {key} = {value!r}; expected true or false")
+        return value
+    if isinstance(value, (bool, list, dict)) or not isinstance(value, (str, int, float)):
+        raise ConfigError(f"config file {path}: {key} = {value!r}; expected a single value")
+    if action.type is None:
+        if not isinstance(value, str):
+            raise ConfigError(f"config file {path}: {key} = {value!r}; expected a string")
+        return value
+    try:  # the command line's own conversion, on the value's text
+        return action.type(value if isinstance(value, str) else repr(value))
+    except (argparse.ArgumentTypeError, ValueError) as exc:
+        reason = {int: "expected an integer", float: "expected a number"}.get(action.type, str(exc))
+        raise ConfigError(f"config file {path}: {key} = {value!r}: {reason}") from None
+
+
 def load_toml_config(parser: argparse.ArgumentParser, args: argparse.Namespace, path: str) -> None:
     """Fill ``args`` from a TOML file; options given on the command line win.
 
@@ -58,14 +79,13 @@ def load_toml_config(parser: argparse.ArgumentParser, args: argparse.Namespace, 
             raise ConfigError(f"config file {path}: unknown key {key!r}; known keys: {known}")
         action = actions[dest]
         if dest == "checkpoints":
+            if not (isinstance(value, str) or isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise ConfigError(f"config file {path}: checkpoints = {value!r}; expected a string or a list of strings")
             value = [value] if isinstance(value, str) else list(value)
         elif dest == "mode" and isinstance(value, list):
             value = _modes(",".join(map(str, value)))
-        elif action.type is not None and isinstance(value, str):
-            try:
-                value = action.type(value)
-            except (argparse.ArgumentTypeError, ValueError) as exc:
-                raise ConfigError(f"config file {path}: {key} = {value!r}: {exc}") from None
+        else:
+            value = _toml_value(action, key, value, path)
         if action.choices is not None and value not in action.choices:
             raise ConfigError(f"config file {path}: {key} = {value!r}; expected one of {list(action.choices)}")
         if getattr(args, dest) == parser.get_default(dest):

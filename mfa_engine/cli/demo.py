@@ -36,16 +36,26 @@ def _run(args: argparse.Namespace) -> int:
 
     from mfa_engine.api import analyze_checkpoint
     from mfa_engine.cli.analyze import print_summary
-    from mfa_engine.io import atomic_write_json
+    from mfa_engine.errors import OutputError
+    from mfa_engine.io import atomic_write_json, check_output_path
+    from mfa_engine.limits import check_analysis_options
 
+    check_analysis_options({"samples": args.samples}, cli=True)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
+    check_output_path(out / "spectrum.json")
     with tempfile.TemporaryDirectory() as tmp:
         path, what = default_checkpoint(Path(tmp))
         print(f"mfa demo: paper-mode multifractal analysis of {what}")
         print(f"  checkpoint: {path}")
-        print(f"  sampled neuron interaction network: {args.neurons_per_layer} neurons per node layer "
-              f"(64 in the MLP layer), {args.samples} samples (seeds 0..{args.samples - 1}); "
+        npl = args.neurons_per_layer
+        size = ("all neurons of every layer" if npl == "all" else
+                f"{npl} neurons per node layer ({2 * npl} in the MLP layer)")
+        print(f"  sampled neuron interaction network: {size}, {args.samples} samples "
+              f"(seeds 0..{args.samples - 1}); "
               "weighted shortest paths from every node, 64 radii, q = -3..3")
         doc = analyze_checkpoint(path, samples=args.samples, neurons_per_layer=args.neurons_per_layer,
                                  progress=sys.stderr.isatty())
@@ -61,10 +71,17 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _npl(value: str) -> int | str:
+    from mfa_engine.cli.analyze import _npl as parse
+
+    return parse(value)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``mfa demo``."""
     p = sub.add_parser("demo", help="run the main job offline on a built-in default checkpoint")
     p.add_argument("--out", default="mfa-demo", help="output folder (default ./mfa-demo)")
     p.add_argument("--samples", type=int, default=10)
-    p.add_argument("--neurons-per-layer", type=int, default=32)
+    p.add_argument("--neurons-per-layer", type=_npl, default=32, metavar="N|all",
+                   help="neurons sampled per node layer, or all (as in mfa analyze; default 32)")
     p.set_defaults(func=_run)
