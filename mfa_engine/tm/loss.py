@@ -156,8 +156,15 @@ def tm_loss(
     elif isinstance(states, torch.Tensor):
         if tuple(states.shape) != shape:
             raise ValueError(f"state codes have shape {tuple(states.shape)}, hidden has {shape}")
-        if states.dtype.is_floating_point or states.dtype == torch.bool:
+        if states.dtype.is_floating_point or states.dtype == torch.bool or states.is_complex():
             raise ValueError(f"state codes must be an integer tensor, got {states.dtype}")
+        if states.numel():
+            lo, hi = int(states.min()), int(states.max())
+            if lo < 0 or hi > 3:
+                raise ValueError(
+                    f"state codes must be in 0..3 (0 neg, 1 neutral, 2 pos, 3 padding), got a "
+                    f"code {lo if lo < 0 else hi}"
+                )
         packed = False
         st = states.to(device=hidden.device, dtype=torch.int8).reshape(-1).contiguous()
     else:

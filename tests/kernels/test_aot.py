@@ -60,3 +60,18 @@ def test_broken_cuda_source_is_reported(tmp_path: Path) -> None:
         "cuda/ok.cu", 'extern "C" __global__ void k(float* a) { a[threadIdx.x] += 1.0f; }', 90, tmp_path
     )
     assert [r.ok for r in good] == [True] and good[0].registers > 0 and good[0].spill_bytes == 0
+
+
+@pytest.mark.parametrize("arch", ["12", "0", "-80", "999"])
+def test_unknown_arch_is_a_clear_error_without_a_temp_dir(arch, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    res = subprocess.run([sys.executable, "-m", "mfa_engine", "kernels", "check", "--arch", arch],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 2, res.stderr[-500:]
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith(f"error: --arch {arch} is not a compute capability") and "80" in line
+    assert list(tmp_path.iterdir()) == []
