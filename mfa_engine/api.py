@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from mfa_engine.errors import ConfigError
+from mfa_engine.errors import ConfigError, plain
 from mfa_engine.limits import check_analysis_options, check_n_radii, check_q_count
 
 __all__ = ["analyze_graph", "analyze_checkpoint", "make_q_grid", "graph_radius_grid"]
@@ -374,7 +374,7 @@ def _reference_records(
     if isinstance(neurons_per_layer, str):
         raise ConfigError(
             "reference mode samples a fixed number of neurons per layer (published: 32 or 64); "
-            f"neurons_per_layer={neurons_per_layer!r} is not supported there"
+            f"neurons_per_layer={plain(neurons_per_layer)} is not supported there"
         )
     bar = None
     callback = None

@@ -11,7 +11,17 @@ __all__ = [
     "BackendError",
     "StoreError",
     "OutputError",
+    "plain",
 ]
+
+
+def plain(value: object) -> str:
+    """A value for an error message: NumPy scalars as plain Python numbers (``0.5``, never
+    ``np.float64(0.5)``), everything else as ``repr``."""
+    item = getattr(value, "item", None)
+    if type(value).__module__ == "numpy" and callable(item) and getattr(value, "ndim", 1) == 0:
+        return repr(item())
+    return repr(value)
 
 
 class MFAError(Exception):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from mfa_engine.errors import ConfigError
+from mfa_engine.errors import ConfigError, plain
 
 __all__ = [
     "MAX_SAMPLES",
@@ -42,7 +42,7 @@ def _int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int,)) and not (
         hasattr(value, "__index__") and not isinstance(value, float)
     ):
-        raise ConfigError(f"{name} must be an integer, got {value!r}")
+        raise ConfigError(f"{name} must be an integer, got {plain(value)}")
     return int(value)
 
 
@@ -89,11 +89,11 @@ def check_n_radii(n_radii: Any, *, cli: bool = False) -> int:
 
 def _real(value: Any, name: str, ok: Callable[[float], bool], expected: str) -> float:
     if isinstance(value, bool):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
+        raise ConfigError(f"{name} must be a number, got {plain(value)}")
     try:
         x = float(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+        raise ConfigError(f"{name} must be a number, got {plain(value)}") from None
     if not ok(x):
         raise ConfigError(f"{name} must be {expected}, got {x:g}")
     return x

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from mfa_engine.errors import ConfigError
+from mfa_engine.errors import ConfigError, plain
 
 if TYPE_CHECKING:  # pragma: no cover
     import scipy.sparse
@@ -175,7 +175,7 @@ def build_nin(
     if isinstance(neurons_per_layer, str):
         if neurons_per_layer.lower() != "all":
             raise ConfigError(
-                f"neurons_per_layer must be a positive integer or 'all', got {neurons_per_layer!r}"
+                f"neurons_per_layer must be a positive integer or 'all', got {plain(neurons_per_layer)}"
             )
         k: int | None = None
     else:

@@ -90,7 +90,7 @@ from typing import Any
 
 import numpy as np
 
-from mfa_engine.errors import AnalysisError, ArchitectureError, CheckpointError, ConfigError
+from mfa_engine.errors import AnalysisError, ArchitectureError, CheckpointError, ConfigError, plain
 
 __all__ = [
     "REFERENCE_Q",
@@ -382,7 +382,7 @@ def _check_threshold(threshold: float) -> float:
     t = float(threshold)
     if not (t > 1.0):
         raise ConfigError(
-            f"reference threshold T must be a number > 1 (window 1 < d <= T), got {threshold!r}"
+            f"reference threshold T must be a number > 1 (window 1 < d <= T), got {plain(threshold)}"
         )
     return t
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfa_engine.errors import ConfigError
+from mfa_engine.errors import ConfigError, plain
 
 __all__ = ["radius_grid", "RADIUS_UPPER_CHOICES"]
 
@@ -42,7 +42,7 @@ def radius_grid(finite_distances: np.ndarray, n: int = 64, upper: str = "p99") -
         )
     if upper != "rounded":
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-            raise ConfigError(f"radius_grid: n must be an integer >= 2, got {n!r}")
+            raise ConfigError(f"radius_grid: n must be an integer >= 2, got {plain(n)}")
     d = np.asarray(finite_distances, dtype=np.float64).ravel()
     if np.isnan(d).any():
         raise ConfigError("radius_grid: distances contain NaN")

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from mfa_engine.analysis.fit import linear_fit
-from mfa_engine.errors import AnalysisError, ConfigError
+from mfa_engine.errors import AnalysisError, ConfigError, plain
 
 __all__ = [
     "Spectrum",
@@ -140,7 +140,7 @@ def _check_q(q: Any) -> np.ndarray:
     if not np.all(np.diff(qa) > 0):
         j = int(np.argmin(np.diff(qa) > 0))
         raise ConfigError(
-            f"q grid must be strictly increasing, but q[{j}]={qa[j]!r} >= q[{j + 1}]={qa[j + 1]!r}"
+            f"q grid must be strictly increasing, but q[{j}]={plain(qa[j])} >= q[{j + 1}]={plain(qa[j + 1])}"
         )
     return qa
 
@@ -168,22 +168,22 @@ def _check_counts_radii(counts: Any, radii: Any) -> tuple[np.ndarray, np.ndarray
     if not np.all(np.diff(r) > 0):
         j = int(np.argmin(np.diff(r) > 0))
         raise ConfigError(
-            f"radii must be strictly increasing, but radii[{j}]={r[j]!r} >= "
-            f"radii[{j + 1}]={r[j + 1]!r}"
+            f"radii must be strictly increasing, but radii[{j}]={plain(r[j])} >= "
+            f"radii[{j + 1}]={plain(r[j + 1])}"
         )
     if not np.all(np.isfinite(c)):
         raise ConfigError("counts contain NaN or inf")
     if np.any(c < 1):
         i, k = (int(v) for v in np.argwhere(c < 1)[0])
         raise ConfigError(
-            f"counts must be >= 1 (the centre counts itself), but counts[{i}, {k}]={c[i, k]!r}"
+            f"counts must be >= 1 (the centre counts itself), but counts[{i}, {k}]={plain(c[i, k])}"
         )
     dec = np.diff(c, axis=1) < 0
     if np.any(dec):
         i, k = (int(v) for v in np.argwhere(dec)[0])
         raise ConfigError(
-            f"counts must be non-decreasing along the radii, but counts[{i}, {k}]={c[i, k]!r} "
-            f"> counts[{i}, {k + 1}]={c[i, k + 1]!r}"
+            f"counts must be non-decreasing along the radii, but counts[{i}, {k}]={plain(c[i, k])} "
+            f"> counts[{i}, {k + 1}]={plain(c[i, k + 1])}"
         )
     return c, r
 
@@ -194,9 +194,9 @@ def _fit_mask(radii: np.ndarray, fit_range: Any) -> np.ndarray:
     try:
         lo, hi = (float(v) for v in fit_range)
     except (TypeError, ValueError):
-        raise ConfigError(f"fit_range must be a pair (r_lo, r_hi), got {fit_range!r}") from None
+        raise ConfigError(f"fit_range must be a pair (r_lo, r_hi), got {plain(fit_range)}") from None
     if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
-        raise ConfigError(f"fit_range must satisfy 0 < r_lo <= r_hi (finite), got {fit_range!r}")
+        raise ConfigError(f"fit_range must satisfy 0 < r_lo <= r_hi (finite), got ({lo!r}, {hi!r})")
     # Inclusive at both ends, with a relative slack of 1e-12 for radii that went through
     # arithmetic (e.g. a log-spaced grid).
     mask = (radii >= lo * (1 - 1e-12)) & (radii <= hi * (1 + 1e-12))

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from mfa_engine.errors import ConfigError, MFAError
+from mfa_engine.errors import ConfigError, MFAError, plain
 
 __all__ = ["CACHE_FORMAT", "build_replay_cache", "ReplayCache", "read_texts"]
 
@@ -229,7 +229,7 @@ def build_replay_cache(
     if max_length < 1 or batch_size < 1:
         raise ConfigError(f"max_length and batch_size must be >= 1, got {max_length} and {batch_size}")
     if isinstance(k, bool) or not isinstance(k, (int, float)) or not (math.isfinite(k) and k > 0):
-        raise ConfigError(f"k must be a finite number > 0 (thresholds mu +- k sigma), got {k!r}")
+        raise ConfigError(f"k must be a finite number > 0 (thresholds mu +- k sigma), got {plain(k)}")
     _check_device(device)
     texts_info: dict[str, Any]
     if isinstance(texts, (str, Path)):
