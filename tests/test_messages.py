@@ -38,3 +38,18 @@ def test_option_messages():
 
     assert "got 1" in _msg(radius_grid, np.array([1.0, 2.0]), n=np.int64(1))
     assert "got 2.0" in _msg(check_samples, np.float64(2.0))
+
+
+def test_too_few_centres_message():
+    """Found by the CLI fuzz harness: r_max was shown as np.float64(...)."""
+    from mfa_engine.analysis import spectrum_from_counts
+
+    counts = np.array([[1, 1, 2], [1, 2, 2]])
+    msg = _msg(spectrum_from_counts, counts, np.array([1.0, 2.0, 4.0]), min_reach=10)
+    assert "r_max=4.0" in msg
+
+
+def test_emergence_messages():
+    from mfa_engine.analysis.emergence import emergence
+
+    assert "alpha0[0, 0]=-1.0" in _msg(emergence, np.array([[-1.0], [1.0]]), np.array([[1.0], [1.0]]))

@@ -203,7 +203,7 @@ def _fit_mask(radii: np.ndarray, fit_range: Any) -> np.ndarray:
     if mask.sum() < 2:
         raise ConfigError(
             f"fit_range {fit_range!r} contains {int(mask.sum())} of the radii "
-            f"[{radii[0]!r} .. {radii[-1]!r}]; need at least 2"
+            f"[{plain(radii[0])} .. {plain(radii[-1])}]; need at least 2"
         )
     return mask
 
@@ -285,7 +285,7 @@ def spectrum_from_counts(
     if n_keep < 2:
         raise AnalysisError(
             f"too few centres: {n_total} centres given, {n_keep} remain with at least "
-            f"min_reach={min_reach} reachable nodes within r_max={r[-1]!r}; need at least 2"
+            f"min_reach={min_reach} reachable nodes within r_max={plain(r[-1])}; need at least 2"
         )
     c = c[keep]
 

@@ -26,7 +26,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from mfa_engine.errors import StoreError
+from mfa_engine.errors import StoreError, plain
 
 __all__ = ["ResultsStore", "config_hash", "STORE_FILE", "NO_STEP"]
 
@@ -72,7 +72,7 @@ def config_hash(config: dict[str, Any]) -> str:
 def _short(v: Any) -> str:
     """A config value for a one-line message: long lists as ``[61 values -3.0..3.0]``."""
     if isinstance(v, (list, tuple)) and len(v) > 4:
-        return f"[{len(v)} values {v[0]!r}..{v[-1]!r}]"
+        return f"[{len(v)} values {plain(v[0])}..{plain(v[-1])}]"
     return repr(v)
 
 
