@@ -34,10 +34,11 @@ def test_spectrum_messages():
 
 def test_option_messages():
     from mfa_engine.analysis.radii import radius_grid
-    from mfa_engine.limits import check_samples
+    from mfa_engine.options import AnalysisOptions
 
     assert "got 1" in _msg(radius_grid, np.array([1.0, 2.0]), n=np.int64(1))
-    assert "got 2.0" in _msg(check_samples, np.float64(2.0))
+    assert "got 2.0" in _msg(AnalysisOptions, samples=np.float64(2.0))
+    assert "got nan" in _msg(AnalysisOptions, eps=np.float64("nan"))
 
 
 def test_too_few_centres_message():
