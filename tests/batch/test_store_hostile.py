@@ -133,6 +133,7 @@ def _read_only_store(shared_dir: Path) -> Path:
     return store
 
 
+@pytest.mark.slow
 def test_plot_and_export_a_read_only_store(shared_dir):
     pytest.importorskip("matplotlib")
     store = _read_only_store(shared_dir)
@@ -149,6 +150,7 @@ def test_plot_and_export_a_read_only_store(shared_dir):
     assert (shared_dir / "out" / "x.csv").read_text().count("\n") == 5
 
 
+@pytest.mark.slow
 def test_batch_onto_a_read_only_store_says_read_only(shared_dir):
     store = _read_only_store(shared_dir)
     code = (

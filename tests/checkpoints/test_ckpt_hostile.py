@@ -129,6 +129,7 @@ _TRUNCATE_DURING_READ = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_file_truncated_while_read_is_a_checkpoint_error_not_sigbus(tmp_path):
     from safetensors.numpy import save_file
 
@@ -186,6 +187,7 @@ def test_torch_weights_only_advice_does_not_leak(tmp_path):
                         "state dict of tensors")
 
 
+@pytest.mark.slow
 def test_unreadable_checkpoint_directory(tiny_checkpoint, tmp_path):
     src = tiny_checkpoint("gpt2")
     d = tmp_path / "ck"
@@ -236,6 +238,7 @@ _BATCH_WITH_TRUNCATION = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_batch_goes_on_after_a_checkpoint_truncated_during_its_read(tmp_path):
     from mfa_engine.synthetic import write_gpt_neox_checkpoint
 

@@ -73,6 +73,7 @@ def _cli(*args: str, stdout: int | None = subprocess.PIPE) -> subprocess.Complet
                           stderr=subprocess.PIPE, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_json_stdout_into_dev_full(ckpt):
     with open("/dev/full", "w") as full:
         res = _cli("analyze", ckpt, *ANALYZE, "--json", "-", stdout=full.fileno())
@@ -80,6 +81,7 @@ def test_json_stdout_into_dev_full(ckpt):
     assert "cannot write the JSON document to stdout: No space left on device" in _one_error_line(res.stderr)
 
 
+@pytest.mark.slow
 def test_json_stdout_into_a_closed_pipe(ckpt):
     r, w = os.pipe()
     os.close(r)
@@ -91,6 +93,7 @@ def test_json_stdout_into_a_closed_pipe(ckpt):
     assert "Broken pipe" in _one_error_line(res.stderr)
 
 
+@pytest.mark.slow
 def test_json_stdout_is_pure_json(ckpt):
     res = _cli("analyze", ckpt, *ANALYZE, "--json", "-")
     assert res.returncode == 0, res.stderr

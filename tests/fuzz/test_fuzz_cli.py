@@ -88,6 +88,7 @@ def check_outcome(code: int, err: str) -> str:
     return "ok"
 
 
+@pytest.mark.slow
 @budget(12)
 @given(case=argv_strategy)
 def test_analyze_command_line(ckpt, tmp_path_factory, case):

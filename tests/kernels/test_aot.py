@@ -63,6 +63,7 @@ def test_broken_cuda_source_is_reported(tmp_path: Path) -> None:
     assert [r.ok for r in good] == [True] and good[0].registers > 0 and good[0].spill_bytes == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["12", "0", "-80", "999"])
 def test_unknown_arch_is_a_clear_error_without_a_temp_dir(arch, tmp_path):
     import os

@@ -102,6 +102,7 @@ def test_device_that_is_not_here(texts, tmp_path, capfd):
     assert "is not a torch device" in _error(capfd)
 
 
+@pytest.mark.slow
 def test_quiet_build_prints_no_bars_and_overwrites_its_own_cache(texts, tmp_path, capfd):
     out = tmp_path / "cache"
     assert main(_build(MODEL, str(texts), str(out))) == 0
