@@ -88,3 +88,12 @@ def test_demo_accepts_all_like_analyze():
     args = build_parser().parse_args(["demo", "--neurons-per-layer", "all"])
     assert AnalysisOptions(neurons_per_layer=args.neurons_per_layer).neurons_per_layer == "all"
     assert build_parser().parse_args(["analyze", "x", "--neurons-per-layer", "all"]).neurons_per_layer == "all"
+
+
+@pytest.mark.parametrize("toml", ["mode = 0", "mode = \"fast\"", "mode = [1]"])
+def test_toml_mode_is_a_one_line_error(capsys, tmp_path, toml):
+    """Found by the fuzz harness: a bad TOML mode escaped as argparse.ArgumentTypeError."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'store = "{tmp_path / "s"}"\ncheckpoints = ["{MISSING}"]\n{toml}\n')
+    assert main(["batch", "--config", str(cfg)]) == 2
+    assert "expected paper, reference or paper,reference" in _error(capsys)

@@ -87,7 +87,10 @@ def load_toml_config(parser: argparse.ArgumentParser, args: argparse.Namespace, 
                 raise ConfigError(f"config file {path}: checkpoints = {value!r}; expected a string or a list of strings")
             value = [value] if isinstance(value, str) else list(value)
         elif dest == "mode":
-            value = _modes(",".join(map(str, value)) if isinstance(value, list) else str(value))
+            try:
+                value = _modes(",".join(map(str, value)) if isinstance(value, list) else str(value))
+            except argparse.ArgumentTypeError as exc:
+                raise ConfigError(f"config file {path}: mode = {value!r}: {exc}") from None
         elif dest in fields:  # an analysis option: validated by its own check
             try:
                 value = fields[dest].metadata["check"](dest, tuple(value) if isinstance(value, list) else value)

@@ -28,6 +28,7 @@ mutation = st.one_of(
     st.tuples(st.just("dtype"), st.integers(0, 3), st.sampled_from(CODES + ["F8", "X", 3])),
     st.tuples(st.just("shape"), st.integers(0, 3), st.lists(st.integers(-2, 2**62), max_size=3)),
     st.tuples(st.just("offsets"), st.integers(0, 3), st.lists(st.integers(-5, 2**63), min_size=0, max_size=3)),
+    st.tuples(st.just("shift"), st.integers(0, 3), st.integers(1, 64)),
     st.tuples(st.just("truncate"), st.floats(0, 1)),
     st.tuples(st.just("header_len"), st.integers(0, 2**64 - 1)),
     st.tuples(st.just("flip"), st.integers(0, 10**6), st.integers(1, 255)),
@@ -68,6 +69,11 @@ def _mutate(header: dict, data: bytes, m: tuple) -> bytes:
     if kind in ("dtype", "shape", "offsets"):
         key = {"dtype": "dtype", "shape": "shape", "offsets": "data_offsets"}[kind]
         header[names[m[1] % len(names)]][key] = m[2]
+    if kind == "shift":  # move a tensor's bytes back onto its neighbour's, span kept
+        e = header[names[m[1] % len(names)]]
+        b, end = e["data_offsets"]
+        delta = min(m[2], b)
+        e["data_offsets"] = [b - delta, end - delta]
     raw = json.dumps(header).encode()
     blob = struct.pack("<Q", len(raw)) + raw + data
     if kind == "truncate":
@@ -78,6 +84,17 @@ def _mutate(header: dict, data: bytes, m: tuple) -> bytes:
         i = m[1] % len(blob)
         blob = blob[:i] + bytes([blob[i] ^ m[2]]) + blob[i + 1 :]
     return blob
+
+
+def _overlapping(header: dict) -> bool:
+    """Two tensors whose well-formed, non-empty byte ranges overlap (must be refused)."""
+    spans = []
+    for e in header.values():
+        off = e.get("data_offsets")
+        if isinstance(off, list) and len(off) == 2 and all(type(o) is int for o in off) and 0 <= off[0] < off[1]:
+            spans.append((off[0], off[1]))
+    spans.sort()
+    return any(b0 < e_prev for (_, e_prev), (b0, _) in zip(spans, spans[1:]))
 
 
 def _oracle(path: Path) -> dict[str, np.ndarray] | None:
@@ -96,6 +113,7 @@ def test_safetensors_reader(tmp_path_factory, spec, seed, m):
     (d / "config.json").write_text('{"model_type": "gpt2"}')
     header, data, values = _build(spec, seed)
     (d / "model.safetensors").write_bytes(_mutate(header, data, m))
+    overlap = m[0] in ("offsets", "shift") and _overlapping(header)
     try:
         with open_checkpoint(d) as ck:
             got = {}
@@ -112,6 +130,7 @@ def test_safetensors_reader(tmp_path_factory, spec, seed, m):
         record("safetensors", "error")
         return
     record("safetensors", "ok")
+    assert not overlap, "tensors with overlapping data_offsets were read"
     if m[0] == "none":
         assert sorted(got) == sorted(values)
         for name, arr in values.items():
