@@ -100,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
     check_outputs(args)
     doc = analyze_checkpoint(args.path, options, revision=args.revision,
                              progress=not args.quiet and sys.stderr.isatty())
-    out = OutputWriter("analyze")
+    out = OutputWriter("analyze", data_on_stdout=args.json == "-")
     # with --json - stdout carries the JSON document only; the table goes to stderr
     out.run(lambda: print_summary(doc, sys.stderr if args.json == "-" else None),
             what="the summary table to stdout")

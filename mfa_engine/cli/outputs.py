@@ -46,11 +46,13 @@ class OutputWriter:
 
     Args:
         command: Command name, used in the name of the rescue file.
+        data_on_stdout: stdout carries a document (``--json -``): progress lines go to stderr.
     """
 
-    def __init__(self, command: str) -> None:
+    def __init__(self, command: str, data_on_stdout: bool = False) -> None:
         self.command = command
         self.failed = 0
+        self.data_on_stdout = data_on_stdout
 
     def run(self, step: Callable[[], Any], announce: Callable[[Any], str] | None = None,
             what: str = "an output") -> Any:
@@ -83,9 +85,10 @@ class OutputWriter:
         return value
 
     def say(self, line: str) -> None:
-        """Print a progress line to stdout (silently dropped if stdout is gone)."""
+        """Print a progress line to stdout, or stderr when stdout carries a document (silently
+        dropped if the stream is gone)."""
         try:
-            print(line, flush=True)
+            print(line, flush=True, file=sys.stderr if self.data_on_stdout else sys.stdout)
         except (OSError, ValueError):
             silence_stdout()
 

@@ -94,10 +94,12 @@ def test_json_stdout_into_a_closed_pipe(ckpt):
 
 
 @pytest.mark.slow
-def test_json_stdout_is_pure_json(ckpt):
-    res = _cli("analyze", ckpt, *ANALYZE, "--json", "-")
+def test_json_stdout_is_pure_json(ckpt, tmp_path):
+    pytest.importorskip("matplotlib")
+    res = _cli("analyze", ckpt, *ANALYZE, "--json", "-", "--plot", str(tmp_path / "p.png"))
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["mode"] == "paper" and "alpha0" in res.stderr
+    assert f"wrote {tmp_path / 'p.png'}" in res.stderr  # found by the fuzz harness: was on stdout
 
 
 @pytest.mark.parametrize("formats, msg", [("", "names no image format"), ("xyz", "unknown image format 'xyz'"),
