@@ -20,6 +20,7 @@ ALTERNATIVE = {
     "q_max": 2.0, "q_step": 0.5, "q": (-1.0, 0.0, 1.0), "threshold": 120.0, "n_radii": 17,
     "radius_upper": "max", "convention": "sandbox", "normalisation": "global", "min_reach": 3,
     "directed": False, "eps": 0.01, "structural_distance": 2.0, "backend": "cpu",
+    "cache_dir": "/tmp/ranges", "download": True,
 }
 
 
