@@ -213,6 +213,7 @@ def analyze_checkpoint(
     eps: float = 0.0,
     structural_distance: float = 1.0,
     backend: str = "auto",
+    null: str | None = None,
     progress: bool = False,
     on_sample: Callable[[dict], None] | None = None,
 ) -> dict:
@@ -238,19 +239,27 @@ def analyze_checkpoint(
         eps: Weights with ``|w| <= eps`` make no edge (paper mode).
         structural_distance: Distance of the structural QKV -> context edges.
         backend: Paths backend.
+        null: ``"shuffle"``: also analyse each sample with every weight matrix permuted at
+            random (same values, no structure; :mod:`mfa_engine.null_model`); each sample
+            record then holds a ``"null"`` record and the document a ``"null"`` summary.
         progress: Show a progress bar on stderr.
         on_sample: Called with each per-sample record as soon as it is computed.
 
     Returns:
         ``{"engine_version", "checkpoint", "model_type", "mode", "config", "q", "tau", "alpha",
-        "f_alpha", "alpha0", "width", "alpha0_std", "width_std", "samples": [...]}``.
+        "f_alpha", "alpha0", "width", "alpha0_std", "width_std", "alpha0_median",
+        "width_median", "alpha0_ci", "width_ci", "samples": [...]}`` (``*_ci``: 95% bootstrap
+        intervals over the samples, see :mod:`mfa_engine.analysis.uncertainty`), plus
+        ``"null"`` with the same fields when a null model is asked for.
     """
     from mfa_engine import __version__
     from mfa_engine.arch import get_adapter
     from mfa_engine.checkpoints import open_checkpoint
+    from mfa_engine.null_model import check_null
 
     if mode not in ("paper", "reference"):
         raise ConfigError(f"mode must be 'paper' or 'reference', got {mode!r}")
+    null = check_null(null)
     if int(samples) < 1:
         raise ConfigError(f"samples must be >= 1, got {samples}")
     seeds = [int(seed) + s for s in range(int(samples))]
@@ -274,6 +283,7 @@ def analyze_checkpoint(
         "eps": float(eps),
         "structural_distance": float(structural_distance),
         "backend": backend,
+        "null": null,
     }
     t0 = time.perf_counter()
     if hasattr(path, "read_block"):  # an opened checkpoint (e.g. a batch prefetch reader)
@@ -284,51 +294,26 @@ def analyze_checkpoint(
         model_type = ckpt.model_type
         if mode == "reference":
             records, q_out = _reference_records(
-                ckpt, seeds, threshold, q_arr, neurons_per_layer, progress, on_sample
+                ckpt, seeds, threshold, q_arr, neurons_per_layer, progress, on_sample, null
             )
         else:
             adapter = get_adapter(ckpt.config)
             adapter.validate(ckpt)
             records = []
+            fit = dict(convention=convention, q=q_arr, directed=directed, min_reach=min_reach,
+                       normalisation=normalisation, n_radii=n_radii, radius_upper=radius_upper,
+                       backend=backend)
+            nin = dict(neurons_per_layer=neurons_per_layer, eps=eps,
+                       structural_distance=structural_distance)
             bar = _progress(len(seeds), "samples", progress)
             try:
                 for s in seeds:
-                    from mfa_engine.nin import build_nin
+                    rec, q_out = _paper_record(ckpt, adapter, s, nin, fit)
+                    if null is not None:
+                        from mfa_engine.null_model import ShuffledCheckpoint
 
-                    g = build_nin(
-                        ckpt,
-                        adapter,
-                        neurons_per_layer=neurons_per_layer,
-                        seed=s,
-                        eps=eps,
-                        structural_distance=structural_distance,
-                    )
-                    spec = analyze_graph(
-                        g,
-                        convention=convention,
-                        q=q_arr,
-                        directed=directed,
-                        min_reach=min_reach,
-                        normalisation=normalisation,
-                        n_radii=n_radii,
-                        radius_upper=radius_upper,
-                        backend=backend,
-                    )
-                    rec = {
-                        "seed": s,
-                        "tau": _floats(spec.tau),
-                        "alpha": _floats(spec.alpha),
-                        "f_alpha": _floats(spec.f_alpha),
-                        "alpha0": float(spec.alpha0),
-                        "width": float(spec.width),
-                        "n_centres": int(spec.n_centres),
-                        "r2_min": float(np.nanmin(spec.r2)),
-                        "n_nodes": int(g.n_nodes),
-                        "n_edges": int(g.n_edges),
-                    }
-                    if spec.dims is not None:
-                        rec["dims"] = _floats(spec.dims)
-                    q_out = np.asarray(spec.q, dtype=np.float64)
+                        rec["null"], _ = _paper_record(ShuffledCheckpoint(ckpt, s), adapter, s, nin, fit)
+                        rec["null"]["model"] = null
                     records.append(rec)
                     if on_sample is not None:
                         on_sample(rec)
@@ -348,6 +333,34 @@ def analyze_checkpoint(
     )
 
 
+def _paper_record(ckpt: Any, adapter: Any, seed: int, nin: dict[str, Any],
+                  fit: dict[str, Any]) -> tuple[dict, np.ndarray]:
+    """One paper-mode sample: build the NIN of ``seed`` and fit its spectrum.
+
+    Returns:
+        ``(record, q)``: the per-sample record of the JSON contract and the q grid used.
+    """
+    from mfa_engine.nin import build_nin
+
+    g = build_nin(ckpt, adapter, seed=seed, **nin)
+    spec = analyze_graph(g, **fit)
+    rec = {
+        "seed": seed,
+        "tau": _floats(spec.tau),
+        "alpha": _floats(spec.alpha),
+        "f_alpha": _floats(spec.f_alpha),
+        "alpha0": float(spec.alpha0),
+        "width": float(spec.width),
+        "n_centres": int(spec.n_centres),
+        "r2_min": float(np.nanmin(spec.r2)),
+        "n_nodes": int(g.n_nodes),
+        "n_edges": int(g.n_edges),
+    }
+    if spec.dims is not None:
+        rec["dims"] = _floats(spec.dims)
+    return rec, np.asarray(spec.q, dtype=np.float64)
+
+
 def _floats(a: Any) -> list[float]:
     return [float(x) for x in np.asarray(a, dtype=np.float64).ravel()]
 
@@ -360,8 +373,13 @@ def _reference_records(
     neurons_per_layer: int | str,
     progress: bool,
     on_sample: Callable[[dict], None] | None,
+    null: str | None = None,
 ) -> tuple[list[dict], np.ndarray]:
-    """Per-seed records in reference mode (one read of each weight block serves all seeds)."""
+    """Per-seed records in reference mode (one read of each weight block serves all seeds).
+
+    With a null model each seed is also analysed on its own shuffled checkpoint (the null
+    permutation is drawn per seed, so seeds cannot share reads there).
+    """
     from mfa_engine.reference import analyze_reference
 
     if isinstance(neurons_per_layer, str):
@@ -390,30 +408,60 @@ def _reference_records(
             bar.close()
     records = []
     for s in res["per_seed"]:
-        rec = {
-            "seed": int(s["seed"]),
-            "tau": _floats(s["tau"]),
-            "alpha": _floats(s["alpha"]),
-            "f_alpha": _floats(s["f_alpha"]),
-            "alpha0": float(s["alpha0"]),
-            "width": float(s["width"]),
-            "n_centres": int(s["n_centres"]),
-            "r2_min": float(np.nanmin(np.asarray(s["r2"], dtype=np.float64))),
-            "n_radii": int(len(s["radii"])),
-        }
+        rec = _reference_record(s)
+        if null is not None:
+            from mfa_engine.null_model import ShuffledCheckpoint
+
+            shuffled = ShuffledCheckpoint(ckpt, int(s["seed"]))
+            res0 = analyze_reference(shuffled, [int(s["seed"])], threshold=threshold, q=q,
+                                     n_per_layer=int(neurons_per_layer))
+            rec["null"] = _reference_record(res0["per_seed"][0])
+            rec["null"]["model"] = null
         records.append(rec)
         if on_sample is not None:
             on_sample(rec)
     return records, np.asarray(res["q"], dtype=np.float64)
 
 
+def _reference_record(s: dict) -> dict:
+    """The per-sample record of one seed of ``analyze_reference``."""
+    return {
+        "seed": int(s["seed"]),
+        "tau": _floats(s["tau"]),
+        "alpha": _floats(s["alpha"]),
+        "f_alpha": _floats(s["f_alpha"]),
+        "alpha0": float(s["alpha0"]),
+        "width": float(s["width"]),
+        "n_centres": int(s["n_centres"]),
+        "r2_min": float(np.nanmin(np.asarray(s["r2"], dtype=np.float64))),
+        "n_radii": int(len(s["radii"])),
+    }
+
+
+def _spectrum_stats(records: list[dict]) -> dict:
+    """Mean spectrum, and mean, spread, median and 95% bootstrap interval of alpha0 and width."""
+    from mfa_engine.analysis.uncertainty import bootstrap_ci
+
+    out: dict[str, Any] = {
+        "tau": _floats(np.mean([r["tau"] for r in records], axis=0)),
+        "alpha": _floats(np.mean([r["alpha"] for r in records], axis=0)),
+        "f_alpha": _floats(np.mean([r["f_alpha"] for r in records], axis=0)),
+    }
+    for key in ("alpha0", "width"):
+        v = np.array([r[key] for r in records], dtype=np.float64)
+        out[key] = float(v.mean())
+        out[f"{key}_std"] = float(v.std())
+        out[f"{key}_median"] = float(np.median(v))
+        out[f"{key}_ci"] = list(bootstrap_ci(v)) if np.all(np.isfinite(v)) else None
+    return out
+
+
 def _summarise(records: list[dict], q: np.ndarray, **head: Any) -> dict:
     """Means over samples at top level plus the per-sample records (the JSON contract).
 
-    The spreads ``alpha0_std`` and ``width_std`` are population standard deviations (ddof=0).
+    The spreads ``alpha0_std`` and ``width_std`` are population standard deviations (ddof=0);
+    ``*_ci`` are 95% bootstrap intervals of the mean over samples.
     """
-    alpha0 = np.array([r["alpha0"] for r in records])
-    width = np.array([r["width"] for r in records])
     doc = {
         "engine_version": head["engine_version"],
         "checkpoint": head["checkpoint"],
@@ -421,14 +469,11 @@ def _summarise(records: list[dict], q: np.ndarray, **head: Any) -> dict:
         "mode": head["mode"],
         "config": head["config"],
         "q": _floats(q),
-        "tau": _floats(np.mean([r["tau"] for r in records], axis=0)),
-        "alpha": _floats(np.mean([r["alpha"] for r in records], axis=0)),
-        "f_alpha": _floats(np.mean([r["f_alpha"] for r in records], axis=0)),
-        "alpha0": float(alpha0.mean()),
-        "width": float(width.mean()),
-        "alpha0_std": float(alpha0.std()),
-        "width_std": float(width.std()),
+        **_spectrum_stats(records),
         "samples": records,
         "seconds": round(float(head["seconds"]), 4),
     }
+    nulls = [r["null"] for r in records if isinstance(r.get("null"), dict)]
+    if nulls:
+        doc["null"] = {"model": nulls[0].get("model"), **_spectrum_stats(nulls)}
     return doc

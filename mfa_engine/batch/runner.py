@@ -51,7 +51,8 @@ def mode_config(mode: str, options: dict[str, Any]) -> dict[str, Any]:
 
     Returns:
         ``{"mode": mode, <option>: value}`` for the options that change results in that mode
-        (the backend, seeds and sample count are not part of it).
+        (the backend, seeds and sample count are not part of it), plus ``"null"`` when a null
+        model is asked for (its rows carry the null records, so they hash apart).
     """
     if mode not in MODES:
         raise ConfigError(f"mode must be 'paper' or 'reference', got {mode!r}")
@@ -62,6 +63,8 @@ def mode_config(mode: str, options: dict[str, Any]) -> dict[str, Any]:
     cfg: dict[str, Any] = {"mode": mode}
     for k in _RELEVANT[mode]:
         cfg[k] = _jsonable(options.get(k, defaults.get(k)))
+    if options.get("null") is not None:  # only then: stores made without a null keep their hash
+        cfg["null"] = options["null"]
     return cfg
 
 

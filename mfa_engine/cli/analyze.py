@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["register", "add_analysis_options", "analysis_kwargs", "print_summary"]
+__all__ = ["register", "add_analysis_options", "analysis_kwargs", "print_summary", "fmt_ci"]
 
 
 def _npl(value: str) -> int | str:
@@ -48,6 +48,9 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eps", type=float, default=0.0, help="paper mode: drop weights with |w| <= eps")
     p.add_argument("--structural-distance", type=float, default=1.0,
                    help="distance of the structural QKV -> context edges (default 1.0)")
+    p.add_argument("--null", choices=("shuffle",), default=None,
+                   help="also analyse a null model: shuffle = every weight matrix permuted at random "
+                        "(same values, no structure), seeded per sample")
     p.add_argument("--backend", default="auto", choices=("auto", "cpu", "torch", "triton", "cupy"))
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -76,21 +79,39 @@ def analysis_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         eps=args.eps,
         structural_distance=args.structural_distance,
         backend=args.backend,
+        null=args.null,
         progress=not args.quiet and sys.stderr.isatty(),
     )
 
 
+def fmt_ci(ci: Any, spec: str = ".4f") -> str:
+    """``[lo, hi]`` as text (``-`` when absent)."""
+    return "-" if not ci else f"[{format(ci[0], spec)}, {format(ci[1], spec)}]"
+
+
 def print_summary(doc: dict, file: Any = None) -> None:
-    """Print a short table: one row per sample, then the mean and spread."""
+    """Print a short table: one row per sample, then mean, median, spread and 95% CI."""
     out = file or sys.stdout
     print(f"{doc['checkpoint']}  ({doc['model_type']}, {doc['mode']} mode, "
           f"{len(doc['samples'])} samples, {doc.get('seconds', 0):.2f} s)", file=out)
-    print(f"{'seed':>6} {'centres':>8} {'alpha0':>10} {'width':>10} {'R2 min':>8}", file=out)
+    null = doc.get("null")
+    head = f"{'seed':>6} {'centres':>8} {'alpha0':>10} {'width':>10} {'R2 min':>8}"
+    print(head + (f" {'null alpha0':>12} {'null width':>11}" if null else ""), file=out)
     for s in doc["samples"]:
-        print(f"{s['seed']:>6} {s['n_centres']:>8} {s['alpha0']:>10.5f} {s['width']:>10.5f} {s['r2_min']:>8.4f}",
-              file=out)
-    print(f"{'mean':>6} {'':>8} {doc['alpha0']:>10.5f} {doc['width']:>10.5f}", file=out)
-    print(f"{'std':>6} {'':>8} {doc['alpha0_std']:>10.5f} {doc['width_std']:>10.5f}", file=out)
+        line = f"{s['seed']:>6} {s['n_centres']:>8} {s['alpha0']:>10.5f} {s['width']:>10.5f} {s['r2_min']:>8.4f}"
+        if null and isinstance(s.get("null"), dict):
+            line += f" {s['null']['alpha0']:>12.5f} {s['null']['width']:>11.5f}"
+        print(line, file=out)
+    for label, key in (("mean", ""), ("median", "_median"), ("std", "_std")):
+        line = f"{label:>6} {'':>8} {doc['alpha0' + key]:>10.5f} {doc['width' + key]:>10.5f}"
+        if null:
+            line += f" {'':>8} {null['alpha0' + key]:>12.5f} {null['width' + key]:>11.5f}"
+        print(line, file=out)
+    print(f"{'95% CI':>6} alpha0 {fmt_ci(doc.get('alpha0_ci'))}  width {fmt_ci(doc.get('width_ci'))}"
+          " (bootstrap over samples)", file=out)
+    if null:
+        print(f"{'null':>6} alpha0 {fmt_ci(null.get('alpha0_ci'))}  width {fmt_ci(null.get('width_ci'))}"
+              f" ({null.get('model')} null model)", file=out)
 
 
 def _run(args: argparse.Namespace) -> int:

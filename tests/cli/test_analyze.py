@@ -167,3 +167,34 @@ def test_corrupt_checkpoints_give_one_line_errors(tmp_path, capsys):
     (p / "config.json").write_text(json.dumps(cfg))
     err = _error_line(capsys, ["analyze", str(p), "--samples", "1"])
     assert "shape" in err and "dense_h_to_4h" in err
+
+
+def test_intervals_medians_and_shuffle_null_in_json_and_table(tmp_path, capsys):
+    path = write_tiny_checkpoint(tmp_path / "ck", "gpt_neox", seed=0)
+    doc = run_json(tmp_path, str(path), "--samples", "3", "--neurons-per-layer", "8", "--null", "shuffle")
+    check_contract(doc, 3)
+    a0 = [s["alpha0"] for s in doc["samples"]]
+    assert doc["alpha0_median"] == pytest.approx(np.median(a0))
+    assert doc["alpha0_ci"][0] <= doc["alpha0"] <= doc["alpha0_ci"][1]
+    assert doc["width_ci"][0] <= doc["width"] <= doc["width_ci"][1]
+    assert doc["config"]["null"] == "shuffle"
+    null = doc["null"]
+    assert null["model"] == "shuffle" and len(null["tau"]) == len(doc["q"])
+    assert null["alpha0"] == pytest.approx(np.mean([s["null"]["alpha0"] for s in doc["samples"]]))
+    assert null["alpha0_ci"][0] <= null["alpha0"] <= null["alpha0_ci"][1]
+    # Same sampled neurons, other weights: the node count is equal, the spectrum is not.
+    for s in doc["samples"]:
+        assert s["null"]["n_nodes"] == s["n_nodes"] and s["null"]["tau"] != s["tau"]
+    printed = capsys.readouterr().out
+    assert "95% CI" in printed and "null alpha0" in printed and "shuffle null model" in printed
+    plain = run_json(tmp_path, str(path), "--samples", "3", "--neurons-per-layer", "8")
+    assert "null" not in plain and plain["alpha0"] == doc["alpha0"]  # the null does not touch the real run
+
+
+def test_reference_mode_shuffle_null(tmp_path):
+    path = write_tiny_checkpoint(tmp_path / "ck", "gpt_neox", seed=0, hidden=64, n_layers=2, heads=4)
+    doc = run_json(tmp_path, str(path), "--mode", "reference", "--samples", "2", "--null", "shuffle")
+    plain = run_json(tmp_path, str(path), "--mode", "reference", "--samples", "2")
+    assert [s["alpha0"] for s in doc["samples"]] == [s["alpha0"] for s in plain["samples"]]
+    assert doc["null"]["model"] == "shuffle"
+    assert all(s["null"]["alpha0"] != s["alpha0"] for s in doc["samples"])
