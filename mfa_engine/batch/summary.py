@@ -4,14 +4,15 @@
 
     {"engine_version", "mode", "config", "computed", "skipped",
      "checkpoints": [{"checkpoint", "step", "alpha0", "width", "alpha0_std", "width_std",
-                      "emergence", "emergence_std", "n_samples",
+                      "emergence", "emergence_std", "n_samples", "n_flagged",
                       "samples": [{"seed", "alpha0", "width"}]}],
      "failed": [{"checkpoint", "step", "error"}]}
 
 Checkpoints are ordered by step. Means and spreads are over the samples (population std).
 ``emergence`` is E(t) of DESIGN 2.4 relative to the first checkpoint of the list (None when
 undefined: alpha0 <= 0 or a zero width at t0); ``emergence_std`` is the spread of the per-sample
-E_s(t) over the seeds present at both t0 and t.
+E_s(t) over the seeds present at both t0 and t. ``n_flagged`` counts the samples whose
+diagnostics flag them (paper mode; ``mfa_engine.analysis.diagnostics``).
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ def summarise_series(
             "emergence": None,
             "emergence_std": None,
             "n_samples": len(samples),
+            "n_flagged": sum(1 for r in samples if ((r.get("record") or {}).get("diagnostics") or {}).get("flagged")),
             "samples": [{"seed": r["seed"], "alpha0": r["alpha0"], "width": r["width"]} for r in samples],
         })
     for entry, (e, e_std) in zip(entries, series_emergence(a_maps, w_maps)):
