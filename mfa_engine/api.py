@@ -14,6 +14,9 @@ from mfa_engine.errors import ConfigError
 
 __all__ = ["analyze_graph", "analyze_checkpoint", "make_q_grid", "graph_radius_grid"]
 
+#: Accepted values of ``radius_lower`` (lower end of the default radius grid).
+RADIUS_LOWER_CHOICES = ("quantile", "min")
+
 #: Above this many S x N distance entries, the radius grid is estimated from a subset of centres.
 _GRID_MAX_ENTRIES = 20_000_000
 
@@ -78,9 +81,15 @@ def graph_radius_grid(
     upper: str = "p99",
     directed: bool = True,
     backend: str = "auto",
+    lower: str = "quantile",
 ) -> np.ndarray:
-    """The default radius grid of a graph: log-spaced from the smallest positive distance to
-    the 99th percentile of the finite distances from the centres (DESIGN 2.3).
+    """The default radius grid of a graph (docs/architecture.md).
+
+    ``lower="quantile"`` (default): a data scale times a fixed unit grid, from the 5% quantile
+    of the edge distances (weighted edges of a LayeredGraph; never below its structural
+    distance) to the 99th percentile of the finite distances from the centres
+    (:func:`mfa_engine.analysis.radii.scaled_radius_grid`). ``lower="min"``: the earlier grid,
+    log-spaced from the smallest positive distance from the centres.
 
     Distances are taken from all centres when ``S x N`` is at most 2e7 entries, else from an
     evenly spaced subset of the centres (so memory stays bounded).
@@ -92,11 +101,13 @@ def graph_radius_grid(
         upper: ``"p99"``, ``"max"`` or ``"rounded"`` (distinct rounded distances).
         directed: Follow edge directions.
         backend: Paths backend.
+        lower: ``"quantile"`` or ``"min"`` (ignored for ``upper="rounded"``).
 
     Returns:
         float64 ``[R]`` strictly increasing radii.
     """
     from mfa_engine.analysis import radius_grid
+    from mfa_engine.analysis.radii import scaled_radius_grid
     from mfa_engine.paths import multi_source_distances
 
     n = graph.shape[0]
@@ -110,7 +121,24 @@ def graph_radius_grid(
         from mfa_engine.errors import AnalysisError
 
         raise AnalysisError("no finite positive distances from the centres: the graph has no usable edges")
-    return radius_grid(vals.astype(np.float64), n=n_radii, upper=upper)
+    if lower not in RADIUS_LOWER_CHOICES:
+        raise ConfigError(f"radius_lower must be one of {', '.join(RADIUS_LOWER_CHOICES)}, got {lower!r}")
+    if lower == "min" or upper == "rounded":
+        return radius_grid(vals.astype(np.float64), n=n_radii, upper=upper)
+    edges, floor = _edge_distances(graph)
+    return scaled_radius_grid(edges, vals, n=n_radii, upper=upper, floor=floor)
+
+
+def _edge_distances(graph: Any) -> tuple[np.ndarray, float | None]:
+    """float64 edge distances for the lower end of the grid, and the floor (structural distance)."""
+    from mfa_engine.nin import LayeredGraph
+
+    if isinstance(graph, LayeredGraph):
+        w = graph.weight_distances()
+        if not (np.isfinite(w) & (w > 0)).any():  # only structural edges
+            w = np.concatenate([b[np.isfinite(b)] for b in graph.blocks])
+        return w, graph.structural_distance
+    return np.asarray(graph.data, dtype=np.float64), None
 
 
 def analyze_graph(
@@ -127,6 +155,9 @@ def analyze_graph(
     n_radii: int = 64,
     radius_upper: str = "p99",
     backend: str = "auto",
+    radius_lower: str = "quantile",
+    fit_window: str = "full",
+    window_min_span: float = 1.0,
 ) -> Any:
     """Multifractal spectrum of a graph by box growing around centres (DESIGN 2.3).
 
@@ -136,20 +167,26 @@ def analyze_graph(
         convention: ``"boxgrowing"`` (NeuroMFA, tau from ln sum mu^q) or ``"sandbox"`` (Liu, Yu
             and Anh 2015, with D(q)).
         q: The q grid (default -3..3 step 0.1).
-        radii: Explicit radius grid (default: 64 log-spaced radii up to the 99th percentile of
-            the finite distances).
+        radii: Explicit radius grid (default: ``graph_radius_grid``, 64 radii from a low
+            quantile of the edge distances to the 99th percentile of the finite distances).
         centres: Node ids of the centres (default all nodes).
         directed: Follow edge directions (False: treat edges as undirected).
-        fit_range: Optional ``(r_lo, r_hi)`` restricting the fits.
+        fit_range: Optional ``(r_lo, r_hi)`` restricting the fits (overrides ``fit_window``).
         min_reach: Centres reaching fewer nodes within the largest radius are dropped.
         normalisation: ``"centre"`` (N_i(r)/N_i(r_max), the box-growing default) or
             ``"global"`` (N_i(r)/N; always used by the sandbox convention).
         n_radii: Size of the default radius grid.
         radius_upper: Upper end of the default grid: ``"p99"``, ``"max"`` or ``"rounded"``.
         backend: Paths backend (``"auto"``, ``"cpu"``, ``"torch"``, ``"triton"``, ``"cupy"``).
+        radius_lower: Lower end of the default grid: ``"quantile"`` (robust, scale-exact) or
+            ``"min"`` (the earlier grid from the smallest distance).
+        fit_window: ``"full"`` (every radius; default for a general graph) or ``"auto"`` (the
+            most stable window of the data, ``mfa_engine.analysis.window``; the default of
+            ``analyze_checkpoint``'s paper mode).
+        window_min_span: Smallest span in ``ln r`` of an automatic window.
 
     Returns:
-        A ``mfa_engine.analysis.Spectrum``.
+        A ``mfa_engine.analysis.Spectrum`` (with ``diagnostics``).
 
     Raises:
         ConfigError: Invalid graph, q grid, radii or centres.
@@ -170,7 +207,8 @@ def analyze_graph(
     if c.size == 0:
         raise ConfigError("no centres given: centres must name at least one node")
     if radii is None:
-        r = graph_radius_grid(g, c, n_radii=n_radii, upper=radius_upper, directed=directed, backend=backend)
+        r = graph_radius_grid(g, c, n_radii=n_radii, upper=radius_upper, directed=directed,
+                              backend=backend, lower=radius_lower)
     else:
         r = np.asarray(radii, dtype=np.float64).ravel()
     if normalisation is None:
@@ -185,6 +223,8 @@ def analyze_graph(
         n_nodes=n,
         fit_range=fit_range,
         min_reach=min_reach,
+        fit_window=fit_window,
+        window_min_span=window_min_span,
     )
 
 
@@ -216,6 +256,11 @@ def analyze_checkpoint(
     null: str | None = None,
     progress: bool = False,
     on_sample: Callable[[dict], None] | None = None,
+    structural_scale: str = "median",
+    radius_lower: str = "quantile",
+    fit_window: str = "auto",
+    fit_range: tuple[float, float] | None = None,
+    window_min_span: float = 1.0,
 ) -> dict:
     """Analyse one checkpoint; returns the JSON document of ``mfa analyze --json``.
 
@@ -237,20 +282,30 @@ def analyze_checkpoint(
         n_radii, radius_upper, convention, normalisation, min_reach, directed: see
             ``analyze_graph``.
         eps: Weights with ``|w| <= eps`` make no edge (paper mode).
-        structural_distance: Distance of the structural QKV -> context edges.
+        structural_distance: Distance of the structural QKV -> context edges (paper mode: a
+            factor of the sample's median weight distance, see ``structural_scale``).
         backend: Paths backend.
         null: ``"shuffle"``: also analyse each sample with every weight matrix permuted at
             random (same values, no structure; :mod:`mfa_engine.null_model`); each sample
             record then holds a ``"null"`` record and the document a ``"null"`` summary.
         progress: Show a progress bar on stderr.
         on_sample: Called with each per-sample record as soon as it is computed.
+        structural_scale: Paper mode: ``"median"`` (default; scale-invariant) or
+            ``"absolute"`` (``structural_distance`` is the distance itself).
+        radius_lower, fit_window, window_min_span: Paper mode, see ``analyze_graph``
+            (defaults here: the robust grid and the automatic window).
+        fit_range: Paper mode: ``(r_lo, r_hi)`` fit only on these radii (overrides the
+            automatic window).
 
     Returns:
         ``{"engine_version", "checkpoint", "model_type", "mode", "config", "q", "tau", "alpha",
         "f_alpha", "alpha0", "width", "alpha0_std", "width_std", "alpha0_median",
-        "width_median", "alpha0_ci", "width_ci", "samples": [...]}`` (``*_ci``: 95% bootstrap
-        intervals over the samples, see :mod:`mfa_engine.analysis.uncertainty`), plus
+        "width_median", "alpha0_ci", "width_ci", "n_flagged", "samples": [...]}`` (``*_ci``: 95%
+        bootstrap intervals over the samples, see :mod:`mfa_engine.analysis.uncertainty`), plus
         ``"null"`` with the same fields when a null model is asked for.
+        Paper-mode samples carry ``alpha0`` (= tau'(0)), ``alpha0_argmax``, ``width``,
+        ``width_hull``, ``structural_distance`` (the value used) and ``diagnostics``
+        (``mfa_engine.analysis.diagnostics``).
     """
     from mfa_engine import __version__
     from mfa_engine.arch import get_adapter
@@ -283,6 +338,11 @@ def analyze_checkpoint(
         "eps": float(eps),
         "structural_distance": float(structural_distance),
         "backend": backend,
+        "structural_scale": structural_scale,
+        "radius_lower": radius_lower,
+        "fit_window": fit_window,
+        "fit_range": None if fit_range is None else [float(v) for v in fit_range],
+        "window_min_span": float(window_min_span),
         "null": null,
     }
     t0 = time.perf_counter()
@@ -299,20 +359,22 @@ def analyze_checkpoint(
         else:
             adapter = get_adapter(ckpt.config)
             adapter.validate(ckpt)
+            graph_kw = dict(eps=eps, structural_distance=structural_distance,
+                            structural_scale=structural_scale)
+            spec_kw = dict(convention=convention, q=q_arr, directed=directed, min_reach=min_reach,
+                           normalisation=normalisation, n_radii=n_radii, radius_upper=radius_upper,
+                           backend=backend, radius_lower=radius_lower, fit_window=fit_window,
+                           fit_range=fit_range, window_min_span=window_min_span)
             records = []
-            fit = dict(convention=convention, q=q_arr, directed=directed, min_reach=min_reach,
-                       normalisation=normalisation, n_radii=n_radii, radius_upper=radius_upper,
-                       backend=backend)
-            nin = dict(neurons_per_layer=neurons_per_layer, eps=eps,
-                       structural_distance=structural_distance)
             bar = _progress(len(seeds), "samples", progress)
             try:
                 for s in seeds:
-                    rec, q_out = _paper_record(ckpt, adapter, s, nin, fit)
+                    rec, q_out = _paper_record(ckpt, adapter, s, neurons_per_layer, graph_kw, spec_kw)
                     if null is not None:
                         from mfa_engine.null_model import ShuffledCheckpoint
 
-                        rec["null"], _ = _paper_record(ShuffledCheckpoint(ckpt, s), adapter, s, nin, fit)
+                        rec["null"], _ = _paper_record(ShuffledCheckpoint(ckpt, s), adapter, s,
+                                                       neurons_per_layer, graph_kw, spec_kw)
                         rec["null"]["model"] = null
                     records.append(rec)
                     if on_sample is not None:
@@ -333,28 +395,29 @@ def analyze_checkpoint(
     )
 
 
-def _paper_record(ckpt: Any, adapter: Any, seed: int, nin: dict[str, Any],
-                  fit: dict[str, Any]) -> tuple[dict, np.ndarray]:
-    """One paper-mode sample: build the NIN of ``seed`` and fit its spectrum.
-
-    Returns:
-        ``(record, q)``: the per-sample record of the JSON contract and the q grid used.
-    """
+def _paper_record(
+    ckpt: Any, adapter: Any, seed: int, neurons_per_layer: int | str, graph_kw: dict, spec_kw: dict
+) -> tuple[dict, np.ndarray]:
+    """One paper-mode sample: build the sampled NIN, analyse it, return (record, q grid)."""
     from mfa_engine.nin import build_nin
 
-    g = build_nin(ckpt, adapter, seed=seed, **nin)
-    spec = analyze_graph(g, **fit)
+    g = build_nin(ckpt, adapter, neurons_per_layer=neurons_per_layer, seed=seed, **graph_kw)
+    spec = analyze_graph(g, **spec_kw)
     rec = {
         "seed": seed,
         "tau": _floats(spec.tau),
         "alpha": _floats(spec.alpha),
         "f_alpha": _floats(spec.f_alpha),
         "alpha0": float(spec.alpha0),
+        "alpha0_argmax": float(spec.alpha0_argmax),
         "width": float(spec.width),
+        "width_hull": float(spec.width_hull),
         "n_centres": int(spec.n_centres),
         "r2_min": float(np.nanmin(spec.r2)),
         "n_nodes": int(g.n_nodes),
         "n_edges": int(g.n_edges),
+        "structural_distance": g.structural_distance,
+        "diagnostics": spec.diagnostics,
     }
     if spec.dims is not None:
         rec["dims"] = _floats(spec.dims)
@@ -470,6 +533,7 @@ def _summarise(records: list[dict], q: np.ndarray, **head: Any) -> dict:
         "config": head["config"],
         "q": _floats(q),
         **_spectrum_stats(records),
+        "n_flagged": sum(1 for r in records if (r.get("diagnostics") or {}).get("flagged")),
         "samples": records,
         "seconds": round(float(head["seconds"]), 4),
     }

@@ -27,7 +27,8 @@ MODES = ("paper", "reference")
 #: analyze_checkpoint options that change results, per mode (everything else is execution).
 _RELEVANT = {
     "paper": ("neurons_per_layer", "q", "n_radii", "radius_upper", "convention", "normalisation",
-              "min_reach", "directed", "eps", "structural_distance"),
+              "min_reach", "directed", "eps", "structural_distance", "structural_scale",
+              "radius_lower", "fit_window", "fit_range", "window_min_span"),
     "reference": ("neurons_per_layer", "q", "threshold"),
 }
 _RESERVED = ("mode", "samples", "seed", "revision", "progress", "on_sample")

@@ -5,7 +5,7 @@
     {"engine_version", "mode", "config", "computed", "skipped",
      "checkpoints": [{"checkpoint", "step", "alpha0", "width", "alpha0_std", "width_std",
                       "alpha0_median", "width_median", "alpha0_ci", "width_ci",
-                      "emergence", "emergence_std", "emergence_ci", "n_samples",
+                      "emergence", "emergence_std", "emergence_ci", "n_samples", "n_flagged",
                       "samples": [{"seed", "alpha0", "width"}],
                       "null": {...}}],            # only when the rows carry a null model
      "failed": [{"checkpoint", "step", "error"}]}
@@ -16,10 +16,11 @@ when undefined: alpha0 <= 0 or a zero width at t0); ``emergence_std`` is the spr
 per-sample E_s(t) over the seeds present at both t0 and t. ``*_ci`` are 95% percentile bootstrap
 intervals ``[lo, hi]`` over the samples (:mod:`mfa_engine.analysis.uncertainty`); the E interval
 resamples the seeds present at t0 and t jointly at both (paired: a seed is the same neurons at
-every step). When the per-sample records hold a ``null`` record (``null = "shuffle"``), each
-checkpoint gets ``"null": {"alpha0", "width", "alpha0_median", "width_median", "alpha0_ci",
-"width_ci", "emergence", "emergence_ci", "n_samples"}`` computed the same way from the null
-records, so the null E stands next to the real one.
+every step). ``n_flagged`` counts the samples whose diagnostics flag them (paper mode;
+``mfa_engine.analysis.diagnostics``). When the per-sample records hold a ``null`` record
+(``null = "shuffle"``), each checkpoint gets ``"null": {"alpha0", "width", "alpha0_median",
+"width_median", "alpha0_ci", "width_ci", "emergence", "emergence_ci", "n_samples"}`` computed
+the same way from the null records, so the null E stands next to the real one.
 """
 
 from __future__ import annotations
@@ -225,6 +226,7 @@ def summarise_series(
             "emergence_std": None,
             "emergence_ci": None,
             "n_samples": len(samples),
+            "n_flagged": sum(1 for r in samples if ((r.get("record") or {}).get("diagnostics") or {}).get("flagged")),
             "samples": [{"seed": r["seed"], "alpha0": r["alpha0"], "width": r["width"]} for r in samples],
         })
     emerg = series_emergence(a_maps, w_maps)

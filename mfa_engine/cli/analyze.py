@@ -47,12 +47,40 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--undirected", action="store_true", help="paper mode: ignore edge directions")
     p.add_argument("--eps", type=float, default=0.0, help="paper mode: drop weights with |w| <= eps")
     p.add_argument("--structural-distance", type=float, default=1.0,
-                   help="distance of the structural QKV -> context edges (default 1.0)")
+                   help="distance of the structural QKV -> context edges: paper mode, a factor of "
+                        "the sample's median weight distance (default 1.0; see --structural-scale)")
+    _add_science_options(p)
     p.add_argument("--null", choices=("shuffle",), default=None,
                    help="also analyse a null model: shuffle = every weight matrix permuted at random "
                         "(same values, no structure), seeded per sample")
     p.add_argument("--backend", default="auto", choices=("auto", "cpu", "torch", "triton", "cupy"))
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _fit_range(value: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI (two radii), got {value!r}") from None
+    if not (0 < lo <= hi < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected 0 < LO <= HI (finite), got {value!r}")
+    return lo, hi
+
+
+def _add_science_options(p: argparse.ArgumentParser) -> None:
+    """Paper mode: structural distance scale, radius grid, fit window (docs/architecture.md)."""
+    p.add_argument("--structural-scale", choices=("median", "absolute"), default="median",
+                   help="paper mode: structural distance relative to the median weight distance "
+                        "(default, scale-invariant) or absolute")
+    p.add_argument("--radius-lower", choices=("quantile", "min"), default="quantile",
+                   help="paper mode: bottom of the radius grid: 5%% quantile of the edge distances, "
+                        "not below the structural distance (default), or the smallest distance (old grid)")
+    p.add_argument("--fit-window", choices=("auto", "full"), default="auto",
+                   help="paper mode: fit on the most stable window of the radii (default) or on all")
+    p.add_argument("--fit-range", type=_fit_range, default=None, metavar="LO,HI",
+                   help="paper mode: fit only on radii in [LO, HI] (overrides --fit-window)")
+    p.add_argument("--window-min-span", type=float, default=1.0,
+                   help="paper mode: smallest span in ln r of the automatic fit window (default 1.0)")
 
 
 def analysis_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -78,6 +106,11 @@ def analysis_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         directed=not args.undirected,
         eps=args.eps,
         structural_distance=args.structural_distance,
+        structural_scale=args.structural_scale,
+        radius_lower=args.radius_lower,
+        fit_window=args.fit_window,
+        fit_range=args.fit_range,
+        window_min_span=args.window_min_span,
         backend=args.backend,
         null=args.null,
         progress=not args.quiet and sys.stderr.isatty(),
@@ -96,12 +129,16 @@ def print_summary(doc: dict, file: Any = None) -> None:
           f"{len(doc['samples'])} samples, {doc.get('seconds', 0):.2f} s)", file=out)
     null = doc.get("null")
     head = f"{'seed':>6} {'centres':>8} {'alpha0':>10} {'width':>10} {'R2 min':>8}"
-    print(head + (f" {'null alpha0':>12} {'null width':>11}" if null else ""), file=out)
+    print(head + (f" {'null alpha0':>12} {'null width':>11}" if null else "") + "  flags", file=out)
+    flagged = []
     for s in doc["samples"]:
+        flags = (s.get("diagnostics") or {}).get("flags") or []
+        if flags:
+            flagged.append(f"{s['seed']} ({', '.join(flags)})")
         line = f"{s['seed']:>6} {s['n_centres']:>8} {s['alpha0']:>10.5f} {s['width']:>10.5f} {s['r2_min']:>8.4f}"
         if null and isinstance(s.get("null"), dict):
             line += f" {s['null']['alpha0']:>12.5f} {s['null']['width']:>11.5f}"
-        print(line, file=out)
+        print(f"{line}  {','.join(flags) or '-'}", file=out)
     for label, key in (("mean", ""), ("median", "_median"), ("std", "_std")):
         line = f"{label:>6} {'':>8} {doc['alpha0' + key]:>10.5f} {doc['width' + key]:>10.5f}"
         if null:
@@ -112,6 +149,9 @@ def print_summary(doc: dict, file: Any = None) -> None:
     if null:
         print(f"{'null':>6} alpha0 {fmt_ci(null.get('alpha0_ci'))}  width {fmt_ci(null.get('width_ci'))}"
               f" ({null.get('model')} null model)", file=out)
+    if flagged:
+        print(f"flagged samples ({len(flagged)} of {len(doc['samples'])}; see docs/architecture.md): "
+              f"seed {'; seed '.join(flagged)}", file=out)
 
 
 def _run(args: argparse.Namespace) -> int:

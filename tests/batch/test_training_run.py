@@ -25,7 +25,7 @@ def training_batch(tiny_training_run, tmp_path_factory):
     report = run_batch([str(root / "step*")], store, samples=5,
                        options={"paper": {"neurons_per_layer": 16, "null": "shuffle"},
                                 "reference": {"neurons_per_layer": 16}})
-    return root, info, report
+    return root, info, report, store
 
 
 def test_training_run_learns_and_is_saved_log_spaced(tiny_training_run):
@@ -39,7 +39,7 @@ def test_training_run_learns_and_is_saved_log_spaced(tiny_training_run):
 
 
 def test_batch_on_a_training_run_gives_intervals_and_null(training_batch):
-    root, info, report = training_batch
+    root, info, report, store = training_batch
     assert report.ok and report.computed == 7 * 5 * 2
     for mode in ("paper", "reference"):
         doc = report.summaries[mode]
@@ -65,8 +65,27 @@ def test_batch_on_a_training_run_gives_intervals_and_null(training_batch):
 
 def test_reference_emergence_follows_learning(training_batch):
     """Reference-mode E rises as the held-out loss falls (the published definition)."""
-    _, info, report = training_batch
+    _, info, report, _ = training_batch
     e = [c["emergence"] for c in report.summaries["reference"]["checkpoints"]]
     assert _spearman(e, -np.array(info["loss"])) > 0.9
     last = report.summaries["reference"]["checkpoints"][-1]
     assert last["emergence_ci"][0] > 0.2
+
+
+def test_every_paper_sample_of_the_run_carries_diagnostics(training_batch):
+    from mfa_engine.batch import ResultsStore
+
+    _, info, report, store = training_batch
+    with ResultsStore(store) as st:
+        rows = st.rows("paper")
+    assert len(rows) == 7 * 5
+    for r in rows:
+        d = r["record"]["diagnostics"]
+        assert {"n_alpha_increasing", "q0_on_hull", "r2_min", "fit_window", "self_share_lowest",
+                "saturated_share_highest", "flags", "flagged"} <= d.keys()
+        assert 0 < d["fit_window"][0] < d["fit_window"][1] and 0.0 <= d["self_share_lowest"] <= 1.0
+        assert isinstance(r["record"]["null"]["diagnostics"], dict)
+    by_step: dict = {}
+    for r in rows:
+        by_step[r["step"]] = by_step.get(r["step"], 0) + bool(r["record"]["diagnostics"]["flagged"])
+    assert [c["n_flagged"] for c in report.summaries["paper"]["checkpoints"]] == [by_step[s] for s in info["steps"]]
