@@ -62,6 +62,10 @@ def doc_row(label: str, doc: dict, seconds: float) -> list[Any]:
             f"[{wins[:, 0].mean():.2f}, {wins[:, 1].mean():.2f}]", doc["n_flagged"], f"{seconds:.0f}"]
 
 
+#: The paper-mode options before issue 13 (grid from the smallest distance, every radius fitted,
+#: structural distance 1.0 in absolute units).
+EARLIER = {"radius_lower": "min", "fit_window": "full", "structural_scale": "absolute"}
+
 DOC_HEADERS = ["setting", "seeds", "alpha0", "std", "range", "alpha0 95% CI", "alpha0_argmax (mean ± std)",
                "width", "width 95% CI", "fit window ln(r/r_max)", "flagged", "s"]
 
@@ -83,12 +87,14 @@ def headline(path: Path, seeds: int) -> str:
     lines = [md_table(DOC_HEADERS, [row])]
     lines.append("")
     lines.append(md_table(
-        ["", "alpha0", "std", "range", "alpha0 95% CI", "width", "width 95% CI"],
-        [["real", f"{doc['alpha0']:.4f}", f"{spread([s['alpha0'] for s in doc['samples']])[0]:.4f}",
+        ["", "alpha0", "median", "std", "range", "alpha0 95% CI", "width", "median", "width 95% CI"],
+        [["real", f"{doc['alpha0']:.4f}", f"{doc['alpha0_median']:.4f}",
+          f"{spread([s['alpha0'] for s in doc['samples']])[0]:.4f}",
           f"{spread([s['alpha0'] for s in doc['samples']])[1]:.4f}", ci(doc["alpha0_ci"]),
-          f"{doc['width']:.3f}", ci(doc["width_ci"], ".3f")],
-         ["shuffle null", f"{null['alpha0']:.4f}", f"{nstd:.4f}", f"{nrng:.4f}", ci(null["alpha0_ci"]),
-          f"{null['width']:.3f}", ci(null["width_ci"], ".3f")]]))
+          f"{doc['width']:.3f}", f"{doc['width_median']:.3f}", ci(doc["width_ci"], ".3f")],
+         ["shuffle null", f"{null['alpha0']:.4f}", f"{null['alpha0_median']:.4f}", f"{nstd:.4f}", f"{nrng:.4f}",
+          ci(null["alpha0_ci"]), f"{null['width']:.3f}", f"{null['width_median']:.3f}",
+          ci(null["width_ci"], ".3f")]]))
     lines.append("")
     lines.append(md_table(
         ["diagnostic (over seeds)", "min", "median", "max"],
@@ -120,8 +126,7 @@ def sensitivities(path: Path, seeds: int) -> str:
         ("whole grid (no window)", seeds, {"fit_window": "full"}),
         ("window min span 0.5", seeds, {"window_min_span": 0.5}),
         ("window min span 2.0", seeds, {"window_min_span": 2.0}),
-        ("earlier grid (smallest distance), whole grid, absolute structural 1.0", seeds,
-         {"radius_lower": "min", "fit_window": "full", "structural_scale": "absolute"}),
+        ("earlier grid (smallest distance), whole grid, absolute structural 1.0", seeds, dict(EARLIER)),
         ("16 neurons per layer", seeds, {"neurons_per_layer": 16}),
         ("64 neurons per layer", seeds, {"neurons_per_layer": 64}),
         ("128 neurons per layer", max(3, seeds // 2), {"neurons_per_layer": 128}),
@@ -144,24 +149,29 @@ def training(seeds: int, work: Path) -> str:
     print(f"  trained in {time.perf_counter() - t0:.0f} s; loss {info['loss']}", file=sys.stderr)
     report = run_batch([str(work / "run" / "step*")], work / "store", samples=seeds,
                        options={"paper": {"null": "shuffle"}, "reference": {"null": "shuffle"}})
-    if not report.ok:
-        sys.exit(f"batch failed: {report.failed}")
+    earlier = run_batch([str(work / "run" / "step*")], work / "store-earlier", samples=seeds,
+                        options={"paper": dict(EARLIER)})
+    if not (report.ok and earlier.ok):
+        sys.exit(f"batch failed: {report.failed + earlier.failed}")
     p, r = report.summaries["paper"]["checkpoints"], report.summaries["reference"]["checkpoints"]
+    old = earlier.summaries["paper"]["checkpoints"]
     rows = []
     for i, step in enumerate(info["steps"]):
         rows.append([step, f"{info['loss'][i]:.3f}",
                      f"{p[i]['alpha0']:.4f}", f"{p[i]['width']:.3f}", f"{p[i]['emergence']:+.4f} {ci(p[i]['emergence_ci'])}",
                      f"{p[i]['null']['emergence']:+.4f} {ci(p[i]['null']['emergence_ci'])}", p[i]["n_flagged"],
                      f"{r[i]['alpha0']:.4f}", f"{r[i]['width']:.3f}", f"{r[i]['emergence']:+.4f} {ci(r[i]['emergence_ci'])}",
-                     f"{r[i]['null']['emergence']:+.4f} {ci(r[i]['null']['emergence_ci'])}"])
+                     f"{r[i]['null']['emergence']:+.4f} {ci(r[i]['null']['emergence_ci'])}",
+                     f"{old[i]['alpha0']:.4f}", f"{old[i]['emergence']:+.4f} {ci(old[i]['emergence_ci'])}"])
     table = md_table(["step", "held-out loss", "paper alpha0", "paper width", "paper E [95% CI]",
                       "paper null E [95% CI]", "flagged", "ref. alpha0", "ref. width", "ref. E [95% CI]",
-                      "ref. null E [95% CI]"], rows)
+                      "ref. null E [95% CI]", "paper alpha0, earlier grid", "paper E, earlier grid"], rows)
     neg_loss = [-v for v in info["loss"]]
     corr = md_table(["series", "Spearman rank correlation with -loss"], [
         [name, f"{_spearman([c[key]['emergence'] if key else c['emergence'] for c in cks], neg_loss):+.2f}"]
         for name, cks, key in (("paper E", p, None), ("paper null E", p, "null"),
-                               ("reference E", r, None), ("reference null E", r, "null"))])
+                               ("reference E", r, None), ("reference null E", r, "null"),
+                               ("paper E, earlier grid", old, None))])
     return f"{seeds} seeds per checkpoint, default options of each mode.\n\n{table}\n\n{corr}"
 
 
