@@ -56,3 +56,11 @@ def test_summary_contract_order_means_and_seed_filter():
                             skipped=0, checkpoints=[("/b/step1000", 1000), ("/x", 5)])
     assert [c["checkpoint"] for c in doc2["checkpoints"]] == ["/b/step1000"]
     assert doc2["checkpoints"][0]["n_samples"] == 3
+
+
+def test_summary_counts_flagged_samples():
+    rows = _rows({("c", 0): {0: (1.0, 0.5), 1: (1.1, 0.6), 2: (1.2, 0.7)}})
+    rows[0]["record"]["diagnostics"] = {"flagged": True, "flags": ["low_r2"]}
+    rows[1]["record"]["diagnostics"] = {"flagged": False, "flags": []}
+    doc = summarise_series(rows, engine_version="x", mode="paper", config={}, computed=3, skipped=0)
+    assert doc["checkpoints"][0]["n_flagged"] == 1  # the third row has no diagnostics
