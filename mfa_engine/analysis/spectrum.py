@@ -327,20 +327,7 @@ def spectrum_from_counts(
         )
     c = c[keep]
 
-    if normalisation == "centre":
-        ln_mu = np.log(c) - np.log(c[:, -1:])
-    else:
-        if n_nodes is None:
-            raise ConfigError(f"normalisation='global' ({convention}) requires n_nodes")
-        try:
-            n_total_nodes = float(n_nodes)
-        except (TypeError, ValueError):
-            n_total_nodes = math.nan
-        if isinstance(n_nodes, bool) or not n_total_nodes >= float(c.max()):
-            raise ConfigError(
-                f"n_nodes={n_nodes!r} must be a number >= the largest count {int(c.max())}"
-            )
-        ln_mu = np.log(c) - math.log(n_total_nodes)
+    ln_mu = _ln_measure(c, normalisation, n_nodes, convention)
 
     power0 = 0.0 if convention == "boxgrowing" else -1.0
     window = _choose_window(c, r, ln_mu, fit_range, mask, fit_window, power0,
@@ -397,6 +384,23 @@ def spectrum_from_counts(
         width_hull=hull_width(qa, tau),
         diagnostics=diagnostics,
     )
+
+
+def _ln_measure(c: np.ndarray, normalisation: str, n_nodes: Any, convention: str) -> np.ndarray:
+    """``ln mu_i(r)`` [C, R] for the kept centres' counts ``c``."""
+    if normalisation == "centre":
+        return np.log(c) - np.log(c[:, -1:])
+    if n_nodes is None:
+        raise ConfigError(f"normalisation='global' ({convention}) requires n_nodes")
+    try:
+        n_total_nodes = float(n_nodes)
+    except (TypeError, ValueError):
+        n_total_nodes = math.nan
+    if isinstance(n_nodes, bool) or not n_total_nodes >= float(c.max()):
+        raise ConfigError(
+            f"n_nodes={n_nodes!r} must be a number >= the largest count {int(c.max())}"
+        )
+    return np.log(c) - math.log(n_total_nodes)
 
 
 def _choose_window(

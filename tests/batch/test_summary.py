@@ -110,3 +110,11 @@ def test_summary_null_block_next_to_the_real_values():
     assert c1["emergence"] == pytest.approx((0.5 / 0.6) * math.log(1.6 / 1.1))
     lo, hi = c1["null"]["emergence_ci"]
     assert lo <= c1["null"]["emergence"] <= hi
+
+
+def test_summary_counts_flagged_samples():
+    rows = _rows({("c", 0): {0: (1.0, 0.5), 1: (1.1, 0.6), 2: (1.2, 0.7)}})
+    rows[0]["record"]["diagnostics"] = {"flagged": True, "flags": ["low_r2"]}
+    rows[1]["record"]["diagnostics"] = {"flagged": False, "flags": []}
+    doc = summarise_series(rows, engine_version="x", mode="paper", config={}, computed=3, skipped=0)
+    assert doc["checkpoints"][0]["n_flagged"] == 1  # the third row has no diagnostics

@@ -198,3 +198,26 @@ def test_reference_mode_shuffle_null(tmp_path):
     assert [s["alpha0"] for s in doc["samples"]] == [s["alpha0"] for s in plain["samples"]]
     assert doc["null"]["model"] == "shuffle"
     assert all(s["null"]["alpha0"] != s["alpha0"] for s in doc["samples"])
+
+
+def test_flagged_samples_are_named_and_fit_range_applies(tmp_path, capsys):
+    from mfa_engine.cli.analyze import print_summary
+
+    path = write_tiny_checkpoint(tmp_path / "ck", "bert", seed=0)
+    doc = run_json(tmp_path, str(path), "--samples", "2", "--neurons-per-layer", "6")
+    for s in doc["samples"]:
+        assert s["diagnostics"]["fit_window_source"] == "auto"
+        assert {"alpha0_argmax", "width_hull", "structural_distance"} <= s.keys()
+    lo, hi = doc["samples"][0]["diagnostics"]["fit_window"]
+    fixed = run_json(tmp_path, str(path), "--samples", "1", "--neurons-per-layer", "6",
+                     "--fit-range", f"{lo!r},{hi!r}")
+    assert fixed["samples"][0]["diagnostics"]["fit_window_source"] == "fit_range"
+    assert fixed["samples"][0]["alpha0"] == pytest.approx(doc["samples"][0]["alpha0"], rel=1e-12)
+    assert fixed["config"]["fit_range"] == [lo, hi]
+    capsys.readouterr()
+    doc["samples"][1]["diagnostics"]["flags"] = ["q0_off_hull", "low_r2"]
+    print_summary(doc)
+    out = capsys.readouterr().out
+    assert "flagged samples (1 of 2" in out and "seed 1 (q0_off_hull, low_r2)" in out
+    with pytest.raises(SystemExit):
+        main(["analyze", str(path), "--fit-range", "3"])
