@@ -52,14 +52,14 @@ def spread(values: list[float]) -> tuple[float, float]:
     return float(a.std()), float(a.max() - a.min())
 
 
-def doc_row(label: str, doc: dict, seconds: float) -> list[Any]:
+def doc_row(label: str, doc: dict) -> list[Any]:
     a0 = [s["alpha0"] for s in doc["samples"]]
     arg = [s.get("alpha0_argmax", s["alpha0"]) for s in doc["samples"]]
     std, rng = spread(a0)
     wins = np.array([s["diagnostics"]["fit_window_x"] for s in doc["samples"]])
     return [label, len(a0), f"{doc['alpha0']:.4f}", f"{std:.4f}", f"{rng:.4f}", ci(doc["alpha0_ci"]),
             f"{np.mean(arg):.4f} ± {np.std(arg):.4f}", f"{doc['width']:.3f}", ci(doc["width_ci"], ".3f"),
-            f"[{wins[:, 0].mean():.2f}, {wins[:, 1].mean():.2f}]", doc["n_flagged"], f"{seconds:.0f}"]
+            f"[{wins[:, 0].mean():.2f}, {wins[:, 1].mean():.2f}]", doc["n_flagged"]]
 
 
 #: The paper-mode options before issue 13 (grid from the smallest distance, every radius fitted,
@@ -67,14 +67,15 @@ def doc_row(label: str, doc: dict, seconds: float) -> list[Any]:
 EARLIER = {"radius_lower": "min", "fit_window": "full", "structural_scale": "absolute"}
 
 DOC_HEADERS = ["setting", "seeds", "alpha0", "std", "range", "alpha0 95% CI", "alpha0_argmax (mean ± std)",
-               "width", "width 95% CI", "fit window ln(r/r_max)", "flagged", "s"]
+               "width", "width 95% CI", "fit window ln(r/r_max)", "flagged"]
 
 
 def run(path: Path, label: str, samples: int, **kw: Any) -> tuple[list[Any], dict]:
     t0 = time.perf_counter()
     doc = analyze_checkpoint(path, samples=samples, **kw)
-    row = doc_row(label, doc, time.perf_counter() - t0)
-    print(f"  {label}: alpha0 {doc['alpha0']:.4f} {ci(doc['alpha0_ci'])}", file=sys.stderr)
+    row = doc_row(label, doc)
+    print(f"  {label}: alpha0 {doc['alpha0']:.4f} {ci(doc['alpha0_ci'])} ({time.perf_counter() - t0:.0f} s)",
+          file=sys.stderr)
     return row, doc
 
 
