@@ -151,7 +151,7 @@ def training(seeds: int, work: Path) -> str:
     report = run_batch([str(work / "run" / "step*")], work / "store", samples=seeds,
                        options={"paper": {"null": "shuffle"}, "reference": {"null": "shuffle"}})
     earlier = run_batch([str(work / "run" / "step*")], work / "store-earlier", samples=seeds,
-                        options={"paper": dict(EARLIER)})
+                        options={"paper": {**EARLIER, "null": "shuffle"}})
     if not (report.ok and earlier.ok):
         sys.exit(f"batch failed: {report.failed + earlier.failed}")
     p, r = report.summaries["paper"]["checkpoints"], report.summaries["reference"]["checkpoints"]
@@ -163,16 +163,19 @@ def training(seeds: int, work: Path) -> str:
                      f"{p[i]['null']['emergence']:+.4f} {ci(p[i]['null']['emergence_ci'])}", p[i]["n_flagged"],
                      f"{r[i]['alpha0']:.4f}", f"{r[i]['width']:.3f}", f"{r[i]['emergence']:+.4f} {ci(r[i]['emergence_ci'])}",
                      f"{r[i]['null']['emergence']:+.4f} {ci(r[i]['null']['emergence_ci'])}",
-                     f"{old[i]['alpha0']:.4f}", f"{old[i]['emergence']:+.4f} {ci(old[i]['emergence_ci'])}"])
+                     f"{old[i]['alpha0']:.4f}", f"{old[i]['emergence']:+.4f} {ci(old[i]['emergence_ci'])}",
+                     f"{old[i]['null']['emergence']:+.4f} {ci(old[i]['null']['emergence_ci'])}"])
     table = md_table(["step", "held-out loss", "paper alpha0", "paper width", "paper E [95% CI]",
                       "paper null E [95% CI]", "flagged", "ref. alpha0", "ref. width", "ref. E [95% CI]",
-                      "ref. null E [95% CI]", "paper alpha0, earlier grid", "paper E, earlier grid"], rows)
+                      "ref. null E [95% CI]", "paper alpha0, earlier grid", "paper E, earlier grid",
+                      "paper null E, earlier grid"], rows)
     neg_loss = [-v for v in info["loss"]]
     corr = md_table(["series", "Spearman rank correlation with -loss"], [
         [name, f"{_spearman([c[key]['emergence'] if key else c['emergence'] for c in cks], neg_loss):+.2f}"]
         for name, cks, key in (("paper E", p, None), ("paper null E", p, "null"),
                                ("reference E", r, None), ("reference null E", r, "null"),
-                               ("paper E, earlier grid", old, None))])
+                               ("paper E, earlier grid", old, None),
+                               ("paper null E, earlier grid", old, "null"))])
     return f"{seeds} seeds per checkpoint, default options of each mode.\n\n{table}\n\n{corr}"
 
 
