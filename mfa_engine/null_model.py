@@ -33,7 +33,7 @@ __all__ = ["NULL_MODELS", "ShuffledCheckpoint", "check_null"]
 #: Supported null models.
 NULL_MODELS = ("shuffle",)
 #: First word of the null generator's seed sequence (keeps it apart from the neuron sampling).
-_TAG = 0x5_4_0_F_F_1_E
+_TAG = zlib.crc32(b"mfa-engine shuffle null model")
 _CHUNK_BYTES = 8 << 20
 
 
