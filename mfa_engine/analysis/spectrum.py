@@ -364,6 +364,7 @@ def spectrum_from_counts(
     diagnostics = sample_diagnostics(
         q=qa, tau=tau, alpha=alpha, f_alpha=f_alpha, r2=fit.r2, r2_alpha0=float(fit0.r2),
         counts=counts_kept, radii=r, window=window,
+        qmin_top_share=_top_share(qa[0] - (0.0 if convention == "boxgrowing" else 1.0), ln_mu[:, 0]),
     )
 
     return Spectrum(
@@ -384,6 +385,12 @@ def spectrum_from_counts(
         width_hull=hull_width(qa, tau),
         diagnostics=diagnostics,
     )
+
+
+def _top_share(power: float, ln_mu: np.ndarray) -> float:
+    """Share of ``sum_i mu_i^power`` carried by its largest term (``ln_mu``: [C])."""
+    a = power * ln_mu
+    return float(1.0 / np.exp(a - a.max()).sum())
 
 
 def _ln_measure(c: np.ndarray, normalisation: str, n_nodes: Any, convention: str) -> np.ndarray:
