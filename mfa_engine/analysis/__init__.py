@@ -8,6 +8,7 @@ Public API::
                          normalisation=None, n_nodes=None, fit_range=None,
                          min_reach=10) -> Spectrum
     emergence(alpha0 [T, S], width [T, S]) -> (E [T], E_std [T])
+    q_grid(q_min=-3, q_max=3, q_step=0.1) -> float64 [Q]; check_q(q) -> float64 [Q]
     node_fractal_dimension(distances [N, N], threshold=200.0, min_distances=10) -> float64 [N]
 
 Importing this package imports NumPy only.
@@ -19,15 +20,18 @@ from mfa_engine.analysis.emergence import emergence
 from mfa_engine.analysis.fit import LinearFit, linear_fit
 from mfa_engine.analysis.nfd import node_fractal_dimension
 from mfa_engine.analysis.radii import radius_grid
-from mfa_engine.analysis.spectrum import Spectrum, default_q, spectrum_from_counts
+from mfa_engine.analysis.qgrid import check_q, default_q, q_grid
+from mfa_engine.analysis.spectrum import Spectrum, spectrum_from_counts
 
 __all__ = [
     "LinearFit",
     "Spectrum",
+    "check_q",
     "default_q",
     "emergence",
     "linear_fit",
     "node_fractal_dimension",
+    "q_grid",
     "radius_grid",
     "spectrum_from_counts",
 ]

@@ -6,7 +6,27 @@ import numpy as np
 
 from mfa_engine.errors import ConfigError
 
-__all__ = ["emergence"]
+__all__ = ["emergence", "emergence_curve"]
+
+
+def emergence_curve(alpha0: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """The formula of E(t) (the one place it is written), without checks.
+
+    ``E(t) = (w(t) / w(t0)) * ln(alpha0(t0) / alpha0(t))`` along the first axis (row 0 is t0);
+    further axes (samples) are computed independently. Undefined entries (alpha0 <= 0, a zero
+    width at t0) come out as NaN or inf; callers check their inputs.
+
+    Args:
+        alpha0: float64 ``[T, ...]``.
+        width: float64, the same shape.
+
+    Returns:
+        float64 ``[T, ...]``.
+    """
+    a = np.asarray(alpha0, dtype=np.float64)
+    w = np.asarray(width, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (w / w[0]) * np.log(a[0] / a)
 
 
 def _as_tx(name: str, a: np.ndarray) -> np.ndarray:
@@ -65,8 +85,8 @@ def emergence(alpha0: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.nda
 
     w_mean = w.mean(axis=1)
     a_mean = a.mean(axis=1)
-    e = (w_mean / w_mean[0]) * np.log(a_mean[0] / a_mean)
-    e_per_sample = (w / w[0]) * np.log(a[0] / a)
+    e = emergence_curve(a_mean, w_mean)
+    e_per_sample = emergence_curve(a, w)
     e_std = e_per_sample.std(axis=1)
     e[0] = 0.0
     e_std[0] = 0.0
