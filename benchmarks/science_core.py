@@ -65,7 +65,7 @@ def numbers(doc: dict, c: float) -> np.ndarray:
         out += [s[k] for k in ("alpha0", "alpha0_argmax", "width", "width_hull", "r2_min")]
         out += [float(d[k]) for k in ("n_alpha_increasing", "q0_on_hull", "max_f_above_f0", "r2_min",
                                       "r2_median", "r2_alpha0", "n_fit_radii", "self_share_lowest",
-                                      "saturated_share_highest", "flagged")]
+                                      "saturated_share_highest", "qmin_top_share", "flagged")]
         out += d["fit_window_x"] + [r * c for r in d["fit_window"]] + [s["structural_distance"] * c]
     return np.asarray(out, dtype=np.float64)
 
@@ -92,6 +92,9 @@ def measure(seeds: int, scale_seeds: int) -> dict[str, Any]:
         "alpha0": spread(doc, "alpha0"), "alpha0_argmax": spread(doc, "alpha0_argmax"),
         "width": spread(doc, "width"), "width_hull": spread(doc, "width_hull"),
         "n_flagged": doc["n_flagged"],
+        "flags": {s["seed"]: s["diagnostics"]["flags"] for s in doc["samples"] if s["diagnostics"]["flags"]},
+        "width_unflagged": spread({"samples": [s for s in doc["samples"]
+                                               if not s["diagnostics"]["flagged"]]}, "width"),
         "all_have_diagnostics": all(isinstance(s.get("diagnostics"), dict) for s in doc["samples"]),
         "fit_window_x": [s["diagnostics"]["fit_window_x"] for s in doc["samples"]],
         "n_alpha_increasing": [s["diagnostics"]["n_alpha_increasing"] for s in doc["samples"]],
@@ -153,8 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"MiniLM, paper mode, {args.seeds} seeds, defaults:")
     for k in ("alpha0", "alpha0_argmax", "width", "width_hull"):
         print(f"  {k:<14} mean {d[k][0]:.4f}  spread (population std) {d[k][1]:.4f}")
-    print(f"  flagged {d['n_flagged']}, diagnostics on every sample: {d['all_have_diagnostics']}, "
-          f"min R^2 of the alpha0 fit {d['r2_alpha0_min']:.4f}")
+    print(f"  flagged {d['n_flagged']} {d['flags']}, diagnostics on every sample: "
+          f"{d['all_have_diagnostics']}, min R^2 of the alpha0 fit {d['r2_alpha0_min']:.4f}")
+    print(f"  width over the unflagged samples: mean {d['width_unflagged'][0]:.4f}  "
+          f"spread {d['width_unflagged'][1]:.4f}")
     print(f"  alpha0, q in [-1, 1] vs [-3, 3]: max |difference| {res['q_range_max_abs_diff']:.3g}")
     fw = res["full_window"]
     print(f"  fit on every radius instead: alpha0 {fw['alpha0'][0]:.4f} +- {fw['alpha0'][1]:.4f}")

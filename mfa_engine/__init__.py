@@ -5,7 +5,9 @@ only by the functions that need them.
 
 Public API (contract):
     analyze_graph(graph, ...) -> Spectrum      multifractal spectrum of a SciPy sparse graph
-    analyze_checkpoint(path, ...) -> dict       the JSON document of ``mfa analyze --json``
+    analyze_checkpoint(path, options=None, **overrides) -> dict   the JSON document of
+                                               ``mfa analyze --json``
+    AnalysisOptions                            every analysis option, validated
     Spectrum                                   result record of one spectrum
 """
 
@@ -15,11 +17,12 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "analyze_graph", "analyze_checkpoint", "Spectrum", "errors"]
+__all__ = ["__version__", "analyze_graph", "analyze_checkpoint", "AnalysisOptions", "Spectrum", "errors"]
 
 _LAZY = {
     "analyze_graph": ("mfa_engine.api", "analyze_graph"),
     "analyze_checkpoint": ("mfa_engine.api", "analyze_checkpoint"),
+    "AnalysisOptions": ("mfa_engine.options", "AnalysisOptions"),
     "Spectrum": ("mfa_engine.analysis.spectrum", "Spectrum"),
 }
 

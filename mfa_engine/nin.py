@@ -4,121 +4,25 @@ Nodes are neurons grouped in node layers; per transformer block the layers are
 ``x`` (block input) -> ``qkv`` -> ``ctx`` (attention context) -> ``attn_out`` -> ``mlp``, and the
 last block's ``mlp`` feeds a final ``x`` layer (the model output). Weighted edges have distance
 ``1/|w|`` (kept when ``|w| > eps``); ``qkv -> ctx`` edges are structural (docs/architecture.md)
-with a fixed distance, or one relative to the median weight distance of the sample. The network is a layered DAG, stored as one dense distance block per pair of
-consecutive layers (``inf`` = no edge), so multi-source shortest paths are min-plus chains.
+with a fixed distance, or one relative to the median weight distance of the sample. The
+network is a layered DAG, stored as one dense distance block per pair of consecutive layers (``inf`` = no edge), so multi-source shortest paths are min-plus chains.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from mfa_engine.errors import ConfigError
+from mfa_engine.layered import LayeredGraph
 
-if TYPE_CHECKING:  # pragma: no cover
-    import scipy.sparse
-
-__all__ = ["LayeredGraph", "build_nin", "sample_neurons", "LAYER_KINDS", "EDGE_KINDS",
-           "STRUCTURAL_SCALES"]
-
-#: Accepted values of ``structural_scale`` in :func:`build_nin`.
-STRUCTURAL_SCALES = ("absolute", "median")
+__all__ = ["LayeredGraph", "build_nin", "sample_neurons", "LAYER_KINDS", "EDGE_KINDS"]
 
 #: Node-layer kinds of one block, in order (the final model output is one more "x" layer).
 LAYER_KINDS: tuple[str, ...] = ("x", "qkv", "ctx", "attn_out", "mlp")
 #: Edge kind between layer LAYER_KINDS[i] and the next layer.
 EDGE_KINDS: tuple[str, ...] = ("x_qkv", "qkv_ctx", "ctx_attn_out", "attn_out_mlp", "mlp_x")
-
-
-@dataclass
-class LayeredGraph:
-    """A layered DAG given as dense distance blocks between consecutive node layers.
-
-    Nodes are numbered layer by layer: layer ``l`` holds nodes ``offsets[l] .. offsets[l+1]-1``.
-
-    Attributes:
-        layer_sizes: Number of nodes of each layer, length ``L``.
-        blocks: ``L - 1`` arrays, ``blocks[l]`` float64 ``[n_l, n_{l+1}]``; entry ``[i, j]`` is
-            the distance of edge ``i -> j`` (``inf`` where there is no edge).
-        node_block: int64 ``[N]``, transformer block of each node (the output layer gets
-            ``n_blocks``).
-        node_kind: ``[N]`` layer kind names (see ``LAYER_KINDS``).
-        node_neuron: int64 ``[N]``, index of the neuron within its full (unsampled) layer.
-        structural: Per block, True for the structural (non-weight) blocks; empty = none.
-        structural_distance: Distance of the structural edges, or None.
-    """
-
-    layer_sizes: list[int]
-    blocks: list[np.ndarray]
-    node_block: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    node_kind: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<U8"))
-    node_neuron: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    structural: list[bool] = field(default_factory=list)
-    structural_distance: float | None = None
-
-    def __post_init__(self) -> None:
-        if len(self.blocks) != len(self.layer_sizes) - 1:
-            raise ConfigError(
-                f"LayeredGraph needs len(layer_sizes) - 1 = {len(self.layer_sizes) - 1} blocks, "
-                f"got {len(self.blocks)}"
-            )
-        for l, blk in enumerate(self.blocks):
-            want = (self.layer_sizes[l], self.layer_sizes[l + 1])
-            if blk.shape != want:
-                raise ConfigError(f"LayeredGraph block {l} has shape {blk.shape}, expected {want}")
-
-    @property
-    def offsets(self) -> np.ndarray:
-        """int64 ``[L + 1]``: first node id of each layer, then the node count."""
-        return np.concatenate([[0], np.cumsum(self.layer_sizes)]).astype(np.int64)
-
-    @property
-    def n_nodes(self) -> int:
-        """Total number of nodes ``N``."""
-        return int(sum(self.layer_sizes))
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(N, N)``, as for a sparse adjacency matrix."""
-        return (self.n_nodes, self.n_nodes)
-
-    @property
-    def n_edges(self) -> int:
-        """Number of finite edges."""
-        return int(sum(np.isfinite(b).sum() for b in self.blocks))
-
-    def to_csr(self) -> "scipy.sparse.csr_array":
-        """Export as a SciPy CSR array ``[N, N]`` whose explicit entries are edge distances."""
-        import scipy.sparse as sp
-
-        off = self.offsets
-        rows, cols, vals = [], [], []
-        for l, blk in enumerate(self.blocks):
-            i, j = np.nonzero(np.isfinite(blk))
-            rows.append(i + off[l])
-            cols.append(j + off[l + 1])
-            vals.append(blk[i, j])
-        n = self.n_nodes
-        if rows:
-            r = np.concatenate(rows)
-            c = np.concatenate(cols)
-            v = np.concatenate(vals)
-        else:
-            r = c = np.zeros(0, np.int64)
-            v = np.zeros(0)
-        return sp.csr_array((v, (r, c)), shape=(n, n))
-
-    def weight_distances(self) -> np.ndarray:
-        """float64: the finite distances of the weighted (non-structural) edges."""
-        parts = [b[np.isfinite(b)] for l, b in enumerate(self.blocks)
-                 if not (l < len(self.structural) and self.structural[l])]
-        return np.concatenate(parts) if parts else np.zeros(0)
-
-    def finite_distances_sample(self) -> np.ndarray:
-        """float64: all finite edge distances (for diagnostics)."""
-        return np.concatenate([b[np.isfinite(b)] for b in self.blocks]) if self.blocks else np.zeros(0)
 
 
 def sample_neurons(
@@ -191,24 +95,13 @@ def build_nin(
     Raises:
         ConfigError: For a non-positive sample size or negative eps/structural distance.
     """
-    if isinstance(neurons_per_layer, str):
-        if neurons_per_layer.lower() != "all":
-            raise ConfigError(
-                f"neurons_per_layer must be a positive integer or 'all', got {neurons_per_layer!r}"
-            )
-        k: int | None = None
-    else:
-        k = None if neurons_per_layer is None else int(neurons_per_layer)
-        if k is not None and k < 1:
-            raise ConfigError(f"neurons_per_layer must be >= 1 or 'all', got {neurons_per_layer}")
-    if eps < 0 or not np.isfinite(eps):
-        raise ConfigError(f"eps must be a finite number >= 0, got {eps}")
-    if not (structural_distance > 0 and np.isfinite(structural_distance)):
-        raise ConfigError(f"structural_distance must be finite and > 0, got {structural_distance}")
-    if structural_scale not in STRUCTURAL_SCALES:
-        raise ConfigError(
-            f"structural_scale must be one of {', '.join(STRUCTURAL_SCALES)}, got {structural_scale!r}"
-        )
+    from mfa_engine.options import check_option
+
+    npl = None if neurons_per_layer is None else check_option("neurons_per_layer", neurons_per_layer)
+    k: int | None = None if npl == "all" else npl
+    check_option("eps", eps)
+    check_option("structural_distance", structural_distance)
+    check_option("structural_scale", structural_scale)
 
     sizes = adapter.layer_sizes()
     block_ids = list(range(adapter.n_blocks)) if blocks is None else [int(b) for b in blocks]

@@ -45,7 +45,8 @@ def _numbers(doc: dict, c: float) -> list[np.ndarray]:
         out.append(np.asarray([float(d[k]) for k in
                                ("n_alpha_increasing", "q0_on_hull", "max_f_above_f0", "r2_min",
                                 "r2_median", "r2_alpha0", "n_fit_radii", "self_share_lowest",
-                                "saturated_share_highest", "window_instability", "flagged")]
+                                "saturated_share_highest", "window_instability", "qmin_top_share",
+                                "flagged")]
                               + d["fit_window_x"]))
     out.append(np.asarray([doc["alpha0"], doc["width"], doc["alpha0_std"], doc["width_std"]]))
     return out

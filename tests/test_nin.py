@@ -115,7 +115,7 @@ def test_bad_sample_size(ckpts, bad):
 
 
 def test_layered_graph_shape_check():
-    with pytest.raises(ConfigError, match="block 0 has shape"):
+    with pytest.raises(ConfigError, match=r"blocks\[0\] has shape"):
         LayeredGraph(layer_sizes=[2, 3], blocks=[np.zeros((3, 2))])
 
 

@@ -121,7 +121,7 @@ def test_sampled_null_values_come_from_the_matrix_without_replacement(tiny_check
     with open_checkpoint(path) as ck:
         ad = get_adapter(ck.config)
         null = build_nin(ShuffledCheckpoint(ck, 4), ad, neurons_per_layer=4, seed=4)
-        name = ad.tensor_name(ck, 0, "out")  # block 0 mlp -> x: the 5th distance block
+        name = f"{ad.block_prefix(ck)}0.{ad.weight_specs()['out'].name}"  # block 0 mlp -> x: 5th block
         full = ck.read(name)
     got = 1.0 / null.blocks[4].ravel()
     pool = np.abs(full.astype(np.float64)).ravel()

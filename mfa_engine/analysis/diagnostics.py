@@ -14,6 +14,8 @@ Every paper-mode sample carries (``samples[].diagnostics`` in the JSON)::
     n_fit_radii            number of radii in the window
     self_share_lowest      share of centres counting only themselves at r_lo
     saturated_share_highest share of centres with N_i(r_hi) = N_i(r_max)
+    qmin_top_share         share of Z_q at the smallest q of the grid and r_lo carried by the
+                           single largest centre term
     flags                  reasons (below); flagged = bool(flags)
 
 Flag rule (the headline alpha0 of a flagged sample is not sound on its own):
@@ -23,7 +25,9 @@ Flag rule (the headline alpha0 of a flagged sample is not sound on its own):
 * ``self_plateau``: more than half of the centres count only themselves at r_lo;
 * ``saturated``: more than half of the centres are saturated at r_hi;
 * ``low_r2``: the alpha0 fit has R^2 < 0.9;
-* ``no_window``: the automatic window found no eligible window and the whole grid was used.
+* ``no_window``: the automatic window found no eligible window and the whole grid was used;
+* ``qmin_dominated``: one centre carries more than half of Z_q at the smallest q and r_lo, so
+  alpha at the low-q end, and with it the width, follows that one centre (alpha0 does not).
 
 A non-concave tau at negative q alone (``n_alpha_increasing > 0``, ``max_f_above_f0``) does
 not flag: it is common on real networks (one centre with tiny weights dominates Z_q at q < 0)
@@ -38,10 +42,12 @@ import numpy as np
 
 from mfa_engine.analysis.window import MAX_SATURATED_SHARE, MAX_SELF_SHARE, FitWindow, on_hull
 
-__all__ = ["sample_diagnostics", "FLAG_REASONS", "MIN_R2_ALPHA0"]
+__all__ = ["sample_diagnostics", "FLAG_REASONS", "MIN_R2_ALPHA0", "MAX_TOP_SHARE"]
 
 #: Every reason that flags a sample, in the order they are listed.
-FLAG_REASONS = ("q0_off_hull", "self_plateau", "saturated", "low_r2", "no_window")
+FLAG_REASONS = ("q0_off_hull", "self_plateau", "saturated", "low_r2", "no_window", "qmin_dominated")
+#: Largest share of Z_q (smallest q, lowest fitted radius) one centre may carry unflagged.
+MAX_TOP_SHARE = 0.5
 #: Smallest R^2 of the alpha0 fit that does not flag.
 MIN_R2_ALPHA0 = 0.9
 
@@ -62,6 +68,7 @@ def sample_diagnostics(
     counts: np.ndarray,
     radii: np.ndarray,
     window: FitWindow,
+    qmin_top_share: float,
 ) -> dict[str, Any]:
     """The diagnostics dictionary of one spectrum (JSON-ready).
 
@@ -71,6 +78,7 @@ def sample_diagnostics(
         counts: float64 ``[C, R]`` counts of the kept centres over the whole grid.
         radii: float64 ``[R]`` the whole grid.
         window: The fit window (indices into ``radii``).
+        qmin_top_share: Share of Z_q (smallest q, lowest fitted radius) of the largest term.
 
     Returns:
         The dictionary described in the module docstring.
@@ -95,6 +103,8 @@ def sample_diagnostics(
         flags.append("low_r2")
     if window.fallback:
         flags.append("no_window")
+    if qmin_top_share > MAX_TOP_SHARE:
+        flags.append("qmin_dominated")
     r_max = radii[-1]
     return {
         "n_alpha_increasing": int(np.sum(np.diff(alpha) > 0)),
@@ -110,6 +120,7 @@ def sample_diagnostics(
         "n_fit_radii": int(hi - lo + 1),
         "self_share_lowest": self_share,
         "saturated_share_highest": saturated,
+        "qmin_top_share": float(qmin_top_share),
         "flags": flags,
         "flagged": bool(flags),
     }

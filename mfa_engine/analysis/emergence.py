@@ -6,7 +6,27 @@ import numpy as np
 
 from mfa_engine.errors import ConfigError
 
-__all__ = ["emergence", "emergence_from_means"]
+__all__ = ["emergence", "emergence_curve"]
+
+
+def emergence_curve(alpha0: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """The formula of E(t) (the one place it is written), without checks.
+
+    ``E(t) = (w(t) / w(t0)) * ln(alpha0(t0) / alpha0(t))`` along the first axis (row 0 is t0);
+    further axes (samples) are computed independently. Undefined entries (alpha0 <= 0, a zero
+    width at t0) come out as NaN or inf; callers check their inputs.
+
+    Args:
+        alpha0: float64 ``[T, ...]``.
+        width: float64, the same shape.
+
+    Returns:
+        float64 ``[T, ...]``.
+    """
+    a = np.asarray(alpha0, dtype=np.float64)
+    w = np.asarray(width, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (w / w[0]) * np.log(a[0] / a)
 
 
 def _as_tx(name: str, a: np.ndarray) -> np.ndarray:
@@ -20,26 +40,6 @@ def _as_tx(name: str, a: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ConfigError(f"emergence: {name} contains NaN or inf")
     return arr
-
-
-def emergence_from_means(alpha0_mean: np.ndarray, width_mean: np.ndarray) -> np.ndarray:
-    """E(t) from per-checkpoint means, along the last axis (no validation).
-
-    ``E(t) = (w(t) / w(t0)) * ln(alpha0(t0) / alpha0(t))`` with t0 = index 0 of the last axis;
-    ``E(t0) = 0`` exactly. Leading axes are independent series (e.g. bootstrap resamples).
-
-    Args:
-        alpha0_mean: float64 ``[..., T]`` mean alpha0 per checkpoint.
-        width_mean: float64 ``[..., T]`` mean width per checkpoint.
-
-    Returns:
-        float64 ``[..., T]`` (NaN/inf where alpha0 <= 0 or the width at t0 is 0).
-    """
-    a = np.asarray(alpha0_mean, dtype=np.float64)
-    w = np.asarray(width_mean, dtype=np.float64)
-    e = (w / w[..., :1]) * np.log(a[..., :1] / a)
-    e[..., 0] = 0.0
-    return e
 
 
 def emergence(alpha0: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,8 +85,9 @@ def emergence(alpha0: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.nda
 
     w_mean = w.mean(axis=1)
     a_mean = a.mean(axis=1)
-    e = emergence_from_means(a_mean, w_mean)
-    e_per_sample = emergence_from_means(a.T, w.T).T
+    e = emergence_curve(a_mean, w_mean)
+    e_per_sample = emergence_curve(a, w)
+    e[0] = 0.0
     e_std = e_per_sample.std(axis=1)
     e_std[0] = 0.0
     return e, e_std

@@ -38,6 +38,7 @@ import numpy as np
 
 from mfa_engine.analysis.diagnostics import sample_diagnostics
 from mfa_engine.analysis.fit import linear_fit
+from mfa_engine.analysis.qgrid import check_q, default_q
 from mfa_engine.analysis.window import (
     DEFAULT_BASELINE,
     DEFAULT_MIN_SPAN,
@@ -60,15 +61,6 @@ __all__ = [
 CONVENTIONS = ("boxgrowing", "sandbox")
 NORMALISATIONS = ("centre", "global")
 FIT_WINDOWS = ("auto", "full")
-
-
-def default_q() -> np.ndarray:
-    """The default q grid: -3.0, -2.9, ..., 3.0 (61 values, built as ``k / 10`` exactly).
-
-    Returns:
-        float64 ``[61]``.
-    """
-    return np.arange(-30, 31, dtype=np.float64) / 10.0
 
 
 @dataclass
@@ -149,27 +141,6 @@ def _floats(a: np.ndarray) -> list[float | None]:
 
 
 # ----------------------------------------------------------------------------- validation
-
-
-def _check_q(q: Any) -> np.ndarray:
-    if q is None:
-        return default_q()
-    try:
-        qa = np.asarray(q, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"q grid must be a 1-D sequence of numbers: {exc}") from None
-    if qa.ndim != 1:
-        raise ConfigError(f"q grid must be 1-D, got shape {qa.shape}")
-    if qa.size < 3:
-        raise ConfigError(f"q grid needs at least 3 values, got {qa.size}")
-    if not np.all(np.isfinite(qa)):
-        raise ConfigError("q grid contains NaN or inf; expected finite values")
-    if not np.all(np.diff(qa) > 0):
-        j = int(np.argmin(np.diff(qa) > 0))
-        raise ConfigError(
-            f"q grid must be strictly increasing, but q[{j}]={qa[j]!r} >= q[{j + 1}]={qa[j + 1]!r}"
-        )
-    return qa
 
 
 def _check_counts_radii(counts: Any, radii: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -309,7 +280,7 @@ def spectrum_from_counts(
         raise ConfigError(
             f"normalisation={normalisation!r} is not one of {', '.join(NORMALISATIONS)}"
         )
-    qa = _check_q(q)
+    qa = check_q(q)
     c, r = _check_counts_radii(counts, radii)
     if isinstance(min_reach, bool) or not isinstance(min_reach, (int, np.integer)) or min_reach < 0:
         raise ConfigError(f"min_reach must be an integer >= 0, got {min_reach!r}")
@@ -364,6 +335,7 @@ def spectrum_from_counts(
     diagnostics = sample_diagnostics(
         q=qa, tau=tau, alpha=alpha, f_alpha=f_alpha, r2=fit.r2, r2_alpha0=float(fit0.r2),
         counts=counts_kept, radii=r, window=window,
+        qmin_top_share=_top_share(qa[0] - (0.0 if convention == "boxgrowing" else 1.0), ln_mu[:, 0]),
     )
 
     return Spectrum(
@@ -384,6 +356,12 @@ def spectrum_from_counts(
         width_hull=hull_width(qa, tau),
         diagnostics=diagnostics,
     )
+
+
+def _top_share(power: float, ln_mu: np.ndarray) -> float:
+    """Share of ``sum_i mu_i^power`` carried by its largest term (``ln_mu``: [C])."""
+    a = power * ln_mu
+    return float(1.0 / np.exp(a - a.max()).sum())
 
 
 def _ln_measure(c: np.ndarray, normalisation: str, n_nodes: Any, convention: str) -> np.ndarray:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfa_engine.analysis.emergence import emergence_from_means
+from mfa_engine.analysis.emergence import emergence_curve
 from mfa_engine.errors import ConfigError
 
 __all__ = [
@@ -148,8 +148,7 @@ def emergence_ci(
     rows = np.arange(t_count)[:, None, None]
     a_b = a[rows, idx].mean(axis=2).T  # [B, T]
     w_b = w[rows, idx].mean(axis=2).T
-    with np.errstate(divide="ignore", invalid="ignore"):
-        e_b = emergence_from_means(a_b, w_b)
+    e_b = emergence_curve(a_b.T, w_b.T).T  # [B, T]
     lo, hi = _percentiles(e_b, level)
     lo[0] = hi[0] = 0.0
     return lo, hi

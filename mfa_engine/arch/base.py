@@ -265,10 +265,6 @@ class Adapter(abc.ABC):
             pass
         return found[0]
 
-    def tensor_name(self, ckpt: Any, block: int, role: str) -> str:
-        """Full parameter name of weight ``role`` of ``block`` in ``ckpt``."""
-        return f"{self.block_prefix(ckpt)}{block}.{self.weight_specs()[role].name}"
-
     def validate(self, ckpt: Any) -> None:
         """Check every tensor the analysis needs exists with the shape the config implies.
 

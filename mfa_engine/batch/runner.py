@@ -12,61 +12,66 @@ import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from mfa_engine.batch.series import CheckpointSpec, expand_series
 from mfa_engine.batch.store import ResultsStore
 from mfa_engine.batch.summary import summarise_series
 from mfa_engine.batch.tasks import Task, TaskResult
 from mfa_engine.errors import ConfigError
+from mfa_engine.options import MODES
 
 __all__ = ["BatchReport", "run_batch", "plan_tasks", "mode_config", "MODES"]
 
-MODES = ("paper", "reference")
-
-#: analyze_checkpoint options that change results, per mode (everything else is execution).
-_RELEVANT = {
-    "paper": ("neurons_per_layer", "q", "n_radii", "radius_upper", "convention", "normalisation",
-              "min_reach", "directed", "eps", "structural_distance", "structural_scale",
-              "radius_lower", "fit_window", "fit_range", "window_min_span"),
-    "reference": ("neurons_per_layer", "q", "threshold"),
-}
-_RESERVED = ("mode", "samples", "seed", "revision", "progress", "on_sample")
+#: Options run_batch sets itself (from ``samples`` and ``seed``), refused in an options mapping.
+_RESERVED = ("mode", "samples", "seed")
 
 #: Test hook: SIGKILL this process after it has stored this many rows (crash-safety tests).
 _KILL_ENV = "_MFA_BATCH_KILL_AFTER_ROWS"
 
 
-def _jsonable(v: Any) -> Any:
-    if hasattr(v, "tolist"):
-        return v.tolist()
-    return v
-
-
-def mode_config(mode: str, options: dict[str, Any]) -> dict[str, Any]:
+def mode_config(mode: str, options: Any) -> dict[str, Any]:
     """The configuration of ``mode`` recorded in the store and hashed into the row keys.
 
     Args:
         mode: ``"paper"`` or ``"reference"``.
-        options: ``analyze_checkpoint`` keyword arguments.
+        options: ``AnalysisOptions`` or a mapping of option names.
 
     Returns:
         ``{"mode": mode, <option>: value}`` for the options that change results in that mode
-        (the backend, seeds and sample count are not part of it), plus ``"null"`` when a null
-        model is asked for (its rows carry the null records, so they hash apart).
+        (:meth:`AnalysisOptions.config`: the fields whose metadata names the mode; the
+        backend, seeds and sample count are not part of it).
     """
+    from mfa_engine.api import as_options
+
     if mode not in MODES:
         raise ConfigError(f"mode must be 'paper' or 'reference', got {mode!r}")
-    from mfa_engine.api import analyze_checkpoint
-    import inspect
+    return as_options(options, mode=mode).config()
 
-    defaults = {k: p.default for k, p in inspect.signature(analyze_checkpoint).parameters.items()}
-    cfg: dict[str, Any] = {"mode": mode}
-    for k in _RELEVANT[mode]:
-        cfg[k] = _jsonable(options.get(k, defaults.get(k)))
-    if options.get("null") is not None:  # only then: stores made without a null keep their hash
-        cfg["null"] = options["null"]
-    return cfg
+
+def _mode_options(mode: str, opts: Any, samples: int, seed: int) -> Any:
+    """The validated options of one mode, with the run's samples and seed."""
+    from mfa_engine.api import as_options
+
+    if mode not in MODES:
+        raise ConfigError(f"mode must be 'paper' or 'reference', got {mode!r}")
+    if isinstance(opts, Mapping):
+        bad = sorted(k for k in opts if str(k).replace("-", "_") in _RESERVED)
+        if bad:
+            raise ConfigError(f"options of {mode} mode must not set {', '.join(bad)} (run_batch sets them)")
+    return as_options(opts, mode=mode, samples=samples, seed=seed)
+
+
+def _series(checkpoints: Iterable[str | CheckpointSpec]) -> list[CheckpointSpec]:
+    """The checkpoints of a run, without duplicates, ordered by step."""
+    items = list(checkpoints)
+    specs = [c for c in items if isinstance(c, CheckpointSpec)]
+    args = [str(c) for c in items if not isinstance(c, CheckpointSpec)]
+    if args:
+        specs += expand_series(args)
+    if not specs:
+        raise ConfigError("no checkpoints given; expected directories, globs or MODEL@rev1,rev2")
+    return sorted({s.key: s for s in specs}.values(), key=lambda s: (s.step is None, s.step or 0, s.key))
 
 
 @dataclass
@@ -96,7 +101,7 @@ class BatchReport:
 
 
 def plan_tasks(series: Sequence[CheckpointSpec], store: ResultsStore, seeds: Sequence[int],
-               options: dict[str, dict[str, Any]], hashes: dict[str, str],
+               options: dict[str, Any], hashes: dict[str, str],
                engine_version: str = "") -> tuple[list[Task], int]:
     """Tasks for the samples not yet stored.
 
@@ -123,7 +128,7 @@ def run_batch(
     checkpoints: Iterable[str | CheckpointSpec],
     store: str | Path | ResultsStore,
     *,
-    options: dict[str, dict[str, Any]],
+    options: dict[str, Any],
     samples: int = 10,
     seed: int = 0,
     force: bool = False,
@@ -136,8 +141,8 @@ def run_batch(
     Args:
         checkpoints: CHECKPOINT arguments (see :func:`expand_series`) or specs.
         store: Store directory or an open store.
-        options: mode -> ``analyze_checkpoint`` keyword arguments (without mode, samples, seed,
-            revision, progress, on_sample); one entry per mode to run.
+        options: mode -> ``AnalysisOptions`` or a mapping of option names (without mode,
+            samples, seed); one entry per mode to run.
         samples: Samples per checkpoint (seeds ``seed .. seed + samples - 1``).
         seed: First seed.
         force: Accept a store made with another configuration (the new one becomes current).
@@ -158,25 +163,13 @@ def run_batch(
 
     if not options:
         raise ConfigError("run_batch: no mode given; options must map 'paper'/'reference' to options")
-    if int(samples) < 1:
-        raise ConfigError(f"samples must be >= 1, got {samples}")
-    for mode, opts in options.items():
-        bad = sorted(set(opts) & set(_RESERVED))
-        if bad:
-            raise ConfigError(f"options of {mode} mode must not set {', '.join(bad)} (run_batch sets them)")
-    seeds = [int(seed) + s for s in range(int(samples))]
-    items = list(checkpoints)
-    specs = [c for c in items if isinstance(c, CheckpointSpec)]
-    args = [str(c) for c in items if not isinstance(c, CheckpointSpec)]
-    if args:
-        specs += expand_series(args)
-    if not specs:
-        raise ConfigError("no checkpoints given; expected directories, globs or MODEL@rev1,rev2")
-    series = sorted({s.key: s for s in specs}.values(), key=lambda s: (s.step is None, s.step or 0, s.key))
+    options = {m: _mode_options(m, o, samples, seed) for m, o in options.items()}
+    seeds = next(iter(options.values())).seeds
+    series = _series(checkpoints)
     own = not isinstance(store, ResultsStore)
     st = ResultsStore(store) if own else store
     try:
-        configs = {m: mode_config(m, o) for m, o in options.items()}
+        configs = {m: o.config() for m, o in options.items()}
         hashes = {m: st.ensure_config(m, configs[m], force=force, engine_version=__version__)
                   for m in options}
         tasks, skipped = plan_tasks(series, st, seeds, options, hashes, __version__)

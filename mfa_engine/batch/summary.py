@@ -48,26 +48,23 @@ def series_emergence(
     Returns:
         ``[(E, E_std)]`` per checkpoint; ``(0.0, 0.0)`` first; ``(None, None)`` where undefined.
     """
+    from mfa_engine.analysis.emergence import emergence_curve
+
     if not alpha0:
         return []
-    a_mean = [float(np.mean(list(a.values()))) for a in alpha0]
-    w_mean = [float(np.mean(list(w.values()))) for w in width]
-    out: list[tuple[float | None, float | None]] = []
-    for t in range(len(alpha0)):
-        if t == 0:
-            out.append((0.0, 0.0))
-            continue
+    a_mean = np.array([np.mean(list(a.values())) for a in alpha0], dtype=np.float64)
+    w_mean = np.array([np.mean(list(w.values())) for w in width], dtype=np.float64)
+    e_mean = emergence_curve(a_mean, w_mean)
+    out: list[tuple[float | None, float | None]] = [(0.0, 0.0)]
+    for t in range(1, len(alpha0)):
         if not (a_mean[0] > 0 and a_mean[t] > 0 and w_mean[0] != 0):
             out.append((None, None))
             continue
-        e = (w_mean[t] / w_mean[0]) * math.log(a_mean[0] / a_mean[t])
-        common = sorted(set(alpha0[0]) & set(alpha0[t]))
-        per = [
-            (width[t][s] / width[0][s]) * math.log(alpha0[0][s] / alpha0[t][s])
-            for s in common
-            if alpha0[0][s] > 0 and alpha0[t][s] > 0 and width[0][s] != 0
-        ]
-        out.append((e, float(np.std(per)) if per else None))
+        common = [s for s in sorted(set(alpha0[0]) & set(alpha0[t]))
+                  if alpha0[0][s] > 0 and alpha0[t][s] > 0 and width[0][s] != 0]
+        per = [float(emergence_curve([alpha0[0][s], alpha0[t][s]], [width[0][s], width[t][s]])[1])
+               for s in common]
+        out.append((float(e_mean[t]), float(np.std(per)) if per else None))
     return out
 
 

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from mfa_engine.batch.series import CheckpointSpec
 
-__all__ = ["Task", "TaskResult", "compute_task", "contiguous_runs"]
+__all__ = ["Task", "TaskResult", "compute_task"]
 
 
 @dataclass
@@ -20,8 +20,8 @@ class Task:
         index: Position of the checkpoint in the series.
         spec: The checkpoint.
         seeds: mode -> seeds still to compute (sorted).
-        options: mode -> keyword arguments of ``analyze_checkpoint`` (without ``mode``,
-            ``samples``, ``seed``, ``revision``, ``progress`` and ``on_sample``).
+        options: mode -> :class:`~mfa_engine.options.AnalysisOptions` of that mode (a mapping
+            of option names is converted).
         config_hash: mode -> configuration hash of the rows.
         engine_version: Stored with each row.
     """
@@ -29,9 +29,14 @@ class Task:
     index: int
     spec: CheckpointSpec
     seeds: dict[str, list[int]]
-    options: dict[str, dict[str, Any]]
+    options: dict[str, Any]
     config_hash: dict[str, str]
     engine_version: str = ""
+
+    def __post_init__(self) -> None:
+        from mfa_engine.api import as_options
+
+        self.options = {m: as_options(o, mode=m) for m, o in self.options.items()}
 
     @property
     def n_samples(self) -> int:
@@ -62,65 +67,36 @@ class TaskResult:
     streamed: int = 0
 
 
-def contiguous_runs(seeds: list[int]) -> list[list[int]]:
-    """Split sorted seeds into runs of consecutive integers: ``[0,1,2,5,6] -> [[0,1,2],[5,6]]``."""
-    runs: list[list[int]] = []
-    for s in sorted(seeds):
-        if runs and s == runs[-1][-1] + 1:
-            runs[-1].append(s)
-        else:
-            runs.append([s])
-    return runs
-
-
 def _read_passes(task: Task) -> int:
     """How many times the analysis would read the checkpoint without prefetching.
 
-    Paper mode reads once per seed; reference mode once per call of ``analyze_checkpoint``
-    (one per contiguous run of seeds), for all seeds of the call.
+    Paper mode reads once per seed; reference mode once for all its seeds.
     """
-    return sum(len(seeds) if mode == "paper" else len(contiguous_runs(seeds))
-               for mode, seeds in task.seeds.items())
+    return sum(len(seeds) if mode == "paper" else 1 for mode, seeds in task.seeds.items())
 
 
 def _plans(task: Task) -> list[Callable[[Any], None]]:
-    """Functions replaying every read of the task against a recording checkpoint."""
-    from mfa_engine.arch import get_adapter
-    from mfa_engine.nin import build_nin
-    from mfa_engine.reference import _distance_lists_many, reference_sample_indices
+    """Each mode's ``plan`` bound to its seeds and options (run against a recorder).
+
+    Paper mode with ``neurons_per_layer="all"`` is left out: the full network gains nothing
+    from prefetching and is too large to hold (its samples read the checkpoint themselves).
+    """
+    from mfa_engine.modes import get_mode
 
     plans: list[Callable[[Any], None]] = []
     for mode, seeds in task.seeds.items():
         opts = task.options[mode]
-        npl = opts.get("neurons_per_layer", 32)
-        if mode == "paper":
-            if isinstance(npl, str):  # the full network: nothing to gain, too large to hold
-                continue
-
-            def paper(rec: Any, seeds: list[int] = seeds, opts: dict = opts, npl: Any = npl) -> None:
-                adapter = get_adapter(rec.config)
-                adapter.validate(rec)
-                for s in seeds:
-                    build_nin(rec, adapter, neurons_per_layer=npl, seed=s,
-                              eps=opts.get("eps", 0.0),
-                              structural_distance=opts.get("structural_distance", 1.0))
-
-            plans.append(paper)
-        else:
-            if isinstance(npl, str):
-                continue
-
-            def reference(rec: Any, seeds: list[int] = seeds, opts: dict = opts, npl: Any = npl) -> None:
-                for run in contiguous_runs(seeds):  # analyze_checkpoint is called per run
-                    samples = [reference_sample_indices(rec.config, s, n_per_layer=int(npl)) for s in run]
-                    _distance_lists_many(rec, samples, opts.get("threshold", 150.0))
-
-            plans.append(reference)
+        if opts.neurons_per_layer == "all":
+            continue
+        plan = get_mode(mode).plan
+        plans.append(lambda rec, plan=plan, seeds=seeds, opts=opts: plan(rec, seeds, opts))
     return plans
 
 
 def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = None) -> TaskResult:
     """Compute every missing sample of a task; rows are passed to ``on_row`` as they finish.
+
+    Each mode's ``run`` gets all the task's seeds of that mode (any set of seeds).
 
     The checkpoint is opened once; its reads for all modes and seeds are recorded and served
     from one streamed read (:mod:`mfa_engine.batch.prefetch`). A failure (corrupt checkpoint,
@@ -134,10 +110,10 @@ def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = N
     Returns:
         The :class:`TaskResult`.
     """
-    from mfa_engine.api import analyze_checkpoint
     from mfa_engine.batch.prefetch import prefetch_checkpoint, record_requests
     from mfa_engine.checkpoints import open_checkpoint
     from mfa_engine.errors import MFAError
+    from mfa_engine.modes import get_mode
 
     t0 = time.perf_counter()
     result = TaskResult(task.index)
@@ -150,15 +126,13 @@ def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = N
                 reader = prefetch_checkpoint(ckpt, record_requests(ckpt, _plans(task))) or ckpt
             result.prefetched = reader is not ckpt or _read_passes(task) == 1
             for mode, seeds in task.seeds.items():
-                for run in contiguous_runs(seeds):
 
-                    def emit(rec: dict, mode: str = mode) -> None:
-                        sink({"checkpoint": spec.key, "step": spec.step, "mode": mode,
-                              "seed": int(rec["seed"]), "config_hash": task.config_hash[mode],
-                              "record": rec, "engine_version": task.engine_version})
+                def emit(rec: dict, mode: str = mode) -> None:
+                    sink({"checkpoint": spec.key, "step": spec.step, "mode": mode,
+                          "seed": int(rec["seed"]), "config_hash": task.config_hash[mode],
+                          "record": rec, "engine_version": task.engine_version})
 
-                    analyze_checkpoint(reader, mode=mode, samples=len(run), seed=run[0],
-                                       progress=False, on_sample=emit, **task.options[mode])
+                get_mode(mode).run(reader, seeds, task.options[mode], emit)
     except MFAError as exc:
         result.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - one bad checkpoint must not stop a series

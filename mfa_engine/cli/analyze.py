@@ -7,114 +7,68 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["register", "add_analysis_options", "analysis_kwargs", "print_summary", "fmt_ci"]
+__all__ = ["register", "add_analysis_options", "analysis_options", "option_flag", "print_summary", "fmt_ci"]
 
 
-def _npl(value: str) -> int | str:
-    if value.lower() == "all":
-        return "all"
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {value!r}")
-    return n
+_METAVARS = {"neurons_per_layer": "N|all", "fit_range": "LO,HI"}
+
+
+def option_flag(f: Any) -> str:
+    """The CLI flag of an ``AnalysisOptions`` field."""
+    return f.metadata["flag"] or "--" + f.name.replace("_", "-")
+
+
+def _parser_of(f: Any) -> Any:
+    """Argument parser of one field's value (validation proper is ``AnalysisOptions``'s)."""
+    if f.name == "q":
+        return lambda v: tuple(float(x) for x in v.split(",") if x.strip())
+    if f.name == "neurons_per_layer":
+        return lambda v: v if v.strip().lower() == "all" else int(v)
+    if f.name == "fit_range":
+        return lambda v: tuple(float(x) for x in v.split(","))
+    if isinstance(f.default, bool):
+        return None
+    if isinstance(f.default, int):
+        return int
+    if isinstance(f.default, float):
+        return float
+    return None  # strings
 
 
 def add_analysis_options(p: argparse.ArgumentParser) -> None:
-    """Add the options shared by every command that runs an analysis."""
+    """Add ``--revision``, one flag per ``AnalysisOptions`` field, and ``--quiet``.
+
+    Every option defaults to None ("not given"), so a TOML file can fill what the command line
+    left out; the defaults themselves live in :class:`~mfa_engine.options.AnalysisOptions`.
+    """
+    from mfa_engine.options import option_fields
+
     p.add_argument("--revision", help="revision in an HF cache layout, e.g. step1000")
-    p.add_argument("--mode", choices=("paper", "reference"), default="paper",
-                   help="paper: exact multi-hop distances (default); reference: the published code's semantics")
-    p.add_argument("--neurons-per-layer", type=_npl, default=32, metavar="N|all",
-                   help="neurons sampled per node layer, twice that for the MLP layer (default 32)")
-    p.add_argument("--samples", type=int, default=10, help="number of samples (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="first seed; samples use seed, seed+1, ... (default 0)")
-    p.add_argument("--q-min", type=float, default=-3.0)
-    p.add_argument("--q-max", type=float, default=3.0)
-    p.add_argument("--q-step", type=float, default=0.1)
-    p.add_argument("--threshold", type=float, default=150.0,
-                   help="reference mode: keep distances 1 < d <= T (default 150)")
-    p.add_argument("--n-radii", type=int, default=64, help="paper mode: radius grid size (default 64)")
-    p.add_argument("--radius-upper", choices=("p99", "max", "rounded"), default="p99",
-                   help="paper mode: top of the radius grid (default: 99th percentile of distances)")
-    p.add_argument("--convention", choices=("boxgrowing", "sandbox"), default="boxgrowing")
-    p.add_argument("--normalisation", choices=("centre", "global"), default=None,
-                   help="measure normalisation (default: centre for boxgrowing, global for sandbox)")
-    p.add_argument("--min-reach", type=int, default=10,
-                   help="drop centres reaching fewer nodes within the largest radius (default 10)")
-    p.add_argument("--undirected", action="store_true", help="paper mode: ignore edge directions")
-    p.add_argument("--eps", type=float, default=0.0, help="paper mode: drop weights with |w| <= eps")
-    p.add_argument("--structural-distance", type=float, default=1.0,
-                   help="distance of the structural QKV -> context edges: paper mode, a factor of "
-                        "the sample's median weight distance (default 1.0; see --structural-scale)")
-    _add_science_options(p)
-    p.add_argument("--null", choices=("shuffle",), default=None,
-                   help="also analyse a null model: shuffle = every weight matrix permuted at random "
-                        "(same values, no structure), seeded per sample")
-    p.add_argument("--backend", default="auto", choices=("auto", "cpu", "torch", "triton", "cupy"))
+    for f in option_fields():
+        meta = f.metadata
+        flag = option_flag(f)
+        if isinstance(f.default, bool):
+            p.add_argument(flag, dest=f.name, action="store_const", const=not f.default, default=None,
+                           help=meta["help"])
+            continue
+        shown = "comma-separated values" if f.name == "q" else f" (default {f.default})"
+        shown = " (comma-separated, e.g. --q=-1,0,1)" if f.name == "q" else ("" if f.default is None else shown)
+        p.add_argument(flag, dest=f.name, type=_parser_of(f), choices=meta["choices"], default=None,
+                       metavar=None if meta["choices"] else _METAVARS.get(f.name),
+                       help=meta["help"] + shown)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _fit_range(value: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in value.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO,HI (two radii), got {value!r}") from None
-    if not (0 < lo <= hi < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected 0 < LO <= HI (finite), got {value!r}")
-    return lo, hi
+def analysis_options(args: argparse.Namespace, **overrides: Any) -> Any:
+    """The validated ``AnalysisOptions`` of parsed arguments (options not given take defaults).
 
+    Raises:
+        ConfigError: An invalid value (the message names the option).
+    """
+    from mfa_engine.options import AnalysisOptions, option_fields
 
-def _add_science_options(p: argparse.ArgumentParser) -> None:
-    """Paper mode: structural distance scale, radius grid, fit window (docs/architecture.md)."""
-    p.add_argument("--structural-scale", choices=("median", "absolute"), default="median",
-                   help="paper mode: structural distance relative to the median weight distance "
-                        "(default, scale-invariant) or absolute")
-    p.add_argument("--radius-lower", choices=("quantile", "min"), default="quantile",
-                   help="paper mode: bottom of the radius grid: 5%% quantile of the edge distances, "
-                        "not below the structural distance (default), or the smallest distance (old grid)")
-    p.add_argument("--fit-window", choices=("auto", "full"), default="auto",
-                   help="paper mode: fit on the most stable window of the radii (default) or on all")
-    p.add_argument("--fit-range", type=_fit_range, default=None, metavar="LO,HI",
-                   help="paper mode: fit only on radii in [LO, HI] (overrides --fit-window)")
-    p.add_argument("--window-min-span", type=float, default=1.0,
-                   help="paper mode: smallest span in ln r of the automatic fit window (default 1.0)")
-
-
-def analysis_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments of ``analyze_checkpoint`` from parsed options."""
-    from mfa_engine.api import make_q_grid
-
-    q = make_q_grid(args.q_min, args.q_max, args.q_step)
-    if args.mode == "reference" and (args.q_min, args.q_max, args.q_step) == (-3.0, 3.0, 0.1):
-        q = None  # the published grid k/100, k = -300..300 step 10
-    return dict(
-        revision=args.revision,
-        mode=args.mode,
-        neurons_per_layer=args.neurons_per_layer,
-        samples=args.samples,
-        seed=args.seed,
-        q=q,
-        threshold=args.threshold,
-        n_radii=args.n_radii,
-        radius_upper=args.radius_upper,
-        convention=args.convention,
-        normalisation=args.normalisation,
-        min_reach=args.min_reach,
-        directed=not args.undirected,
-        eps=args.eps,
-        structural_distance=args.structural_distance,
-        structural_scale=args.structural_scale,
-        radius_lower=args.radius_lower,
-        fit_window=args.fit_window,
-        fit_range=args.fit_range,
-        window_min_span=args.window_min_span,
-        backend=args.backend,
-        null=args.null,
-        progress=not args.quiet and sys.stderr.isatty(),
-    )
+    given = {f.name: getattr(args, f.name) for f in option_fields() if getattr(args, f.name, None) is not None}
+    return AnalysisOptions.from_mapping(given, **overrides)
 
 
 def fmt_ci(ci: Any, spec: str = ".4f") -> str:
@@ -158,7 +112,9 @@ def _run(args: argparse.Namespace) -> int:
     from mfa_engine.api import analyze_checkpoint
     from mfa_engine.io import atomic_write_json
 
-    doc = analyze_checkpoint(args.path, **analysis_kwargs(args))
+    options = analysis_options(args)
+    doc = analyze_checkpoint(args.path, options, revision=args.revision,
+                             progress=not args.quiet and sys.stderr.isatty())
     print_summary(doc)
     if args.json:
         if args.json == "-":

@@ -7,13 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mfa_engine.cli.analyze import add_analysis_options, analysis_kwargs
+from mfa_engine.cli.analyze import add_analysis_options, analysis_options
 
 __all__ = ["register", "load_toml_config", "mode_options"]
 
 _MODE_NAMES = ("paper", "reference")
-# Options of `mfa analyze` that run_batch sets itself or that make no sense for a series.
-_NOT_OPTIONS = ("revision", "mode", "samples", "seed", "progress")
 
 
 def _modes(value: str) -> tuple[str, ...]:
@@ -50,33 +48,45 @@ def load_toml_config(parser: argparse.ArgumentParser, args: argparse.Namespace, 
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    from mfa_engine.options import option_fields
+
+    fields = {f.name: f for f in option_fields()}
     actions = {a.dest: a for a in parser._actions if a.dest not in ("help", "config")}
+    # A boolean option's own flag is a key too: `undirected = true` sets directed = false.
+    flags = {f.metadata["flag"].lstrip("-").replace("-", "_"): f for f in fields.values() if f.metadata["flag"]}
     for key, value in doc.items():
         dest = key.replace("-", "_")
+        if dest in flags and isinstance(flags[dest].default, bool) and isinstance(value, bool):
+            dest, value = flags[dest].name, flags[dest].default != value
         if dest not in actions:
-            known = ", ".join(sorted(d.replace("_", "-") for d in actions))
+            known = ", ".join(sorted(d.replace("_", "-") for d in [*actions, *flags]))
             raise ConfigError(f"config file {path}: unknown key {key!r}; known keys: {known}")
-        action = actions[dest]
         if dest == "checkpoints":
             value = [value] if isinstance(value, str) else list(value)
-        elif dest == "mode" and isinstance(value, list):
-            value = _modes(",".join(map(str, value)))
-        elif action.type is not None and isinstance(value, str):
+        elif dest == "mode":
+            value = _modes(",".join(map(str, value)) if isinstance(value, list) else str(value))
+        elif dest in fields:  # an analysis option: validated by its own check
             try:
-                value = action.type(value)
-            except (argparse.ArgumentTypeError, ValueError) as exc:
-                raise ConfigError(f"config file {path}: {key} = {value!r}: {exc}") from None
-        if action.choices is not None and value not in action.choices:
-            raise ConfigError(f"config file {path}: {key} = {value!r}; expected one of {list(action.choices)}")
+                value = fields[dest].metadata["check"](dest, tuple(value) if isinstance(value, list) else value)
+            except ConfigError as exc:
+                raise ConfigError(f"config file {path}: {exc}") from None
+        else:
+            action = actions[dest]
+            if action.type is not None and isinstance(value, str):
+                try:
+                    value = action.type(value)
+                except (argparse.ArgumentTypeError, ValueError) as exc:
+                    raise ConfigError(f"config file {path}: {key} = {value!r}: {exc}") from None
+            if action.choices is not None and value not in action.choices:
+                raise ConfigError(f"config file {path}: {key} = {value!r}; expected one of {list(action.choices)}")
         if getattr(args, dest) == parser.get_default(dest):
             setattr(args, dest, value)
 
 
-def mode_options(args: argparse.Namespace, mode: str) -> dict[str, Any]:
-    """``analyze_checkpoint`` options of one mode from parsed options (for ``run_batch``)."""
-    ns = argparse.Namespace(**{**vars(args), "mode": mode})
-    kw = analysis_kwargs(ns)
-    return {k: v for k, v in kw.items() if k not in _NOT_OPTIONS}
+def mode_options(args: argparse.Namespace, mode: str) -> Any:
+    """``AnalysisOptions`` of one mode from parsed options (for ``run_batch``, which sets the
+    samples and seeds)."""
+    return analysis_options(args, mode=mode)
 
 
 def _fmt(v: Any, spec: str = ".5f") -> str:
@@ -128,10 +138,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.revision:
         raise ConfigError("--revision is not used by mfa batch; name revisions as MODEL@rev1,rev2")
     modes = args.mode if isinstance(args.mode, tuple) else _modes(args.mode)
-    options = {m: mode_options(args, m) for m in modes}
+    options = {m: mode_options(args, m) for m in modes}  # validated before anything is read
+    first = options[modes[0]]
     executor = make_executor(args.executor, workers=args.workers, address=args.address)
     report = run_batch(
-        args.checkpoints, args.store, options=options, samples=args.samples, seed=args.seed,
+        args.checkpoints, args.store, options=options, samples=first.samples, seed=first.seed,
         force=args.force, executor=executor, progress=not args.quiet and sys.stderr.isatty(),
     )
     for mode in modes:

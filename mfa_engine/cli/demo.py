@@ -38,17 +38,22 @@ def _run(args: argparse.Namespace) -> int:
     from mfa_engine.cli.analyze import print_summary
     from mfa_engine.io import atomic_write_json
 
+    from mfa_engine.options import AnalysisOptions
+
+    options = AnalysisOptions(samples=args.samples, neurons_per_layer=args.neurons_per_layer)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    npl = options.neurons_per_layer
+    sizes = "all neurons of every node layer" if npl == "all" else (
+        f"{npl} neurons per node layer ({2 * npl} in the MLP layer)")
     with tempfile.TemporaryDirectory() as tmp:
         path, what = default_checkpoint(Path(tmp))
         print(f"mfa demo: paper-mode multifractal analysis of {what}")
         print(f"  checkpoint: {path}")
-        print(f"  sampled neuron interaction network: {args.neurons_per_layer} neurons per node layer "
-              f"(64 in the MLP layer), {args.samples} samples (seeds 0..{args.samples - 1}); "
-              "weighted shortest paths from every node, 64 radii, q = -3..3")
-        doc = analyze_checkpoint(path, samples=args.samples, neurons_per_layer=args.neurons_per_layer,
-                                 progress=sys.stderr.isatty())
+        print(f"  sampled neuron interaction network: {sizes}, {options.samples} samples "
+              f"(seeds 0..{options.samples - 1}); weighted shortest paths from every node, "
+              f"{options.n_radii} radii, q = {options.q_min:g}..{options.q_max:g}")
+        doc = analyze_checkpoint(path, options, progress=sys.stderr.isatty())
     atomic_write_json(out / "spectrum.json", doc)
     print_summary(doc)
     try:
@@ -65,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``mfa demo``."""
     p = sub.add_parser("demo", help="run the main job offline on a built-in default checkpoint")
     p.add_argument("--out", default="mfa-demo", help="output folder (default ./mfa-demo)")
-    p.add_argument("--samples", type=int, default=10)
-    p.add_argument("--neurons-per-layer", type=int, default=32)
+    p.add_argument("--samples", type=int, default=10, help="number of samples (default 10)")
+    p.add_argument("--neurons-per-layer", default=32, metavar="N|all",
+                   help="neurons sampled per node layer, or 'all' (default 32)")
     p.set_defaults(func=_run)

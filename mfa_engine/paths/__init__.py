@@ -4,6 +4,7 @@ Public API (contract, see docs/architecture.md "Paths")::
 
     multi_source_counts(graph, sources, radii, *, directed=True, backend="auto") -> int64 [S, R]
     multi_source_distances(graph, sources, *, cutoff=inf, directed=True, backend="auto") -> float32 [S, N]
+    prepare_graph(graph, directed=True) -> PreparedGraph   # check + convert once, pass as ``graph``
 
 ``counts[s, k]`` = number of nodes v with ``d(sources[s], v) <= radii[k]`` (the source itself
 included, unreachable nodes never counted, inclusive cutoff as in SciPy and igraph).
@@ -34,6 +35,7 @@ Importing this package does not import torch, triton, cupy or numba.
 from __future__ import annotations
 
 from mfa_engine.paths.api import multi_source_counts, multi_source_distances
+from mfa_engine.paths.prepare import PreparedGraph, prepare_graph
 from mfa_engine.paths.dispatch import BACKENDS
 
-__all__ = ["multi_source_counts", "multi_source_distances", "BACKENDS"]
+__all__ = ["multi_source_counts", "multi_source_distances", "prepare_graph", "PreparedGraph", "BACKENDS"]

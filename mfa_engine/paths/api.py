@@ -12,6 +12,7 @@ from mfa_engine.paths.inputs import as_cutoff, as_radii, as_sources, n_nodes_of
 __all__ = ["multi_source_counts", "multi_source_distances"]
 
 
+
 def multi_source_counts(
     graph: Any,
     sources: Any,
@@ -31,6 +32,8 @@ def multi_source_counts(
             (i -> j), a dense 2-D array (inf = no edge), or a layered graph (an object with
             ``layer_sizes: list[int]`` and ``blocks: list[array [n_l, n_{l+1}]]``, inf = no
             edge). A sparse matrix that is a DAG takes the fast layered path automatically.
+            Or a graph from :func:`~mfa_engine.paths.prepare.prepare_graph` (prepared for the
+            same ``directed``).
         sources: int [S] node ids (NumPy, torch or sequence; duplicates allowed; S may be 0).
         radii: float [R] radius grid (any order).
         directed: Follow edges i -> j only; ``False`` treats every edge as two-way.

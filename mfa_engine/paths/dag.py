@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from mfa_engine.paths.inputs import Layered
+from mfa_engine.layered import LayeredGraph
 
 __all__ = ["DagLevels", "from_layered", "detect_dag", "prepare_sparse", "MAX_LEVELS"]
 
@@ -30,7 +30,12 @@ MAX_FILL = 64
 
 @dataclass
 class DagLevels:
-    """Nodes of a DAG grouped by level, with dense blocks between levels.
+    """The kernels' form of a DAG: nodes grouped by level, dense blocks between levels, packed.
+
+    Unlike a :class:`~mfa_engine.layered.LayeredGraph` (the user-facing layered graph, blocks
+    between consecutive layers only), levels may be joined by blocks between any pair
+    ``a < b``, nodes may be renumbered (``perm``), and the blocks are kept packed in the dtype
+    a kernel asks for.
 
     Built either from a layered graph (blocks given) or from a CSR matrix, in which case the
     dense blocks are gathered lazily and directly in the dtype a kernel asks for (float32 for
@@ -131,7 +136,7 @@ class DagLevels:
         return self._packed["range"]
 
 
-def from_layered(g: Layered) -> DagLevels:
+def from_layered(g: LayeredGraph) -> DagLevels:
     """Levels of a validated layered graph (consecutive blocks, identity numbering)."""
     blocks = [(l, l + 1, b) for l, b in enumerate(g.blocks)]
     pairs = [(l, l + 1) for l in range(len(g.blocks))]

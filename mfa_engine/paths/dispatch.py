@@ -120,8 +120,7 @@ def run_distances(
     """Distances float32 [S, N] for validated sources (see ``multi_source_distances``)."""
     be = resolve_backend(backend)
     prepared = prepare_graph(graph, directed)
-    kind, obj = prepared
-    n = obj.n_nodes if kind == "dag" else obj.shape[0]
+    n = prepared.n_nodes
     out = np.empty((src.size, n), np.float32)
     grid = np.array([cutoff], np.float64)
     batch = max(1, _DIST_BATCH_ELEMS // max(n, 1))

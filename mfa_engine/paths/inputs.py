@@ -8,16 +8,15 @@ or a layered graph: any object with ``layer_sizes: list[int]`` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from mfa_engine.errors import ConfigError
+from mfa_engine.layered import LayeredGraph
 
 __all__ = [
-    "Layered",
     "as_numpy",
     "is_layered",
     "as_layered",
@@ -27,42 +26,6 @@ __all__ = [
     "as_cutoff",
     "n_nodes_of",
 ]
-
-
-@dataclass(frozen=True)
-class Layered:
-    """Validated layered DAG.
-
-    Attributes:
-        layer_sizes: Node count of each layer, length L.
-        blocks: L - 1 float64 arrays; ``blocks[l]`` has shape [n_l, n_{l+1}], inf = no edge.
-        offsets: int64 [L + 1], first node id of each layer (cumulative sizes).
-    """
-
-    layer_sizes: tuple[int, ...]
-    blocks: tuple[np.ndarray, ...]
-    offsets: np.ndarray
-
-    @property
-    def n_nodes(self) -> int:
-        """Total number of nodes N."""
-        return int(self.offsets[-1])
-
-    def to_csr(self) -> sp.csr_array:
-        """Export as a CSR array [N, N] whose explicit entries are the finite block distances."""
-        rows, cols, vals = [], [], []
-        for l, blk in enumerate(self.blocks):
-            i, j = np.nonzero(np.isfinite(blk))
-            rows.append(i + self.offsets[l])
-            cols.append(j + self.offsets[l + 1])
-            vals.append(blk[i, j])
-        n = self.n_nodes
-        if rows:
-            r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-        else:
-            r = c = np.zeros(0, np.int64)
-            v = np.zeros(0, np.float64)
-        return sp.csr_array((v, (r, c)), shape=(n, n))
 
 
 def as_numpy(x: Any, dtype: Any = None) -> np.ndarray:
@@ -129,38 +92,26 @@ def _has_bad_or_inf(data: np.ndarray, scanned: tuple[bool, bool, bool] | None = 
     return bool(has_inf)
 
 
-def as_layered(graph: Any) -> Layered:
-    """Validate a duck-typed layered graph.
+def as_layered(graph: Any) -> LayeredGraph:
+    """Validate a layered graph (a :class:`LayeredGraph` or any object with its two fields).
 
     Args:
         graph: Object with ``layer_sizes`` (list of int, length L) and ``blocks``
-            (L - 1 arrays [n_l, n_{l+1}], inf = no edge).
+            (L - 1 arrays [n_l, n_{l+1}], inf = no edge; NumPy, torch or CuPy).
 
     Returns:
-        A :class:`Layered` with float64 blocks.
+        A :class:`~mfa_engine.layered.LayeredGraph` with float64 blocks (the same object when
+        it already is one with float64 NumPy blocks).
 
     Raises:
         ConfigError: On inconsistent shapes or NaN/negative distances.
     """
-    if isinstance(graph, Layered):
-        return graph
-    sizes = tuple(int(n) for n in graph.layer_sizes)
-    blocks = tuple(as_numpy(b, np.float64) for b in graph.blocks)
-    if any(n < 0 for n in sizes):
-        raise ConfigError(f"layer_sizes must be non-negative, got {list(sizes)}")
-    if len(blocks) != max(len(sizes) - 1, 0):
-        raise ConfigError(
-            f"layered graph has {len(sizes)} layers but {len(blocks)} blocks; expected {max(len(sizes) - 1, 0)}"
-        )
-    for l, b in enumerate(blocks):
-        if b.shape != (sizes[l], sizes[l + 1]):
-            raise ConfigError(
-                f"blocks[{l}] has shape {b.shape}; expected ({sizes[l]}, {sizes[l + 1]}) from layer_sizes"
-            )
+    blocks = [as_numpy(b, np.float64) for b in graph.blocks]
+    same = isinstance(graph, LayeredGraph) and all(a is b for a, b in zip(blocks, graph.blocks))
+    g = graph if same else LayeredGraph([int(n) for n in graph.layer_sizes], blocks)
+    for l, b in enumerate(g.blocks):
         _check_distances(b, f"blocks[{l}]")
-    offsets = np.zeros(len(sizes) + 1, np.int64)
-    offsets[1:] = np.cumsum(sizes, dtype=np.int64)
-    return Layered(sizes, blocks, offsets)
+    return g
 
 
 def as_csr(graph: Any, scanned: tuple[bool, bool, bool] | None = None) -> sp.csr_array:

@@ -1,19 +1,57 @@
-"""Turn any accepted graph into the form a kernel runs on: DAG levels or a CSR matrix."""
+"""Turn any accepted graph into the form a kernel runs on: DAG levels or a CSR matrix.
+
+:func:`prepare_graph` checks the distances (NaN, negative) and converts the graph once; its
+result, a :class:`PreparedGraph`, can be passed to the path API in place of the graph, so
+several calls on one graph (the radius grid, then the counts) share that work.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterator
 
 import numpy as np
 import scipy.sparse as sp
 
-from mfa_engine.paths.dag import DagLevels, detect_dag, from_layered, prepare_sparse
+from mfa_engine.errors import ConfigError
+from mfa_engine.paths.dag import detect_dag, from_layered, prepare_sparse
 from mfa_engine.paths.inputs import as_csr, as_layered, is_layered
 
-__all__ = ["Prepared", "prepare_graph", "symmetrise"]
+__all__ = ["Prepared", "PreparedGraph", "prepare_graph", "symmetrise"]
 
 #: ("dag", DagLevels) or ("csr", canonical float64 CSR, directed edges only)
 Prepared = tuple[str, Any]
+
+
+@dataclass(frozen=True)
+class PreparedGraph:
+    """A graph checked and converted once for the kernels (:func:`prepare_graph`).
+
+    Unpacks as the ``(kind, obj)`` pair the backends take.
+
+    Attributes:
+        kind: ``"dag"`` or ``"csr"``.
+        obj: :class:`~mfa_engine.paths.dag.DagLevels` or canonical float64 CSR ``[N, N]``
+            (symmetrised for undirected traversal).
+        directed: The traversal it was prepared for.
+    """
+
+    kind: str
+    obj: Any
+    directed: bool
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.kind, self.obj))
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes N."""
+        return int(self.obj.n_nodes if self.kind == "dag" else self.obj.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(N, N)``."""
+        return (self.n_nodes, self.n_nodes)
 
 
 def symmetrise(m: sp.csr_array) -> sp.csr_array:
@@ -42,17 +80,37 @@ def symmetrise(m: sp.csr_array) -> sp.csr_array:
     return out
 
 
-def prepare_graph(graph: Any, directed: bool) -> Prepared:
-    """Prepare a graph for the kernels.
+def prepare_graph(graph: Any, directed: bool = True) -> PreparedGraph:
+    """Prepare a graph for the kernels (a prepared graph is returned as is).
+
+    The result can be passed as ``graph`` to ``multi_source_counts`` and
+    ``multi_source_distances`` (with the same ``directed``); they then skip the distance
+    checks and the conversion (DAG levels, packed blocks, CSR).
 
     Args:
-        graph: Layered graph, SciPy sparse matrix or dense 2-D array (see ``inputs``).
+        graph: Layered graph, SciPy sparse matrix, dense 2-D array (see ``inputs``), or a
+            :class:`PreparedGraph`.
         directed: Directed traversal; undirected graphs always take the CSR path.
 
     Returns:
-        ("dag", :class:`DagLevels`) when the directed graph is a DAG worth the dense path,
-        else ("csr", CSR [N, N]) (symmetrised when undirected).
+        ``PreparedGraph("dag", DagLevels)`` when the directed graph is a DAG worth the dense
+        path, else ``PreparedGraph("csr", CSR [N, N])`` (symmetrised when undirected).
+
+    Raises:
+        ConfigError: NaN or negative distances, bad shapes, or a graph prepared for the other
+            traversal direction.
     """
+    if isinstance(graph, PreparedGraph):
+        if graph.directed != bool(directed):
+            raise ConfigError(
+                f"graph was prepared for directed={graph.directed}, but directed={bool(directed)} was asked"
+            )
+        return graph
+    kind, obj = _prepare(graph, bool(directed))
+    return PreparedGraph(kind, obj, bool(directed))
+
+
+def _prepare(graph: Any, directed: bool) -> Prepared:
     if is_layered(graph):
         g = as_layered(graph)
         if directed:
@@ -68,28 +126,3 @@ def prepare_graph(graph: Any, directed: bool) -> Prepared:
         levels = detect_dag(csr)
         return ("dag", levels) if levels is not None else ("csr", csr)
     return "csr", symmetrise(csr)
-
-
-def csr_of(prepared: Prepared) -> sp.csr_array:
-    """CSR [N, N] of a prepared graph (DAG levels are expanded back, in original numbering)."""
-    kind, obj = prepared
-    if kind == "csr":
-        return obj
-    lv: DagLevels = obj
-    rows, cols, vals = [], [], []
-    for a, b, blk in lv.blocks:
-        i, j = np.nonzero(np.isfinite(blk))
-        rows.append(i + lv.lvl_off[a])
-        cols.append(j + lv.lvl_off[b])
-        vals.append(blk[i, j])
-    n = lv.n_nodes
-    if rows:
-        r, c, v = (np.concatenate(x) for x in (rows, cols, vals))
-    else:
-        r = c = np.zeros(0, np.int64)
-        v = np.zeros(0)
-    if lv.perm is not None:
-        r, c = lv.perm[r], lv.perm[c]
-    out = sp.csr_array((v, (r, c)), shape=(n, n))
-    out.sort_indices()
-    return out

@@ -37,6 +37,8 @@ def test_full_grid_diagnostics_by_hand() -> None:
     assert d["fit_window"] == [1.0, 4.0] and d["fit_window_source"] == "full"
     assert d["fit_window_x"] == [pytest.approx(-2 * LN2, abs=1e-15), 0.0]
     assert d["n_fit_radii"] == 3 and d["window_instability"] is None
+    # Z_-1 at r = 1: terms 4, 4, 2 -> the largest carries 4/10.
+    assert d["qmin_top_share"] == pytest.approx(0.4, abs=1e-15)
     assert d["flags"] == ["self_plateau", "saturated"] and d["flagged"] is True
     assert json.loads(json.dumps(s.to_dict(), allow_nan=False))["diagnostics"] == d
 
@@ -65,7 +67,7 @@ def test_sample_diagnostics_formulas_by_hand() -> None:
     counts = np.array([[1.0, 1.0, 3.0], [2.0, 3.0, 3.0]])
     radii = np.array([1.0, 2.0, 4.0])
     common = dict(r2=np.array([0.5, 0.7, 1.0, 0.9, 0.8]), counts=counts, radii=radii,
-                  window=FitWindow(0, 2, "full"))
+                  window=FitWindow(0, 2, "full"), qmin_top_share=0.5)
     # q = 0 below the hull chord (-2, -2) -> (1, 1.5); alpha = np.gradient: 1, 1, 1.25, 1, 0.5
     # rises once; f = q alpha - tau = 0, 0, 0, -0.5, -1: max f is f(0).
     tau = np.array([-2.0, -1.0, 0.0, 1.5, 2.0])
@@ -86,10 +88,14 @@ def test_sample_diagnostics_formulas_by_hand() -> None:
     d = sample_diagnostics(q=q, tau=tau, alpha=alpha, f_alpha=q * alpha - tau, r2_alpha0=0.95,
                            **{**common, "window": FitWindow(0, 1, "auto", 0.1)})
     assert d["n_alpha_increasing"] == 2 and d["q0_on_hull"] is True
+    assert d["qmin_top_share"] == 0.5  # not more than half: no flag
     assert d["max_f_above_f0"] is True
     # At r = 2 centre 1 is saturated (3 = 3), centre 0 is not: 1/2.
     assert d["saturated_share_highest"] == 0.5 and d["window_instability"] == 0.1
     assert d["flags"] == [] and d["flagged"] is False
+    d = sample_diagnostics(q=q, tau=tau, alpha=alpha, f_alpha=q * alpha - tau, r2_alpha0=0.95,
+                           **{**common, "qmin_top_share": 0.51})
+    assert d["flags"] == ["saturated", "qmin_dominated"]
 
 
 def test_auto_window_without_an_eligible_window_falls_back_and_flags() -> None:

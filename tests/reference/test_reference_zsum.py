@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mfa_engine.reference import REFERENCE_Q, _linregress_slopes
-from mfa_engine.reference_zsum import gather_sum, gather_sum_numpy
+from mfa_engine.reference import REFERENCE_Q
+from mfa_engine.reference.spectrum import linregress_slopes as _linregress_slopes
+from mfa_engine.reference.zsum import gather_sum, gather_sum_numpy
 
 
 @pytest.mark.parametrize("n_c,n_r,n_u", [(1, 2, 1), (7, 13, 5), (301, 97, 1201)])

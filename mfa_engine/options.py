@@ -1,0 +1,336 @@
+"""One record of every analysis option: default, validation, and whether it changes results.
+
+:class:`AnalysisOptions` is what the CLI (``mfa analyze``, ``mfa batch`` and its TOML file,
+``mfa demo``), the Python API (``analyze_checkpoint``), the batch configuration hash and the
+batch read plan all take. It is validated when built, so a bad option fails before any
+checkpoint is opened.
+
+Adding an option is a change in this file only: add a field with :func:`option` (its default,
+its check, the modes whose results it changes, its help text). The CLI flag
+(``--name-with-dashes``), the TOML key, the keyword argument of ``analyze_checkpoint``, the
+``config`` entry of the JSON document and the batch configuration hash all follow from the
+field. See docs/architecture.md "Options".
+
+Importing this module imports NumPy only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from mfa_engine.errors import ConfigError
+
+__all__ = ["AnalysisOptions", "MODES", "option", "option_fields", "check_option"]
+
+#: Analysis modes: ``paper`` (exact multi-hop distances) and ``reference`` (the published code).
+MODES: tuple[str, ...] = ("paper", "reference")
+BOTH = MODES
+PAPER = ("paper",)
+REFERENCE = ("reference",)
+#: Largest accepted radius-grid size (a grid this fine is already far below any fit's need).
+MAX_RADII = 4096
+
+
+def option(default: Any, check: Callable[[str, Any], Any], *, affects: tuple[str, ...],
+           help: str, choices: tuple[Any, ...] | None = None, q_grid: bool = False,
+           flag: str | None = None, omit_default: bool = False) -> Any:
+    """Declare one analysis option (a dataclass field with its metadata).
+
+    Args:
+        default: The default value.
+        check: ``check(name, value) -> value``: validates and normalises one value, raising
+            ``ConfigError`` that names the option.
+        affects: Modes whose results the option changes (it then enters the batch
+            configuration hash of those modes); ``()`` for execution-only options.
+        help: One line for ``--help``.
+        choices: Accepted values, when the option is a choice (also shown by the CLI).
+        q_grid: Part of the q grid: the configuration records the grid as ``q`` instead of
+            this field.
+        flag: CLI flag, if not ``--name-with-dashes`` (a boolean's flag sets the opposite of
+            its default, e.g. ``--undirected`` for ``directed``).
+        omit_default: Leave the option out of the batch configuration while it has its default
+            (an option added later then keeps the hashes of earlier stores).
+    """
+    meta = {"check": check, "affects": tuple(affects), "help": help, "choices": choices, "q_grid": q_grid,
+            "flag": flag, "omit_default": omit_default}
+    return field(default=default, metadata=meta)
+
+
+# --- checks: (option name, value) -> normalised value ------------------------------------------
+
+
+def _number(name: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{name} must be a number, got {v!r}")
+    f = float(v)
+    if not math.isfinite(f):
+        raise ConfigError(f"{name} must be finite, got {v!r}")
+    return f
+
+
+def _integer(name: str, v: Any, lo: int, hi: int | None = None) -> int:
+    if isinstance(v, str):
+        try:
+            v = int(v)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {v!r}") from None
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise ConfigError(f"{name} must be an integer, got {v!r}")
+    if v < lo or (hi is not None and v > hi):
+        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise ConfigError(f"{name} must be an integer {rng}, got {v}")
+    return int(v)
+
+
+def _choice(choices: tuple[Any, ...]) -> Callable[[str, Any], Any]:
+    def check(name: str, v: Any) -> Any:
+        if v not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(map(repr, choices))}, got {v!r}")
+        return v
+
+    return check
+
+
+def _neurons(name: str, v: Any) -> int | str:
+    if isinstance(v, str) and v.strip().lower() == "all":
+        return "all"
+    try:
+        return _integer(name, v, 1)
+    except ConfigError:
+        raise ConfigError(f"{name} must be a positive integer or 'all', got {v!r}") from None
+
+
+def _q_explicit(name: str, v: Any) -> tuple[float, ...] | None:
+    if v is None:
+        return None
+    from mfa_engine.analysis.qgrid import check_q
+
+    return tuple(float(x) for x in check_q(v))
+
+
+def _threshold(name: str, v: Any) -> float:
+    t = _number(name, v)
+    if not t > 1.0:
+        raise ConfigError(f"{name} must be > 1 (reference window 1 < d <= T), got {v!r}")
+    return t
+
+
+def _non_negative(name: str, v: Any) -> float:
+    f = _number(name, v)
+    if f < 0:
+        raise ConfigError(f"{name} must be >= 0, got {v!r}")
+    return f
+
+
+def _positive(name: str, v: Any) -> float:
+    f = _number(name, v)
+    if not f > 0:
+        raise ConfigError(f"{name} must be > 0, got {v!r}")
+    return f
+
+
+def _bool(name: str, v: Any) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise ConfigError(f"{name} must be true or false, got {v!r}")
+    return bool(v)
+
+
+def _normalisation(name: str, v: Any) -> str | None:
+    return None if v is None else _choice(("centre", "global"))(name, v)
+
+
+def _fit_range(name: str, v: Any) -> tuple[float, float] | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        v = v.split(",")
+    try:
+        lo, hi = (_number(name, float(x) if isinstance(x, str) else x) for x in v)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be two radii LO,HI, got {v!r}") from None
+    if not 0 < lo <= hi:
+        raise ConfigError(f"{name} must satisfy 0 < LO <= HI, got {v!r}")
+    return (lo, hi)
+
+
+#: Null models (``mfa_engine.null_model``).
+NULL_MODELS = ("shuffle",)
+
+
+def _null_model(name: str, v: Any) -> str | None:
+    return None if v is None else _choice(NULL_MODELS)(name, v)
+
+
+_BACKENDS = ("auto", "triton", "cupy", "cpu", "torch")
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Every option of a checkpoint analysis, validated (see the module docstring).
+
+    Build with keywords (``AnalysisOptions(mode="reference", samples=3)``), from a mapping
+    (:meth:`from_mapping`), or derive with :meth:`replace`. The q grid is
+    ``q_min..q_max`` step ``q_step`` unless ``q`` lists the values.
+    """
+
+    mode: str = option("paper", _choice(MODES), affects=(), choices=MODES,
+                       help="paper: exact multi-hop distances; reference: the published code's semantics")
+    neurons_per_layer: int | str = option(32, _neurons, affects=BOTH,
+                                          help="neurons sampled per node layer (twice that in the MLP layer), or 'all'")
+    samples: int = option(10, lambda n, v: _integer(n, v, 1), affects=(), help="number of samples (seeds)")
+    seed: int = option(0, lambda n, v: _integer(n, v, 0, 2**32 - 1), affects=(),
+                       help="first seed; samples use seed, seed+1, ...")
+    q_min: float = option(-3.0, _number, affects=BOTH, q_grid=True, help="first q of the grid")
+    q_max: float = option(3.0, _number, affects=BOTH, q_grid=True, help="last q of the grid")
+    q_step: float = option(0.1, _positive, affects=BOTH, q_grid=True, help="q grid spacing")
+    q: tuple[float, ...] | None = option(None, _q_explicit, affects=BOTH, q_grid=True,
+                                         help="explicit q grid (overrides q_min/q_max/q_step)")
+    threshold: float = option(150.0, _threshold, affects=REFERENCE,
+                              help="reference mode: keep distances 1 < d <= T")
+    n_radii: int = option(64, lambda n, v: _integer(n, v, 2, MAX_RADII), affects=PAPER,
+                          help="paper mode: radius grid size")
+    radius_upper: str = option("p99", _choice(("p99", "max", "rounded")), affects=PAPER,
+                               choices=("p99", "max", "rounded"),
+                               help="paper mode: top of the radius grid (p99: 99th percentile of distances)")
+    convention: str = option("boxgrowing", _choice(("boxgrowing", "sandbox")), affects=PAPER,
+                             choices=("boxgrowing", "sandbox"), help="paper mode: measure convention")
+    normalisation: str | None = option(None, _normalisation, affects=PAPER, choices=("centre", "global"),
+                                       help="measure normalisation (default: centre for boxgrowing, global for sandbox)")
+    min_reach: int = option(10, lambda n, v: _integer(n, v, 0), affects=PAPER,
+                            help="drop centres reaching fewer nodes within the largest radius")
+    directed: bool = option(True, _bool, affects=PAPER, flag="--undirected",
+                            help="paper mode: ignore edge directions")
+    eps: float = option(0.0, _non_negative, affects=PAPER, help="paper mode: drop weights with |w| <= eps")
+    structural_distance: float = option(1.0, _positive, affects=PAPER,
+                                        help="distance of the structural QKV -> context edges (paper mode: a factor, see structural_scale)")
+    backend: str = option("auto", _choice(_BACKENDS), affects=(), choices=_BACKENDS, help="paths backend")
+    structural_scale: str = option("median", _choice(("median", "absolute")), affects=PAPER,
+                                   choices=("median", "absolute"),
+                                   help="paper mode: structural_distance is a factor of the sample's median "
+                                        "weight distance (scale-invariant) or the distance itself")
+    radius_lower: str = option("quantile", _choice(("quantile", "min")), affects=PAPER,
+                               choices=("quantile", "min"),
+                               help="paper mode: bottom of the radius grid: the 0.05 quantile of the edge "
+                                    "distances, not below the structural distance, or the smallest distance "
+                                    "(the earlier grid)")
+    fit_window: str = option("auto", _choice(("auto", "full")), affects=PAPER, choices=("auto", "full"),
+                             help="paper mode: fit on the most stable window of the radii, or on all")
+    fit_range: tuple[float, float] | None = option(None, _fit_range, affects=PAPER,
+                                                   help="paper mode: fit only on radii in [LO, HI] "
+                                                        "(LO,HI; overrides fit_window)")
+    window_min_span: float = option(1.0, _positive, affects=PAPER,
+                                    help="paper mode: smallest span in ln r of the automatic fit window")
+    null: str | None = option(None, _null_model, affects=BOTH, choices=NULL_MODELS, omit_default=True,
+                              help="also analyse a null model: shuffle = every weight matrix permuted at random "
+                                   "(same values, no structure), seeded per sample (docs/science.md)")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, f.metadata["check"](f.name, getattr(self, f.name)))
+        self.q_grid()  # the grid itself is valid (>= 3 values)
+        if self.mode == "reference" and self.neurons_per_layer == "all":
+            raise ConfigError(
+                "neurons_per_layer='all' is not supported in reference mode, which samples a fixed "
+                "number of neurons per layer (published: 32 or 64)"
+            )
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None = None, **overrides: Any) -> "AnalysisOptions":
+        """Options from a mapping of option names (``-`` or ``_``) plus keyword overrides.
+
+        Raises:
+            ConfigError: An unknown option name (listing the known ones) or an invalid value.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        merged = {str(k).replace("-", "_"): v for k, v in {**(values or {}), **overrides}.items()}
+        unknown = sorted(set(merged) - names)
+        if unknown:
+            raise ConfigError(f"unknown analysis option {unknown[0]!r}; known options: {', '.join(sorted(names))}")
+        return cls(**merged)
+
+    def replace(self, **changes: Any) -> "AnalysisOptions":
+        """A copy with some options changed (validated like a new record)."""
+        return type(self).from_mapping(self.to_dict(q_grid_fields=True), **changes)
+
+    def q_config(self) -> list[float] | None:
+        """The q grid as recorded in configurations: None for the default grid, else the values."""
+        from mfa_engine.analysis.qgrid import default_q
+
+        q = self.q_grid()
+        return None if q.shape == (61,) and np.array_equal(q, default_q()) else q.tolist()
+
+    def q_grid(self) -> np.ndarray:
+        """The q grid: ``q`` if given, else ``q_min..q_max`` step ``q_step``; float64 ``[Q]``."""
+        from mfa_engine.analysis.qgrid import q_grid
+
+        if self.q is not None:
+            return np.array(self.q, dtype=np.float64)
+        return q_grid(self.q_min, self.q_max, self.q_step)
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds ``seed .. seed + samples - 1``."""
+        return [self.seed + s for s in range(self.samples)]
+
+    def to_dict(self, *, q_grid_fields: bool = False) -> dict[str, Any]:
+        """JSON-ready options: every field, the q grid as ``q`` (:meth:`q_config`).
+
+        Args:
+            q_grid_fields: Keep ``q_min``/``q_max``/``q_step``/``q`` as given instead.
+        """
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.metadata["q_grid"] and not q_grid_fields:
+                continue
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+        if not q_grid_fields:
+            out["q"] = self.q_config()
+        return out
+
+    def config(self, mode: str | None = None) -> dict[str, Any]:
+        """The configuration of a mode for the batch store: the options that change its results.
+
+        Args:
+            mode: Default this record's mode.
+
+        Returns:
+            ``{"mode": mode, <option>: value, ..., "q": ...}`` in field order, the q grid as
+            :meth:`q_config` (so equal grids hash equally however they were given); seeds,
+            sample count and backend are not part of it.
+        """
+        m = self.mode if mode is None else _choice(MODES)("mode", mode)
+        cfg: dict[str, Any] = {"mode": m}
+        for f in dataclasses.fields(self):
+            if m not in f.metadata["affects"]:
+                continue
+            if f.metadata["omit_default"] and getattr(self, f.name) == f.default:
+                continue
+            if f.metadata["q_grid"]:
+                cfg["q"] = self.q_config()
+            else:
+                cfg[f.name] = getattr(self, f.name)
+        return cfg
+
+
+def option_fields() -> tuple[dataclasses.Field, ...]:
+    """The option fields, in declaration order (name, default, metadata)."""
+    return dataclasses.fields(AnalysisOptions)
+
+
+def check_option(name: str, value: Any) -> Any:
+    """Validate one option value with its field's check (for functions taking it directly).
+
+    Returns:
+        The normalised value.
+
+    Raises:
+        ConfigError: Invalid value (the message names the option).
+    """
+    fields = {f.name: f for f in option_fields()}
+    return fields[name].metadata["check"](name, value)
