@@ -156,7 +156,7 @@ def _fit_range(name: str, v: Any) -> tuple[float, float] | None:
     return (lo, hi)
 
 
-_BACKENDS = ("auto", "triton", "cupy", "cpu", "torch")
+from mfa_engine._device import PATH_BACKENDS as _BACKENDS  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@
      "failed": [{"checkpoint", "step", "error"}]}
 
 Checkpoints are ordered by step. Means and spreads are over the samples (population std).
-``emergence`` is E(t) of DESIGN 2.4 relative to the first checkpoint of the list (None when
+``emergence`` is E(t) of docs/method.md (Emergence) relative to the first checkpoint of the list (None when
 undefined: alpha0 <= 0 or a zero width at t0); ``emergence_std`` is the spread of the per-sample
 E_s(t) over the seeds present at both t0 and t. ``n_flagged`` counts the samples whose
 diagnostics flag them (paper mode; ``mfa_engine.analysis.diagnostics``).

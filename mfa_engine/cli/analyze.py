@@ -87,7 +87,7 @@ def print_summary(doc: dict, file: Any = None) -> None:
     print(f"{'mean':>6} {'':>8} {doc['alpha0']:>10.5f} {doc['width']:>10.5f}", file=out)
     print(f"{'std':>6} {'':>8} {doc['alpha0_std']:>10.5f} {doc['width_std']:>10.5f}", file=out)
     if flagged:
-        print(f"flagged samples ({len(flagged)} of {len(doc['samples'])}; see docs/architecture.md): "
+        print(f"flagged samples ({len(flagged)} of {len(doc['samples'])}; see docs/method.md, Spectrum): "
               f"seed {'; seed '.join(flagged)}", file=out)
 
 
