@@ -12,7 +12,7 @@ sharded safetensors, about 5.6 GB; ``MFA_BENCH_DIR`` keeps it between runs, else
   Python loops) run for seed 0 in a child process and scaled to 3 seeds. alpha0 and width of
   seed 0 must be identical. Goal >= 50x.
 
-Run:  /work/venv/bin/python -m pytest benchmarks/bench_2p8b.py -s   (takes minutes)
+Run:  .venv/bin/python -m pytest benchmarks/bench_2p8b.py -s   (takes minutes)
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A random sparse graph with N = 2**21 nodes (mean out-degree 4) and S = 1024 sour
 = 8 GiB. Counts over a small radius grid run in a fresh process; its peak RSS (VmHWM) must stay
 under 1 GB. A benchmark, not a unit test (about a minute on 2 cores).
 
-Run:  /work/venv/bin/python -m pytest benchmarks/bench_paths_memory.py -s
+Run:  .venv/bin/python -m pytest benchmarks/bench_paths_memory.py -s
 """
 
 from __future__ import annotations

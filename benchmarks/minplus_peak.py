@@ -10,7 +10,7 @@ sustains 2 fp32 add-or-min vector ops per cycle, i.e. 8 relaxations per cycle.
 
 The C file is compiled with the system C compiler (``cc``) into a temporary directory.
 
-Run:  /work/venv/bin/python benchmarks/minplus_peak.py [--mix]
+Run:  .venv/bin/python benchmarks/minplus_peak.py [--mix]
 """
 
 from __future__ import annotations

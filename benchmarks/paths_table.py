@@ -1,6 +1,6 @@
 """Print the path-kernel benchmark table: relaxations/s and speed-up over SciPy ``dijkstra``.
 
-Run:  /work/venv/bin/python benchmarks/paths_table.py [--cases layered_8x512 ...] [--peers]
+Run:  .venv/bin/python benchmarks/paths_table.py [--cases layered_8x512 ...] [--peers]
 Peers (SciPy, igraph, NetworKit) run on --sample (16) evenly spaced sources and are scaled to all sources;
 igraph and NetworKit have no cutoff parameter, so they compute full distances.
 """

@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from mfa_engine._device import triton_interpret
+
 __all__ = [
     "ARCHS",
     "KernelReport",
@@ -204,7 +206,7 @@ def check_all(archs: Iterable[int] = ARCHS) -> list[KernelReport]:
         One :class:`KernelReport` per kernel and architecture.
     """
     archs = tuple(int(a) for a in archs)
-    if os.environ.get("TRITON_INTERPRET", "0") == "1":
+    if triton_interpret():
         return _check_in_subprocess(archs)
     from mfa_engine.kernels.cupy_paths import CUDA_SOURCES, cuda_source
 

@@ -79,7 +79,7 @@ def graph_radius_grid(
     lower: str = "quantile",
     edges: tuple[np.ndarray, float | None] | None = None,
 ) -> np.ndarray:
-    """The default radius grid of a graph (docs/architecture.md).
+    """The default radius grid of a graph (docs/method.md, Box growing).
 
     ``lower="quantile"`` (default): a data scale times a fixed unit grid, from the 5% quantile
     of the edge distances (weighted edges of a LayeredGraph; never below its structural
@@ -168,7 +168,7 @@ def analyze_graph(
     fit_window: str = "full",
     window_min_span: float = 1.0,
 ) -> Any:
-    """Multifractal spectrum of a graph by box growing around centres (DESIGN 2.3).
+    """Multifractal spectrum of a graph by box growing around centres (docs/method.md, Box growing).
 
     Args:
         graph: SciPy sparse ``[N, N]`` whose explicit entries are edge distances ``i -> j``,
@@ -276,7 +276,7 @@ def analyze_checkpoint(
         ``"null"`` with the same fields when a null model is asked for.
         Paper-mode samples carry ``alpha0`` (= tau'(0)), ``alpha0_argmax``, ``width``,
         ``width_hull``, ``structural_distance`` (the value used) and ``diagnostics``
-        (``mfa_engine.analysis.diagnostics``; docs/architecture.md "Paper-mode scaling fits").
+        (``mfa_engine.analysis.diagnostics``; docs/method.md, Spectrum).
 
     Raises:
         ConfigError: An invalid or unknown option (before anything is read).

@@ -3,9 +3,10 @@
 Nodes are neurons grouped in node layers; per transformer block the layers are
 ``x`` (block input) -> ``qkv`` -> ``ctx`` (attention context) -> ``attn_out`` -> ``mlp``, and the
 last block's ``mlp`` feeds a final ``x`` layer (the model output). Weighted edges have distance
-``1/|w|`` (kept when ``|w| > eps``); ``qkv -> ctx`` edges are structural (docs/architecture.md)
+``1/|w|`` (kept when ``|w| > eps``); ``qkv -> ctx`` edges are structural (docs/method.md, NIN)
 with a fixed distance, or one relative to the median weight distance of the sample. The
-network is a layered DAG, stored as one dense distance block per pair of consecutive layers (``inf`` = no edge), so multi-source shortest paths are min-plus chains.
+network is a layered DAG, stored as one dense distance block per pair of consecutive layers
+(``inf`` = no edge), so multi-source shortest paths are min-plus chains.
 """
 
 from __future__ import annotations

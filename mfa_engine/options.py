@@ -166,7 +166,7 @@ def _null_model(name: str, v: Any) -> str | None:
     return None if v is None else _choice(NULL_MODELS)(name, v)
 
 
-_BACKENDS = ("auto", "triton", "cupy", "cpu", "torch")
+from mfa_engine._device import PATH_BACKENDS as _BACKENDS  # noqa: E402
 
 
 @dataclass(frozen=True)

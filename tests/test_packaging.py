@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import mfa_engine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +46,7 @@ def test_kernels_live_under_the_engine_namespace() -> None:
     assert Path(path).parent.name == "kernels"
 
 
+@pytest.mark.slow
 def test_transformers_imports_with_engine_installed() -> None:
     r = _run(
         "import mfa_engine, mfa_engine.kernels, transformers\n"

@@ -31,18 +31,9 @@ _ROW_WAIT_SECONDS = 60.0
 
 def visible_gpus() -> int:
     """Number of CUDA devices torch can see (0 without torch, a driver or CUDA)."""
-    import glob
+    from mfa_engine._device import cuda_device_count
 
-    if not glob.glob("/dev/nvidia[0-9]*") and not os.environ.get("CUDA_VISIBLE_DEVICES"):
-        return 0  # no device nodes: skip importing torch
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return 0
-    try:
-        return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
-    except Exception:  # pragma: no cover - broken driver
-        return 0
+    return cuda_device_count()
 
 
 class InlineExecutor:

@@ -8,8 +8,6 @@ finish, so a killed run loses at most the samples in flight and a re-run compute
 
 from __future__ import annotations
 
-import os
-import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -25,9 +23,6 @@ __all__ = ["BatchReport", "run_batch", "plan_tasks", "mode_config", "MODES"]
 
 #: Options run_batch sets itself (from ``samples`` and ``seed``), refused in an options mapping.
 _RESERVED = ("mode", "samples", "seed")
-
-#: Test hook: SIGKILL this process after it has stored this many rows (crash-safety tests).
-_KILL_ENV = "_MFA_BATCH_KILL_AFTER_ROWS"
 
 
 def mode_config(mode: str, options: Any) -> dict[str, Any]:
@@ -174,7 +169,6 @@ def run_batch(
                   for m in options}
         tasks, skipped = plan_tasks(series, st, seeds, options, hashes, __version__)
         report = BatchReport(series, skipped=skipped)
-        kill_after = int(os.environ.get(_KILL_ENV, "0") or 0)
         stored = {t.index: 0 for t in tasks}
         index_of = {t.spec.key: t.index for t in tasks}
         prog = BatchProgress(tasks, bars=progress, log=log)
@@ -183,8 +177,6 @@ def run_batch(
             if st.append(row):
                 report.computed += 1
                 stored[index_of[row["checkpoint"]]] += 1
-                if kill_after and report.computed >= kill_after:
-                    os.kill(os.getpid(), signal.SIGKILL)
             prog.sample(index_of[row["checkpoint"]])
 
         def on_done(res: TaskResult) -> None:

@@ -11,7 +11,7 @@
      "failed": [{"checkpoint", "step", "error"}]}
 
 Checkpoints are ordered by step. Means, medians and spreads are over the samples (population
-std). ``emergence`` is E(t) of docs/science.md relative to the first checkpoint of the list (None
+std). ``emergence`` is E(t) of docs/method.md (Emergence) relative to the first checkpoint of the list (None
 when undefined: alpha0 <= 0 or a zero width at t0); ``emergence_std`` is the spread of the
 per-sample E_s(t) over the seeds present at both t0 and t. ``*_ci`` are 95% percentile bootstrap
 intervals ``[lo, hi]`` over the samples (:mod:`mfa_engine.analysis.uncertainty`); the E interval

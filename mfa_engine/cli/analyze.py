@@ -104,7 +104,7 @@ def print_summary(doc: dict, file: Any = None) -> None:
         print(f"{'null':>6} alpha0 {fmt_ci(null.get('alpha0_ci'))}  width {fmt_ci(null.get('width_ci'))}"
               f" ({null.get('model')} null model)", file=out)
     if flagged:
-        print(f"flagged samples ({len(flagged)} of {len(doc['samples'])}; see docs/architecture.md): "
+        print(f"flagged samples ({len(flagged)} of {len(doc['samples'])}; see docs/method.md, Spectrum): "
               f"seed {'; seed '.join(flagged)}", file=out)
 
 

@@ -1,4 +1,4 @@
-"""CPU backend driver: prepares inputs for the numba kernels in ``mfa_engine.kernels.cpu_paths``.
+"""CPU backend driver: prepares inputs for the numba kernels in ``mfa_engine.kernels.cpu_*``.
 
 The DAG path runs in float32 (twice the SIMD width of float64) and recomputes in float64 the
 few sources whose float32 distances land within the rounding bound of a radius, so counts are
@@ -110,13 +110,13 @@ def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist):
     """
     import numba
 
-    from mfa_engine.kernels import cpu_paths
+    from mfa_engine.kernels import cpu_buckets, cpu_minplus
 
     s_n = pos.shape[0]
     nthreads = numba.get_num_threads()
     lvl = levels.level_of_position(pos).astype(np.int64)
-    few = s_n <= nthreads * cpu_paths.SRC_BLOCK // 2
-    block = -(-s_n // nthreads) if few else cpu_paths.SRC_BLOCK
+    few = s_n <= nthreads * cpu_minplus.SRC_BLOCK // 2
+    block = -(-s_n // nthreads) if few else cpu_minplus.SRC_BLOCK
     order, grp = group_sources(lvl, block, by_level=not few)
     eps = _EPS32 if dtype == np.float32 else 0.0
     flat, bsrc, bdst, boff = levels.packed(dtype)
@@ -127,10 +127,10 @@ def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist):
     flags = np.zeros(s_n, np.bool_)
     dist = np.full((s_n, levels.n_nodes), np.inf, np.float32) if want_dist else np.zeros((0, 0), np.float32)
     maxb = int(np.diff(grp).max(initial=0))
-    cpu_paths.dag_minplus_counts(
+    cpu_minplus.dag_minplus_counts(
         flat, bsrc, bdst, boff, levels.lvl_off, pos[order], lvl_sorted, grp,
-        radii_sorted, cpu_paths.padded_radii(radii_sorted), cpu_paths.radius_table(radii_sorted, dtype),
-        *cpu_paths.row_buffers(workers, maxb * levels.n_nodes, dtype),
+        radii_sorted, cpu_buckets.padded_radii(radii_sorted), cpu_buckets.radius_table(radii_sorted, dtype),
+        *cpu_minplus.row_buffers(workers, maxb * levels.n_nodes, dtype),
         eps, dtype.type(min(thr, float(np.finfo(dtype).max))), dtype.type(np.inf), dtype.type(0.0),
         hist, flags, dist, bool(want_dist),
         grp_order, np.zeros(1, np.int64),
@@ -203,7 +203,7 @@ def _stream64(levels: DagLevels, pos: np.ndarray, radii_sorted: np.ndarray, cuto
     Returns:
         (hist int64 [k, R + 1], distances or None).
     """
-    from mfa_engine.kernels import cpu_paths
+    from mfa_engine.kernels import cpu_levels, cpu_minplus
 
     m = levels.csr
     n, k = levels.n_nodes, pos.size
@@ -221,8 +221,8 @@ def _stream64(levels: DagLevels, pos: np.ndarray, radii_sorted: np.ndarray, cuto
         w = wbuf[: na * nb]
         w.fill(np.inf)
         a0, c0 = int(levels.lvl_off[a]), int(levels.lvl_off[b])
-        cpu_paths.gather_level_block(m.indptr, m.indices, m.data, nodes[a0 : a0 + na], level, lpos, b, nb, w)
-        cpu_paths.minplus_rows(buf, k, n, a0, na, w, c0, nb, float(cutoff), np.inf, 0.0, chunk)
+        cpu_levels.gather_level_block(m.indptr, m.indices, m.data, nodes[a0 : a0 + na], level, lpos, b, nb, w)
+        cpu_minplus.minplus_rows(buf, k, n, a0, na, w, c0, nb, float(cutoff), np.inf, 0.0, chunk)
         if q + 1 == len(levels.pairs) or levels.pairs[q + 1][1] != b:
             block = rows[:, c0 : c0 + nb]
             block[block > cutoff] = np.inf
@@ -257,13 +257,13 @@ def csr_histogram(
     Returns:
         (hist int64 [S, R + 1], dist float32 [S, N] or None).
     """
-    from mfa_engine.kernels import cpu_paths
+    from mfa_engine.kernels import cpu_dijkstra
 
     s_n, n = sources.shape[0], m.shape[0]
     hist = np.zeros((s_n, radii_sorted.shape[0] + 1), np.int64)
     dist = np.full((s_n, n), np.inf, np.float32) if want_dist else np.zeros((0, 0), np.float32)
     if s_n:
-        cpu_paths.csr_dijkstra_counts(
+        cpu_dijkstra.csr_dijkstra_counts(
             m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data.astype(np.float64),
             np.ascontiguousarray(sources, np.int64), radii_sorted, float(cutoff), hist, dist, bool(want_dist),
         )  # fmt: skip

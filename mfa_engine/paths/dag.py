@@ -96,18 +96,18 @@ class DagLevels:
             src = np.array([a for a, _ in self.pairs], np.int64)
             dst = np.array([b for _, b in self.pairs], np.int64)
             if "float64" in self._packed and key != "float64":  # convert the zero-copy float64 blocks
-                from mfa_engine.kernels import cpu_paths
+                from mfa_engine.kernels import cpu_scan
 
                 flat = np.empty(int(off[-1]), dtype=dtype)
-                lo, hi = cpu_paths.cast_range(self._packed["float64"][0], flat)
+                lo, hi = cpu_scan.cast_range(self._packed["float64"][0], flat)
                 self._packed.setdefault("range", (float(lo), float(hi)))
             elif self._blocks is None and self._gather is not None:
-                from mfa_engine.kernels import cpu_paths
+                from mfa_engine.kernels import cpu_levels
 
                 level, pos, blk_index = self._gather
                 m = self.csr
                 flat = np.full(int(off[-1]), np.inf, dtype=dtype)
-                cpu_paths.gather_blocks(m.indptr, m.indices, m.data, level, pos, blk_index, off[:-1], sizes[dst], flat)
+                cpu_levels.gather_blocks(m.indptr, m.indices, m.data, level, pos, blk_index, off[:-1], sizes[dst], flat)
             else:
                 flat = np.empty(int(off[-1]), dtype=dtype)
                 for q, (_, _, blk) in enumerate(self.blocks):
@@ -148,7 +148,7 @@ def detect_dag(m: sp.csr_array) -> DagLevels | None:
 
     Levels (one forward pass when the numbering is topological), the level pairs (binary searches
     per row when nodes are numbered level by level) and the block gather are compiled passes
-    (``mfa_engine.kernels.cpu_paths``); node bookkeeping is vectorised NumPy.
+    (``mfa_engine.kernels.cpu_levels``); node bookkeeping is vectorised NumPy.
 
     Args:
         m: Canonical float64 CSR [N, N] (sorted indices, no duplicates).
@@ -157,14 +157,14 @@ def detect_dag(m: sp.csr_array) -> DagLevels | None:
         :class:`DagLevels`, or None when the graph has a cycle, more than :data:`MAX_LEVELS`
         levels, or is too sparse for dense blocks to pay off.
     """
-    from mfa_engine.kernels import cpu_paths
+    from mfa_engine.kernels import cpu_levels, cpu_scan
 
     n = m.shape[0]
     indptr, indices = m.indptr, m.indices  # int32 or int64: the kernels take either
     data = m.data.astype(np.float64, copy=False)
     if n == 0:
         return DagLevels(0, np.zeros(1, np.int64), None, None, [], csr=m)
-    level, ok = cpu_paths.dag_levels(indptr, indices)
+    level, ok = cpu_levels.dag_levels(indptr, indices)
     if not ok:
         return None
     nlev = int(level.max()) + 1
@@ -178,7 +178,7 @@ def detect_dag(m: sp.csr_array) -> DagLevels | None:
     inv = np.empty(n, np.int64)
     inv[perm] = np.arange(n, dtype=np.int64)
     pos = inv - lvl_off[level]
-    present, n_edges = cpu_paths.block_pairs(indptr, indices, level, lvl_off, identity)
+    present, n_edges = cpu_levels.block_pairs(indptr, indices, level, lvl_off, identity)
     la, lb = np.nonzero(present)
     n_edges = int(n_edges)
     areas = sizes[la] * sizes[lb]
@@ -199,7 +199,7 @@ def detect_dag(m: sp.csr_array) -> DagLevels | None:
         off[1:] = np.cumsum(areas)[:-1]
         out._packed["float64"] = (data, la.astype(np.int64), lb.astype(np.int64), off)
     elif n_edges == m.nnz:  # no self-loops: the blocks hold exactly the CSR entries
-        w_lo, w_hi = cpu_paths.weight_range(data)
+        w_lo, w_hi = cpu_scan.weight_range(data)
         out._packed["range"] = (float(w_lo), float(w_hi))
     return out
 
@@ -237,14 +237,14 @@ def _array_hash(arr: np.ndarray, scan: bool = False) -> tuple[int, tuple[bool, b
         scan: ``arr`` is float64: also return (has_nan, has_negative, has_inf), read in the
             same pass (large arrays only; None for small ones).
     """
-    from mfa_engine.kernels import cpu_paths
+    from mfa_engine.kernels import cpu_scan
 
     flat = np.ascontiguousarray(arr).ravel()
     raw = flat.view(np.uint8)
     if raw.size < _SMALL_HASH_BYTES:
         return zlib.crc32(raw), None
     cut = raw.size - raw.size % 8
-    h, nan, neg, inf = cpu_paths.hash_words(raw[:cut].view(np.uint64), raw.size, flat if scan else _NO_VALUES)
+    h, nan, neg, inf = cpu_scan.hash_words(raw[:cut].view(np.uint64), raw.size, flat if scan else _NO_VALUES)
     return int(h) ^ zlib.crc32(raw[cut:]), ((bool(nan), bool(neg), bool(inf)) if scan else None)
 
 

@@ -2,72 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 
 import numpy as np
 
-from mfa_engine.errors import BackendError, ConfigError
+from mfa_engine import _device
 from mfa_engine.paths.counting import sorted_radii
 from mfa_engine.paths.prepare import prepare_graph
 
 __all__ = ["BACKENDS", "resolve_backend", "run_counts", "run_distances", "histogram"]
 
-BACKENDS = ("auto", "triton", "cupy", "cpu", "torch")
+BACKENDS = _device.PATH_BACKENDS
 
 #: Float32 distance entries materialised at once when distances are requested.
 _DIST_BATCH_ELEMS = 1 << 25
 
 
-def _cuda_available() -> bool:
-    """True when a CUDA device is usable (torch is only imported if a driver is present)."""
-    if "torch" not in sys.modules and not os.path.exists("/dev/nvidiactl"):
-        return False
-    try:
-        import torch
-    except Exception:  # pragma: no cover - torch is a dependency
-        return False
-    return bool(torch.cuda.is_available())
-
-
 def resolve_backend(backend: str) -> str:
-    """Resolve ``backend`` to a concrete one.
-
-    Args:
-        backend: One of :data:`BACKENDS`.
-
-    Returns:
-        "triton", "cupy", "cpu" or "torch".
-
-    Raises:
-        ConfigError: Unknown backend name.
-        BackendError: GPU backend requested without a CUDA device (triton is allowed under
-            ``TRITON_INTERPRET=1``), or CuPy missing.
-    """
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
-    if backend == "auto":
-        return "triton" if _cuda_available() else "cpu"
-    if backend == "triton":
-        if os.environ.get("TRITON_INTERPRET", "0") == "1":
-            return backend
-        if not _cuda_available():
-            raise BackendError(
-                "backend 'triton' needs a CUDA device and none is available "
-                "(set TRITON_INTERPRET=1 to run the Triton interpreter on CPU, or use backend='cpu')"
-            )
-    if backend == "cupy":
-        try:
-            import cupy  # noqa: F401
-        except Exception as exc:
-            raise BackendError(
-                f"backend 'cupy' needs CuPy and a CUDA device; importing cupy failed "
-                f"({exc.__class__.__name__}); use backend='cpu' or 'triton'"
-            ) from None
-        if not _cuda_available():
-            raise BackendError("backend 'cupy' needs a CUDA device and none is available; use backend='cpu'")
-    return backend
+    """Resolve a paths ``backend`` (one of :data:`BACKENDS`) to "triton", "cupy", "cpu" or
+    "torch" (see :func:`mfa_engine._device.resolve_backend`)."""
+    return _device.resolve_backend(backend, BACKENDS, "paths")
 
 
 def histogram(
@@ -91,9 +45,9 @@ def histogram(
             return cpu.dag_histogram(obj, src, radii_sorted, want_dist=want_dist)
         return cpu.csr_histogram(obj, src, radii_sorted, cutoff, want_dist=want_dist)
     if backend == "torch":
-        from mfa_engine.paths import torch_ref
+        from mfa_engine.paths import torch_backend
 
-        return torch_ref.histogram(prepared, src, radii_sorted, cutoff, want_dist=want_dist)
+        return torch_backend.histogram(prepared, src, radii_sorted, cutoff, want_dist=want_dist)
     from mfa_engine.paths import gpu
 
     return gpu.histogram(prepared, src, radii_sorted, cutoff, backend=backend, want_dist=want_dist)

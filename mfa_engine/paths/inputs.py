@@ -80,10 +80,10 @@ def _has_bad_or_inf(data: np.ndarray, scanned: tuple[bool, bool, bool] | None = 
     Raises:
         ConfigError: On NaN or negative distances.
     """
-    from mfa_engine.kernels import cpu_paths
+    from mfa_engine.kernels import cpu_scan
 
     if scanned is None:
-        scanned = cpu_paths.scan_values(np.ascontiguousarray(data, np.float64))
+        scanned = cpu_scan.scan_values(np.ascontiguousarray(data, np.float64))
     has_nan, has_neg, has_inf = scanned
     if has_nan:
         raise ConfigError("graph contains NaN distances; expected non-negative numbers or inf")

@@ -1,11 +1,11 @@
-"""Threshold-margin (TM) loss of GeRe (arXiv 2508.04676): reference, fused loss, packed states,
+"""Threshold-margin (TM) loss of GeRe (arXiv 2508.04676): naive oracle, fused loss, packed states,
 activation statistics, the replay cache and the Hugging Face training integration.
 
 Importing this package is light: torch (and triton / transformers) load only when an attribute
 that needs them is first used.
 
 Public API:
-    reference_tm_loss(hidden, ref_hidden, pos_thr, neg_thr, mask=None, reduction="nonzero_mean")
+    naive_tm_loss(hidden, ref_hidden, pos_thr, neg_thr, mask=None, reduction="nonzero_mean")
     tm_loss(hidden, states, pos_thr, neg_thr, mask=None, reduction="nonzero_mean", backend="auto")
     TMLoss(pos_thr, neg_thr, reduction="nonzero_mean", backend="auto")
     PackedStates, pack_states(codes), unpack_states(packed), states_from_reference(ref, pos, neg)
@@ -20,7 +20,7 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "reference_tm_loss",
+    "naive_tm_loss",
     "tm_loss",
     "TMLoss",
     "PackedStates",
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 _LAZY = {
-    "reference_tm_loss": "mfa_engine.tm.reference",
+    "naive_tm_loss": "mfa_engine.tm.naive",
     "tm_loss": "mfa_engine.tm.loss",
     "TMLoss": "mfa_engine.tm.loss",
     "PackedStates": "mfa_engine.tm.states",

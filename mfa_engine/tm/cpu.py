@@ -1,7 +1,7 @@
 """CPU path of the fused TM loss (also the fallback on any device without Triton).
 
 Same memory behaviour as the Triton kernels. CPU tensors use the numba kernels of
-:mod:`mfa_engine.tm.cpu_numba` (one parallel pass over rows; fp32 hidden states are read in
+:mod:`mfa_engine.kernels.tm_cpu` (one parallel pass over rows; fp32 hidden states are read in
 place, bf16 / fp16 are converted to fp32 ``chunk_elements`` at a time). Other devices, or CPU
 without numba, use torch ops on chunks of about ``chunk_elements`` elements. Either way the
 extra memory is a few chunk-sized temporaries (plus the gradient itself in the backward)
@@ -28,7 +28,7 @@ def _numba_ok(hidden: torch.Tensor) -> bool:
     if not USE_NUMBA or hidden.device.type != "cpu":
         return False
     try:
-        import mfa_engine.tm.cpu_numba  # noqa: F401
+        import mfa_engine.kernels.tm_cpu  # noqa: F401
     except ImportError:
         return False
     return True
@@ -45,7 +45,7 @@ def _np_args(states: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, row_mas
 def _numba_forward(hidden, states, pos, neg, row_mask, packed, chunk_elements):
     import numpy as np
 
-    from mfa_engine.tm.cpu_numba import tm_fwd_rows
+    from mfa_engine.kernels.tm_cpu import tm_fwd_rows
 
     N, H = hidden.shape
     st, p, n, m = _np_args(states, pos, neg, row_mask, N)
@@ -66,7 +66,7 @@ def _numba_forward(hidden, states, pos, neg, row_mask, packed, chunk_elements):
 def _numba_backward(hidden, states, pos, neg, row_mask, packed, scale, chunk_elements):
     import numpy as np
 
-    from mfa_engine.tm.cpu_numba import tm_bwd_rows
+    from mfa_engine.kernels.tm_cpu import tm_bwd_rows
 
     N, H = hidden.shape
     st, p, n, m = _np_args(states, pos, neg, row_mask, N)

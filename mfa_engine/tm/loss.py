@@ -17,9 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from mfa_engine.errors import BackendError
+from mfa_engine import _device
+from mfa_engine.errors import ConfigError
 from mfa_engine.tm.cpu import DEFAULT_CHUNK_ELEMENTS, tm_loss_backward_chunked, tm_loss_forward_chunked
-from mfa_engine.tm.reference import REDUCTIONS, eager_tm_loss_from_codes
+from mfa_engine.tm.naive import REDUCTIONS, eager_tm_loss_from_codes
 from mfa_engine.tm.states import PackedStates, unpack_states
 
 __all__ = ["BACKENDS", "tm_loss", "TMLoss", "resolve_backend"]
@@ -27,40 +28,10 @@ __all__ = ["BACKENDS", "tm_loss", "TMLoss", "resolve_backend"]
 BACKENDS = ("auto", "triton", "cpu", "torch")
 
 
-def _triton_interpreting() -> bool:
-    import sys
-
-    if "triton" not in sys.modules:
-        import os
-
-        return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
-    import triton
-
-    return bool(triton.knobs.runtime.interpret)
-
-
-def _triton_available() -> bool:
-    try:
-        import triton  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def resolve_backend(backend: str, device: torch.device) -> str:
-    """Backend actually used for tensors on ``device`` ("triton", "cpu" or "torch")."""
-    if backend not in BACKENDS:
-        raise BackendError(f"unknown TM loss backend {backend!r}; expected one of {BACKENDS}")
-    if backend == "auto":
-        return "triton" if device.type == "cuda" and _triton_available() else "cpu"
-    if backend == "triton":
-        if not _triton_available():
-            raise BackendError("backend 'triton' requested but triton is not installed")
-        if device.type != "cuda" and not _triton_interpreting():
-            raise BackendError(
-                f"backend 'triton' needs CUDA tensors (got {device.type}) or TRITON_INTERPRET=1"
-            )
-    return backend
+    """Backend actually used for tensors on ``device`` ("triton", "cpu" or "torch"; see
+    :func:`mfa_engine._device.resolve_backend`)."""
+    return _device.resolve_backend(backend, BACKENDS, "TM loss", cuda=device.type == "cuda")
 
 
 class _TMLossFunction(torch.autograd.Function):
@@ -103,7 +74,7 @@ class _TMLossFunction(torch.autograd.Function):
 def _as_thresholds(thr: Any, H: int, device: torch.device, name: str) -> torch.Tensor:
     t = torch.as_tensor(thr).to(device=device, dtype=torch.float32).reshape(-1).contiguous()
     if t.numel() != H:
-        raise ValueError(f"{name} must have hidden size {H} elements, got {t.numel()}")
+        raise ConfigError(f"{name} must have hidden size {H} elements, got {t.numel()}")
     return t
 
 
@@ -135,29 +106,29 @@ def tm_loss(
         fp32 scalar loss (accumulated in fp32 per row / chunk, fp64 across them).
 
     Raises:
-        ValueError: on shape, dtype or option mismatches.
-        BackendError: if the backend is unknown or unavailable for these tensors.
+        ConfigError: on shape, dtype or option mismatches.
+        BackendError: if the backend is unavailable for these tensors (unknown: ConfigError).
     """
     if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        raise ConfigError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if not hidden.dtype.is_floating_point:
-        raise ValueError(f"hidden must be floating point, got {hidden.dtype}")
+        raise ConfigError(f"hidden must be floating point, got {hidden.dtype}")
     if hidden.dim() < 1:
-        raise ValueError("hidden must have a last (hidden size) dimension")
+        raise ConfigError("hidden must have a last (hidden size) dimension")
     shape = tuple(hidden.shape)
     H = shape[-1]
     N = hidden.numel() // H if H else 0
     impl = resolve_backend(backend, hidden.device)
     if isinstance(states, PackedStates):
         if tuple(states.shape) != shape:
-            raise ValueError(f"states have shape {tuple(states.shape)}, hidden has {shape}")
+            raise ConfigError(f"states have shape {tuple(states.shape)}, hidden has {shape}")
         packed = True
         st = states.data.to(hidden.device)
     elif isinstance(states, torch.Tensor):
         if tuple(states.shape) != shape:
-            raise ValueError(f"state codes have shape {tuple(states.shape)}, hidden has {shape}")
+            raise ConfigError(f"state codes have shape {tuple(states.shape)}, hidden has {shape}")
         if states.dtype.is_floating_point or states.dtype == torch.bool:
-            raise ValueError(f"state codes must be an integer tensor, got {states.dtype}")
+            raise ConfigError(f"state codes must be an integer tensor, got {states.dtype}")
         packed = False
         st = states.to(device=hidden.device, dtype=torch.int8).reshape(-1).contiguous()
     else:
@@ -167,7 +138,7 @@ def tm_loss(
     row_mask = None
     if mask is not None:
         if tuple(mask.shape) != shape[:-1]:
-            raise ValueError(f"mask must have shape {shape[:-1]}, got {tuple(mask.shape)}")
+            raise ConfigError(f"mask must have shape {shape[:-1]}, got {tuple(mask.shape)}")
         row_mask = (mask.reshape(-1) != 0).to(device=hidden.device, dtype=torch.int8).contiguous()
     if impl == "torch":
         codes = unpack_states(PackedStates(st, shape)) if packed else st.view(shape)
@@ -191,7 +162,7 @@ class TMLoss(nn.Module):
     def __init__(self, pos_thr: Any, neg_thr: Any, reduction: str = "nonzero_mean", backend: str = "auto") -> None:
         super().__init__()
         if reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+            raise ConfigError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.register_buffer("pos_thr", torch.as_tensor(pos_thr).to(torch.float32).reshape(-1).clone())
         self.register_buffer("neg_thr", torch.as_tensor(neg_thr).to(torch.float32).reshape(-1).clone())
         self.reduction = reduction

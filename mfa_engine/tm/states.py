@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mfa_engine.errors import ConfigError
+
 __all__ = [
     "NEG",
     "NEUTRAL",
@@ -50,12 +52,12 @@ class PackedStates:
 
     def __post_init__(self) -> None:
         if self.data.dtype != torch.uint8 or self.data.dim() != 1:
-            raise ValueError(
+            raise ConfigError(
                 f"PackedStates.data must be a 1-D uint8 tensor, got {self.data.dtype} {tuple(self.data.shape)}"
             )
         need = packed_nbytes(int(np.prod(self.shape, dtype=np.int64)))
         if self.data.numel() != need:
-            raise ValueError(f"PackedStates.data has {self.data.numel()} bytes, shape {self.shape} needs {need}")
+            raise ConfigError(f"PackedStates.data has {self.data.numel()} bytes, shape {self.shape} needs {need}")
 
     @property
     def numel(self) -> int:
@@ -96,7 +98,7 @@ def pack_states(codes: torch.Tensor | np.ndarray) -> PackedStates:
     shape = tuple(codes.shape)
     flat = codes.reshape(-1)
     if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) > 3):
-        raise ValueError("state codes must be in 0..3 (0=neg, 1=neutral, 2=pos, 3=padding)")
+        raise ConfigError("state codes must be in 0..3 (0=neg, 1=neutral, 2=pos, 3=padding)")
     flat = flat.to(torch.uint8)
     pad = (-flat.numel()) % 4
     if pad:

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from mfa_engine.errors import ConfigError
+
 __all__ = ["ActivationStats", "thresholds_from_stats"]
 
 
@@ -69,12 +71,12 @@ class ActivationStats:
         if self.hidden_size is None:
             self.hidden_size = H
         if H != self.hidden_size:
-            raise ValueError(f"activations have hidden size {H}, statistics have {self.hidden_size}")
+            raise ConfigError(f"activations have hidden size {H}, statistics have {self.hidden_size}")
         a = a.reshape(-1, H)
         if mask is not None:
             m = _to_numpy(mask).reshape(-1) != 0
             if m.shape[0] != a.shape[0]:
-                raise ValueError(f"mask has {m.shape[0]} tokens, activations have {a.shape[0]}")
+                raise ConfigError(f"mask has {m.shape[0]} tokens, activations have {a.shape[0]}")
             a = a[m]
         n_b = a.shape[0]
         if n_b == 0:
@@ -101,14 +103,14 @@ class ActivationStats:
         if other.count == 0:
             return self
         if self.hidden_size is not None and other.hidden_size != self.hidden_size:
-            raise ValueError(f"cannot merge statistics of hidden size {other.hidden_size} into {self.hidden_size}")
+            raise ConfigError(f"cannot merge statistics of hidden size {other.hidden_size} into {self.hidden_size}")
         self.hidden_size = other.hidden_size
         assert other._mean is not None and other._m2 is not None
         return self._merge(other.count, other._mean, other._m2)
 
     def _require(self) -> None:
         if self.count == 0:
-            raise ValueError("ActivationStats has no data yet")
+            raise ConfigError("ActivationStats has no data yet")
 
     @property
     def mean(self) -> np.ndarray:

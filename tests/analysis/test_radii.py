@@ -28,7 +28,7 @@ def test_p99_grid(n: int, size: int) -> None:
 
 
 def test_p99_cuts_outliers_but_max_keeps_them() -> None:
-    # 1000 distances 1..100 plus a few huge ones from near-zero weights (cf. DESIGN 2.3).
+    # 1000 distances 1..100 plus a few huge ones from near-zero weights (docs/method.md, Box growing).
     d = np.concatenate([np.linspace(1.0, 100.0, 1000), [4e6, 5e6]])
     r99 = radius_grid(d, n=8)
     rmax = radius_grid(d, n=8, upper="max")

@@ -1,6 +1,6 @@
 """Sandbox dimensions of graphs with a known dimension (unit edge lengths).
 
-Graphs are built here; neighbour counts come from SciPy's BFS/Dijkstra (the oracle for
+Graphs come from tests/graphs.py; neighbour counts come from SciPy's BFS/Dijkstra (the oracle for
 distances). Every finite graph approaches its dimension from below (the ball mass has
 additive lower-order terms, M(r) ~ A r^d + B r^(d-1) + ...), so radii are kept well inside
 the finite-size regime, each estimate is also checked to lie below the exact value, and the
@@ -18,16 +18,9 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from mfa_engine.analysis.spectrum import spectrum_from_counts
+from tests.graphs import cycle, flower, gasket, lattice, unit_graph
 
 Q0 = 30  # index of q = 0 in the default grid
-
-
-def _graph(n: int, edges: np.ndarray) -> sp.csr_array:
-    e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
-    a = sp.coo_array((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n)).tocsr()
-    a = a + a.T
-    a.data[:] = 1.0  # unit distances (parallel edges collapse)
-    return a
 
 
 def _counts(g: sp.csr_array, centres: np.ndarray, radii: np.ndarray) -> np.ndarray:
@@ -44,72 +37,10 @@ def _sandbox_dims(g, centres, radii) -> np.ndarray:
     return s.dims
 
 
-def _lattice(side: int, dim: int) -> tuple[int, np.ndarray, np.ndarray]:
-    """Open d-dimensional grid; returns (n, edges, integer coordinates [n, dim])."""
-    idx = np.arange(side**dim).reshape((side,) * dim)
-    edges = []
-    for ax in range(dim):
-        a = np.moveaxis(idx, ax, 0)
-        edges.append(np.stack([a[:-1].ravel(), a[1:].ravel()], axis=1))
-    coords = np.stack(np.unravel_index(np.arange(side**dim), (side,) * dim), axis=1)
-    return side**dim, np.concatenate(edges), coords
-
-
-def _flower(u: int, v: int, generations: int) -> tuple[int, np.ndarray]:
-    """(u,v)-flower (Rozenfeld, Havlin & ben-Avraham 2007): start from one link; each
-    generation replaces every link by two parallel paths of u and v links."""
-    edges = np.array([[0, 1]], dtype=np.int64)
-    n = 2
-    for _ in range(generations):
-        new = []
-        m = len(edges)
-        for length in (u, v):
-            inner = n + np.arange(m * (length - 1)).reshape(m, length - 1)
-            n += m * (length - 1)
-            path = np.concatenate([edges[:, :1], inner, edges[:, 1:]], axis=1)  # [m, length+1]
-            new.append(np.stack([path[:, :-1], path[:, 1:]], axis=2).reshape(-1, 2))
-        edges = np.concatenate(new)
-    return n, edges
-
-
-def _gasket(order: int) -> tuple[int, np.ndarray]:
-    """Sierpinski gasket graph of the given order on triangular-lattice coordinates (a, b):
-    the unit up-triangle with corner (a, b) is present iff a & b == 0 (Pascal's triangle mod 2)."""
-    side = 2**order
-    a, b = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
-    keep = (a + b < side) & ((a & b) == 0)
-    a, b = a[keep], b[keep]
-    width = side + 1
-    p, q, r = a * width + b, (a + 1) * width + b, a * width + b + 1
-    e = np.concatenate([np.stack([p, q], 1), np.stack([p, r], 1), np.stack([q, r], 1)])
-    used, inv = np.unique(e, return_inverse=True)
-    return len(used), inv.reshape(-1, 2)
-
-
-def test_builders_have_the_known_sizes() -> None:
-    # (u,v)-flower: E_g = (u+v)^g links, N_g = ((w-2) w^g + w) / (w-1) nodes with w = u+v.
-    for u, v, g in [(2, 2, 3), (3, 3, 2), (2, 3, 3)]:
-        n, e = _flower(u, v, g)
-        w = u + v
-        assert len(e) == w**g
-        assert n == ((w - 2) * w**g + w) // (w - 1)
-        assert len(np.unique(e)) == n
-    # Gasket of order k: 3^k unit triangles, (3^(k+1) + 3) / 2 nodes, corner distance 2^k.
-    for k in (1, 2, 4):
-        n, e = _gasket(k)
-        assert len(e) == 3 * 3**k and n == (3 ** (k + 1) + 3) // 2
-    n, e = _gasket(4)
-    d = dijkstra(_graph(n, e), unweighted=True, indices=[0])
-    assert d.max() == 16
-    n, e = _flower(2, 2, 4)
-    d = dijkstra(_graph(n, e), unweighted=True, indices=[0])
-    assert d[0, 1] == 16  # the two original hubs are 2^g apart
-
-
 @pytest.mark.parametrize("n", [2001, 6001])
 def test_cycle_dimension_one(n: int) -> None:
     # M(r) = 2r + 1 exactly; the log-slope over these radii is 0.982.
-    g = _graph(n, np.stack([np.arange(n), (np.arange(n) + 1) % n], axis=1))
+    g = unit_graph(*cycle(n))
     centres = np.random.default_rng(0).choice(n, 100, replace=False)
     dims = _sandbox_dims(g, centres, np.round(np.geomspace(10, 100, 8)))
     assert dims[Q0] == pytest.approx(1.0, rel=0.05)
@@ -121,10 +52,10 @@ def test_cycle_dimension_one(n: int) -> None:
 def test_square_lattice_dimension_two(side: int, r_max: int) -> None:
     # Interior centres (farther than r_max from the open boundary) see the full L1 ball,
     # M(r) = 1 + 2r(r+1); its log-slope over [8, r_max] is 1.925 (side 81) and 1.939 (121).
-    n, e, xy = _lattice(side, 2)
+    n, e, xy = lattice(side, 2)
     interior = np.flatnonzero(np.all((xy >= r_max) & (xy < side - r_max), axis=1))
     centres = np.random.default_rng(1).choice(interior, 50, replace=False)
-    dims = _sandbox_dims(_graph(n, e), centres, np.round(np.geomspace(8, r_max, 6)))
+    dims = _sandbox_dims(unit_graph(n, e), centres, np.round(np.geomspace(8, r_max, 6)))
     assert dims[Q0] == pytest.approx(2.0, rel=0.07)
     assert dims[Q0] < 2.0
 
@@ -134,10 +65,10 @@ def test_cube_lattice_dimension_three() -> None:
     # (11 % low: the lower-order terms weigh more in 3-D at these small radii, hence 12 %;
     # the value is exact for these radii, every interior centre seeing the same ball).
     side, r_max = 31, 10
-    n, e, xyz = _lattice(side, 3)
+    n, e, xyz = lattice(side, 3)
     interior = np.flatnonzero(np.all((xyz >= r_max) & (xyz < side - r_max), axis=1))
     centres = np.random.default_rng(2).choice(interior, 20, replace=False)
-    dims = _sandbox_dims(_graph(n, e), centres, np.arange(3.0, r_max + 1))
+    dims = _sandbox_dims(unit_graph(n, e), centres, np.arange(3.0, r_max + 1))
     assert dims[Q0] == pytest.approx(3.0, rel=0.12)
     assert dims[Q0] < 3.0
 
@@ -155,10 +86,10 @@ def test_cube_lattice_dimension_three() -> None:
     ],
 )
 def test_22_flower_dimension_two(generations: int, rel_tol: float) -> None:
-    n, e = _flower(2, 2, generations)
+    n, e = flower(2, 2, generations)
     centres = np.random.default_rng(0).choice(n, 200, replace=False)
     # Radii 2..16, far below the hub-to-hub distance 2^g = 128 / 256.
-    dims = _sandbox_dims(_graph(n, e), centres, [2.0, 4.0, 8.0, 16.0])
+    dims = _sandbox_dims(unit_graph(n, e), centres, [2.0, 4.0, 8.0, 16.0])
     assert dims[Q0] == pytest.approx(math.log(4) / math.log(2), rel=rel_tol)
     assert dims[Q0] < 2.0
 
@@ -172,9 +103,9 @@ def test_22_flower_dimension_two(generations: int, rel_tol: float) -> None:
     ],
 )
 def test_33_flower_dimension(generations: int, radii: list[float], rel_tol: float) -> None:
-    n, e = _flower(3, 3, generations)
+    n, e = flower(3, 3, generations)
     centres = np.random.default_rng(0).choice(n, 150, replace=False)
-    dims = _sandbox_dims(_graph(n, e), centres, radii)  # hub distance 3^g = 243 / 729
+    dims = _sandbox_dims(unit_graph(n, e), centres, radii)  # hub distance 3^g = 243 / 729
     assert dims[Q0] == pytest.approx(math.log(6) / math.log(3), rel=rel_tol)
     assert dims[Q0] < math.log(6) / math.log(3)
 
@@ -189,9 +120,9 @@ def test_33_flower_dimension(generations: int, radii: list[float], rel_tol: floa
     ],
 )
 def test_sierpinski_gasket_dimension(order: int, radii: list[float], rel_tol: float) -> None:
-    n, e = _gasket(order)
+    n, e = gasket(order)
     centres = np.random.default_rng(0).choice(n, 200, replace=False)
-    dims = _sandbox_dims(_graph(n, e), centres, radii)  # side 2^order = 128 / 256
+    dims = _sandbox_dims(unit_graph(n, e), centres, radii)  # side 2^order = 128 / 256
     d_f = math.log(3) / math.log(2)
     assert dims[Q0] == pytest.approx(d_f, rel=rel_tol)
     assert dims[Q0] < d_f

@@ -24,9 +24,18 @@ def _run(series, store, executor):
                      samples=2, executor=executor, log=lambda _: None)
 
 
-def test_make_executor_choices():
-    assert isinstance(make_executor("local"), InlineExecutor)  # no GPU here: in-process
-    assert isinstance(make_executor("local", workers=2), PoolExecutor)
+@pytest.mark.parametrize("gpus", [0, 1, 4])
+def test_make_executor_choices(monkeypatch, gpus):
+    from mfa_engine.batch import executors
+
+    monkeypatch.setattr(executors, "visible_gpus", lambda: gpus)
+    default = make_executor("local")  # one worker per GPU, in-process with at most one
+    if gpus <= 1:
+        assert isinstance(default, InlineExecutor)
+    else:
+        assert isinstance(default, PoolExecutor) and default.workers == gpus and default.gpus == gpus
+    pool = make_executor("local", workers=2)
+    assert isinstance(pool, PoolExecutor) and pool.workers == 2 and pool.gpus == min(gpus, 2)
     assert isinstance(make_executor("ray", address="auto"), RayExecutor)
     with pytest.raises(ConfigError, match="executor must be"):
         make_executor("dask")
@@ -34,6 +43,7 @@ def test_make_executor_choices():
         make_executor("local", workers=0)
 
 
+@pytest.mark.slow
 def test_process_pool_equals_inline(neox_series, tmp_path):
     inline = _run(neox_series, tmp_path / "inline", InlineExecutor())
     pool = _run(neox_series, tmp_path / "pool", PoolExecutor(2))
@@ -41,6 +51,7 @@ def test_process_pool_equals_inline(neox_series, tmp_path):
     assert _values(tmp_path / "pool") == _values(tmp_path / "inline")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
 def test_ray_equals_local(neox_series, tmp_path):
     import ray

@@ -1,4 +1,4 @@
-"""Summary document and emergence over a series (DESIGN 2.4)."""
+"""Summary document and emergence over a series (docs/method.md, Emergence)."""
 
 from __future__ import annotations
 

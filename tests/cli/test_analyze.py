@@ -53,6 +53,7 @@ def test_paper_mode_every_architecture(tmp_path, model_type, capsys):
     assert "alpha0" in printed and "mean" in printed
 
 
+@pytest.mark.slow
 def test_minilm_paper_mode_with_plot(tmp_path, minilm_path):
     png = tmp_path / "f.png"
     out = tmp_path / "m.json"
@@ -117,6 +118,7 @@ def test_too_few_centres_is_a_clear_error(tmp_path, capsys):
     assert "centres" in err
 
 
+@pytest.mark.slow
 def test_demo_runs_offline(tmp_path, capsys, minilm_path):
     assert main(["demo", "--samples", "2", "--out", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out

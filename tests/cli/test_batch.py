@@ -55,6 +55,7 @@ def _batch_cmd(series: Path, store: Path) -> list[str]:
             "--samples", "3", "--store", str(store), "--quiet"]
 
 
+@pytest.mark.slow
 def test_sigkill_at_several_points_then_resume_equals_uninterrupted_run(neox_series, tmp_path, capsys):
     # Uninterrupted run (in-process) as the oracle: 3 checkpoints x 2 modes x 3 seeds = 18 rows.
     full = tmp_path / "full"
@@ -67,8 +68,8 @@ def test_sigkill_at_several_points_then_resume_equals_uninterrupted_run(neox_ser
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     stored = 0
     for kill_after in (1, 5, 7):  # first paper sample; mid second checkpoint; mid reference seeds
-        r = subprocess.run(_batch_cmd(neox_series, store), env={**env, "_MFA_BATCH_KILL_AFTER_ROWS": str(kill_after)},
-                           capture_output=True, text=True, timeout=120)
+        cmd = [sys.executable, str(Path(__file__).with_name("kill_after_rows.py")), str(kill_after)]
+        r = subprocess.run(cmd + _batch_cmd(neox_series, store)[3:], env=env, capture_output=True, text=True, timeout=120)
         assert r.returncode == -signal.SIGKILL, r.stderr
         rows = _rows(store)
         assert len(rows) == stored + kill_after  # every stored row survived; nothing half-written
@@ -122,6 +123,7 @@ def test_corrupt_checkpoint_mid_series_exit_code(neox_series, tmp_path, capsys):
     assert doc["failed"][0]["step"] == 1000 and doc["computed"] == 4
 
 
+@pytest.mark.slow
 def test_plot_and_export(neox_series, tmp_path, capsys):
     store = tmp_path / "s"
     assert main(["batch", str(neox_series / "step*"), "--mode", "paper,reference", "--samples", "2",

@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(aot.find_tool("cuobjdump") is None, reason="cuobjdump not available")
 
 
+@pytest.mark.slow
 def test_cli_check_compiles_every_kernel_without_spills() -> None:
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     res = subprocess.run(

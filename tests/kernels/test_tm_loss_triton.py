@@ -16,6 +16,7 @@ pytest.importorskip("triton")
 CASES = Path(__file__).with_name("test_tm_loss_interpret.py")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") == "1", reason="cases run in-process in this mode")
 def test_triton_kernels_under_interpreter():
     env = dict(os.environ, TRITON_INTERPRET="1")

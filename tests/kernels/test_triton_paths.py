@@ -21,6 +21,7 @@ needs_interp = pytest.mark.skipif(not INTERP, reason="runs inside the TRITON_INT
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(INTERP, reason="already under the interpreter")
 def test_interpreter_suite_in_subprocess() -> None:
     env = dict(os.environ, TRITON_INTERPRET="1")

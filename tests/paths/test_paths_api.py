@@ -140,9 +140,9 @@ def test_errors() -> None:
 
 
 def test_gpu_backend_without_gpu_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mfa_engine.paths import dispatch
+    from mfa_engine import _device
 
-    monkeypatch.setattr(dispatch, "_cuda_available", lambda: False)
+    monkeypatch.setattr(_device, "cuda_available", lambda: False)
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     m = sp.csr_array((3, 3))
     for b in ("triton", "cupy"):

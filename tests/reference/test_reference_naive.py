@@ -102,18 +102,30 @@ def assert_same(vec_dl, vec_spec, keys, lists, naive, threshold=150.0):
 # -------------------------------------------------------------------------- random weights
 
 
+#: Bound on |tau_engine - tau_published| in units of the last place of max |tau|. Both sides
+#: compute Z_q = sum_i mu_i**q with NumPy's ``np.power``, but the published code calls it with a
+#: scalar q and the engine with a q vector; on CPUs with AVX-512 NumPy dispatches these two call
+#: forms to different SIMD loops, which may round a power 1 ulp apart (seen: tau 1 ulp apart at
+#: seed 2 on Zen 5 and Sapphire Rapids; bit-identical with AVX-512 dispatch disabled).
+TAU_MAX_ULPS = 4
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_bit_identical_to_published_arithmetic(make_fake_ckpt, seed):
+def test_tau_matches_published_arithmetic(make_fake_ckpt, seed):
     ckpt = make_fake_ckpt(3, 48, seed=seed + 30)
     sample = reference_sample_indices(ckpt.config, seed, n_per_layer=16)
     dl = reference_distance_lists(ckpt, sample)
     blocks, last = naive_sample(3, 48, seed, 16, 32)
     _, lists = naive_lists(naive_edges(ckpt._tensors.items(), 48, blocks, last))
-    tau = published_arithmetic_tau(lists, Q_LIST)
+    tau = np.array(published_arithmetic_tau(lists, Q_LIST))
     spec = reference_spectrum(dl)
-    np.testing.assert_array_equal(spec["tau"], tau)  # bit for bit
-    alpha = [(tau[j] - tau[j - 1]) / (Q_LIST[j] - Q_LIST[j - 1]) for j in range(1, 61)]
-    f = [Q_LIST[j] * alpha[j] - tau[j] for j in range(60)]
+    bound = TAU_MAX_ULPS * np.spacing(np.abs(tau).max())
+    assert np.abs(spec["tau"] - tau).max() <= bound, "tau differs from the published arithmetic"
+    # The published forward differences, applied to the engine's own tau (like with like: the
+    # same Python float arithmetic), give its alpha0 and width exactly.
+    t = [float(v) for v in spec["tau"]]
+    alpha = [(t[j] - t[j - 1]) / (Q_LIST[j] - Q_LIST[j - 1]) for j in range(1, 61)]
+    f = [Q_LIST[j] * alpha[j] - t[j] for j in range(60)]
     assert spec["alpha0"] == alpha[int(np.argmax(f))]
     # The published quirk: f peaks at q = -0.1 or q = 0 (f there is -tau(0) up to rounding).
     assert int(np.argmax(f)) in (29, 30) and abs(f[30]) < 1e-15

@@ -1,4 +1,4 @@
-"""Reference mode (DESIGN 2.6): every rule on hand-computed tiny cases."""
+"""Reference mode (docs/method.md, Reference mode): every rule on hand-computed tiny cases."""
 
 from __future__ import annotations
 

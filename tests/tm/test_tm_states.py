@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from mfa_engine.errors import ConfigError
 from mfa_engine.tm import PackedStates, pack_states, states_from_reference, unpack_states
 from mfa_engine.tm.states import codes_from_reference, packed_nbytes, unpack_byte_range
 
@@ -45,9 +46,9 @@ def test_packed_is_16x_smaller_than_fp32():
 
 
 def test_invalid_codes_and_sizes():
-    with pytest.raises(ValueError, match="0..3"):
+    with pytest.raises(ConfigError, match="0..3"):
         pack_states(torch.tensor([0, 4]))
     with pytest.raises(TypeError):
         pack_states(torch.tensor([0.0]))
-    with pytest.raises(ValueError, match="needs"):
+    with pytest.raises(ConfigError, match="needs"):
         PackedStates(torch.zeros(3, dtype=torch.uint8), (2, 8))

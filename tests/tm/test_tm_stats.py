@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from mfa_engine.errors import ConfigError
 from mfa_engine.tm import ActivationStats, thresholds_from_stats
 
 
@@ -48,8 +49,8 @@ def test_mask_torch_input_merge_and_thresholds():
 
 def test_errors():
     s = ActivationStats()
-    with pytest.raises(ValueError, match="no data"):
+    with pytest.raises(ConfigError, match="no data"):
         s.mean
     s.update(np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="hidden size"):
+    with pytest.raises(ConfigError, match="hidden size"):
         s.update(np.zeros((2, 4)))

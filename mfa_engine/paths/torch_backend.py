@@ -1,4 +1,4 @@
-"""Plain torch reference backend (float64, exact): min-plus over DAG levels, Bellman-Ford on CSR.
+"""Plain torch backend "torch" (float64, exact): min-plus over DAG levels, Bellman-Ford on CSR.
 
 Deliberately simple (no custom kernels): it is the readable specification the fast backends are
 checked against, and runs on whatever device torch offers (CUDA if present, else CPU).
@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from mfa_engine._device import torch_device
 
 __all__ = ["histogram"]
 
@@ -55,7 +57,7 @@ def histogram(
     """
     import torch
 
-    dev = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    dev = torch_device()
     kind, obj = prepared
     n = obj.n_nodes if kind == "dag" else obj.shape[0]
     s_n, r_n = src.size, radii_sorted.size

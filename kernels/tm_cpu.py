@@ -3,7 +3,7 @@
 Inputs are NumPy views of the torch tensors: ``h`` float32 ``[n, H]`` (rows ``row0 .. row0+n``
 of the whole problem), ``states`` uint8 (packed bytes, or int8 codes viewed as uint8), ``mask``
 int8 ``[N]`` (all ones when there is no mask), thresholds float32 ``[H]``. Arithmetic is float32
-per element exactly as the reference formula (so signs and counts agree bit for bit), row sums
+per element exactly as the naive formula of :mod:`mfa_engine.tm.naive` (so signs and counts agree bit for bit), row sums
 accumulate in float64.
 """
 

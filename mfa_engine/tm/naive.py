@@ -1,4 +1,4 @@
-"""Plain-torch reference of the TM loss (GeRe, arXiv 2508.04676): the oracle for every backend."""
+"""Naive plain-torch TM loss (GeRe, arXiv 2508.04676): the oracle every backend is tested against."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ from typing import Any
 
 import torch
 
-__all__ = ["REDUCTIONS", "reference_tm_loss", "eager_tm_loss_from_codes"]
+from mfa_engine.errors import ConfigError
+
+__all__ = ["REDUCTIONS", "naive_tm_loss", "eager_tm_loss_from_codes"]
 
 REDUCTIONS = ("nonzero_mean", "mean", "sum")
 
 
 def _check_reduction(reduction: str) -> None:
     if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        raise ConfigError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
 def _reduce(elem: torch.Tensor, n_valid: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -26,7 +28,7 @@ def _reduce(elem: torch.Tensor, n_valid: torch.Tensor, reduction: str) -> torch.
     return total / (count + 1e-8)
 
 
-def reference_tm_loss(
+def naive_tm_loss(
     hidden: torch.Tensor,
     ref_hidden: torch.Tensor,
     pos_thr: Any,
@@ -91,7 +93,7 @@ def eager_tm_loss_from_codes(
         codes: integer codes of hidden's shape (0 neg, 1 neutral, 2 pos, 3 padding).
         pos_thr, neg_thr: ``[H]`` thresholds.
         mask: ``hidden.shape[:-1]`` token mask or None.
-        reduction: as :func:`reference_tm_loss`; "mean" counts unmasked non-padding elements.
+        reduction: as :func:`naive_tm_loss`; "mean" counts unmasked non-padding elements.
     """
     _check_reduction(reduction)
     h = hidden.float()

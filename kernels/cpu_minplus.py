@@ -1,0 +1,371 @@
+"""Numba CPU min-plus kernel: batched bounded shortest paths over the levels of a DAG with fused
+neighbour counting (the topological path; see docs/method.md, "Kernels").
+
+Nodes are grouped in levels (a layered DAG, or any DAG after level detection, see
+:mod:`mfa_engine.kernels.cpu_levels`); the distances of a group of sources to level ``b`` are
+``min_a min-plus(D_a, W_{a,b})``. Workers each own one buffer set and run source groups of up to
+``SRC_BLOCK`` rows (one start level; a few sources share mixed-level groups) handed out
+longest-first from an atomic work queue. :func:`minplus_into` is cache-blocked over sources (the
+group), the reduction (W tiles of ``TILE_BYTES``, L2) and target columns (``COL_TILE``), and
+register-blocked 2 sources x 4 reductions per 8-lane vector (LLVM emits ``vaddps``/``vminps``).
+After each level every new distance is bucketed into the radius grid
+(:mod:`mfa_engine.kernels.cpu_buckets`) and checked against per-bucket ambiguity bounds (fused
+counting); the cumulative sum is taken by the caller, so the S x N distance matrix is never
+formed unless distances are asked for. Workers take their row buffers from the caller
+(:func:`row_buffers`). :func:`minplus_rows` runs :func:`minplus_into` over a flat buffer in
+parallel chunks (the distance-list path).
+
+Precision: the kernel runs in the dtype of the weights it is given (float32 for speed, float64
+for exactness). In float32 a distance to level b from a source at level a is within a relative
+``gamma = (b - a + 2) * eps`` of the float64 value (a path has at most b - a edges, each adding
+at most one rounding of ``eps = 2**-24``, plus margin); every distance that lands within
+``gamma`` of a radius sets ``flags[s]`` so the caller recomputes that source in float64 (float64
+min-plus adds along each path in the same order as Dijkstra, so it matches SciPy bit for bit).
+
+All ``@njit(cache=True, fastmath=False)``; indices and offsets are int64 (S * N may exceed
+2**31).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from mfa_engine.kernels.cpu_buckets import _ambiguity_bounds, _bucket_row
+
+__all__ = [
+    "SRC_BLOCK",
+    "COL_TILE",
+    "RED_TILE",
+    "TILE_BYTES",
+    "dag_minplus_counts",
+    "minplus_into",
+    "minplus_rows",
+    "row_buffers",
+]
+
+
+#: Sources processed together by one thread (rows of the distance tile kept in cache).
+SRC_BLOCK = 32
+#: Target columns per tile of the min-plus product.
+COL_TILE = 2048
+#: Bytes of W kept per reduction tile (about a quarter of a 1 MiB L2).
+TILE_BYTES = 256 * 1024
+#: Reduction (source-level node) tile of the min-plus product.
+RED_TILE = 256
+
+
+@intrinsic
+def _fetch_add(typingctx, arr, idx, val):
+    """Atomic ``arr[idx] += val`` on an int64 array; returns the previous value (a work-queue
+    counter shared by the workers of a parallel region)."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
+        return None
+    sig = types.int64(arr, types.intp, types.int64)
+
+    def codegen(context, builder, signature, args):
+        a, i, v = args
+        aty = signature.args[0]
+        ary = context.make_array(aty)(context, builder, a)
+        ptr = cgutils.get_item_pointer(context, builder, aty, ary, [i], wraparound=False)
+        return builder.atomic_rmw("add", ptr, v, "seq_cst")
+
+    return sig, codegen
+
+
+def row_buffers(nthreads: int, size: int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """Per-worker distance-row buffers for :func:`dag_minplus_counts`, and a view of them as
+    unsigned integers of the same width (the radius lookup reads a distance's top bits).
+
+    Returns:
+        (float [nthreads, size], uint [nthreads, size] view of the same memory).
+    """
+    bufs = np.empty((nthreads, max(size, 1)), dtype)
+    return bufs, bufs.view(np.uint32 if np.dtype(dtype) == np.float32 else np.uint64)
+
+
+@njit(fastmath=False, cache=True, inline="always")
+def _pair_update(o0, o1, xt, s, wt, kq_n, jn, inf):
+    """Register block: 2 sources x 4 reductions per vector of targets."""
+    for kq in range(kq_n):
+        kk = 4 * kq
+        x0 = xt[s, kk]
+        x1 = xt[s, kk + 1]
+        x2 = xt[s, kk + 2]
+        x3 = xt[s, kk + 3]
+        y0 = xt[s + 1, kk]
+        y1 = xt[s + 1, kk + 1]
+        y2 = xt[s + 1, kk + 2]
+        y3 = xt[s + 1, kk + 3]
+        if x0 == inf and x1 == inf and x2 == inf and x3 == inf:
+            if y0 == inf and y1 == inf and y2 == inf and y3 == inf:
+                continue
+        for j in range(jn):
+            w0 = wt[kk, j]
+            w1 = wt[kk + 1, j]
+            w2 = wt[kk + 2, j]
+            w3 = wt[kk + 3, j]
+            t0 = x0 + w0
+            t1 = x1 + w1
+            t2 = x2 + w2
+            t3 = x3 + w3
+            c = o0[j]
+            t3 = t3 if t3 < c else c
+            t0 = t0 if t0 < t1 else t1
+            t2 = t2 if t2 < t3 else t3
+            o0[j] = t0 if t0 < t2 else t2
+            u0 = y0 + w0
+            u1 = y1 + w1
+            u2 = y2 + w2
+            u3 = y3 + w3
+            c = o1[j]
+            u3 = u3 if u3 < c else c
+            u0 = u0 if u0 < u1 else u1
+            u2 = u2 if u2 < u3 else u3
+            o1[j] = u0 if u0 < u2 else u2
+
+
+@njit(fastmath=False, cache=True, inline="always")
+def _single_update(o0, xt, s, wt, kq_n, jn, inf):
+    """Register block: 1 source x 4 reductions per vector of targets."""
+    for kq in range(kq_n):
+        kk = 4 * kq
+        x0 = xt[s, kk]
+        x1 = xt[s, kk + 1]
+        x2 = xt[s, kk + 2]
+        x3 = xt[s, kk + 3]
+        if x0 == inf and x1 == inf and x2 == inf and x3 == inf:
+            continue
+        for j in range(jn):
+            t0 = x0 + wt[kk, j]
+            t1 = x1 + wt[kk + 1, j]
+            t2 = x2 + wt[kk + 2, j]
+            t3 = x3 + wt[kk + 3, j]
+            c = o0[j]
+            t3 = t3 if t3 < c else c
+            t0 = t0 if t0 < t1 else t1
+            t2 = t2 if t2 < t3 else t3
+            o0[j] = t0 if t0 < t2 else t2
+
+
+@njit(fastmath=False, cache=True)
+def _tile_update(buf, c0j, jn, xt, tile, kq_n, inf):
+    """Apply one reduction tile to every source row: 2 x 4 register blocks, then a single row."""
+    nb = buf.shape[0]
+    s = 0
+    while s + 2 <= nb:
+        o0 = buf[s, c0j : c0j + jn]
+        o1 = buf[s + 1, c0j : c0j + jn]
+        _pair_update(o0, o1, xt, s, tile, kq_n, jn, inf)
+        s += 2
+    if s < nb:
+        o0 = buf[s, c0j : c0j + jn]
+        _single_update(o0, xt, s, tile, kq_n, jn, inf)
+
+
+@njit(fastmath=False, cache=True)
+def minplus_into(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt):
+    """In-place min-plus update of one level from another, inside a row buffer.
+
+    ``buf[s, c0 + j] = min(buf[s, c0 + j], min_k buf[s, a0 + k] + W[k, j])`` where
+    ``W = w_flat[woff : woff + na * ncol].reshape(na, ncol)``; entries of the source level above
+    ``thr`` count as +inf.
+
+    Cache blocking: the reduction is cut into tiles of ``kt`` rows of W with ``kt * jn * itemsize
+    <= TILE_BYTES`` (L2-resident) that every source of the block reuses; rows of up to
+    ``COL_TILE`` columns are used in place (a contiguous view, no copy), wider ones are cut into
+    column tiles packed into ``wt``. The thresholded source distances of the tile are packed into
+    ``xt`` (padded with +inf to a multiple of 4). Register blocking: 2 sources x 4 reductions
+    per vector of targets, so each accumulator is loaded/stored once per 4 relaxations and each W
+    vector once per 2 sources. The accumulator enters the min tree as a leaf (``min(t3, c)``)
+    rather than last, so LLVM neither emits a masked store nor needs an extra add to avoid one.
+    The inner loops are unit-stride loops LLVM vectorises (AVX2: vaddps + vminps).
+
+    Args:
+        buf: float [B, M] C-contiguous distance rows of a source block.
+        a0: First column of the source level in ``buf``.
+        na: Width of the source level.
+        w_flat: float [*] packed blocks.
+        woff: Offset of W in ``w_flat``.
+        c0: First column of the target level in ``buf``.
+        ncol: Width of the target level.
+        thr: Propagation cutoff.
+        inf: +inf in the dtype of ``buf``.
+        zero: 0 in the dtype of ``buf`` (pads partial reduction tiles).
+        wt: float [RED_TILE, COL_TILE] scratch tile.
+        xt: float [B, RED_TILE] scratch tile.
+    """
+    nb = buf.shape[0]
+    if na == 0 or ncol == 0:
+        return
+    jt = min(ncol, COL_TILE)
+    kt = (TILE_BYTES // (buf.itemsize * jt)) // 4 * 4
+    kt = max(4, min(kt, RED_TILE))
+    for k0 in range(0, na, kt):
+        kn = min(kt, na - k0)
+        kq_n = (kn + 3) // 4
+        any_finite = False
+        for s in range(nb):
+            for kk in range(4 * kq_n):
+                x = inf
+                if kk < kn:
+                    x = buf[s, a0 + k0 + kk]
+                    if x > thr:
+                        x = inf
+                    else:
+                        any_finite = True
+                xt[s, kk] = x
+        if not any_finite:
+            continue
+        for j0 in range(0, ncol, jt):
+            jn = min(jt, ncol - j0)
+            if jn == ncol and kn % 4 == 0:
+                base = woff + k0 * ncol
+                tile = w_flat[base : base + kn * ncol].reshape((kn, ncol))
+                _tile_update(buf, c0 + j0, jn, xt, tile, kq_n, inf)
+            else:
+                for kk in range(4 * kq_n):
+                    if kk < kn:
+                        base = woff + (k0 + kk) * ncol + j0
+                        wt[kk, :jn] = w_flat[base : base + jn]
+                    else:
+                        wt[kk, :jn] = zero
+                _tile_update(buf, c0 + j0, jn, xt, wt, kq_n, inf)
+
+
+@njit(fastmath=False, cache=True, inline="always")
+def _count_level(
+    buf, bits, s0, nb, b, c0, c1, base, sources, src_level, radii, radii_pad, rtab,
+    shift, eps, thr, k_zero, lo, hi, sub, hist, flags, dist, write_dist,
+):
+    """Bucket the new distances of level ``b`` (columns ``c0:c1`` of the group's rows) into
+    ``hist``, flag ambiguous sources and (optionally) write the distances; see
+    :func:`dag_minplus_counts` for the arguments."""
+    r = radii.shape[0]
+    rmax = radii[r - 1] if r > 0 else -np.inf
+    gamma_prev = -1.0
+    for i in range(nb):
+        s = s0 + i
+        sl = src_level[s]
+        if b <= sl:  # nothing in a source's own level or below is reachable but itself
+            if b == sl:
+                hist[s, k_zero] += 1
+                if write_dist and rmax >= 0.0:
+                    dist[s, sources[s]] = 0.0
+            continue
+        gamma = (b - sl + 2) * eps
+        if gamma != gamma_prev:
+            _ambiguity_bounds(radii, gamma, lo, hi)
+            gamma_prev = gamma
+        row = buf[i, c0:c1]
+        if _bucket_row(radii_pad, rtab, row, bits[i, c0:c1], shift, thr, lo, hi, sub, hist[s]):
+            flags[s] = True
+        if write_dist:
+            for j in range(c1 - c0):
+                d = row[j]
+                dist[s, base + c0 + j] = d if np.float64(d) <= rmax else np.inf
+
+
+@njit(parallel=True, fastmath=False, cache=True)
+def dag_minplus_counts(
+    w_flat, blk_src, blk_dst, blk_off, lvl_off, sources, src_level, grp_start,
+    radii, radii_pad, rtab, bufs, bufs_bits, eps, thr, inf,
+    zero, hist, flags, dist, write_dist, grp_order, next_group,
+):
+    """Fused multi-source min-plus over the levels of a DAG.
+
+    Args:
+        w_flat: float32/float64 [sum n_a * n_b], the dense blocks W_{a,b} concatenated (C order).
+        blk_src: int64 [nblk] source level a of each block, blocks sorted by (b, a).
+        blk_dst: int64 [nblk] target level b (> a).
+        blk_off: int64 [nblk] offset of each block in ``w_flat``.
+        lvl_off: int64 [L + 1] first node (in level order) of each level.
+        sources: int64 [S] sources in level order, sorted by level.
+        src_level: int64 [S] level of each source.
+        grp_start: int64 [G + 1] boundaries of source groups (<= SRC_BLOCK each; a group's rows
+            start at the level of its first source, so every group is sorted by level and
+            mixing levels costs only the unused rows).
+        radii: float64 [R] ascending radius grid (for distances: ``[cutoff]``).
+        radii_pad: float64 [R + 1], ``radii`` and +inf (:func:`padded_radii`).
+        rtab: int64 [32768] from :func:`radius_table` for the dtype of ``w_flat``.
+        bufs, bufs_bits: Per-worker row buffers [T, >= max group size x N] and their unsigned
+            integer view (:func:`row_buffers`).
+        eps: Relative rounding bound per edge of a path (2**-24 for float32, 0 for exact
+            float64); a distance d levels below its source is ambiguous within (d + 2) * eps.
+        thr: Propagation cutoff, finite (>= radii[-1]; entries above are +inf; for no cutoff
+            pass the dtype's largest finite value).
+        inf: +inf in the dtype of ``w_flat``.
+        zero: 0 in the dtype of ``w_flat``.
+        hist: int64 [S, R + 1] output histogram (bucket k = first radius >= d), zero-initialised.
+        flags: bool [S] output, set when a distance is within its rounding bound of a radius.
+        dist: float32 [S, N] output distances (level order) if ``write_dist`` else [0, 0].
+        write_dist: Write distances (entries above radii[-1] become +inf).
+        grp_order: int64 [G] groups in the order they are handed out (largest work first).
+        next_group: int64 [1], zero: the work queue's head. Each of the T workers (T = rows of
+            ``bufs``) takes the next group with an atomic fetch-and-add until none is left
+            (dynamic scheduling: a worker slowed by other jobs on the machine takes fewer
+            groups), and reuses its one buffer set for all of them (fresh pages are expensive).
+    """
+    n = lvl_off[-1]
+    nblk = blk_src.shape[0]
+    nlev = lvl_off.shape[0] - 1
+    r = radii.shape[0]
+    nthr = bufs.shape[0]
+    ngrp = grp_order.shape[0]
+    shift = 8 * bufs_bits.itemsize - 16
+    k_zero = 0  # bucket of distance 0 (a source itself)
+    while k_zero < r and radii[k_zero] < 0.0:
+        k_zero += 1
+    for t in prange(nthr):
+        wt = np.empty((RED_TILE, COL_TILE), dtype=w_flat.dtype)
+        xt_all = np.empty(bufs.shape[1] // max(n, 1) * RED_TILE, dtype=w_flat.dtype)
+        sub = np.zeros((4, r + 1), dtype=np.int64)
+        lo = np.empty(r + 1)
+        hi = np.empty(r + 1)
+        while True:
+            gi = _fetch_add(next_group, 0, 1)
+            if gi >= ngrp:
+                break
+            g = grp_order[gi]
+            s0 = grp_start[g]
+            nb = grp_start[g + 1] - s0
+            l0 = src_level[s0]
+            base = lvl_off[l0]
+            m = n - base
+            buf = bufs[t, : nb * m].reshape((nb, m))  # C-contiguous view
+            bits = bufs_bits[t, : nb * m].reshape((nb, m))
+            xt = xt_all[: nb * RED_TILE].reshape((nb, RED_TILE))
+            buf[:, :] = inf
+            for i in range(nb):
+                buf[i, sources[s0 + i] - base] = zero
+            for b in range(l0, nlev):
+                c0 = lvl_off[b] - base
+                c1 = lvl_off[b + 1] - base
+                if b > l0:
+                    for q in range(nblk):
+                        if blk_dst[q] != b or blk_src[q] < l0:
+                            continue
+                        a = blk_src[q]
+                        a0 = lvl_off[a] - base
+                        na = lvl_off[a + 1] - lvl_off[a]
+                        minplus_into(buf, a0, na, w_flat, blk_off[q], c0, c1 - c0, thr, inf, zero, wt, xt)
+                # threshold, bucket and (optionally) write the new level
+                _count_level(
+                    buf, bits, s0, nb, b, c0, c1, base, sources, src_level, radii, radii_pad, rtab,
+                    shift, eps, thr, k_zero, lo, hi, sub, hist, flags, dist, write_dist,
+                )
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def minplus_rows(buf_flat, nrows, rowlen, a0, na, w_flat, c0, ncol, thr, inf, zero, chunk):
+    """:func:`minplus_into` over the rows of a flat [nrows, rowlen] buffer, in parallel chunks."""
+    nchunk = (nrows + chunk - 1) // chunk
+    for c in prange(nchunk):
+        r0 = c * chunk
+        r1 = min(nrows, r0 + chunk)
+        view = buf_flat[r0 * rowlen : r1 * rowlen].reshape((r1 - r0, rowlen))
+        wt = np.empty((RED_TILE, COL_TILE), dtype=buf_flat.dtype)
+        xt = np.empty((r1 - r0, RED_TILE), dtype=buf_flat.dtype)
+        minplus_into(view, a0, na, w_flat, 0, c0, ncol, thr, inf, zero, wt, xt)

@@ -1,0 +1,123 @@
+"""Device probes and backend resolution shared by the paths and TM-loss backends.
+
+Importing this module is light: torch and triton are imported only when a probe needs them
+(never when the machine has no NVIDIA device nodes and torch is not loaded yet).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from typing import Any
+
+from mfa_engine.errors import BackendError, ConfigError
+
+__all__ = [
+    "PATH_BACKENDS",
+    "cuda_available",
+    "cuda_device_count",
+    "torch_device",
+    "triton_interpret",
+    "resolve_backend",
+]
+
+#: Backends of the path API (``multi_source_counts``, ``analyze_checkpoint(backend=...)``).
+PATH_BACKENDS = ("auto", "triton", "cupy", "cpu", "torch")
+
+#: Values of ``TRITON_INTERPRET`` that Triton reads as true (lower-cased, as Triton does).
+_TRUE = ("1", "true", "on")
+
+
+def _no_device_nodes() -> bool:
+    return not glob.glob("/dev/nvidia[0-9]*") and not os.path.exists("/dev/nvidiactl")
+
+
+def cuda_device_count() -> int:
+    """Number of CUDA devices torch can use (0 without device nodes, torch, a driver or CUDA)."""
+    if "torch" not in sys.modules and _no_device_nodes():
+        return 0  # no device nodes: skip importing torch
+    try:
+        import torch
+
+        return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+    except Exception:  # torch missing or a broken driver
+        return 0
+
+
+def cuda_available() -> bool:
+    """True when at least one CUDA device is usable."""
+    return cuda_device_count() > 0
+
+
+def torch_device() -> Any:
+    """``torch.device("cuda")`` when a CUDA device is usable, else ``torch.device("cpu")``."""
+    import torch
+
+    return torch.device("cuda" if cuda_available() else "cpu")
+
+
+def triton_interpret() -> bool:
+    """True when Triton kernels run in the interpreter (``TRITON_INTERPRET`` set to 1/true/on).
+
+    Once triton is imported, its own setting is read, so both always agree.
+    """
+    if "triton" in sys.modules:
+        import triton
+
+        return bool(triton.knobs.runtime.interpret)
+    return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in _TRUE
+
+
+def _triton_installed() -> bool:
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_backend(backend: str, allowed: tuple[str, ...], what: str, cuda: bool | None = None) -> str:
+    """Resolve ``backend`` to a concrete one and check that it can run here.
+
+    Args:
+        backend: A name in ``allowed``; "auto" picks "triton" on CUDA, else "cpu".
+        allowed: The backends of the caller (e.g. the paths or TM-loss ``BACKENDS``).
+        what: The operation, for messages (e.g. "paths", "TM loss").
+        cuda: Whether the data lives on a CUDA device (the TM loss's tensors); None = probe the
+            machine (:func:`cuda_available`).
+
+    Returns:
+        "triton", "cupy", "cpu" or "torch".
+
+    Raises:
+        ConfigError: Unknown backend name.
+        BackendError: A GPU backend without a CUDA device (triton is allowed under
+            ``TRITON_INTERPRET=1``), or triton / CuPy missing.
+    """
+    if backend not in allowed:
+        raise ConfigError(f"unknown {what} backend {backend!r}; expected one of {', '.join(allowed)}")
+    on_cuda = cuda_available() if cuda is None else cuda
+    if backend == "auto":
+        return "triton" if on_cuda and _triton_installed() else "cpu"
+    if backend == "triton":
+        if not _triton_installed():
+            raise BackendError(f"{what} backend 'triton' requested but triton is not installed")
+        if not on_cuda and not triton_interpret():
+            raise BackendError(
+                f"{what} backend 'triton' needs a CUDA device and none is available "
+                "(set TRITON_INTERPRET=1 to run the Triton interpreter on CPU, or use backend='cpu')"
+            )
+    if backend == "cupy":
+        try:
+            import cupy  # noqa: F401
+        except Exception as exc:
+            raise BackendError(
+                f"{what} backend 'cupy' needs CuPy and a CUDA device; importing cupy failed "
+                f"({exc.__class__.__name__}); use backend='cpu' or 'triton'"
+            ) from None
+        if not on_cuda:
+            raise BackendError(
+                f"{what} backend 'cupy' needs a CUDA device and none is available; use backend='cpu'"
+            )
+    return backend
