@@ -12,7 +12,9 @@ this is a whole permutation.
 
 Draws are seeded per sample and per tensor (``default_rng([tag, seed, crc32(name)])``), so a
 sample's null does not depend on the order in which tensors are read, and sample ``s`` of every
-checkpoint uses the same generator. Structural (non-weight) edges are not affected.
+checkpoint uses the same generator. Within a tensor, positions get their sources in the order
+they are asked for (sorted within each request), so another read order draws another, equally
+uniform, permutation. Structural (non-weight) edges are not affected.
 
 Reading: the source entries of a draw are scattered over the matrix, so the rows holding them
 are read (``read_block`` over row chunks of at most 8 MiB); for a sampled NIN this touches most
