@@ -156,6 +156,16 @@ def _fit_range(name: str, v: Any) -> tuple[float, float] | None:
     return (lo, hi)
 
 
+def _path_or_none(name: str, v: Any) -> str | None:
+    import os
+
+    if v is None:
+        return None
+    if not isinstance(v, (str, os.PathLike)) or not str(v):
+        raise ConfigError(f"{name} must be a folder path, got {v!r}")
+    return str(v)
+
+
 from mfa_engine._device import PATH_BACKENDS as _BACKENDS  # noqa: E402
 
 
@@ -215,6 +225,11 @@ class AnalysisOptions:
                                                         "(LO,HI; overrides fit_window)")
     window_min_span: float = option(1.0, _positive, affects=PAPER,
                                     help="paper mode: smallest span in ln r of the automatic fit window")
+    cache_dir: str | None = option(None, _path_or_none, affects=(),
+                                   help="range cache of checkpoints read from the Hub (default $HF_HOME/mfa-ranges)")
+    download: bool = option(False, _bool, affects=(),
+                            help="Hub checkpoints: download whole files into the HF cache instead of reading "
+                                 "only the sampled byte ranges (needed for --neurons-per-layer all)")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
