@@ -12,15 +12,21 @@ import functools
 from importlib import resources
 from typing import Any
 
-__all__ = ["CUDA_SOURCES", "cuda_source", "layered_minplus_step", "csr_relax_round"]
+__all__ = [
+    "CUDA_SOURCES", "CUDA_KINDS", "cuda_source", "layered_minplus_aligned", "csr_relax_round", "count_distances",
+]  # fmt: skip
 
 #: CUDA source files (relative to this package) and the kernels each defines.
 CUDA_SOURCES: dict[str, list[str]] = {
-    "cuda/layered_minplus.cu": ["layered_minplus_step"],
-    "cuda/csr_relax.cu": ["csr_relax_round"],
+    "cuda/layered_minplus.cu": ["layered_minplus_f32", "layered_minplus_f64"],
+    "cuda/csr_relax.cu": ["csr_relax_exact", "csr_count"],
 }
 
-_TILE = 64
+#: SASS gate of each kernel for ``mfa kernels check`` (see docs/gpu.md).
+CUDA_KINDS: dict[str, str] = {"layered_minplus_f32": "minplus", "layered_minplus_f64": "minplus_fp64"}
+
+_TILE = 128
+_STATIC_SMEM = 32 * 1024  # two stages of w and d K tiles (see cuda/layered_minplus.cu)
 
 
 def cuda_source(path: str) -> str:
@@ -32,8 +38,7 @@ def cuda_source(path: str) -> str:
 def _kernel(path: str, name: str) -> Any:
     import cupy
 
-    module = cupy.RawModule(code=cuda_source(path), options=("--std=c++17",))
-    return module.get_function(name)
+    return cupy.RawKernel(cuda_source(path), name, options=("--std=c++17",))
 
 
 def _cp(x: Any) -> Any:
@@ -42,68 +47,95 @@ def _cp(x: Any) -> Any:
     return cupy.asarray(x)
 
 
-def layered_minplus_step(
-    d, w, out, *, thr: float, accumulate: bool = False, finalize: bool = True, counts=None, flags=None,
-    radii=None, gamma: float = 0.0,
-) -> None:
-    """Launch ``layered_minplus_step`` (same contract as the Triton launcher).
+def _stream(x: Any) -> Any:
+    """Context that launches on torch's current stream for torch tensors (else CuPy's)."""
+    import contextlib
 
-    Args:
-        d: float32 [S, K] (unit column stride). w: float32 [K, J]. out: float32 [S, J].
-        thr: Inclusive cutoff. accumulate, finalize: Mode flags.
-        counts: int64 [S, R] cumulative counts to add to, or None. flags: int8 [S].
-        radii: float32 [R]. gamma: Relative rounding bound for the flags.
+    import cupy
+
+    if type(x).__module__.startswith("torch"):
+        import torch
+
+        return cupy.cuda.ExternalStream(torch.cuda.current_stream(x.device).cuda_stream)
+    return contextlib.nullcontext()
+
+
+def layered_minplus_aligned(
+    d, w, out, s_n: int, j_n: int, *, thr: float, accumulate: bool, finalize: bool, hist=None, flags=None,
+    gsrc=None, radii=None, gamma: float = 0.0,
+) -> None:
+    """Launch ``layered_minplus_f32``/``_f64`` on tile-aligned tensors (the GPU driver's layout).
+
+    Same contract as :func:`mfa_engine.kernels.layered_minplus.launch_aligned`: ``d`` [K, Sp],
+    ``w`` [K, Jp], ``out`` [Jp, Sp] (Sp, Jp multiples of 128, K of 16), torch CUDA tensors or
+    CuPy arrays; ``hist`` int32 [>= s_n, R + 1]; ``flags`` int8 and ``gsrc`` float32 [>= s_n] or
+    None. The histogram lives in shared memory when it fits (opting in above 48 KB), else the
+    kernel adds straight to the global one (any R).
     """
     import cupy
     import numpy as np
 
-    d, w, out = _cp(d), _cp(w), _cp(out)
-    s_n, k_n = d.shape
-    j_n = w.shape[1]
     if s_n == 0 or j_n == 0:
         return
-    count = counts is not None
-    if count:
-        counts, flags, radii = _cp(counts), _cp(flags), _cp(radii).astype(cupy.float32)
-        r_n = int(radii.shape[0])
-    else:
-        counts = cupy.zeros((1, 1), cupy.int64)
-        flags = cupy.zeros(1, cupy.int8)
-        radii = cupy.zeros(1, cupy.float32)
-        r_n = 0
-    shmem = ((r_n + 1) * _TILE + r_n) * 4 if count else 0
-    grid = ((j_n + _TILE - 1) // _TILE, (s_n + _TILE - 1) // _TILE)
-    item = d.itemsize
-    _kernel("cuda/layered_minplus.cu", "layered_minplus_step")(
-        grid, (16, 16),
-        (d, w, out, counts, flags, radii, np.int64(s_n), np.int64(k_n), np.int64(j_n), np.int64(r_n),
-         np.int64(d.strides[0] // item), np.int64(w.strides[0] // item), np.int64(out.strides[0] // item),
-         np.float32(thr), np.float32(gamma), np.int32(accumulate), np.int32(finalize), np.int32(count)),
-        shared_mem=shmem,
-    )  # fmt: skip
+    with _stream(d):
+        dc, wc, oc = _cp(d), _cp(w), _cp(out)
+        f64 = dc.dtype == np.float64
+        kern = _kernel("cuda/layered_minplus.cu", "layered_minplus_f64" if f64 else "layered_minplus_f32")
+        count = hist is not None
+        with_flags = count and flags is not None
+        r_n = int(radii.shape[0]) if count else 0
+        hc = _cp(hist) if count else cupy.zeros((1, 1), cupy.int32)
+        rc = _cp(radii) if count else cupy.zeros(1, dc.dtype)
+        fc = _cp(flags) if with_flags else cupy.zeros(1, cupy.int8)
+        gc = _cp(gsrc) if with_flags else cupy.zeros(1, cupy.float32)
+        smem = (-(-_TILE * (r_n + 1) * 4 // 16) * 16 + r_n * dc.itemsize) if count else 0
+        dev = cupy.cuda.Device()
+        limit = dev.attributes.get("MaxSharedMemoryPerBlockOptin", 48 * 1024) - _STATIC_SMEM
+        hist_smem = count and smem <= limit
+        if hist_smem and kern.max_dynamic_shared_size_bytes < smem:
+            kern.max_dynamic_shared_size_bytes = smem
+        item = dc.itemsize
+        kern(
+            (-(-j_n // _TILE), -(-s_n // _TILE)), (16, 16),
+            (dc, wc, oc, hc, fc, gc, rc, np.int64(s_n), np.int64(dc.shape[0]), np.int64(j_n), np.int64(r_n),
+             np.int64(dc.strides[0] // item), np.int64(wc.strides[0] // item), np.int64(oc.strides[0] // item),
+             (np.float64 if f64 else np.float32)(thr), np.float32(gamma), np.int32(accumulate),
+             np.int32(finalize), np.int32(count), np.int32(with_flags), np.int32(hist_smem)),
+            shared_mem=smem if hist_smem else 0,
+        )  # fmt: skip
 
 
 def csr_relax_round(
-    rows, cols, w, d, active_in, active_out, changed, *, thr: float, undirected: bool = False
+    indptr, cols, w, bits, act_in, act_out, node_in, node_out, changed, cutoff, *, block_s: int = 32
 ) -> None:
-    """Launch ``csr_relax_round`` (same contract as the Triton launcher).
-
-    Args:
-        rows, cols: int64 [E]. w: float32 [E]. d: float32 [S, N] contiguous.
-        active_in, active_out: int8 [S, N]. changed: int32 [1].
-        thr: Inclusive cutoff. undirected: Relax each edge both ways.
-    """
+    """Launch ``csr_relax_exact`` (same contract as :func:`mfa_engine.kernels.csr_relax.csr_relax_round`;
+    ``block_s`` must be 32, one warp per node and source block)."""
     import numpy as np
 
-    rows, cols, w, d = _cp(rows), _cp(cols), _cp(w), _cp(d)
-    active_in, active_out, changed = _cp(active_in), _cp(active_out), _cp(changed)
-    e_n = int(rows.shape[0])
-    s_n, n = d.shape
-    if e_n == 0 or s_n == 0:
+    n, s_n = bits.shape
+    if n == 0 or s_n == 0:
         return
-    grid = ((e_n + 255) // 256, s_n)
-    _kernel("cuda/csr_relax.cu", "csr_relax_round")(
-        grid, (256,),
-        (rows, cols, w, d, active_in, active_out, changed, np.int64(e_n), np.int64(n),
-         np.float32(thr), np.int32(undirected)),
-    )  # fmt: skip
+    if block_s != 32:
+        from mfa_engine.errors import ConfigError
+
+        raise ConfigError(f"csr_relax_round: block_s must be 32 for the CUDA kernel, got {block_s}")
+    nb = -(-s_n // 32)
+    with _stream(bits):
+        args = [_cp(x) for x in (indptr, cols, w, bits, act_in, act_out, node_in, node_out, changed, cutoff)]
+        _kernel("cuda/csr_relax.cu", "csr_relax_exact")((n, nb), (32,), (*args, np.int64(s_n), np.int64(nb)))
+
+
+def count_distances(bits, hist, radii) -> None:
+    """Launch ``csr_count``: add the radius histogram of ``bits`` (int64 [N, S] float64 bits) to
+    ``hist`` (int32 [S, R + 1]); ``radii`` float64 [R] ascending."""
+    import numpy as np
+
+    n, s_n = bits.shape
+    r_n = int(radii.shape[0])
+    if n == 0 or s_n == 0 or r_n == 0:
+        return
+    blocks = int(min(65535 * 16, -(-n * s_n // 256)))
+    with _stream(bits):
+        _kernel("cuda/csr_relax.cu", "csr_count")(
+            (blocks,), (256,), (_cp(bits), _cp(hist), _cp(radii), np.int64(n), np.int64(s_n), np.int64(r_n))
+        )

@@ -8,8 +8,11 @@
 
 Registers and local memory (spills) are read from each cubin with ``cuobjdump
 --dump-resource-usage`` (Triton ships cuobjdump; the CUDA toolkit has one too); for nvcc builds
-the ``ptxas -v`` spill-store bytes are also taken into account. A kernel passes when it compiles
-and uses no local memory. The Triton interpreter (``TRITON_INTERPRET=1``) replaces ``@triton.jit``
+the ``ptxas -v`` spill-store bytes are also taken into account. The SASS (``cuobjdump -sass``)
+is read too (:mod:`mfa_engine.sass`): for a min-plus kernel the useful-instruction share
+(FADD + FMNMX) of its hottest loop, for other kernels the widths of their global loads. A kernel
+passes when it compiles, uses no local memory and, for a float32 min-plus kernel on sm_90 and
+newer, reaches :data:`MIN_USEFUL_SHARE`. The Triton interpreter (``TRITON_INTERPRET=1``) replaces ``@triton.jit``
 functions at import, so in that case the check re-runs itself in a clean subprocess.
 """
 
@@ -30,6 +33,7 @@ from mfa_engine._device import triton_interpret
 
 __all__ = [
     "ARCHS",
+    "MIN_USEFUL_SHARE",
     "KernelReport",
     "discover_specs",
     "find_tool",
@@ -42,6 +46,9 @@ __all__ = [
 #: Compute capabilities checked by default (A100, H100).
 ARCHS = (80, 90)
 
+#: Minimum useful-instruction share of a float32 min-plus kernel's hottest loop (sm_90 and newer).
+MIN_USEFUL_SHARE = 0.80
+
 
 @dataclass
 class KernelReport:
@@ -52,8 +59,12 @@ class KernelReport:
         arch: Compute capability, e.g. 90.
         registers: Registers per thread (-1 if unknown).
         spill_bytes: Local-memory (spill) bytes per thread (-1 if unknown).
-        ok: Compiled and no spills.
+        ok: Compiled, no spills, and (float32 min-plus, sm_90+) the useful share reached.
         error: Failure message ('' when ok).
+        kind: "minplus", "minplus_fp64" or "" (other kernels).
+        useful_share: Useful-instruction share of the hottest loop (min-plus kinds), else None.
+        loop: "useful/total" instructions of that loop ('' when not analysed).
+        load_widths: Global loads by bit width, e.g. "128:4 32:2" ('' when not analysed).
     """
 
     kernel: str
@@ -62,9 +73,14 @@ class KernelReport:
     spill_bytes: int
     ok: bool
     error: str = ""
+    kind: str = ""
+    useful_share: float | None = None
+    loop: str = ""
+    load_widths: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON record: ``{"kernel", "arch", "registers", "spill_bytes", "ok"}``."""
+        """The JSON record: ``{"kernel", "arch", "registers", "spill_bytes", "ok", "kind",
+        "useful_share", "loop", "load_widths"}``."""
         d = asdict(self)
         d.pop("error")
         return d
@@ -102,6 +118,29 @@ def _resource_usage(cubin: Path) -> tuple[int, int]:
     return max(int(r) for r in regs), max(int(x) for x in local)
 
 
+def _analyse(report: KernelReport, cubin: Path, function: str | None = None) -> KernelReport:
+    """Fill the SASS fields of ``report`` from ``cubin`` and apply the min-plus gate."""
+    from mfa_engine import sass
+
+    tool = find_tool("cuobjdump")
+    if tool is None or report.registers < 0:
+        return report
+    funcs = sass.disassemble(cubin, tool)
+    instrs = funcs.get(function) if function else next(iter(funcs.values()), [])
+    instrs = instrs or []
+    if report.kind.startswith("minplus"):
+        useful = sass.MINPLUS_USEFUL if report.kind == "minplus" else sass.MINPLUS_FP64_USEFUL
+        loop = sass.hottest_loop(instrs, useful)
+        report.useful_share = round(loop.share, 4) if loop else 0.0
+        report.loop = f"{loop.useful}/{loop.total}" if loop else "0/0"
+        if report.kind == "minplus" and report.arch >= 90 and report.useful_share < MIN_USEFUL_SHARE and report.ok:
+            report.ok = False
+            report.error = f"hottest loop {report.useful_share:.1%} FADD+FMNMX (< {MIN_USEFUL_SHARE:.0%})"
+    else:
+        report.load_widths = " ".join(f"{w}:{n}" for w, n in sass.global_load_widths(instrs).items())
+    return report
+
+
 def discover_specs() -> list[tuple[str, dict[str, Any]]]:
     """Import every ``mfa_engine.kernels`` module that defines ``AOT_SPECS``.
 
@@ -137,7 +176,10 @@ def compile_triton_spec(module: str, spec: dict[str, Any], arch: int, workdir: P
         from triton.backends.compiler import GPUTarget
         from triton.compiler import ASTSource
 
-        src = ASTSource(fn=spec["fn"], signature=spec["signature"], constexprs=spec.get("constexprs", {}))
+        src = ASTSource(
+            fn=spec["fn"], signature=spec["signature"], constexprs=spec.get("constexprs", {}),
+            attrs=spec.get("attrs") or None,
+        )
         options = {"num_warps": int(spec.get("num_warps", 4))}
         if "num_stages" in spec:
             options["num_stages"] = int(spec["num_stages"])
@@ -146,15 +188,22 @@ def compile_triton_spec(module: str, spec: dict[str, Any], arch: int, workdir: P
         cubin = workdir / f"{re.sub(r'[^A-Za-z0-9_]', '_', name)}_sm{arch}.cubin"
         cubin.write_bytes(kernel.asm["cubin"])
         regs, local = _resource_usage(cubin)
+        ok = local == 0
+        rep = KernelReport(name, arch, regs, local, ok, "" if ok else f"{local} bytes of local memory (spills)")
+        rep.kind = str(spec.get("kind", ""))
+        return _analyse(rep, cubin)
     except Exception as exc:  # report, never crash the whole check
         msg = f"{exc.__class__.__name__}: {exc}".splitlines()[0][:300]
         return KernelReport(name, arch, -1, -1, False, msg)
-    ok = local == 0
-    return KernelReport(name, arch, regs, local, ok, "" if ok else f"{local} bytes of local memory (spills)")
 
 
-def compile_cuda_source(path: str, text: str, arch: int, workdir: Path) -> list[KernelReport]:
-    """Compile one CUDA source with nvcc for ``sm_<arch>``; one report per kernel in the file."""
+def compile_cuda_source(
+    path: str, text: str, arch: int, workdir: Path, kinds: dict[str, str] | None = None
+) -> list[KernelReport]:
+    """Compile one CUDA source with nvcc for ``sm_<arch>``; one report per kernel in the file.
+
+    ``kinds`` maps a kernel name to its SASS gate kind ("minplus", ...)."""
+    kinds = kinds or {}
     base = Path(path).stem
     nvcc = find_tool("nvcc")
     if nvcc is None:
@@ -179,7 +228,9 @@ def compile_cuda_source(path: str, text: str, arch: int, workdir: Path) -> list[
         spill = re.search(rf"Function properties for {fn}\s*\n\s*\d+ bytes stack frame, (\d+) bytes spill stores", res.stderr)
         spill_b = max(local, int(spill.group(1)) if spill else 0)
         ok = spill_b == 0
-        reports.append(KernelReport(f"{path}:{fn}", arch, regs, spill_b, ok, "" if ok else f"{spill_b} bytes spilled"))
+        rep = KernelReport(f"{path}:{fn}", arch, regs, spill_b, ok, "" if ok else f"{spill_b} bytes spilled")
+        rep.kind = kinds.get(fn, "")
+        reports.append(_analyse(rep, cubin, fn))
     if not reports:
         reports.append(KernelReport(f"{path}", arch, -1, -1, False, "no kernels found in cubin"))
     return reports
@@ -208,7 +259,7 @@ def check_all(archs: Iterable[int] = ARCHS) -> list[KernelReport]:
     archs = tuple(int(a) for a in archs)
     if triton_interpret():
         return _check_in_subprocess(archs)
-    from mfa_engine.kernels.cupy_paths import CUDA_SOURCES, cuda_source
+    from mfa_engine.kernels.cupy_paths import CUDA_KINDS, CUDA_SOURCES, cuda_source
 
     reports: list[KernelReport] = []
     with tempfile.TemporaryDirectory(prefix="mfa-aot-") as tmp:
@@ -222,17 +273,21 @@ def check_all(archs: Iterable[int] = ARCHS) -> list[KernelReport]:
             for module, spec in specs:
                 reports.append(compile_triton_spec(module, spec, arch, work))
             for path in CUDA_SOURCES:
-                reports.extend(compile_cuda_source(path, cuda_source(path), arch, work))
+                reports.extend(compile_cuda_source(path, cuda_source(path), arch, work, CUDA_KINDS))
     return reports
 
 
 def format_table(reports: list[KernelReport]) -> str:
     """Human-readable table of reports."""
     width = max([len(r.kernel) for r in reports] + [6])
-    lines = [f"{'kernel':<{width}}  arch  regs  spill  status"]
+    lines = [f"{'kernel':<{width}}  arch  regs  spill  useful (loop)        loads (bits:n)  status"]
     for r in reports:
         status = "ok" if r.ok else f"FAIL {r.error}"
-        lines.append(f"{r.kernel:<{width}}  sm_{r.arch:<2}  {r.registers:>4}  {r.spill_bytes:>5}  {status}")
+        share = f"{r.useful_share:6.1%} ({r.loop})" if r.useful_share is not None else ""
+        lines.append(
+            f"{r.kernel:<{width}}  sm_{r.arch:<2}  {r.registers:>4}  {r.spill_bytes:>5}  {share:<20} "
+            f"{r.load_widths:<15} {status}"
+        )
     return "\n".join(lines)
 
 

@@ -268,13 +268,19 @@ def analyze_checkpoint(
         **overrides: Options given as keywords (``mode="reference"``, ``samples=3``,
             ``q=[...]``, ...; every field of ``AnalysisOptions``), applied over ``options``.
 
+    A repo id ``Org/Name`` that is neither a local folder nor fully in the local HF cache is
+    read from the Hugging Face Hub by byte range (options ``cache_dir`` and ``download``;
+    docs/hub.md): the reads of every sample are recorded first and fetched at once.
+
     Returns:
         ``{"engine_version", "checkpoint", "model_type", "mode", "config", "q", "tau", "alpha",
         "f_alpha", "alpha0", "width", "alpha0_std", "width_std", "alpha0_median",
-        "width_median", "alpha0_ci", "width_ci", "n_flagged", "samples": [...]}`` (``*_ci``: 95%
-        bootstrap intervals over the samples, see :mod:`mfa_engine.analysis.uncertainty`), plus
-        ``"null"`` with the same fields when a null model is asked for.
-        Paper-mode samples carry ``alpha0`` (= tau'(0)), ``alpha0_argmax``, ``width``,
+        "width_median", "alpha0_ci", "width_ci", "n_flagged", "samples": [...], "bytes_read",
+        "bytes_total"}`` (``*_ci``: 95% bootstrap intervals over the samples, see
+        :mod:`mfa_engine.analysis.uncertainty`), plus ``"null"`` with the same fields when a null
+        model is asked for; ``bytes_read`` counts the bytes this call fetched from the Hub (0 for
+        local files and cached ranges), ``bytes_total`` the size of the checkpoint's weight
+        files. Paper-mode samples carry ``alpha0`` (= tau'(0)), ``alpha0_argmax``, ``width``,
         ``width_hull``, ``structural_distance`` (the value used) and ``diagnostics``
         (``mfa_engine.analysis.diagnostics``; docs/method.md, Spectrum).
 
@@ -289,15 +295,58 @@ def analyze_checkpoint(
     mode = get_mode(opts.mode)
     config = {"mode": opts.mode, "revision": revision, **opts.to_dict()}
     t0 = time.perf_counter()
-    if hasattr(path, "read_block"):  # an opened checkpoint (e.g. a batch prefetch reader)
+    given = hasattr(path, "read_block")
+    if given:  # an opened checkpoint (e.g. a batch prefetch reader)
         opened: Any = contextlib.nullcontext(path)
     else:
-        opened = open_checkpoint(path, revision=revision)
+        hub = {k: v for k, v in (("range_cache", opts.cache_dir), ("download", opts.download)) if v}
+        opened = open_checkpoint(path, revision=revision, **hub)
     with opened as ckpt:
+        # opened here: count the headers too; else only what this call fetches
+        read_before = int(getattr(ckpt, "bytes_read", 0) or 0) if given else 0
+        _fetch_read_plan(ckpt, opts, progress)
         records, q = mode.run(ckpt, opts.seeds, opts, on_sample, progress=progress)
         head = {"engine_version": __version__, "checkpoint": str(ckpt.path),
-                "model_type": ckpt.model_type, "mode": opts.mode, "config": config}
+                "model_type": ckpt.model_type, "mode": opts.mode, "config": config,
+                "bytes_read": int(getattr(ckpt, "bytes_read", 0) or 0) - read_before,
+                "bytes_total": _bytes_total(ckpt)}
     return _summarise(records, q, seconds=time.perf_counter() - t0, **head)
+
+
+def _bytes_total(ckpt: Any) -> int:
+    """Size of the checkpoint's weight files (the Hub's sizes for a Hub checkpoint)."""
+    total = getattr(ckpt, "bytes_total", None)
+    if total is not None:
+        return int(total)
+    size = 0
+    for f in getattr(ckpt, "files", []):
+        with contextlib.suppress(OSError):
+            size += Path(f.path).stat().st_size
+    return size
+
+
+def _fetch_read_plan(ckpt: Any, opts: AnalysisOptions, progress: bool = False) -> None:
+    """For a Hub checkpoint: fetch the byte ranges of every read of the analysis at once.
+
+    The reads are recorded first with the mode's ``plan`` (the sampling needs no weights),
+    then fetched in parallel into the range cache; the analysis then reads from the cache.
+    """
+    from mfa_engine.checkpoints.hub import HubCheckpoint
+
+    if not isinstance(ckpt, HubCheckpoint):  # a proxy (batch prefetch) has fetched already
+        return
+    if opts.neurons_per_layer == "all":
+        raise ConfigError(
+            f"neurons_per_layer='all' reads every weight whole, but {ckpt.repo_id} is read from "
+            "the Hub by byte range; pass download=True (mfa analyze --download) to download the "
+            "whole files first"
+        )
+    from mfa_engine.batch.prefetch import record_requests
+    from mfa_engine.modes import get_mode
+
+    plan = get_mode(opts.mode).plan
+    ckpt.progress = None if progress else False  # a byte bar for large fetches on a terminal
+    ckpt.fetch(record_requests(ckpt, [lambda rec: plan(rec, opts.seeds, opts)]))
 
 
 def as_options(options: AnalysisOptions | Mapping[str, Any] | None = None, **overrides: Any) -> AnalysisOptions:
@@ -352,6 +401,8 @@ def _summarise(records: list[dict], q: np.ndarray, **head: Any) -> dict:
         "n_flagged": sum(1 for r in records if (r.get("diagnostics") or {}).get("flagged")),
         "samples": records,
         "seconds": round(float(head["seconds"]), 4),
+        "bytes_read": int(head.get("bytes_read", 0)),
+        "bytes_total": int(head.get("bytes_total", 0)),
     }
     nulls = [r["null"] for r in records if isinstance(r.get("null"), dict)]
     if nulls:

@@ -166,6 +166,16 @@ def _null_model(name: str, v: Any) -> str | None:
     return None if v is None else _choice(NULL_MODELS)(name, v)
 
 
+def _path_or_none(name: str, v: Any) -> str | None:
+    import os
+
+    if v is None:
+        return None
+    if not isinstance(v, (str, os.PathLike)) or not str(v):
+        raise ConfigError(f"{name} must be a folder path, got {v!r}")
+    return str(v)
+
+
 from mfa_engine._device import PATH_BACKENDS as _BACKENDS  # noqa: E402
 
 
@@ -228,6 +238,11 @@ class AnalysisOptions:
     null: str | None = option(None, _null_model, affects=BOTH, choices=NULL_MODELS, omit_default=True,
                               help="also analyse a null model: shuffle = every weight matrix permuted at random "
                                    "(same values, no structure), seeded per sample (docs/science.md)")
+    cache_dir: str | None = option(None, _path_or_none, affects=(),
+                                   help="range cache of checkpoints read from the Hub (default $HF_HOME/mfa-ranges)")
+    download: bool = option(False, _bool, affects=(),
+                            help="Hub checkpoints: download whole files into the HF cache instead of reading "
+                                 "only the sampled byte ranges (needed for --neurons-per-layer all)")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -181,3 +181,21 @@ def test_null_removes_planted_structure(tiny_checkpoint, tmp_path) -> None:
         return real_ci[1] < null_ci[0] or null_ci[1] < real_ci[0]
 
     assert disjoint("alpha0") or disjoint("width")
+
+
+@pytest.mark.parametrize("mode", ["paper", "reference"])
+def test_plan_records_exactly_the_reads_of_a_null_run(tiny_checkpoint, mode) -> None:
+    """The null's draws depend on positions only, so a plan against a recorder (zeros) makes
+    the very reads of the run: a batch prefetch or a Hub fetch serves them."""
+    from mfa_engine.modes import get_mode
+    from mfa_engine.options import AnalysisOptions
+
+    from .modes.plan_check import planned_and_run
+
+    path = tiny_checkpoint("gpt_neox", hidden=64, heads=4, n_layers=2)
+    opts = AnalysisOptions(mode=mode, null="shuffle", neurons_per_layer=8 if mode == "paper" else 16,
+                           samples=2)
+    with open_checkpoint(path) as ck:
+        planned, ran, records = planned_and_run(get_mode(mode), ck, [0, 1], opts)
+    assert planned == ran and len(ran) > 0
+    assert all(isinstance(r["null"], dict) for r in records)

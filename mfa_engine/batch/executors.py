@@ -42,9 +42,23 @@ class InlineExecutor:
     name = "inline"
 
     def run(self, tasks: Sequence[Task], on_row: OnRow, on_done: OnDone) -> None:
-        """Run every task; rows and results go to the callbacks as they finish."""
-        for task in tasks:
-            on_done(compute_task(task, on_row))
+        """Run every task; rows and results go to the callbacks as they finish.
+
+        While a task computes, a background thread fetches the next Hub checkpoint's byte
+        ranges into the range cache (:func:`~mfa_engine.batch.tasks.warm_task`).
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        from mfa_engine.batch.tasks import warm_task
+
+        with ThreadPoolExecutor(1, thread_name_prefix="mfa-warm") as bg:
+            warming = None
+            for i, task in enumerate(tasks):
+                warmed = warming.result() if warming is not None else 0  # ranges now cached
+                warming = bg.submit(warm_task, tasks[i + 1]) if i + 1 < len(tasks) else None
+                res = compute_task(task, on_row)
+                res.bytes_read += warmed
+                on_done(res)
 
 
 # ---------------------------------------------------------------------- process pool

@@ -80,6 +80,7 @@ class BatchReport:
         failed: ``{"checkpoint", "step", "error"}`` per failed checkpoint.
         summaries: mode -> summary document (:func:`summarise_series`).
         prefetched: Tasks whose samples were all served from one read.
+        bytes_read: Bytes fetched from the Hub by this run (0 for local checkpoints).
     """
 
     series: list[CheckpointSpec]
@@ -88,6 +89,7 @@ class BatchReport:
     failed: list[dict[str, Any]] = field(default_factory=list)
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
     prefetched: int = 0
+    bytes_read: int = 0
 
     @property
     def ok(self) -> bool:
@@ -182,6 +184,9 @@ def run_batch(
         def on_done(res: TaskResult) -> None:
             spec = series[res.index]
             report.prefetched += int(res.prefetched)
+            report.bytes_read += res.bytes_read
+            if res.bytes_total:
+                st.record_read(spec.key, spec.step, res.bytes_read, res.bytes_total)
             if res.error is not None:
                 report.failed.append({"checkpoint": spec.key, "step": spec.step, "error": res.error})
             prog.finished(res, stored[res.index])

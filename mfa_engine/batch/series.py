@@ -7,12 +7,18 @@ Accepted forms of one argument:
 * ``MODEL@rev1,rev2`` with MODEL an HF cache repository (``models--Org--Name``), a cached repo
   id (``Org/Name``) or a directory with one sub-directory per revision; the step is parsed from
   each revision name;
-* an HF cache repository without ``@``: every ref named ``stepN`` (else its main snapshot).
+* an HF cache repository without ``@``: every ref named ``stepN`` (else its main snapshot);
+* a Hub repository id ``Org/Name`` that is not a local folder (its main branch), or
+  ``Org/Name@step*``: the repository's branches matching the glob (from the Hub with
+  ``list_repo_refs``; from the local HF cache's refs when it is a cached repository under
+  ``HF_HUB_OFFLINE``), ordered by step.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -75,16 +81,58 @@ def _with_revisions(model: str, revisions: Iterable[str]) -> list[CheckpointSpec
     return out
 
 
+def _local_refs(model: str) -> list[str] | None:
+    """Refs of a local HF cache repository or sub-directories of a folder (None: not local)."""
+    from mfa_engine.checkpoints.locate import _cache_repo_for
+
+    p = Path(model).expanduser()
+    repo = p if (p / "snapshots").is_dir() else _cache_repo_for(p, None)
+    if repo is not None:
+        return sorted(read_refs(repo))
+    if p.is_dir():
+        return sorted(c.name for c in p.iterdir() if c.is_dir())
+    return None
+
+
+def _glob_revisions(model: str, patterns: list[str]) -> list[str]:
+    """Revisions of ``model`` matching any of the glob ``patterns``."""
+    from mfa_engine.checkpoints.hub import _offline, hub_branches, is_repo_id
+
+    names = None
+    if not is_repo_id(model) or Path(model).expanduser().exists() or _offline():
+        names = _local_refs(model)
+    if names is None:
+        if not is_repo_id(model):
+            raise ConfigError(f"checkpoint {model!r} is neither a local folder nor a Hub repo id Org/Name")
+        names = hub_branches(model)
+    found = sorted({n for n in names for pat in patterns if fnmatch.fnmatchcase(n, pat)})
+    if not found:
+        raise ConfigError(
+            f"no revision of {model} matches {','.join(patterns)} (revisions: "
+            f"{', '.join(sorted(names)[:8]) or 'none'}{', ...' if len(names) > 8 else ''})"
+        )
+    return found
+
+
 def _one(arg: str) -> list[CheckpointSpec]:
     if "@" in arg:
         model, revs = arg.rsplit("@", 1)
-        return _with_revisions(model, revs.split(","))
+        parts = [r.strip() for r in revs.split(",")]
+        globs = [r for r in parts if _GLOB_CHARS & set(r)]
+        if globs:
+            parts = [r for r in parts if r not in globs] + _glob_revisions(model, globs)
+        return _with_revisions(model, parts)
     if _GLOB_CHARS & set(arg):
         matches = sorted(m for m in glob.glob(str(Path(arg).expanduser())) if Path(m).is_dir())
         if not matches:
             raise ConfigError(f"checkpoint pattern {arg!r} matches no directory")
         return [s for m in matches for s in _one(m)]
     p = Path(arg).expanduser()
+    if not p.exists() and not os.path.isabs(arg):
+        from mfa_engine.checkpoints.hub import is_repo_id
+
+        if is_repo_id(arg):  # a Hub repository (or a cached repo id): its main branch
+            return [CheckpointSpec(arg, None, None, arg)]
     if not p.is_dir():
         raise ConfigError(
             f"checkpoint {arg!r} is not a directory; expected a checkpoint directory, a glob, "

@@ -55,6 +55,14 @@ CREATE TABLE IF NOT EXISTS results (
     created REAL,
     UNIQUE (checkpoint, step, mode, seed, config_hash)
 );
+CREATE TABLE IF NOT EXISTS checkpoint_reads (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    checkpoint TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    bytes_read INTEGER NOT NULL,
+    bytes_total INTEGER NOT NULL,
+    created REAL
+);
 """
 
 _CSV_FIELDS = ("checkpoint", "step", "mode", "seed", "config_hash", "alpha0", "width",
@@ -147,6 +155,32 @@ class ResultsStore:
                     (mode, h, json.dumps(config, sort_keys=True), engine_version, time.time()),
                 )
         return h
+
+    # ------------------------------------------------------------------ byte accounting
+    def record_read(self, checkpoint: str, step: int | None, bytes_read: int, bytes_total: int) -> None:
+        """Record the bytes one task fetched from the Hub for a checkpoint (one row per task).
+
+        Args:
+            checkpoint: The checkpoint key.
+            step: Its step (None: unknown).
+            bytes_read: Bytes fetched from the Hub (0 for local files and cached ranges).
+            bytes_total: Size of the checkpoint's weight files.
+        """
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute(
+                "INSERT INTO checkpoint_reads (checkpoint, step, bytes_read, bytes_total, created) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (checkpoint, NO_STEP if step is None else int(step), int(bytes_read),
+                 int(bytes_total), time.time()),
+            )
+
+    def reads(self) -> list[dict[str, Any]]:
+        """Byte accounting rows ``{checkpoint, step, bytes_read, bytes_total}``, oldest first."""
+        cur = self._conn.execute(
+            "SELECT checkpoint, step, bytes_read, bytes_total FROM checkpoint_reads ORDER BY id")
+        return [{"checkpoint": c, "step": None if s == NO_STEP else s, "bytes_read": r,
+                 "bytes_total": t} for c, s, r, t in cur]
 
     # ------------------------------------------------------------------ rows
     def done_seeds(self, checkpoint: str, step: int | None, mode: str, chash: str) -> set[int]:

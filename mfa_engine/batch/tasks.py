@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from mfa_engine.batch.series import CheckpointSpec
 
-__all__ = ["Task", "TaskResult", "compute_task"]
+__all__ = ["Task", "TaskResult", "compute_task", "warm_task"]
 
 
 @dataclass
@@ -57,6 +57,8 @@ class TaskResult:
             requests exceeded the prefetch budget and samples read separately).
         streamed: Rows a pool worker sent through its queue (the driver waits for all of
             them before it reports the task done).
+        bytes_read: Bytes fetched from the Hub for this checkpoint (0 for local files).
+        bytes_total: Size of the checkpoint's weight files.
     """
 
     index: int
@@ -65,6 +67,8 @@ class TaskResult:
     seconds: float = 0.0
     prefetched: bool = False
     streamed: int = 0
+    bytes_read: int = 0
+    bytes_total: int = 0
 
 
 def _read_passes(task: Task) -> int:
@@ -93,6 +97,51 @@ def _plans(task: Task) -> list[Callable[[Any], None]]:
     return plans
 
 
+def _open(task: Task) -> Any:
+    """Open the task's checkpoint (a Hub id with the range cache / download of its options)."""
+    from mfa_engine.checkpoints import open_checkpoint
+
+    opts = next(iter(task.options.values()), None)
+    hub = {} if opts is None else {k: v for k, v in (("range_cache", opts.cache_dir),
+                                                     ("download", opts.download)) if v}
+    return open_checkpoint(task.spec.path, revision=task.spec.revision, **hub)
+
+
+def _check_ranged(task: Task) -> None:
+    from mfa_engine.errors import ConfigError
+
+    if any(o.neurons_per_layer == "all" for o in task.options.values()):
+        raise ConfigError(
+            f"neurons_per_layer='all' reads every weight whole, but {task.spec.path} is read from "
+            "the Hub by byte range; pass --download to download the whole files first"
+        )
+
+
+def warm_task(task: Task) -> int:
+    """Fetch the byte ranges of a Hub checkpoint's task into the range cache (no analysis).
+
+    Used to fetch the next checkpoint while the current one computes. Local checkpoints and
+    failures are left to :func:`compute_task` (which reports them).
+
+    Returns:
+        Bytes fetched (headers included).
+    """
+    from mfa_engine.batch.prefetch import record_requests
+    from mfa_engine.checkpoints.hub import is_repo_id
+
+    if not is_repo_id(task.spec.path):
+        return 0
+    try:
+        with _open(task) as ckpt:
+            if getattr(ckpt, "source", None) != "hub":
+                return 0
+            _check_ranged(task)
+            ckpt.fetch(record_requests(ckpt, _plans(task)))
+            return int(ckpt.bytes_read)  # headers included
+    except Exception:  # noqa: BLE001 - compute_task opens it again and reports the failure
+        return 0
+
+
 def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = None) -> TaskResult:
     """Compute every missing sample of a task; rows are passed to ``on_row`` as they finish.
 
@@ -110,8 +159,8 @@ def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = N
     Returns:
         The :class:`TaskResult`.
     """
+    from mfa_engine.api import _bytes_total
     from mfa_engine.batch.prefetch import prefetch_checkpoint, record_requests
-    from mfa_engine.checkpoints import open_checkpoint
     from mfa_engine.errors import MFAError
     from mfa_engine.modes import get_mode
 
@@ -120,10 +169,17 @@ def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = N
     sink = on_row if on_row is not None else result.rows.append
     spec = task.spec
     try:
-        with open_checkpoint(spec.path, revision=spec.revision) as ckpt:
+        with _open(task) as ckpt:
             reader: Any = ckpt
+            remote = getattr(ckpt, "source", None) == "hub"
+            requests = None
+            if remote or _read_passes(task) > 1:
+                requests = record_requests(ckpt, _plans(task))
+            if remote:  # every range of every sample and mode, fetched in one parallel pass
+                _check_ranged(task)
+                ckpt.fetch(requests)
             if _read_passes(task) > 1:  # else the one analysis call already reads each block once
-                reader = prefetch_checkpoint(ckpt, record_requests(ckpt, _plans(task))) or ckpt
+                reader = prefetch_checkpoint(ckpt, requests) or ckpt
             result.prefetched = reader is not ckpt or _read_passes(task) == 1
             for mode, seeds in task.seeds.items():
 
@@ -133,6 +189,8 @@ def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = N
                           "record": rec, "engine_version": task.engine_version})
 
                 get_mode(mode).run(reader, seeds, task.options[mode], emit)
+            result.bytes_read = int(getattr(ckpt, "bytes_read", 0) or 0)
+            result.bytes_total = _bytes_total(ckpt)
     except MFAError as exc:
         result.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - one bad checkpoint must not stop a series

@@ -104,11 +104,44 @@ def _check_weight_map(files: list[WeightFile], weight_map: dict[str, str], index
             )
 
 
+def _local_gap(path: str | os.PathLike[str], revision: str | None,
+               cache_dir: str | os.PathLike[str] | None) -> str | None:
+    """Why the repo id ``path`` cannot be opened from the local HF cache (None: it can)."""
+    try:
+        loc = locate(path, revision, cache_dir)
+        if not (loc.model_dir / "config.json").is_file():
+            return f"no config.json in {loc.model_dir}"
+        find_weight_files(loc.model_dir)
+    except CheckpointError as exc:
+        return str(exc)
+    return None
+
+
+def _open_remote(path: str, revision: str | None, cache_dir: Any, range_cache: Any,
+                 download: bool) -> Checkpoint | None:
+    """The Hub checkpoint of a repo id that is neither a local folder nor fully cached."""
+    from mfa_engine.checkpoints.hub import _offline, is_repo_id, open_hub_checkpoint
+
+    if Path(path).expanduser().exists() or not is_repo_id(path):
+        return None
+    gap = _local_gap(path, revision, cache_dir)
+    if gap is None:
+        return None
+    if _offline():
+        raise CheckpointError(
+            f"{path}@{revision or 'main'} is not fully in the local HF cache ({gap}) and "
+            "HF_HUB_OFFLINE is set, so it cannot be read from the Hub"
+        )
+    return open_hub_checkpoint(path, revision, cache_dir=range_cache, download=download)
+
+
 def open_checkpoint(
     path: str | os.PathLike[str],
     revision: str | None = None,
     *,
     cache_dir: str | os.PathLike[str] | None = None,
+    range_cache: str | os.PathLike[str] | None = None,
+    download: bool = False,
 ) -> Checkpoint:
     """Open a checkpoint for streamed reading; no weights are loaded.
 
@@ -120,6 +153,14 @@ def open_checkpoint(
         revision: ref name such as ``"step1000"`` (read from ``refs/step1000``) or a snapshot
             hash. Default: ``refs/main``, else the only snapshot.
         cache_dir: extra HF hub cache root to search for repo ids.
+        range_cache: range cache folder of Hub checkpoints (see
+            :mod:`mfa_engine.checkpoints.hub`).
+        download: a Hub checkpoint's files are downloaded whole into the HF cache instead of
+            read by range.
+
+    A repo id ``Org/Name`` that is not a local folder and not fully in the local HF cache is
+    read from the Hugging Face Hub (``HF_ENDPOINT``, ``HF_TOKEN``; an error under
+    ``HF_HUB_OFFLINE``), returning a :class:`~mfa_engine.checkpoints.hub.HubCheckpoint`.
 
     Returns:
         The opened :class:`Checkpoint` (a context manager).
@@ -128,6 +169,9 @@ def open_checkpoint(
         CheckpointError: missing directory/config/weights, truncated or corrupt files,
             missing shards, unknown revision.
     """
+    remote = _open_remote(str(path), revision, cache_dir, range_cache, download)
+    if remote is not None:
+        return remote
     loc = locate(path, revision, cache_dir)
     config_path = loc.model_dir / "config.json"
     if not config_path.is_file():

@@ -12,7 +12,7 @@ from typing import Sequence
 __all__ = ["main", "build_parser"]
 
 # Modules of this package that each define ``register(subparsers)``.
-_SUBCOMMANDS = ("analyze", "batch", "demo", "kernels", "plot", "tm")
+_SUBCOMMANDS = ("analyze", "batch", "cache", "demo", "kernels", "plot", "tm")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,7 +43,8 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     """
     from mfa_engine.options import option_fields
 
-    p.add_argument("--revision", help="revision in an HF cache layout, e.g. step1000")
+    p.add_argument("--revision", help="revision (branch, tag or commit) of an HF cache layout or "
+                                      "a Hub repository, e.g. step1000")
     for f in option_fields():
         meta = f.metadata
         flag = option_flag(f)
@@ -106,6 +107,10 @@ def print_summary(doc: dict, file: Any = None) -> None:
     if flagged:
         print(f"flagged samples ({len(flagged)} of {len(doc['samples'])}; see docs/method.md, Spectrum): "
               f"seed {'; seed '.join(flagged)}", file=out)
+    if doc.get("bytes_read"):
+        total = doc.get("bytes_total") or 0
+        share = f" ({100 * doc['bytes_read'] / total:.2f}% of {total / 1e6:.1f} MB)" if total else ""
+        print(f"fetched {doc['bytes_read'] / 1e6:.2f} MB from the Hub{share}", file=out)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -135,8 +140,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``mfa analyze``."""
     p = sub.add_parser("analyze", help="multifractal spectrum of one checkpoint",
                        description="Multifractal spectrum of one checkpoint (a HF model directory, "
-                                   "a sharded safetensors directory or an HF cache model directory).")
-    p.add_argument("path", help="checkpoint directory")
+                                   "a sharded safetensors directory, an HF cache model directory, "
+                                   "or ORG/NAME on the Hugging Face Hub, read by byte range).")
+    p.add_argument("path", help="checkpoint directory, HF cache repository, or Hub repo id ORG/NAME")
     add_analysis_options(p)
     p.add_argument("--json", metavar="OUT", help="write the JSON document here ('-' for stdout)")
     p.add_argument("--plot", metavar="OUT.png", help="draw f(alpha) with the per-sample spread")

@@ -149,6 +149,8 @@ def _run(args: argparse.Namespace) -> int:
         print_series(report.summaries[mode])
     print(f"{len(report.series)} checkpoints: computed {report.computed} samples, skipped "
           f"{report.skipped} already in the store, {len(report.failed)} checkpoints failed")
+    if report.bytes_read:
+        print(f"fetched {report.bytes_read / 1e6:.2f} MB from the Hub")
     for f in report.failed:
         print(f"error: checkpoint {f['checkpoint']} (step {f['step']}) failed and was skipped: "
               f"{f['error']}", file=sys.stderr)
@@ -174,7 +176,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "batch", help="analyse a checkpoint series into a resumable results store",
         description="Analyse every checkpoint of a series (directories, globs, or "
-                    "HF_CACHE_MODEL@rev1,rev2; the step is parsed from stepN) into a results "
+                    "MODEL@rev1,rev2 with MODEL an HF cache repository or a Hub repo id ORG/NAME, "
+                    "ORG/NAME@step* for its branches; the step is parsed from stepN) into a results "
                     "store. One read of each checkpoint serves all its samples and modes; "
                     "re-running skips what is stored.")
     p.add_argument("checkpoints", nargs="*", default=[], metavar="CHECKPOINT",

@@ -1,5 +1,8 @@
 """``mfa kernels``: kernel tooling. ``mfa kernels check [--json] [--arch 80 90]`` compiles every
-Triton kernel and CUDA source ahead of time and fails on any compile error or register spill."""
+Triton kernel and CUDA source ahead of time, reads registers, spills and the SASS of each
+kernel's hottest loop (useful-instruction share for min-plus kernels, global-load widths for
+the others; method in docs/gpu.md), and fails on a compile error, a spill, or a float32 min-plus
+kernel below 80% FADD + FMNMX on sm_90."""
 
 from __future__ import annotations
 
@@ -15,15 +18,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     ksub.required = True
     c = ksub.add_parser(
         "check",
-        help="compile every Triton kernel and CUDA source for sm_80/sm_90; fail on errors or spills",
+        help="compile every Triton kernel and CUDA source for sm_80/sm_90; report registers, spills and "
+        "SASS hot-loop shares; fail on errors, spills or a min-plus kernel below 80%% useful on sm_90",
     )
-    c.add_argument("--json", action="store_true", help='print a JSON list of {"kernel", "arch", "registers", "spill_bytes", "ok"}')
+    c.add_argument("--json", action="store_true", help='print a JSON list of {"kernel", "arch", "registers", "spill_bytes", "ok", "kind", '
+                   '"useful_share", "loop", "load_widths"}')
     c.add_argument("--arch", type=int, nargs="+", default=[80, 90], help="compute capabilities (default: 80 90)")
     c.set_defaults(func=run_check)
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """Run the AOT check; returns 0 when every kernel compiled without spills, else 1."""
+    """Run the AOT check; returns 0 when every kernel passed (no spills, SASS gate met), else 1."""
     import json
     import sys
 

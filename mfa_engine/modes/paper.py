@@ -48,6 +48,10 @@ def plan(recorder: Any, seeds: Sequence[int], options: Any) -> None:
         # The recorder's reads return zeros: no weight distance to take a median of; the
         # structural scale does not change which blocks are read.
         _nin(recorder, adapter, s, options, structural_scale="absolute")
+        if options.null is not None:  # the null's draws depend on positions only, not values
+            from mfa_engine.null_model import ShuffledCheckpoint
+
+            _nin(ShuffledCheckpoint(recorder, s), adapter, s, options, structural_scale="absolute")
 
 
 def _floats(a: Any) -> list[float]:
@@ -108,8 +112,7 @@ def run(
 
     With ``options.null`` (``"shuffle"``) each record also holds ``"null"``: the record of the
     same seed on the checkpoint with every weight matrix permuted at random
-    (:class:`mfa_engine.null_model.ShuffledCheckpoint`; its reads are not part of :func:`plan`,
-    so a batch prefetch does not serve them).
+    (:class:`mfa_engine.null_model.ShuffledCheckpoint`; :func:`plan` records its reads too).
 
     Args:
         checkpoint: Opened checkpoint (``open_checkpoint`` contract).

@@ -18,10 +18,25 @@ BACKENDS = _device.PATH_BACKENDS
 _DIST_BATCH_ELEMS = 1 << 25
 
 
+def _auto_gpu_backend() -> str:
+    """The GPU backend the static SASS model ranks first (docs/gpu.md): the CUDA kernel (93.9%
+    useful instructions on sm_90, cp.async double buffering, CTA-local histogram) when CuPy is
+    importable, else Triton (92.4%). A measurement by benchmarks/gpu_suite.py overrides it."""
+    try:
+        import cupy  # noqa: F401
+    except Exception:
+        return "triton"
+    return "cupy"
+
+
 def resolve_backend(backend: str) -> str:
     """Resolve a paths ``backend`` (one of :data:`BACKENDS`) to "triton", "cupy", "cpu" or
-    "torch" (see :func:`mfa_engine._device.resolve_backend`)."""
-    return _device.resolve_backend(backend, BACKENDS, "paths")
+    "torch" (see :func:`mfa_engine._device.resolve_backend`); on CUDA, "auto" takes the GPU
+    backend :func:`_auto_gpu_backend` ranks first."""
+    be = _device.resolve_backend(backend, BACKENDS, "paths")
+    if backend == "auto" and be == "triton":
+        return _auto_gpu_backend()
+    return be
 
 
 def histogram(

@@ -1,10 +1,13 @@
-"""GPU backends (Triton, CuPy): drive the kernels over source batches.
+"""GPU backends (Triton, CuPy): drive the kernels over source batches; exact on the device.
 
-DAG path: per group of sources that start in the same level, one launch per block (a, b) and
-target level b, with fused counting after the last block into b. General path: frontier
-relaxation rounds until nothing changes, then counting. Both run in float32; sources whose
-distances land within the float32 rounding bound of a radius (flags) are recomputed exactly
-in float64 on the CPU, so counts match float64 Dijkstra.
+DAG path: sources of all levels in one batch (sorted by level) over a padded node-major
+``[nodes, sources]`` buffer; one register-tiled min-plus launch per block (a, b), on the prefix
+of sources at levels <= a, with fused counting after the last block into b. The float32 pass
+flags sources whose distances land within the per-level rounding bound of a radius; those are
+recomputed with the float64 variant of the same kernel on the device, so counts match float64
+Dijkstra. General path: exact float64 frontier relaxation (64-bit atomic min on the bit
+pattern, only the out-edges of improved nodes, a host check every few rounds), then fused
+counting. Nothing is sent to the CPU paths. See docs/gpu.md.
 
 Under ``TRITON_INTERPRET=1`` (no GPU) the Triton kernels run on CPU torch tensors.
 """
@@ -23,6 +26,11 @@ __all__ = ["histogram"]
 #: float32 entries of the per-batch distance buffer [B, N] on the device.
 _BATCH_ELEMS = 1 << 26
 _EPS32 = 2.0**-24
+#: Sources per program of the CSR relaxation, and rounds between two checks of ``changed``.
+_CSR_BLOCK_S = 32
+_CHECK_EVERY = 4
+#: Level and source padding of the node-major layout: a multiple of every kernel tile (128).
+_PAD = 128
 
 
 def _device() -> Any:
@@ -31,148 +39,199 @@ def _device() -> Any:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-def _counts_to_hist(counts: np.ndarray) -> np.ndarray:
-    s_n, r_n = counts.shape
-    hist = np.zeros((s_n, r_n + 1), np.int64)
-    if r_n:
-        hist[:, 0] = counts[:, 0]
-        hist[:, 1:r_n] = np.diff(counts, axis=1)
-    return hist
+def _arch_major() -> int:
+    import torch
+
+    return torch.cuda.get_device_capability()[0] if torch.cuda.is_available() else 9
 
 
-def _launch_step(backend: str, d, w, out, **kw) -> None:
-    if backend == "triton":
-        from mfa_engine.kernels.layered_minplus import layered_minplus_step
+class _DagPlan:
+    """Padded node-major layout of a DAG on the device (one per pass and dtype).
 
-        layered_minplus_step(d, w, out, **kw)
-    else:
-        from mfa_engine.kernels.cupy_paths import layered_minplus_step
+    Level l occupies rows ``[poff[l], poff[l] + size_l)`` of a ``[Np, B]`` distance buffer,
+    ``poff[l]`` a multiple of :data:`_PAD`; each block (a, b) is uploaded once as a +inf-padded
+    ``[Ka_pad, Jb_pad]`` tensor. Padding rows are +inf and never counted.
+    """
 
-        layered_minplus_step(d, w, out, **kw)
+    def __init__(self, levels: DagLevels, dtype: Any, dev: Any) -> None:
+        import torch
+
+        sizes = np.diff(levels.lvl_off).astype(np.int64)
+        self.sizes = sizes
+        self.psize = -(-sizes // _PAD) * _PAD
+        self.poff = np.zeros(sizes.size + 1, np.int64)
+        self.poff[1:] = np.cumsum(self.psize)
+        self.incoming: dict[int, list[tuple[int, Any]]] = {}
+        for a, b, blk in levels.blocks:
+            w = torch.full((int(self.psize[a]), int(self.psize[b])), float("inf"), dtype=dtype, device=dev)
+            w[: blk.shape[0], : blk.shape[1]] = torch.as_tensor(blk, dtype=dtype, device=dev)
+            self.incoming.setdefault(int(b), []).append((int(a), w))
+
+    def rows(self, pos: np.ndarray, lvl: np.ndarray, lvl_off: np.ndarray) -> np.ndarray:
+        """Padded row of each level-order position."""
+        return self.poff[lvl] + (pos - lvl_off[lvl])
 
 
-def _launch_relax(backend: str, *args, **kw) -> None:
-    if backend == "triton":
-        from mfa_engine.kernels.csr_relax import csr_relax_round
+def _dag_pass(levels, pos, lvl, radii, backend, dtype, thr, with_flags, want_dist):
+    """One device pass over sources sorted by level (float32 with flags, or exact float64).
 
-        csr_relax_round(*args, **kw)
-    else:
-        from mfa_engine.kernels.cupy_paths import csr_relax_round
+    Sources of all levels share one batch (M large); the step of block (a, b) runs only on the
+    prefix of sources at levels <= a (the other columns are +inf there: all-inf tiles skipped).
 
-        csr_relax_round(*args, **kw)
-
-
-def _dag(levels: DagLevels, src: np.ndarray, radii: np.ndarray, backend: str, want_dist: bool):
+    Returns:
+        (hist int64 [S, R + 1], flags bool [S], dist [S, N] in level order or None).
+    """
     import torch
 
     dev = _device()
-    s_n, n, r_n = src.size, levels.n_nodes, radii.size
+    tdt = torch.float64 if dtype == np.float64 else torch.float32
+    plan = _DagPlan(levels, tdt, dev)
+    s_n, r_n, n_p = pos.size, radii.size, int(plan.poff[-1])
+    hist = np.zeros((s_n, r_n + 1), np.int64)
+    flags = np.zeros(s_n, bool)
+    dist = np.full((s_n, levels.n_nodes), np.inf, np.float32) if want_dist else None
+    radii_t = torch.as_tensor(radii, dtype=tdt, device=dev)
+    prow = plan.rows(pos, lvl, levels.lvl_off)
+    b0 = int(np.searchsorted(radii, 0.0, side="left"))  # bucket of the source itself (d = 0)
+    batch = max(_PAD, (_BATCH_ELEMS // max(n_p, 1)) // _PAD * _PAD)
+    launch = _launcher(backend, dtype)
+    real = torch.as_tensor(plan.rows(np.arange(levels.n_nodes), levels.level_of_position(np.arange(levels.n_nodes)),
+                                     levels.lvl_off), device=dev)  # fmt: skip
+    for start in range(0, s_n, batch):
+        sl = slice(start, min(start + batch, s_n))
+        b_n = sl.stop - sl.start
+        b_p = -(-b_n // _PAD) * _PAD
+        buf = torch.full((n_p, b_p), float("inf"), dtype=tdt, device=dev)
+        cols = torch.arange(b_n, device=dev)
+        if thr >= 0:
+            buf[torch.as_tensor(prow[sl], device=dev), cols] = 0.0
+            if b0 < r_n:
+                hist[sl, b0] += 1
+        h_t = torch.zeros((b_p, r_n + 1), dtype=torch.int32, device=dev)
+        f_t = torch.zeros(b_p, dtype=torch.int8, device=dev)
+        g_t = torch.zeros(b_p, dtype=torch.float32, device=dev)
+        g_t[:b_n] = torch.as_tensor(lvl[sl] * _EPS32, dtype=torch.float32, device=dev)
+        upto = np.searchsorted(lvl[sl], np.arange(levels.n_levels), side="right")  # sources at levels <= a
+        for b in range(1, levels.n_levels):
+            incoming = [(a, w) for a, w in plan.incoming.get(b, []) if upto[a] > 0]
+            out = buf[plan.poff[b] : plan.poff[b + 1]]
+            for i, (a, w) in enumerate(incoming):
+                last = i == len(incoming) - 1
+                launch(
+                    buf[plan.poff[a] : plan.poff[a + 1]], w, out, int(upto[a]), int(plan.psize[b]),
+                    thr=thr, accumulate=True, finalize=last, hist=h_t if last else None,
+                    flags=f_t if (last and with_flags) else None, gsrc=g_t, radii=radii_t,
+                    gamma=(b + 2) * _EPS32,
+                )  # fmt: skip
+        hist[sl] += h_t[:b_n].cpu().numpy()
+        flags[sl] = f_t[:b_n].cpu().numpy() != 0
+        if want_dist:
+            dist[sl] = buf[real, :b_n].T.to(torch.float32).cpu().numpy()
+    return hist, flags, dist
+
+
+def _launcher(backend: str, dtype: Any):
+    """``launch(d, w, out, s_n, j_n, **kw)`` on aligned tensors for the backend."""
+    if backend == "triton":
+        from mfa_engine.kernels.layered_minplus import launch_aligned, tile_config
+
+        cfg = tile_config(_arch_major(), dtype == np.float64)
+        return lambda *a, **kw: launch_aligned(*a, cfg=cfg, **kw)
+    from mfa_engine.kernels.cupy_paths import layered_minplus_aligned
+
+    return layered_minplus_aligned
+
+
+def _dag(levels: DagLevels, src: np.ndarray, radii: np.ndarray, backend: str, want_dist: bool):
+    """float32 pass with per-level rounding flags, then the flagged sources exactly in float64
+    on the device. Returns (hist int64 [S, R + 1], dist float32 [S, N] or None)."""
+    s_n = src.size
     gamma = gamma_for(levels, np.dtype(np.float32))
     rmax = float(radii[-1])
     thr = rmax * (1.0 + gamma) if rmax > 0 else rmax
     pos = src if levels.inv is None else levels.inv[src]
-    lvl = levels.level_of_position(pos)
-    counts = np.zeros((s_n, r_n), np.int64)
-    flags = np.zeros(s_n, bool)
-    dist = np.full((s_n, n), np.inf, np.float32) if want_dist else None
-    blocks = [(a, b, torch.as_tensor(blk, dtype=torch.float32, device=dev)) for a, b, blk in levels.blocks]
-    radii_t = torch.as_tensor(radii, dtype=torch.float32, device=dev)
-    batch = max(1, _BATCH_ELEMS // max(n, 1))
-    for l0 in np.unique(lvl):
-        rows_all = np.flatnonzero(lvl == l0)
-        for start in range(0, rows_all.size, batch):
-            rows = rows_all[start : start + batch]
-            b_n = rows.size
-            base = int(levels.lvl_off[l0])
-            buf = torch.full((b_n, n - base), float("inf"), dtype=torch.float32, device=dev)
-            col = torch.as_tensor(pos[rows] - base, device=dev)
-            if rmax >= 0:
-                buf[torch.arange(b_n, device=dev), col] = 0.0
-                counts[rows] += (radii >= 0).astype(np.int64)  # the source itself
-            c_t = torch.zeros((b_n, r_n), dtype=torch.int64, device=dev)
-            f_t = torch.zeros(b_n, dtype=torch.int8, device=dev)
-            for b in range(int(l0) + 1, levels.n_levels):
-                c0 = int(levels.lvl_off[b]) - base
-                c1 = int(levels.lvl_off[b + 1]) - base
-                incoming = [(a, w) for a, bb, w in blocks if bb == b and a >= l0]
-                if not incoming:
-                    continue
-                out = buf[:, c0:c1]
-                for i, (a, w) in enumerate(incoming):
-                    a0 = int(levels.lvl_off[a]) - base
-                    a1 = int(levels.lvl_off[a + 1]) - base
-                    last = i == len(incoming) - 1
-                    _launch_step(
-                        backend, buf[:, a0:a1], w, out, thr=thr, accumulate=i > 0, finalize=last,
-                        counts=c_t if last else None, flags=f_t if last else None,
-                        radii=radii_t if last else None, gamma=gamma,
-                    )  # fmt: skip
-            counts[rows] += c_t.cpu().numpy()
-            flags[rows] |= f_t.cpu().numpy() != 0
-            if want_dist:
-                d = buf.cpu().numpy()
-                d[d > rmax] = np.inf
-                dist[rows, base:] = d
-    if want_dist and levels.perm is not None:
-        out = np.empty_like(dist)
-        out[:, levels.perm] = dist
-        dist = out
-    return _counts_to_hist(counts), flags, dist
+    lvl = levels.level_of_position(pos).astype(np.int64)
+    order = np.argsort(lvl, kind="stable")
+    hist = np.zeros((s_n, radii.size + 1), np.int64)
+    dist = np.full((s_n, levels.n_nodes), np.inf, np.float32) if want_dist else None
+    h, f, d = _dag_pass(levels, pos[order], lvl[order], radii, backend, np.float32, thr, True, want_dist)
+    hist[order] = h
+    if want_dist:
+        dist[order] = d
+    redo = order[f]
+    if redo.size:  # exact recomputation on the device, float64 end to end
+        o2 = np.argsort(lvl[redo], kind="stable")
+        redo = redo[o2]
+        thr64 = float(np.nextafter(np.float32(rmax), np.float32(np.inf))) if np.float32(rmax) < rmax else rmax
+        h64, _, d64 = _dag_pass(levels, pos[redo], lvl[redo], radii, backend, np.float64, thr64, False, want_dist)
+        hist[redo] = h64
+        if want_dist:
+            dist[redo] = d64
+    if want_dist:
+        dist[dist > rmax] = np.inf
+        if levels.perm is not None:
+            out = np.empty_like(dist)
+            out[:, levels.perm] = dist
+            dist = out
+    return hist, dist
+
+
+def _csr_launchers(backend: str):
+    if backend == "triton":
+        from mfa_engine.kernels.csr_relax import count_distances, csr_relax_round
+    else:
+        from mfa_engine.kernels.cupy_paths import count_distances, csr_relax_round
+    return csr_relax_round, count_distances
 
 
 def _csr(m, src: np.ndarray, radii: np.ndarray, cutoff: float, backend: str, want_dist: bool):
+    """Exact float64 frontier relaxation on the device, then fused counting.
+
+    Returns:
+        (hist int64 [S, R + 1], dist float32 [S, N] or None).
+    """
     import torch
 
+    relax, count = _csr_launchers(backend)
     dev = _device()
     s_n, n, r_n = src.size, m.shape[0], radii.size
-    rows = torch.as_tensor(np.repeat(np.arange(n, dtype=np.int64), np.diff(m.indptr)), device=dev)
-    cols = torch.as_tensor(m.indices.astype(np.int64), device=dev)
-    w = torch.as_tensor(m.data, dtype=torch.float32, device=dev)
-    # float32 path sums have at most n - 1 edges: relative error <= (n - 1) u (see cpu.gamma_for)
-    gamma = (n + 1) * _EPS32
-    thr = cutoff * (1.0 + gamma) if cutoff > 0 else cutoff
+    indptr = torch.as_tensor(m.indptr.astype(np.int64), device=dev)
+    cols = torch.as_tensor(m.indices.astype(np.int32 if n < 2**31 else np.int64), device=dev)
+    w = torch.as_tensor(m.data, dtype=torch.float64, device=dev)
+    cut = torch.tensor([cutoff], dtype=torch.float64, device=dev)
     radii_t = torch.as_tensor(radii, dtype=torch.float64, device=dev)
     hist = np.zeros((s_n, r_n + 1), np.int64)
-    flags = np.zeros(s_n, bool)
     dist = np.full((s_n, n), np.inf, np.float32) if want_dist else None
-    batch = min(65535, max(1, _BATCH_ELEMS // max(n, 1)))  # grid axis 1 = sources
+    batch = max(1, _BATCH_ELEMS // (10 * max(n, 1)))  # 8 bytes of distance + 2 frontier bytes per entry
+    inf_bits = 0x7FF0000000000000
     for start in range(0, s_n, batch):
         sl = slice(start, min(start + batch, s_n))
         b_n = sl.stop - sl.start
-        d = torch.full((b_n, n), float("inf"), dtype=torch.float32, device=dev)
-        act = torch.zeros((b_n, n), dtype=torch.int8, device=dev)
-        idx = torch.arange(b_n, device=dev)
-        s_t = torch.as_tensor(src[sl], device=dev)
+        nb = -(-b_n // _CSR_BLOCK_S)
+        bits = torch.full((n, b_n), inf_bits, dtype=torch.int64, device=dev)
+        act = [torch.zeros((n, b_n), dtype=torch.int8, device=dev) for _ in range(2)]
+        node = [torch.zeros((n, nb), dtype=torch.int8, device=dev) for _ in range(2)]
         if cutoff >= 0:
-            d[idx, s_t] = 0.0
-            act[idx, s_t] = 1
+            rows, cols_s = torch.as_tensor(src[sl], device=dev), torch.arange(b_n, device=dev)
+            bits[rows, cols_s] = 0
+            act[0][rows, cols_s] = 1
+            node[0][rows, cols_s // _CSR_BLOCK_S] = 1
         changed = torch.zeros(1, dtype=torch.int32, device=dev)
-        for _ in range(n):
-            nxt = torch.zeros_like(act)
-            changed.zero_()
-            _launch_relax(backend, rows, cols, w, d, act, nxt, changed, thr=thr)
-            act = nxt
-            if int(changed.item()) == 0:
-                break
-        d64 = d.to(torch.float64)
-        fin = torch.isfinite(d64) & (d64 <= thr)
-        bucket = torch.searchsorted(radii_t, d64.clamp(max=float(np.finfo(np.float64).max)), side="left")
-        bucket = torch.where(fin, bucket, torch.full_like(bucket, r_n))
-        h = torch.zeros((b_n, r_n + 1), dtype=torch.int64, device=dev)
-        h.scatter_add_(1, bucket, torch.ones_like(bucket))
+        for r in range(n + 1):  # a shortest path has at most n - 1 edges
+            relax(indptr, cols, w, bits, act[r % 2], act[(r + 1) % 2], node[r % 2], node[(r + 1) % 2], changed, cut,
+                  block_s=_CSR_BLOCK_S)  # fmt: skip
+            if r % _CHECK_EVERY == _CHECK_EVERY - 1:  # one host sync every few rounds
+                if int(changed.item()) == 0:
+                    break
+                changed.zero_()
+        h = torch.zeros((b_n, r_n + 1), dtype=torch.int32, device=dev)
+        count(bits, h, radii_t)
         hist[sl] = h.cpu().numpy()
-        near = torch.zeros(b_n, dtype=torch.bool, device=dev)
-        for q in range(r_n):
-            r = float(radii[q])
-            if r > 0 and np.isfinite(r):
-                near |= (fin & (d64 >= r * (1 - gamma)) & (d64 <= r * (1 + gamma))).any(dim=1)
-        flags[sl] = near.cpu().numpy()
         if want_dist:
-            dn = d.cpu().numpy()
-            dn[~fin.cpu().numpy()] = np.inf
-            dn[dn > cutoff] = np.inf
-            dist[sl] = dn
-    return hist, flags, dist
+            d = bits.view(torch.float64).T.to(torch.float32).cpu().numpy()
+            d[d > cutoff] = np.inf
+            dist[sl] = d
+    return hist, dist
 
 
 def histogram(
@@ -188,20 +247,7 @@ def histogram(
         backend: "triton" or "cupy".
         want_dist: Also return distances.
     """
-    from mfa_engine.paths import cpu
-
     kind, obj = prepared
     if kind == "dag":
-        hist, flags, dist = _dag(obj, src, radii_sorted, backend, want_dist)
-    else:
-        hist, flags, dist = _csr(obj, src, radii_sorted, cutoff, backend, want_dist)
-    redo = np.flatnonzero(flags)
-    if redo.size:  # exact float64 recomputation of the ambiguous sources on the CPU
-        if kind == "dag":
-            h64, d64 = cpu.dag_histogram(obj, src[redo], radii_sorted, want_dist=want_dist, exact=True)
-        else:
-            h64, d64 = cpu.csr_histogram(obj, src[redo], radii_sorted, cutoff, want_dist=want_dist)
-        hist[redo] = h64
-        if want_dist:
-            dist[redo] = d64
-    return hist, dist
+        return _dag(obj, src, radii_sorted, backend, want_dist)
+    return _csr(obj, src, radii_sorted, cutoff, backend, want_dist)

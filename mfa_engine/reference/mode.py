@@ -202,6 +202,11 @@ def plan(recorder: Any, seeds: Sequence[int], options: Any) -> None:
         options: The ``AnalysisOptions``.
     """
     record_reads(recorder, _samples(recorder, seeds, options))
+    if options.null is not None:  # run() reads each seed's null on its own shuffled checkpoint
+        from mfa_engine.null_model import ShuffledCheckpoint
+
+        for s, sample in zip(seeds, _samples(recorder, seeds, options)):
+            record_reads(ShuffledCheckpoint(recorder, s), [sample])
 
 
 def _record(s: dict) -> dict:

@@ -74,7 +74,8 @@ def test_cache_root_plus_name_and_repo_id(series, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("HF_HOME", str(tmp_path / "nohome"))
     with open_checkpoint("EleutherAI/pythia-tiny", cache_dir=hub) as ckpt:
         assert ckpt.commit == _commit("step1000")
-    with pytest.raises(CheckpointError, match="does not exist"):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # else a repo id not cached is read from the Hub
+    with pytest.raises(CheckpointError, match="does not exist.*HF_HUB_OFFLINE is set"):
         open_checkpoint("EleutherAI/pythia-tiny")
 
 

@@ -26,23 +26,34 @@ def test_cli_check_compiles_every_kernel_without_spills() -> None:
     rows = json.loads(res.stdout)
     assert res.returncode == 0, res.stderr[-3000:]
     for row in rows:
-        assert set(row) == {"kernel", "arch", "registers", "spill_bytes", "ok"}
+        assert set(row) == {"kernel", "arch", "registers", "spill_bytes", "ok", "kind", "useful_share", "loop", "load_widths"}
         assert row["ok"] and row["spill_bytes"] == 0 and 0 < row["registers"] <= 255, row
+        if row["kind"] == "minplus":  # the acceptance gate: >= 80% FADD + FMNMX in the K loop
+            assert row["useful_share"] >= 0.80, row
+        if row["kind"] == "":
+            assert row["useful_share"] is None and row["load_widths"], row
     names = {(r["kernel"], r["arch"]) for r in rows}
     for arch in (80, 90):
         for kernel in (
             "layered_minplus:layered_minplus[count]",
             "layered_minplus:layered_minplus[accumulate_count]",
-            "csr_relax:csr_relax[directed]",
-            "csr_relax:csr_relax[undirected]",
-            "cuda/layered_minplus.cu:layered_minplus_step",
-            "cuda/csr_relax.cu:csr_relax_round",
+            "csr_relax:csr_relax[exact]",
+            "csr_relax:csr_count",
+            "layered_minplus:layered_minplus[fp64_count]",
+            "cuda/layered_minplus.cu:layered_minplus_f32",
+            "cuda/layered_minplus.cu:layered_minplus_f64",
+            "cuda/csr_relax.cu:csr_relax_exact",
+            "cuda/csr_relax.cu:csr_count",
             "tm_loss:tm_loss_fwd_fp32_packed_mask_b2048",
             "tm_loss:tm_loss_bwd_fp32_packed_mask_b2048_r2",
             "tm_loss:tm_loss_fwd_fp16_int8_b512",
             "tm_loss:tm_loss_bwd_fp16_int8_b512_r0",
         ):
             assert (kernel, arch) in names
+
+
+    minplus = {r["kernel"] for r in rows if r["kind"] == "minplus"}
+    assert {"layered_minplus:layered_minplus[count]", "cuda/layered_minplus.cu:layered_minplus_f32"} <= minplus
 
 
 def test_discover_specs_finds_every_module_with_specs() -> None:
@@ -61,3 +72,18 @@ def test_broken_cuda_source_is_reported(tmp_path: Path) -> None:
         "cuda/ok.cu", 'extern "C" __global__ void k(float* a) { a[threadIdx.x] += 1.0f; }', 90, tmp_path
     )
     assert [r.ok for r in good] == [True] and good[0].registers > 0 and good[0].spill_bytes == 0
+
+
+@pytest.mark.skipif(aot.find_tool("nvcc") is None, reason="nvcc not available")
+def test_minplus_gate_fails_a_slow_kernel(tmp_path: Path) -> None:
+    """A min-plus loop drowned in integer work is reported below 80% and fails on sm_90 only."""
+    src = """
+    extern "C" __global__ void __launch_bounds__(128) slow(const float* a, const float* b, float* o, int k, int n) {
+        float acc = __int_as_float(0x7f800000);
+        for (int i = 0; i < k; ++i) acc = fminf(acc, a[(i * 7 + threadIdx.x) % n] + b[(i * 13) % n]);
+        o[threadIdx.x] = acc;
+    }"""
+    for arch, ok in ((80, True), (90, False)):
+        (rep,) = aot.compile_cuda_source("cuda/slow.cu", src, arch, tmp_path, {"slow": "minplus"})
+        assert rep.useful_share is not None and rep.useful_share < 0.5
+        assert rep.ok is ok and (ok or "FADD+FMNMX" in rep.error)

@@ -48,6 +48,9 @@ CASES = [
     ((1, 4, 37), "random", "mean", False),
     ((1, 2, 2100), "padrow", "nonzero_mean", True),
     ((1, 2, 2100), "none", "sum", False),
+    # rows that start on a byte (H % 4 == 0): packed codes unpacked in registers, partial last block
+    ((2, 3, 12), "padrow", "nonzero_mean", True),
+    ((1, 2, 8), "random", "sum", True),
 ]
 
 

@@ -33,8 +33,19 @@ def test_interpreter_suite_in_subprocess() -> None:
     assert " passed" in res.stdout and "failed" not in res.stdout
 
 
+def _hist_oracle(v: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """int32 [S, R + 1] histogram of v [J, S]: bucket = number of radii < v; +inf and v > max never counted."""
+    s_n, r_n = v.shape[1], radii.size
+    h = np.zeros((s_n, r_n + 1), np.int32)
+    for s in range(s_n):
+        col = v[:, s][np.isfinite(v[:, s])]
+        b = np.searchsorted(radii, col, side="left")
+        np.add.at(h[s], b[b < r_n], 1)
+    return h
+
+
 @needs_interp
-@pytest.mark.parametrize("s,k,j", [(1, 1, 1), (3, 5, 7), (17, 9, 70), (5, 0, 3)])
+@pytest.mark.parametrize("s,k,j", [(1, 1, 1), (3, 5, 7), (17, 9, 70), (5, 0, 3), (130, 3, 2)])
 @pytest.mark.parametrize("accumulate", [False, True])
 def test_layered_step_matches_numpy(s: int, k: int, j: int, accumulate: bool) -> None:
     import torch
@@ -42,64 +53,70 @@ def test_layered_step_matches_numpy(s: int, k: int, j: int, accumulate: bool) ->
     from mfa_engine.kernels.layered_minplus import layered_minplus_step
 
     rng = np.random.default_rng(s * 100 + k * 10 + j)
-    d = rng.integers(0, 5, (s, k)).astype(np.float32)
-    d[rng.random((s, k)) < 0.3] = np.inf
+    thr = 6.0
+    d = rng.integers(0, 7, (k, s)).astype(np.float32)  # node-major [K, S], finalised (<= thr or inf)
+    d[rng.random((k, s)) < 0.3] = np.inf
     w = rng.integers(0, 4, (k, j)).astype(np.float32)
     w[rng.random((k, j)) < 0.3] = np.inf
-    prev = rng.integers(0, 9, (s, j)).astype(np.float32)
+    prev = rng.integers(0, 9, (j, s)).astype(np.float32)
     radii = np.array([0.0, 2.0, 3.0, 5.0, 6.0], np.float32)
-    thr = 6.0
-    dm = np.where(d > thr, np.inf, d)
-    mp = (dm[:, :, None] + w[None]).min(axis=1) if k else np.full((s, j), np.inf, np.float32)
+    gsrc = (rng.integers(0, 3, s) * 1e-4).astype(np.float32)
+    gamma = 1e-3
+    mp = (w[:, :, None] + d[:, None, :]).min(axis=0) if k else np.full((j, s), np.inf, np.float32)
     expect = np.minimum(prev, mp) if accumulate else mp
     expect = np.where(expect > thr, np.inf, expect)
     out = torch.tensor(prev)
-    counts = torch.zeros((s, radii.size), dtype=torch.int64)
+    hist = torch.zeros((s, radii.size + 1), dtype=torch.int32)
     flags = torch.zeros(s, dtype=torch.int8)
     layered_minplus_step(
-        torch.tensor(d), torch.tensor(w), out, thr=thr, accumulate=accumulate, counts=counts,
-        flags=flags, radii=torch.tensor(radii), gamma=1e-3,
+        torch.tensor(d), torch.tensor(w), out, thr=thr, accumulate=accumulate, hist=hist,
+        flags=flags, gsrc=torch.tensor(gsrc), radii=torch.tensor(radii), gamma=gamma,
     )  # fmt: skip
     np.testing.assert_array_equal(out.numpy(), expect)
-    np.testing.assert_array_equal(counts.numpy(), (expect[:, None, :] <= radii[None, :, None]).sum(-1))
+    np.testing.assert_array_equal(hist.numpy(), _hist_oracle(expect, radii))
     near = np.zeros(s, bool)
+    g = gamma - gsrc
     for r in radii[radii > 0]:
-        near |= ((expect >= r * (1 - 1e-3)) & (expect <= r * (1 + 1e-3))).any(axis=1)
+        near |= ((expect >= r * (1 - g)) & (expect <= r * (1 + g))).any(axis=0)
     np.testing.assert_array_equal(flags.numpy() != 0, near)
 
 
 @needs_interp
-@pytest.mark.parametrize("undirected", [False, True])
-def test_csr_relax_rounds_match_scipy(undirected: bool) -> None:
-    import scipy.sparse as sp
+def test_layered_step_never_counts_inf_even_for_infinite_radius() -> None:
+    """The issue's case: radii [0, 1, inf], one finite distance 1 and unreachable nodes."""
     import torch
-    from scipy.sparse import csgraph
 
-    from mfa_engine.kernels.csr_relax import csr_relax_round
+    from mfa_engine.kernels.layered_minplus import layered_minplus_step
 
-    rng = np.random.default_rng(3 + undirected)
-    n = 13
-    m = sp.random_array((n, n), density=0.2, rng=rng, format="csr")
-    m.data = rng.integers(1, 4, m.nnz).astype(np.float64)
-    src = np.array([0, 4, 4, 12])
-    rows = torch.tensor(np.repeat(np.arange(n), np.diff(m.indptr)), dtype=torch.int64)
-    cols = torch.tensor(m.indices, dtype=torch.int64)
-    w = torch.tensor(m.data, dtype=torch.float32)
-    d = torch.full((src.size, n), float("inf"))
-    act = torch.zeros((src.size, n), dtype=torch.int8)
-    d[torch.arange(src.size), torch.tensor(src)] = 0.0
-    act[torch.arange(src.size), torch.tensor(src)] = 1
-    changed = torch.zeros(1, dtype=torch.int32)
-    for _ in range(n):
-        nxt = torch.zeros_like(act)
-        changed.zero_()
-        csr_relax_round(rows, cols, w, d, act, nxt, changed, thr=5.0, undirected=undirected)
-        act = nxt
-        if changed.item() == 0:
-            break
-    assert changed.item() == 0
-    ref = csgraph.dijkstra(m, directed=not undirected, indices=src, limit=5.0)
-    np.testing.assert_array_equal(d.numpy(), ref.astype(np.float32))
+    d = torch.tensor([[0.0]])  # one source at distance 0 of the only source-level node
+    w = torch.tensor([[1.0, float("inf"), float("inf")]])
+    out = torch.empty((3, 1))
+    radii = torch.tensor([0.0, 1.0, float("inf")])
+    hist = torch.zeros((1, 4), dtype=torch.int32)
+    layered_minplus_step(d, w, out, thr=float("inf"), hist=hist, radii=radii)
+    assert hist.numpy().tolist() == [[0, 1, 0, 0]]  # cumulative [0, 1, 1]: +inf is not within inf
+    assert np.cumsum(hist.numpy()[0, :3]).tolist() == [0, 1, 1]
+
+
+@needs_interp
+def test_layered_step_large_radius_grid_and_float64() -> None:
+    """R = 256 radii (a histogram far beyond 48 KB per tile in shared memory) and the float64 pass."""
+    import torch
+
+    from mfa_engine.kernels.layered_minplus import layered_minplus_step
+
+    rng = np.random.default_rng(7)
+    for dt in (np.float32, np.float64):
+        d = rng.random((6, 5)).astype(dt)
+        w = rng.random((6, 9)).astype(dt)
+        w[rng.random((6, 9)) < 0.4] = np.inf
+        radii = np.sort(rng.random(256) * 2.0).astype(dt)
+        expect = (w[:, :, None] + d[:, None, :]).min(axis=0)
+        out = torch.empty((9, 5), dtype=torch.float64 if dt == np.float64 else torch.float32)
+        hist = torch.zeros((5, 257), dtype=torch.int32)
+        layered_minplus_step(torch.tensor(d), torch.tensor(w), out, thr=np.inf, hist=hist, radii=torch.tensor(radii))
+        np.testing.assert_array_equal(out.numpy(), expect)
+        np.testing.assert_array_equal(hist.numpy(), _hist_oracle(expect, radii))
 
 
 @needs_interp
@@ -134,3 +151,52 @@ def test_api_triton_backend_matches_scipy(kind: str) -> None:
         ref3 = oracle_distances(m2, src[:4], directed, cutoff=float(r2[0]))
         np.testing.assert_array_equal(np.isinf(got), np.isinf(ref3))
         np.testing.assert_allclose(got[np.isfinite(ref3)], ref3[np.isfinite(ref3)], rtol=1e-5)
+
+
+@needs_interp
+def test_dag_flagged_sources_fixed_on_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Radii at exact path lengths flag sources; they are recomputed in float64 by the Triton
+    kernel (the CPU paths must not be called), and the counts are exact."""
+    from mfa_engine.paths import cpu, gpu, multi_source_counts
+    from tests.paths.paths_graphs import layered_to_csr, oracle_counts, oracle_distances, radii_with_exact_lengths, random_layered
+
+    def no_cpu(*a, **k):
+        raise AssertionError("a source was sent to the CPU path")
+
+    monkeypatch.setattr(cpu, "dag_histogram", no_cpu)
+    monkeypatch.setattr(cpu, "csr_histogram", no_cpu)
+    calls = []
+    real = gpu._dag_pass
+    monkeypatch.setattr(gpu, "_dag_pass", lambda *a, **k: calls.append(a[5]) or real(*a, **k))
+    rng = np.random.default_rng(11)
+    g = random_layered(rng, [4, 3, 5, 2], 0.8, "float")
+    m = layered_to_csr(g)
+    src = np.arange(14)
+    radii = np.append(radii_with_exact_lengths(rng, oracle_distances(m, src)), np.inf)
+    np.testing.assert_array_equal(multi_source_counts(g, src, radii, backend="triton"), oracle_counts(m, src, radii))
+    assert calls == [np.float32, np.float64]  # the float64 device pass ran
+
+
+@needs_interp
+@pytest.mark.parametrize("directed", [True, False])
+def test_csr_exact_on_device_no_cpu(monkeypatch: pytest.MonkeyPatch, directed: bool) -> None:
+    """General graph: exact float64 relaxation on the device, radii at exact path lengths and an
+    infinite radius; the CPU paths are never called."""
+    from mfa_engine.paths import cpu, multi_source_counts, multi_source_distances
+    from tests.paths.paths_graphs import oracle_counts, oracle_distances, radii_with_exact_lengths, random_csr
+
+    def no_cpu(*a, **k):
+        raise AssertionError("a source was sent to the CPU path")
+
+    monkeypatch.setattr(cpu, "csr_histogram", no_cpu)
+    monkeypatch.setattr(cpu, "dag_histogram", no_cpu)
+    rng = np.random.default_rng(5 + directed)
+    m = random_csr(rng, 37, 0.08, "float")
+    src = np.array([0, 3, 3, 36, 20])
+    ref = oracle_distances(m, src, directed)
+    radii = np.append(radii_with_exact_lengths(rng, ref), np.inf)
+    got = multi_source_counts(m, src, radii, directed=directed, backend="triton")
+    np.testing.assert_array_equal(got, oracle_counts(m, src, radii, directed))
+    dist = multi_source_distances(m, src, directed=directed, backend="triton")
+    np.testing.assert_array_equal(np.isinf(dist), np.isinf(ref))
+    np.testing.assert_array_equal(dist[np.isfinite(ref)], ref[np.isfinite(ref)].astype(np.float32))

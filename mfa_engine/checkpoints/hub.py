@@ -1,0 +1,439 @@
+"""Checkpoints read straight from the Hugging Face Hub, fetching only the bytes the analysis needs.
+
+``open_hub_checkpoint("Org/Name", revision)`` resolves the revision to a commit (``model_info``),
+downloads ``config.json`` (and ``model.safetensors.index.json`` for sharded models) into the
+standard HF cache, reads each safetensors header with two range requests (8 bytes, then the
+header), and returns a :class:`HubCheckpoint`: the local :class:`Checkpoint` contract (``keys``,
+``shape``, ``dtype``, ``read``, ``read_rows``, ``read_block``) over sparse mirrors of the remote
+files in the range cache (:mod:`mfa_engine.checkpoints.range_cache`). Every read first fetches
+the byte ranges of the rows it touches that are not cached yet; :meth:`HubCheckpoint.fetch`
+fetches the ranges of many reads at once (the analysis records its read plan first, so the
+ranges of all samples, modes and tensors are fetched in one parallel pass).
+
+Range planning: a row read of ``tensor[rows][:, cols]`` needs, per row, the bytes from the first
+to the last requested column. Ranges of one file are sorted and merged when the gap between
+them is at most ``MFA_HUB_GAP`` bytes (default 4 KiB: about what the headers of one request
+and its answer cost; a larger gap merges the sparse rows of small models into whole tensors),
+then split at 16 MiB so large reads also run in parallel.
+
+``pytorch_model.bin`` repositories cannot be read by range (a pickle): their files are
+downloaded whole into the HF cache (a message on stderr says so), as are all files with
+``download=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from mfa_engine.checkpoints.checkpoint import Checkpoint
+from mfa_engine.checkpoints.dtypes import SAFETENSORS_DTYPES
+from mfa_engine.checkpoints.http_ranges import RangeFetcher, env_int, hub_endpoint
+from mfa_engine.checkpoints.locate import parse_step
+from mfa_engine.checkpoints.range_cache import Mirror, RangeCache, merge_ranges
+from mfa_engine.checkpoints.safetensors_file import MAX_HEADER_BYTES, SafetensorsFile
+from mfa_engine.errors import CheckpointError
+
+__all__ = ["HubCheckpoint", "open_hub_checkpoint", "is_repo_id", "hub_branches",
+           "download_checkpoint", "DEFAULT_GAP"]
+
+#: Default coalescing gap in bytes (``MFA_HUB_GAP`` overrides it).
+DEFAULT_GAP = 4 << 10
+_SPLIT = 16 << 20
+_FLUSH = 32 << 20
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+SAFE_SINGLE = "model.safetensors"
+SAFE_INDEX = "model.safetensors.index.json"
+BIN_SINGLE = "pytorch_model.bin"
+BIN_INDEX = "pytorch_model.bin.index.json"
+
+
+def is_repo_id(text: str) -> bool:
+    """True if ``text`` has the form of a Hub repository id ``Org/Name``."""
+    return bool(_REPO_ID.match(str(text)))
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _hub_call(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a huggingface_hub function; its errors become one-line CheckpointErrors.
+
+    Transient failures (5xx, dropped connections) are retried like range reads.
+    """
+    import time
+
+    from huggingface_hub import errors as hf_errors
+
+    attempts = max(1, env_int("MFA_HUB_RETRIES", 5))
+    backoff = float(os.environ.get("MFA_HUB_BACKOFF") or 0.5)
+    reason = ""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(min(8.0, backoff * 2 ** (attempt - 1)))
+        try:
+            return fn(*args, **kwargs)
+        except hf_errors.RevisionNotFoundError:
+            raise CheckpointError(f"{what}: revision not found on the Hub (HTTP 404)") from None
+        except hf_errors.GatedRepoError:
+            raise CheckpointError(
+                f"{what}: access denied (HTTP 401/403): the repository is gated; set HF_TOKEN to a "
+                "token with access"
+            ) from None
+        except hf_errors.RepositoryNotFoundError as exc:
+            status = getattr(getattr(exc, "response", None), "status_code", 404)
+            raise CheckpointError(
+                f"{what}: repository not found on the Hub or not accessible (HTTP {status}); "
+                "check the name, or set HF_TOKEN for a private repository"
+            ) from None
+        except hf_errors.EntryNotFoundError:
+            raise CheckpointError(f"{what}: file not found on the Hub (HTTP 404)") from None
+        except hf_errors.OfflineModeIsEnabled:
+            raise CheckpointError(f"{what}: HF_HUB_OFFLINE is set; cannot reach the Hub") from None
+        except hf_errors.HfHubHTTPError as exc:
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            if status in (401, 403):
+                raise CheckpointError(
+                    f"{what}: access denied (HTTP {status}); set HF_TOKEN to a token with access"
+                ) from None
+            if status is not None and status < 500 and status != 429:
+                raise CheckpointError(f"{what}: HTTP {status} from the Hub") from None
+            reason = f"HTTP {status}"
+        except Exception as exc:  # noqa: BLE001 - transport errors of any HTTP client
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    raise CheckpointError(f"{what}: failed after {attempts} attempts: {reason}")
+
+
+def _choose_files(names: Sequence[str]) -> tuple[str, str | None, list[str]]:
+    """``(kind, index file or None, weight files)`` from a repository's file names.
+
+    The order is the local reader's (:func:`mfa_engine.checkpoints.open.find_weight_files`).
+    """
+    top = {n for n in names if "/" not in n}
+    if SAFE_SINGLE in top:
+        return "safetensors", None, [SAFE_SINGLE]
+    if SAFE_INDEX in top:
+        return "safetensors", SAFE_INDEX, []
+    others = sorted(n for n in top if n.endswith(".safetensors"))
+    if others:
+        return "safetensors", None, others
+    if BIN_INDEX in top:
+        return "bin", BIN_INDEX, []
+    if BIN_SINGLE in top:
+        return "bin", None, [BIN_SINGLE]
+    raise CheckpointError(
+        f"no weight files: expected {SAFE_SINGLE}, {SAFE_INDEX} with its shards, or {BIN_SINGLE}"
+    )
+
+
+def _read_json(path: str, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{what} is not valid JSON: {exc}") from None
+
+
+class HubCheckpoint(Checkpoint):
+    """A checkpoint on the Hub read through the range cache (the :class:`Checkpoint` contract).
+
+    Attributes (besides :class:`Checkpoint`'s):
+        repo_id: ``"Org/Name"``.
+        source: ``"hub"``.
+        bytes_total: Total size of the weight files.
+        fetcher: The :class:`~mfa_engine.checkpoints.http_ranges.RangeFetcher` (byte counts).
+        gap: Coalescing gap in bytes.
+    """
+
+    source = "hub"
+
+    def __init__(self, repo_id: str, config: dict[str, Any], files: list[SafetensorsFile],
+                 mirrors: dict[Path, Mirror], fetcher: RangeFetcher, cache: RangeCache, *,
+                 step: int | None, revision: str | None, commit: str) -> None:
+        super().__init__(Path(repo_id), config, files, step=step, revision=revision, commit=commit)
+        self.repo_id = repo_id
+        self.mirrors = mirrors
+        self.fetcher = fetcher
+        self.cache = cache
+        self.gap = max(0, env_int("MFA_HUB_GAP", DEFAULT_GAP))
+        self.bytes_total = int(sum(m.size for m in mirrors.values()))
+        self.progress: bool | None = None
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes fetched from the Hub by this checkpoint object (headers included)."""
+        return self.fetcher.bytes_read
+
+    def _ranges(self, name: str, rows: Any, cols: Any) -> tuple[Path, list[tuple[int, int]]]:
+        """Byte ranges of ``tensor[rows][:, cols]`` (``rows``/``cols`` None: all)."""
+        file = self._file(name)
+        entry = file.entries[name]
+        begin, end = entry.begin, entry.end
+        shape = entry.shape
+        if rows is None or len(shape) == 0 or end == begin:
+            return file.path, [(begin, end)]
+        item = SAFETENSORS_DTYPES[entry.code][1].itemsize
+        row_bytes = math.prod(shape[1:]) * item
+        r = np.unique(np.asarray(rows, dtype=np.int64).reshape(-1))
+        r = r[(r >= 0) & (r < shape[0])]
+        lo, hi = 0, row_bytes
+        if cols is not None and len(shape) == 2:
+            c = np.asarray(cols, dtype=np.int64).reshape(-1)
+            c = c[(c >= 0) & (c < shape[1])]
+            if c.size:
+                lo, hi = int(c.min()) * item, (int(c.max()) + 1) * item
+        starts = begin + r * row_bytes
+        return file.path, list(zip((starts + lo).tolist(), (starts + hi).tolist()))
+
+    def fetch(self, requests: Sequence[tuple[str, Any, Any]]) -> int:
+        """Fetch (into the range cache) the bytes of many reads in one parallel pass.
+
+        Args:
+            requests: ``(tensor name, rows or None, cols or None)``; None means all.
+
+        Returns:
+            Bytes fetched from the Hub by this call.
+        """
+        wanted: dict[Path, list[tuple[int, int]]] = {}
+        for name, rows, cols in requests:
+            path, ranges = self._ranges(name, rows, cols)
+            wanted.setdefault(path, []).extend(ranges)
+        jobs: list[tuple[str, int, int]] = []
+        for path, ranges in wanted.items():
+            mirror = self.mirrors[path]
+            for a, b in mirror.missing(merge_ranges(ranges, self.gap)):
+                jobs.extend((str(path), s, min(b, s + _SPLIT)) for s in range(a, b, _SPLIT))
+        return self._fetch_jobs(jobs)
+
+    def _fetch_jobs(self, jobs: list[tuple[str, int, int]]) -> int:
+        if not jobs:
+            return 0
+        before = self.fetcher.bytes_read
+        names = {str(p): m for p, m in self.mirrors.items()}
+        buffers: dict[str, list[tuple[int, bytes]]] = {}
+        pending = [0]
+
+        def flush() -> None:
+            for key, pieces in buffers.items():
+                names[key].write(pieces)
+            buffers.clear()
+            pending[0] = 0
+
+        def sink(key: str, start: int, data: bytes) -> None:
+            buffers.setdefault(key, []).append((start, data))
+            pending[0] += len(data)
+            if pending[0] >= _FLUSH:
+                flush()
+
+        remote = [(names[k].remote_name, s, e) for k, s, e in jobs]
+        by_remote = {names[k].remote_name: k for k in names}
+        try:
+            self.fetcher.fetch(remote, lambda n, s, d: sink(by_remote[n], s, d),
+                               progress=self.progress)
+        finally:
+            flush()  # what arrived complete is kept, even when a later range failed
+        self.cache.evict(keep=[m.path for m in self.mirrors.values()])
+        return self.fetcher.bytes_read - before
+
+    def read(self, name: str) -> np.ndarray:
+        """Read a full tensor (fetches the whole tensor's bytes if not cached)."""
+        self.fetch([(name, None, None)])
+        return super().read(name)
+
+    def read_rows(self, name: str, rows: Any) -> np.ndarray:
+        """Read selected rows (fetches only those rows' bytes); see :class:`Checkpoint`."""
+        self.fetch([(name, rows, None)])
+        return super().read_rows(name, rows)
+
+    def read_block(self, name: str, rows: Any, cols: Any) -> np.ndarray:
+        """Read ``tensor[rows][:, cols]`` (fetches only the rows' column spans)."""
+        self.fetch([(name, rows, cols)])
+        return super().read_block(name, rows, cols)
+
+    def __repr__(self) -> str:
+        return (f"HubCheckpoint({self.repo_id!r}, revision={self.revision!r}, "
+                f"commit={str(self.commit)[:12]!r}, tensors={len(self._where)})")
+
+
+def _fetch_headers(fetcher: RangeFetcher, mirrors: list[Mirror]) -> None:
+    """Fetch the 8-byte length and the JSON header of each safetensors mirror (if not held)."""
+    for step in ("length", "header"):
+        jobs = []
+        for m in mirrors:
+            if m.size < 8:
+                raise CheckpointError(
+                    f"{m.remote_name} of {fetcher.repo_id} is truncated: {m.size} bytes, expected "
+                    "at least the 8-byte header length")
+            if step == "length":
+                want = [(0, 8)]
+            else:
+                with open(m.path, "rb") as fh:
+                    n = int.from_bytes(fh.read(8), "little")
+                if n > MAX_HEADER_BYTES or 8 + n > m.size:
+                    continue  # SafetensorsFile reports the corrupt length
+                want = [(8, 8 + n)]
+            jobs += [(m.remote_name, a, b) for a, b in m.missing(want)]
+        by_name = {m.remote_name: m for m in mirrors}
+        got: dict[str, list[tuple[int, bytes]]] = {}
+        fetcher.fetch(jobs, lambda n, s, d: got.setdefault(n, []).append((s, d)), progress=False)
+        for name, pieces in got.items():
+            by_name[name].write(pieces)
+
+
+def _hf_cache() -> str:
+    """The HF hub cache folder, read from the environment now (huggingface_hub reads it once
+    at import): ``HF_HUB_CACHE``, else ``HF_HOME/hub``, else ``~/.cache/huggingface/hub``."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return str(Path(os.environ["HF_HUB_CACHE"]).expanduser())
+    return str(Path(os.environ.get("HF_HOME") or "~/.cache/huggingface").expanduser() / "hub")
+
+
+def _api() -> Any:
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=hub_endpoint())
+
+
+def _resolve(repo_id: str, revision: str | None) -> tuple[str, dict[str, int]]:
+    """``(commit, {file name: size})`` of a revision."""
+    what = f"{repo_id}@{revision or 'main'}"
+    info = _hub_call(what, _api().model_info, repo_id, revision=revision, files_metadata=True)
+    commit = getattr(info, "sha", None)
+    if not commit:
+        raise CheckpointError(f"{what}: the Hub's model info has no commit hash")
+    sizes = {s.rfilename: int(s.size or 0) for s in (info.siblings or [])}
+    return str(commit), sizes
+
+
+def _download(repo_id: str, commit: str, filename: str) -> str:
+    from huggingface_hub import hf_hub_download
+
+    return _hub_call(f"{filename} of {repo_id}@{commit[:12]}", hf_hub_download, repo_id,
+                     filename, revision=commit, cache_dir=_hf_cache(), endpoint=hub_endpoint())
+
+
+def download_checkpoint(repo_id: str, revision: str | None = None, *, why: str = "") -> Checkpoint:
+    """Download a checkpoint's config and weight files whole into the HF cache and open it.
+
+    Args:
+        repo_id: ``"Org/Name"``.
+        revision: Branch, tag or commit (default main).
+        why: Reason printed on stderr with the size (empty: no message).
+
+    Returns:
+        The local :class:`Checkpoint` of the snapshot (``source = "download"``).
+    """
+    from mfa_engine.checkpoints.open import open_checkpoint
+
+    commit, sizes = _resolve(repo_id, revision)
+    kind, index, files = _choose_files(list(sizes))
+    names = ["config.json"]
+    if index is not None:
+        weight_map = _read_json(_download(repo_id, commit, index), f"{index} of {repo_id}").get("weight_map")
+        if not isinstance(weight_map, dict) or not weight_map:
+            raise CheckpointError(f"{index} of {repo_id} has no weight_map")
+        names.append(index)
+        files = list(dict.fromkeys(str(v) for v in weight_map.values()))
+    total = sum(sizes.get(f, 0) for f in files)
+    if why:
+        print(f"{repo_id}@{revision or 'main'}: {why}; downloading {len(files)} file(s), "
+              f"{total / 1e6:.1f} MB, into the HF cache", file=sys.stderr)
+    path = ""
+    for name in names + files:
+        path = _download(repo_id, commit, name)
+    ckpt = open_checkpoint(Path(path).parent)
+    ckpt.revision = revision
+    ckpt.commit = commit
+    ckpt.step = parse_step(revision or "")
+    ckpt.source = "download"
+    ckpt.bytes_total = total
+    return ckpt
+
+
+def open_hub_checkpoint(
+    repo_id: str,
+    revision: str | None = None,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    download: bool = False,
+) -> Checkpoint:
+    """Open a Hub checkpoint for range reads (or download it whole).
+
+    Args:
+        repo_id: ``"Org/Name"``.
+        revision: Branch (``"step1000"``), tag or commit hash (default main).
+        cache_dir: Range cache root (default :func:`~mfa_engine.checkpoints.range_cache.default_cache_root`).
+        download: Download whole files into the standard HF cache instead of range reads.
+
+    Returns:
+        A :class:`HubCheckpoint`, or the local checkpoint of the downloaded snapshot
+        (``download=True`` and ``pytorch_model.bin`` repositories).
+
+    Raises:
+        CheckpointError: offline mode, unknown repository/revision, access denied, missing or
+            corrupt files, or the Hub failing after the last retry.
+    """
+    if _offline():
+        raise CheckpointError(
+            f"{repo_id}@{revision or 'main'} is not fully in the local HF cache and HF_HUB_OFFLINE "
+            "is set: its config.json and weight files are missing locally; download them "
+            "(unset HF_HUB_OFFLINE) or pass a local directory"
+        )
+    if download:
+        return download_checkpoint(repo_id, revision)
+    commit, sizes = _resolve(repo_id, revision)
+    what = f"{repo_id}@{revision or 'main'}"
+    try:
+        kind, index, files = _choose_files(list(sizes))
+    except CheckpointError as exc:
+        raise CheckpointError(f"{what}: {exc}") from None
+    if kind == "bin":
+        return download_checkpoint(
+            repo_id, commit, why="pytorch_model.bin files cannot be read by range (pickle format)")
+    if "config.json" not in sizes:
+        raise CheckpointError(f"{what} has no config.json; expected an HF model repository")
+    config = _read_json(_download(repo_id, commit, "config.json"), f"config.json of {what}")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"config.json of {what} is a JSON {type(config).__name__}, expected an object")
+    weight_map = None
+    if index is not None:
+        doc = _read_json(_download(repo_id, commit, index), f"{index} of {what}")
+        weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
+        if not isinstance(weight_map, dict) or not weight_map:
+            raise CheckpointError(f"{index} of {what} has no weight_map; expected "
+                                  '{"weight_map": {tensor name: shard file}}')
+        files = list(dict.fromkeys(str(v) for v in weight_map.values()))
+        for f in files:
+            if f not in sizes:
+                raise CheckpointError(f"{index} of {what} points to missing shard {f}")
+    cache = RangeCache(cache_dir)
+    fetcher = RangeFetcher(repo_id, commit)
+    mirrors: dict[Path, Mirror] = {}
+    for f in files:
+        m = cache.mirror(repo_id, commit, f, sizes[f])
+        mirrors[m.path] = m
+    _fetch_headers(fetcher, list(mirrors.values()))
+    opened = [SafetensorsFile(p) for p in mirrors]
+    if weight_map is not None:
+        from mfa_engine.checkpoints.open import _check_weight_map
+
+        _check_weight_map(opened, weight_map, SAFE_INDEX)  # type: ignore[arg-type]
+    step = parse_step(revision or "")
+    return HubCheckpoint(repo_id, config, opened, mirrors, fetcher, cache, step=step,
+                         revision=revision, commit=commit)
+
+
+def hub_branches(repo_id: str) -> list[str]:
+    """Branch names of a Hub repository (``list_repo_refs``)."""
+    if _offline():
+        raise CheckpointError(f"cannot list the branches of {repo_id}: HF_HUB_OFFLINE is set")
+    refs = _hub_call(f"{repo_id} (branches)", _api().list_repo_refs, repo_id)
+    return [b.name for b in refs.branches]
