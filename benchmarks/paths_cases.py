@@ -6,6 +6,13 @@ Cases (all handed to the engine as SciPy CSR, so DAG detection and block gatheri
   layered_8x2048  8 layers of 2048 nodes, dense blocks, 512 sources, 64 radii
   nin_sampled     a sampled NIN (GPT-NeoX, Pythia-70M shapes, 32 neurons/layer), every node a centre
   random_sparse   random directed graph, 20000 nodes, mean out-degree 8, 256 sources (general path)
+General graphs (undirected, stored both ways; 256 sources; cutoff = the 1st percentile of the
+distances from 8 sources, so a ball holds about 1% of the nodes; 64 radii up to the cutoff):
+  rgg_100k        random geometric graph, 100000 points in the unit square, mean degree 10,
+                  Euclidean edge lengths (road-like)
+  ba_100k         Barabasi-Albert, 100000 nodes, 4 edges per new node (power-law degrees),
+                  weights uniform in [0.5, 2]
+  grid_100k       317 x 317 grid (100489 nodes), 4-neighbour, weights uniform in [0.5, 1.5]
 
 Relaxations = edge relaxations a label-setting search from every source performs (each edge out of
 every node reachable from the source; for dense layered DAGs this equals the min-plus work).
@@ -21,9 +28,11 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-__all__ = ["Case", "make_case", "CASES", "run_method", "METHODS", "best_time"]
+__all__ = ["Case", "make_case", "CASES", "GENERAL_CASES", "run_method", "METHODS", "best_time", "check_counts"]
 
 CASES = ("layered_8x512", "layered_8x512_l0", "layered_8x2048", "nin_sampled", "random_sparse")
+#: General-graph families (>= 100k nodes) for the general CPU kernel.
+GENERAL_CASES = ("rgg_100k", "ba_100k", "grid_100k")
 
 
 @dataclass
@@ -84,6 +93,58 @@ def _random_sparse(rng: np.random.Generator, n: int = 20000, degree: int = 8) ->
     return m
 
 
+def _undirected(i: np.ndarray, j: np.ndarray, w: np.ndarray, n: int) -> sp.csr_array:
+    """CSR holding every edge (each pair given once) both ways."""
+    m = sp.coo_array((np.concatenate([w, w]), (np.concatenate([i, j]), np.concatenate([j, i]))), shape=(n, n))
+    m = sp.csr_array(m.tocsr())  # sums duplicates: the generators emit each pair once
+    m.sort_indices()
+    return m
+
+
+def _rgg(rng: np.random.Generator, n: int = 100_000, degree: float = 10.0) -> sp.csr_array:
+    from scipy.spatial import cKDTree
+
+    pts = rng.random((n, 2))
+    pairs = cKDTree(pts).query_pairs(np.sqrt(degree / (np.pi * n)), output_type="ndarray")
+    w = np.linalg.norm(pts[pairs[:, 0]] - pts[pairs[:, 1]], axis=1)
+    return _undirected(pairs[:, 0], pairs[:, 1], w, n)
+
+
+def _ba(rng: np.random.Generator, n: int = 100_000, m_new: int = 4) -> sp.csr_array:
+    """Barabasi-Albert by preferential attachment (the repeated-endpoints list)."""
+    i = np.empty(m_new * (n - m_new), np.int64)
+    j = np.empty_like(i)
+    ends = np.empty(2 * i.size + m_new, np.int64)
+    ends[:m_new] = np.arange(m_new)
+    ne, k = m_new, 0
+    for v in range(m_new, n):
+        targets: set[int] = set()
+        while len(targets) < m_new:
+            targets.update(ends[rng.integers(0, ne, m_new - len(targets))].tolist())
+        for t in targets:
+            i[k], j[k] = v, t
+            k += 1
+        ends[ne : ne + m_new] = list(targets)
+        ends[ne + m_new : ne + 2 * m_new] = v
+        ne += 2 * m_new
+    return _undirected(i, j, rng.uniform(0.5, 2.0, i.size), n)
+
+
+def _grid(rng: np.random.Generator, side: int = 317) -> sp.csr_array:
+    idx = np.arange(side * side).reshape(side, side)
+    i = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    j = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    return _undirected(i, j, rng.uniform(0.5, 1.5, i.size), side * side)
+
+
+def _ball_radii(m: sp.csr_array, rng: np.random.Generator, n: int = 64, share: float = 1.0) -> np.ndarray:
+    """64 radii up to the ``share`` percentile of the distances from 8 random sources."""
+    d = csgraph.dijkstra(m, indices=rng.choice(m.shape[0], 8, replace=False))
+    fin = d[np.isfinite(d) & (d > 0)]
+    top = float(np.percentile(fin, share))
+    return np.geomspace(top / 64, top, n)
+
+
 def _radii(m: sp.csr_array, sources: np.ndarray, n: int = 64) -> np.ndarray:
     """64 log-spaced radii from the smallest edge to the 99th percentile of finite distances."""
     d = csgraph.dijkstra(m, indices=sources[:8])
@@ -100,8 +161,9 @@ def _relaxations(m: sp.csr_array, sources: np.ndarray, cutoff: float) -> int:
     return int(round(per.mean() * sources.size))
 
 
-def make_case(name: str, seed: int = 0) -> Case:
-    """Build a benchmark case by name (see module docstring)."""
+def make_case(name: str, seed: int = 0, share: float = 1.0) -> Case:
+    """Build a benchmark case by name (see module docstring); ``share``: for the general
+    families, the percentile of the distances used as the cutoff (ball size in % of N)."""
     rng = np.random.default_rng(seed)
     if name in ("layered_8x512", "layered_8x512_l0"):
         m, s = _layered(rng, 8, 512), 512
@@ -112,8 +174,14 @@ def make_case(name: str, seed: int = 0) -> Case:
         s = m.shape[0]
     elif name == "random_sparse":
         m, s = _random_sparse(rng), 256
+    elif name in GENERAL_CASES:
+        m = {"rgg_100k": _rgg, "ba_100k": _ba, "grid_100k": _grid}[name](rng)
+        n = m.shape[0]
+        sources = np.sort(rng.choice(n, size=256, replace=False)).astype(np.int64)
+        radii = _ball_radii(m, rng, share=share)
+        return Case(name, m, sources, radii, _relaxations(m, sources, float(radii[-1])))
     else:
-        raise ValueError(f"unknown case {name!r}; expected one of {CASES}")
+        raise ValueError(f"unknown case {name!r}; expected one of {CASES + GENERAL_CASES}")
     n = m.shape[0]
     sources = np.sort(rng.choice(n, size=min(s, n), replace=False)).astype(np.int64)
     if name == "layered_8x512_l0":
@@ -133,6 +201,23 @@ def _engine(backend: str, cold: bool = True) -> Callable[[Case], Any]:
         return multi_source_counts(case.graph, case.sources, case.radii, backend=backend)
 
     return run
+
+
+def _kernel(case: Case) -> Any:
+    """The general-graph kernel alone on the case's CSR (renumbering included), as counts."""
+    from mfa_engine.paths import cpu
+
+    hist, _ = cpu.csr_histogram(case.graph, case.sources, case.radii, float(case.radii[-1]))
+    return np.cumsum(hist[:, :-1], axis=1)
+
+
+def check_counts(case: Case, counts: np.ndarray, take: int = 16) -> None:
+    """Assert engine counts [S, R] equal SciPy's on the first ``take`` sources."""
+    d = csgraph.dijkstra(case.graph, indices=case.sources[:take], limit=float(case.radii[-1]))
+    d = np.where(np.isfinite(d), d, np.nan)
+    ref = (d[:, None, :] <= case.radii[None, :, None]).sum(-1)
+    if not np.array_equal(np.asarray(counts)[:take], ref):
+        raise AssertionError(f"{case.name}: engine counts differ from SciPy dijkstra")
 
 
 def _scipy(case: Case, sources: np.ndarray) -> Any:
@@ -157,9 +242,10 @@ def _networkit(case: Case, sources: np.ndarray) -> Any:
         import networkit as nk
 
         coo = case.graph.tocoo()
-        g = nk.Graph(case.graph.shape[0], weighted=True, directed=True)
-        for u, v, w in zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist()):
-            g.addEdge(u, v, w)
+        g = nk.graph.GraphFromCoo(
+            (coo.data, (coo.row.astype(np.uint64), coo.col.astype(np.uint64))),
+            n=case.graph.shape[0], weighted=True, directed=True,
+        )
         case.__dict__["_nk"] = g
     import networkit as nk
 
@@ -175,6 +261,7 @@ def _networkit(case: Case, sources: np.ndarray) -> Any:
 METHODS: dict[str, tuple[Callable[..., Any], bool]] = {
     "engine_cpu": (lambda c, s: _engine("cpu")(c), False),
     "engine_cpu_cached": (lambda c, s: _engine("cpu", cold=False)(c), False),
+    "engine_kernel": (lambda c, s: _kernel(c), False),
     "scipy_dijkstra": (_scipy, True),
     "igraph": (_igraph, True),
     "networkit": (_networkit, True),

@@ -48,6 +48,7 @@ def _paths() -> None:
     multi_source_counts(cyc, np.arange(30), radii, backend="cpu")
     multi_source_counts(dag, np.arange(30), radii, directed=False, backend="cpu")
     multi_source_distances(cyc, np.arange(30), cutoff=5.0, backend="cpu")
+    multi_source_distances(cyc, np.arange(30), backend="cpu")  # no cutoff: the heap queue
 
 
 def _analysis() -> None:
