@@ -45,6 +45,25 @@ __all__ = [
 
 #: Compute capabilities checked by default (A100, H100).
 ARCHS = (80, 90)
+#: Compute capabilities the check accepts (Triton's NVIDIA backend and its bundled ptxas); any
+#: other value is refused up front instead of aborting inside LLVM.
+KNOWN_ARCHS = (75, 80, 86, 87, 89, 90, 100, 101, 103, 120, 121)
+
+
+def check_archs(archs: Iterable[int]) -> tuple[int, ...]:
+    """Validate compute capabilities (e.g. 80 for sm_80) before any compilation.
+
+    Raises:
+        ConfigError: An empty list or a value outside :data:`KNOWN_ARCHS`.
+    """
+    from mfa_engine.errors import ConfigError
+
+    out = tuple(int(a) for a in archs)
+    bad = [a for a in out if a not in KNOWN_ARCHS]
+    if not out or bad:
+        raise ConfigError(f"--arch {bad[0] if bad else '(none)'} is not a compute capability this check "
+                          f"compiles for; expected some of {' '.join(map(str, KNOWN_ARCHS))} (e.g. 80 for sm_80)")
+    return out
 
 #: Minimum useful-instruction share of a float32 min-plus kernel's hottest loop (sm_90 and newer).
 MIN_USEFUL_SHARE = 0.80
@@ -256,7 +275,7 @@ def check_all(archs: Iterable[int] = ARCHS) -> list[KernelReport]:
     Returns:
         One :class:`KernelReport` per kernel and architecture.
     """
-    archs = tuple(int(a) for a in archs)
+    archs = check_archs(archs)
     if triton_interpret():
         return _check_in_subprocess(archs)
     from mfa_engine.kernels.cupy_paths import CUDA_KINDS, CUDA_SOURCES, cuda_source

@@ -10,7 +10,18 @@ __all__ = [
     "AnalysisError",
     "BackendError",
     "StoreError",
+    "OutputError",
+    "plain",
 ]
+
+
+def plain(value: object) -> str:
+    """A value for an error message: NumPy scalars as plain Python numbers (``0.5``, never
+    ``np.float64(0.5)``), everything else as ``repr``."""
+    item = getattr(value, "item", None)
+    if type(value).__module__ == "numpy" and callable(item) and getattr(value, "ndim", 1) == 0:
+        return repr(item())
+    return repr(value)
 
 
 class MFAError(Exception):
@@ -39,3 +50,7 @@ class BackendError(MFAError, RuntimeError):
 
 class StoreError(MFAError, RuntimeError):
     """A results store is corrupt or belongs to another configuration."""
+
+
+class OutputError(MFAError, OSError):
+    """An output file cannot be written (a directory, a full disk, no permission, ...)."""

@@ -1,39 +1,165 @@
-"""Small I/O helpers: atomic file writes."""
+"""Output writing that never destroys what is at the path (every JSON/CSV/PNG writer uses it).
+
+Rules (docs/architecture.md, "Output files"):
+
+* A symlink is written through: the file it points to gets the new content, the link stays.
+* A regular file (or a missing one) is replaced atomically: a temporary file in the same
+  folder is written, flushed to disk and renamed over the target, so a crash leaves the old
+  content or the new one, never a partial file. A new file gets the mode the umask gives
+  (``0666 & ~umask``, like ``open()``); an overwritten file keeps its mode.
+* A character device or a FIFO (``/dev/null``, a named pipe) is written into, never replaced.
+  A directory, block device or socket is refused.
+
+Every failure is an :class:`~mfa_engine.errors.OutputError` with a one-line message naming
+the path and the reason.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_text", "atomic_write_json"]
+from mfa_engine.errors import OutputError
+
+__all__ = ["atomic_write_text", "atomic_write_json", "write_bytes", "current_umask", "check_output_path"]
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temp file in the same folder, fsync, rename).
-
-    A crash leaves either the old file or the new one, never a partial file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux /proc)."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _target(path: Path) -> tuple[Path, os.stat_result | None]:
+    """The path writes go to (symlinks resolved) and its stat (None if it does not exist)."""
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        return target, os.stat(target)
+    except FileNotFoundError:
+        return target, None
+
+
+def check_output_path(path: str | Path) -> Path:
+    """Refuse an output path that can never be written as a file, before any work is done.
+
+    Args:
+        path: The output file name.
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        OutputError: The path is a directory, block device or socket.
+    """
+    p = Path(path)
+    try:
+        _, st = _target(p)
+    except OSError as exc:
+        raise OutputError(f"cannot write {p}: {exc.strerror or exc}") from None
+    if st is not None and not (stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode)
+                               or stat.S_ISFIFO(st.st_mode)):
+        raise OutputError(f"cannot write {p}: it is {_kind(st.st_mode)}; expected a file name")
+    return p
+
+
+def _write_into(target: Path, data: bytes) -> None:
+    """Write into an existing character device or FIFO (never replaced)."""
+    fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.set_blocking(fd, True)
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+    finally:
+        os.close(fd)
+
+
+def _replace_atomically(target: Path, data: bytes, old: os.stat_result | None) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            mode = stat.S_IMODE(old.st_mode) if old is not None else 0o666 & ~current_umask()
+            os.fchmod(fh.fileno(), mode)
+            if old is not None and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+                try:  # keep the owner of a file we overwrite (possible as root only)
+                    os.fchown(fh.fileno(), old.st_uid, old.st_gid)
+                except OSError:
+                    pass
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
         raise
-    return path
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` following the module's rules.
+
+    Args:
+        path: Output file (a symlink is written through).
+        data: The whole content.
+
+    Returns:
+        ``path`` as given (a Path).
+
+    Raises:
+        OutputError: The path is a directory, block device or socket, or the OS refused the
+            write (permissions, full disk, a parent that is a file, ...).
+    """
+    p = Path(path)
+    try:
+        target, st = _target(p)
+        if st is None or stat.S_ISREG(st.st_mode):
+            _replace_atomically(target, data, st)
+        elif stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+            _write_into(target, data)
+        else:
+            raise OutputError(f"cannot write {p}: it is {_kind(st.st_mode)}; expected a file name")
+    except OSError as exc:
+        if isinstance(exc, OutputError):
+            raise
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENXIO:
+            reason = "it is a FIFO with no reader"
+        raise OutputError(f"cannot write {p}: {reason}") from None
+    return p
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` following the module's rules (see :func:`write_bytes`)."""
+    return write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path: str | Path, doc: Any) -> Path:
-    """Write ``doc`` as indented JSON, atomically."""
+    """Write ``doc`` as indented JSON following the module's rules (see :func:`write_bytes`)."""
     return atomic_write_text(path, json.dumps(doc, indent=2) + "\n")

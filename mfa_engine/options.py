@@ -23,7 +23,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from mfa_engine.errors import ConfigError
+from mfa_engine.errors import ConfigError, plain
+from mfa_engine.limits import MAX_N_RADII, MAX_SAMPLES
 
 __all__ = ["AnalysisOptions", "MODES", "option", "option_fields", "check_option"]
 
@@ -33,12 +34,12 @@ BOTH = MODES
 PAPER = ("paper",)
 REFERENCE = ("reference",)
 #: Largest accepted radius-grid size (a grid this fine is already far below any fit's need).
-MAX_RADII = 4096
+MAX_RADII = MAX_N_RADII
 
 
 def option(default: Any, check: Callable[[str, Any], Any], *, affects: tuple[str, ...],
            help: str, choices: tuple[Any, ...] | None = None, q_grid: bool = False,
-           flag: str | None = None) -> Any:
+           flag: str | None = None, omit_default: bool = False) -> Any:
     """Declare one analysis option (a dataclass field with its metadata).
 
     Args:
@@ -53,9 +54,11 @@ def option(default: Any, check: Callable[[str, Any], Any], *, affects: tuple[str
             this field.
         flag: CLI flag, if not ``--name-with-dashes`` (a boolean's flag sets the opposite of
             its default, e.g. ``--undirected`` for ``directed``).
+        omit_default: Leave the option out of the batch configuration while it has its default
+            (an option added later then keeps the hashes of earlier stores).
     """
     meta = {"check": check, "affects": tuple(affects), "help": help, "choices": choices, "q_grid": q_grid,
-            "flag": flag}
+            "flag": flag, "omit_default": omit_default}
     return field(default=default, metadata=meta)
 
 
@@ -64,10 +67,10 @@ def option(default: Any, check: Callable[[str, Any], Any], *, affects: tuple[str
 
 def _number(name: str, v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"{name} must be a number, got {v!r}")
+        raise ConfigError(f"{name} must be a number, got {plain(v)}")
     f = float(v)
     if not math.isfinite(f):
-        raise ConfigError(f"{name} must be finite, got {v!r}")
+        raise ConfigError(f"{name} must be finite, got {plain(v)}")
     return f
 
 
@@ -76,9 +79,9 @@ def _integer(name: str, v: Any, lo: int, hi: int | None = None) -> int:
         try:
             v = int(v)
         except ValueError:
-            raise ConfigError(f"{name} must be an integer, got {v!r}") from None
+            raise ConfigError(f"{name} must be an integer, got {plain(v)}") from None
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise ConfigError(f"{name} must be an integer, got {v!r}")
+        raise ConfigError(f"{name} must be an integer, got {plain(v)}")
     if v < lo or (hi is not None and v > hi):
         rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
         raise ConfigError(f"{name} must be an integer {rng}, got {v}")
@@ -88,7 +91,7 @@ def _integer(name: str, v: Any, lo: int, hi: int | None = None) -> int:
 def _choice(choices: tuple[Any, ...]) -> Callable[[str, Any], Any]:
     def check(name: str, v: Any) -> Any:
         if v not in choices:
-            raise ConfigError(f"{name} must be one of {', '.join(map(repr, choices))}, got {v!r}")
+            raise ConfigError(f"{name} must be one of {', '.join(map(repr, choices))}, got {plain(v)}")
         return v
 
     return check
@@ -100,7 +103,7 @@ def _neurons(name: str, v: Any) -> int | str:
     try:
         return _integer(name, v, 1)
     except ConfigError:
-        raise ConfigError(f"{name} must be a positive integer or 'all', got {v!r}") from None
+        raise ConfigError(f"{name} must be a positive integer or 'all', got {plain(v)}") from None
 
 
 def _q_explicit(name: str, v: Any) -> tuple[float, ...] | None:
@@ -114,32 +117,54 @@ def _q_explicit(name: str, v: Any) -> tuple[float, ...] | None:
 def _threshold(name: str, v: Any) -> float:
     t = _number(name, v)
     if not t > 1.0:
-        raise ConfigError(f"{name} must be > 1 (reference window 1 < d <= T), got {v!r}")
+        raise ConfigError(f"{name} must be > 1 (reference window 1 < d <= T), got {plain(v)}")
     return t
 
 
 def _non_negative(name: str, v: Any) -> float:
     f = _number(name, v)
     if f < 0:
-        raise ConfigError(f"{name} must be >= 0, got {v!r}")
+        raise ConfigError(f"{name} must be >= 0, got {plain(v)}")
     return f
 
 
 def _positive(name: str, v: Any) -> float:
     f = _number(name, v)
     if not f > 0:
-        raise ConfigError(f"{name} must be > 0, got {v!r}")
+        raise ConfigError(f"{name} must be > 0, got {plain(v)}")
     return f
 
 
 def _bool(name: str, v: Any) -> bool:
     if not isinstance(v, (bool, np.bool_)):
-        raise ConfigError(f"{name} must be true or false, got {v!r}")
+        raise ConfigError(f"{name} must be true or false, got {plain(v)}")
     return bool(v)
 
 
 def _normalisation(name: str, v: Any) -> str | None:
     return None if v is None else _choice(("centre", "global"))(name, v)
+
+
+def _fit_range(name: str, v: Any) -> tuple[float, float] | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        v = v.split(",")
+    try:
+        lo, hi = (_number(name, float(x) if isinstance(x, str) else x) for x in v)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be two radii LO,HI, got {v!r}") from None
+    if not 0 < lo <= hi:
+        raise ConfigError(f"{name} must satisfy 0 < LO <= HI, got {v!r}")
+    return (lo, hi)
+
+
+#: Null models (``mfa_engine.null_model``).
+NULL_MODELS = ("shuffle",)
+
+
+def _null_model(name: str, v: Any) -> str | None:
+    return None if v is None else _choice(NULL_MODELS)(name, v)
 
 
 def _path_or_none(name: str, v: Any) -> str | None:
@@ -168,7 +193,7 @@ class AnalysisOptions:
                        help="paper: exact multi-hop distances; reference: the published code's semantics")
     neurons_per_layer: int | str = option(32, _neurons, affects=BOTH,
                                           help="neurons sampled per node layer (twice that in the MLP layer), or 'all'")
-    samples: int = option(10, lambda n, v: _integer(n, v, 1), affects=(), help="number of samples (seeds)")
+    samples: int = option(10, lambda n, v: _integer(n, v, 1, MAX_SAMPLES), affects=(), help="number of samples (seeds)")
     seed: int = option(0, lambda n, v: _integer(n, v, 0, 2**32 - 1), affects=(),
                        help="first seed; samples use seed, seed+1, ...")
     q_min: float = option(-3.0, _number, affects=BOTH, q_grid=True, help="first q of the grid")
@@ -193,8 +218,27 @@ class AnalysisOptions:
                             help="paper mode: ignore edge directions")
     eps: float = option(0.0, _non_negative, affects=PAPER, help="paper mode: drop weights with |w| <= eps")
     structural_distance: float = option(1.0, _positive, affects=PAPER,
-                                        help="distance of the structural QKV -> context edges")
+                                        help="distance of the structural QKV -> context edges (paper mode: a factor, see structural_scale)")
     backend: str = option("auto", _choice(_BACKENDS), affects=(), choices=_BACKENDS, help="paths backend")
+    structural_scale: str = option("median", _choice(("median", "absolute")), affects=PAPER,
+                                   choices=("median", "absolute"),
+                                   help="paper mode: structural_distance is a factor of the sample's median "
+                                        "weight distance (scale-invariant) or the distance itself")
+    radius_lower: str = option("quantile", _choice(("quantile", "min")), affects=PAPER,
+                               choices=("quantile", "min"),
+                               help="paper mode: bottom of the radius grid: the 0.05 quantile of the edge "
+                                    "distances, not below the structural distance, or the smallest distance "
+                                    "(the earlier grid)")
+    fit_window: str = option("auto", _choice(("auto", "full")), affects=PAPER, choices=("auto", "full"),
+                             help="paper mode: fit on the most stable window of the radii, or on all")
+    fit_range: tuple[float, float] | None = option(None, _fit_range, affects=PAPER,
+                                                   help="paper mode: fit only on radii in [LO, HI] "
+                                                        "(LO,HI; overrides fit_window)")
+    window_min_span: float = option(1.0, _positive, affects=PAPER,
+                                    help="paper mode: smallest span in ln r of the automatic fit window")
+    null: str | None = option(None, _null_model, affects=BOTH, choices=NULL_MODELS, omit_default=True,
+                              help="also analyse a null model: shuffle = every weight matrix permuted at random "
+                                   "(same values, no structure), seeded per sample (docs/science.md)")
     cache_dir: str | None = option(None, _path_or_none, affects=(),
                                    help="range cache of checkpoints read from the Hub (default $HF_HOME/mfa-ranges)")
     download: bool = option(False, _bool, affects=(),
@@ -280,6 +324,8 @@ class AnalysisOptions:
         cfg: dict[str, Any] = {"mode": m}
         for f in dataclasses.fields(self):
             if m not in f.metadata["affects"]:
+                continue
+            if f.metadata["omit_default"] and getattr(self, f.name) == f.default:
                 continue
             if f.metadata["q_grid"]:
                 cfg["q"] = self.q_config()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfa_engine.errors import ConfigError
+from mfa_engine.errors import ConfigError, plain
 
 __all__ = ["emergence", "emergence_curve"]
 
@@ -71,23 +71,23 @@ def emergence(alpha0: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.nda
     if np.any(a <= 0):
         t, s = (int(v) for v in np.argwhere(a <= 0)[0])
         raise ConfigError(
-            f"emergence: alpha0 must be > 0 (its log is taken), got alpha0[{t}, {s}]={a[t, s]!r}"
+            f"emergence: alpha0 must be > 0 (its log is taken), got alpha0[{t}, {s}]={plain(a[t, s])}"
         )
     if np.any(w < 0):
         t, s = (int(v) for v in np.argwhere(w < 0)[0])
-        raise ConfigError(f"emergence: width must be >= 0, got width[{t}, {s}]={w[t, s]!r}")
+        raise ConfigError(f"emergence: width must be >= 0, got width[{t}, {s}]={plain(w[t, s])}")
     if np.any(w[0] <= 0):
         s = int(np.argmax(w[0] <= 0))
         raise ConfigError(
             f"emergence: width at the first checkpoint t0 must be > 0 (it is the denominator), "
-            f"got width[0, {s}]={w[0, s]!r}"
+            f"got width[0, {s}]={plain(w[0, s])}"
         )
 
     w_mean = w.mean(axis=1)
     a_mean = a.mean(axis=1)
     e = emergence_curve(a_mean, w_mean)
     e_per_sample = emergence_curve(a, w)
-    e_std = e_per_sample.std(axis=1)
     e[0] = 0.0
+    e_std = e_per_sample.std(axis=1)
     e_std[0] = 0.0
     return e, e_std

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from mfa_engine.errors import ConfigError
+from mfa_engine.errors import ConfigError, plain
 
 __all__ = ["node_fractal_dimension"]
 
@@ -54,7 +54,7 @@ def node_fractal_dimension(
     """
     if not (np.isfinite(threshold) and threshold > 0):
         raise ConfigError(
-            f"node_fractal_dimension: threshold must be finite and > 0, got {threshold!r}"
+            f"node_fractal_dimension: threshold must be finite and > 0, got {plain(threshold)}"
         )
     if (
         isinstance(min_distances, bool)
@@ -62,7 +62,7 @@ def node_fractal_dimension(
         or min_distances < 1
     ):
         raise ConfigError(
-            f"node_fractal_dimension: min_distances must be an integer >= 1, got {min_distances!r}"
+            f"node_fractal_dimension: min_distances must be an integer >= 1, got {plain(min_distances)}"
         )
     if hasattr(distances, "tocsr") and hasattr(distances, "nnz"):  # SciPy sparse
         m = distances.tocsr()

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from mfa_engine.errors import ConfigError
+from mfa_engine.errors import ConfigError, plain
+from mfa_engine.limits import check_q_count
 
 __all__ = ["default_q", "q_grid", "check_q"]
 
@@ -45,6 +46,7 @@ def q_grid(q_min: float = -3.0, q_max: float = 3.0, q_step: float = 0.1) -> np.n
     if q_step <= 0:
         raise ConfigError(f"q_step must be > 0, got {q_step}")
     n = int(math.floor((q_max - q_min) / q_step + 1e-9)) + 1
+    check_q_count(n, what=f"q grid from {q_min:g} to {q_max:g} step {q_step:g} (q_min, q_max, q_step)")
     if n < 3:
         raise ConfigError(
             f"q grid from {q_min} to {q_max} step {q_step} has {max(n, 0)} values; at least 3 are needed"
@@ -74,6 +76,7 @@ def check_q(q: Any, min_values: int = 3) -> np.ndarray:
         raise ConfigError(f"q grid must be a 1-D sequence of numbers: {exc}") from None
     if qa.ndim != 1:
         raise ConfigError(f"q grid must be 1-D, got shape {qa.shape}")
+    check_q_count(qa.size)
     if qa.size < min_values:
         raise ConfigError(f"q grid needs at least {min_values} values, got {qa.size}")
     if not np.all(np.isfinite(qa)):
@@ -81,6 +84,6 @@ def check_q(q: Any, min_values: int = 3) -> np.ndarray:
     if not np.all(np.diff(qa) > 0):
         j = int(np.argmin(np.diff(qa) > 0))
         raise ConfigError(
-            f"q grid must be strictly increasing, but q[{j}]={qa[j]!r} >= q[{j + 1}]={qa[j + 1]!r}"
+            f"q grid must be strictly increasing, but q[{j}]={plain(qa[j])} >= q[{j + 1}]={plain(qa[j + 1])}"
         )
     return qa

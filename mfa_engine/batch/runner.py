@@ -179,6 +179,8 @@ def run_batch(
             if st.append(row):
                 report.computed += 1
                 stored[index_of[row["checkpoint"]]] += 1
+            else:  # stored meanwhile by a concurrent run: counted as found in the store
+                report.skipped += 1
             prog.sample(index_of[row["checkpoint"]])
 
         def on_done(res: TaskResult) -> None:

@@ -16,15 +16,17 @@ whole row or nothing, and a row is never stored twice.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
 import sqlite3
 import time
+import urllib.parse
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
-from mfa_engine.errors import StoreError
+from mfa_engine.errors import StoreError, plain
 
 __all__ = ["ResultsStore", "config_hash", "STORE_FILE", "NO_STEP"]
 
@@ -75,9 +77,16 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _short(v: Any) -> str:
+    """A config value for a one-line message: long lists as ``[61 values -3.0..3.0]``."""
+    if isinstance(v, (list, tuple)) and len(v) > 4:
+        return f"[{len(v)} values {plain(v[0])}..{plain(v[-1])}]"
+    return repr(v)
+
+
 def _diff(old: dict[str, Any], new: dict[str, Any]) -> str:
     keys = sorted(set(old) | set(new))
-    parts = [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+    parts = [f"{k} {_short(old.get(k))} -> {_short(new.get(k))}" for k in keys if old.get(k) != new.get(k)]
     return ", ".join(parts[:4]) + (", ..." if len(parts) > 4 else "")
 
 
@@ -91,40 +100,105 @@ class ResultsStore:
         StoreError: The path is a file, or the database is not a results store.
     """
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, *, read_only: bool = False) -> None:
         self.directory = Path(directory)
+        self.read_only = read_only
+        self.path = self.directory / STORE_FILE
+        self._pending: dict[str, tuple[str, dict[str, Any], bool, str]] = {}
         if self.directory.exists() and not self.directory.is_dir():
             raise StoreError(f"results store {self.directory} is a file; expected a directory")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.path = self.directory / STORE_FILE
+        if read_only:
+            self._conn = self._open_read_only()
+            return
         try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create results store {self.directory}: {exc.strerror or exc}") from None
+        with self._errors():
             self._conn = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
-            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, _SCHEMA_VERSION):
-                raise StoreError(
-                    f"results store {self.path} has schema version {version}; this engine reads "
-                    f"version {_SCHEMA_VERSION}"
-                )
+            self._check_version()
             self._conn.executescript(_SCHEMA)
             self._conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """Open an existing store without ever writing to it (SQLite URI ``mode=ro``)."""
+        if not self.path.is_file():
+            raise StoreError(f"{self.directory} is not a results store (no {STORE_FILE}); "
+                             "run mfa batch --store first")
+        uri = "file:" + urllib.parse.quote(str(self.path.resolve()))
+        wal = self.path.with_name(self.path.name + "-wal")
+        with self._errors():
+            if wal.exists():  # another connection may be writing: share its WAL index
+                try:
+                    conn = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=60.0, isolation_level=None)
+                    conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                except sqlite3.OperationalError:  # a folder we cannot write: no -shm file
+                    conn = sqlite3.connect(uri + "?immutable=1", uri=True, isolation_level=None)
+            else:
+                # no connection is open (the last one removes the WAL file): read the file as
+                # it is, creating no -wal/-shm files next to it
+                conn = sqlite3.connect(uri + "?immutable=1", uri=True, isolation_level=None)
+            self._conn = conn
+            self._check_version()
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"meta", "results"} <= tables:
+            conn.close()
+            raise StoreError(f"results store {self.path} is empty or not a results store "
+                             "(no results table); expected a store written by mfa batch")
+        return conn
+
+    def _check_version(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, _SCHEMA_VERSION):
+            raise StoreError(
+                f"results store {self.path} has schema version {version}; this engine reads "
+                f"version {_SCHEMA_VERSION}"
+            )
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn SQLite errors into one-line StoreErrors that say what is wrong with the store."""
+        try:
+            yield
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"results store {self.path} is not a readable SQLite database: {exc}") from None
+            text = str(exc)
+            low = text.lower()
+            if "readonly" in low or "read-only" in low:
+                what = "is read-only (cannot record results)"
+            elif "not a database" in low or "malformed" in low or "corrupt" in low:
+                what = "is corrupt"
+            elif "unable to open" in low:
+                what = "cannot be opened"
+            elif "disk is full" in low or "database or disk is full" in low:
+                what = "cannot grow: the disk is full"
+            else:
+                what = "cannot be used"
+            raise StoreError(f"results store {self.path} {what}: {text}") from None
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._errors():
+            return self._conn.execute(sql, args).fetchall()
 
     # ------------------------------------------------------------------ configuration
     def config(self, mode: str) -> tuple[str, dict[str, Any]] | None:
         """The current ``(config_hash, config)`` of ``mode``, or None if the mode was never run."""
-        row = self._conn.execute("SELECT config_hash, config FROM meta WHERE mode = ?", (mode,)).fetchone()
-        return None if row is None else (row[0], json.loads(row[1]))
+        rows = self._query("SELECT config_hash, config FROM meta WHERE mode = ?", (mode,))
+        return None if not rows else (rows[0][0], json.loads(rows[0][1]))
 
     def modes(self) -> list[str]:
         """Modes with a recorded configuration, sorted."""
-        return [r[0] for r in self._conn.execute("SELECT mode FROM meta ORDER BY mode")]
+        return [r[0] for r in self._query("SELECT mode FROM meta ORDER BY mode")]
 
     def ensure_config(self, mode: str, config: dict[str, Any], *, force: bool = False,
                       engine_version: str = "") -> str:
-        """Record the configuration of ``mode``, or check it equals the recorded one.
+        """Check the configuration of ``mode`` against the recorded one; record it with the
+        first row of that mode.
+
+        The check is repeated inside the transaction that appends the first rows under this
+        configuration, so two concurrent runs with different configurations can never both
+        store rows, and a run that stores nothing (every checkpoint failed) records nothing.
 
         Args:
             mode: ``"paper"`` or ``"reference"``.
@@ -133,7 +207,7 @@ class ResultsStore:
             engine_version: Stored with the configuration.
 
         Returns:
-            The configuration hash.
+            The configuration hash (the ``config_hash`` of the rows to append).
 
         Raises:
             StoreError: A different configuration is recorded and ``force`` is False.
@@ -141,20 +215,34 @@ class ResultsStore:
         h = config_hash(config)
         current = self.config(mode)
         if current is not None and current[0] != h and not force:
-            raise StoreError(
-                f"results store {self.directory} holds {mode}-mode results of another config "
-                f"({_diff(current[1], config)}); use another --store, or --force to add results "
-                "under the new config"
-            )
-        if current is None or current[0] != h:
-            with self._conn:
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.execute(
-                    "INSERT OR REPLACE INTO meta (mode, config_hash, config, engine_version, created) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (mode, h, json.dumps(config, sort_keys=True), engine_version, time.time()),
-                )
+            raise self._mismatch(mode, current[1], config)
+        self._pending[mode] = (h, config, force, engine_version)
         return h
+
+    def _mismatch(self, mode: str, old: dict[str, Any], new: dict[str, Any]) -> StoreError:
+        return StoreError(
+            f"results store {self.directory} holds {mode}-mode results of another config "
+            f"({_diff(old, new)}); use another --store, or --force to add results "
+            "under the new config"
+        )
+
+    def _record_configs(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Inside a write transaction: record or check the pending configs of ``rows``."""
+        for mode in dict.fromkeys(r["mode"] for r in rows):
+            pending = self._pending.get(mode)
+            if pending is None or not any(r["config_hash"] == pending[0] for r in rows if r["mode"] == mode):
+                continue
+            h, config, force, engine_version = pending
+            row = self._conn.execute("SELECT config_hash, config FROM meta WHERE mode = ?", (mode,)).fetchone()
+            if row is not None and row[0] == h:
+                continue
+            if row is not None and not force:
+                raise self._mismatch(mode, json.loads(row[1]), config)
+            self._conn.execute(
+                "INSERT OR REPLACE INTO meta (mode, config_hash, config, engine_version, created) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (mode, h, json.dumps(config, sort_keys=True), engine_version, time.time()),
+            )
 
     # ------------------------------------------------------------------ byte accounting
     def record_read(self, checkpoint: str, step: int | None, bytes_read: int, bytes_total: int) -> None:
@@ -166,7 +254,9 @@ class ResultsStore:
             bytes_read: Bytes fetched from the Hub (0 for local files and cached ranges).
             bytes_total: Size of the checkpoint's weight files.
         """
-        with self._conn:
+        if self.read_only:
+            raise StoreError(f"results store {self.path} was opened read-only; cannot record reads")
+        with self._errors(), self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.execute(
                 "INSERT INTO checkpoint_reads (checkpoint, step, bytes_read, bytes_total, created) "
@@ -177,7 +267,7 @@ class ResultsStore:
 
     def reads(self) -> list[dict[str, Any]]:
         """Byte accounting rows ``{checkpoint, step, bytes_read, bytes_total}``, oldest first."""
-        cur = self._conn.execute(
+        cur = self._query(
             "SELECT checkpoint, step, bytes_read, bytes_total FROM checkpoint_reads ORDER BY id")
         return [{"checkpoint": c, "step": None if s == NO_STEP else s, "bytes_read": r,
                  "bytes_total": t} for c, s, r, t in cur]
@@ -185,7 +275,7 @@ class ResultsStore:
     # ------------------------------------------------------------------ rows
     def done_seeds(self, checkpoint: str, step: int | None, mode: str, chash: str) -> set[int]:
         """Seeds already stored for one checkpoint, mode and configuration."""
-        cur = self._conn.execute(
+        cur = self._query(
             "SELECT seed FROM results WHERE checkpoint = ? AND step = ? AND mode = ? AND config_hash = ?",
             (checkpoint, NO_STEP if step is None else int(step), mode, chash),
         )
@@ -214,8 +304,11 @@ class ResultsStore:
                 r["config_hash"], float(rec["alpha0"]), float(rec["width"]),
                 json.dumps(rec, allow_nan=True), r.get("engine_version", ""), time.time(),
             ))
-        with self._conn:
+        if self.read_only:
+            raise StoreError(f"results store {self.path} was opened read-only; cannot append rows")
+        with self._errors(), self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
+            self._record_configs(rows)
             before = self._conn.total_changes
             self._conn.executemany(
                 "INSERT OR IGNORE INTO results (checkpoint, step, mode, seed, config_hash, alpha0, "
@@ -248,7 +341,7 @@ class ResultsStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY step, checkpoint, mode, seed"
         out = []
-        for c, st, m, se, h, a, w, rec, ev in self._conn.execute(sql, args):
+        for c, st, m, se, h, a, w, rec, ev in self._query(sql, args):
             out.append({"checkpoint": c, "step": None if st == NO_STEP else int(st), "mode": m,
                         "seed": int(se), "config_hash": h, "alpha0": a, "width": w,
                         "record": json.loads(rec), "engine_version": ev})
@@ -256,7 +349,7 @@ class ResultsStore:
 
     def count(self) -> int:
         """Number of stored rows."""
-        return int(self._conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+        return int(self._query("SELECT COUNT(*) FROM results")[0][0])
 
     # ------------------------------------------------------------------ export
     def export(self, out: str | Path, mode: str | None = None, current_only: bool = True) -> Path:

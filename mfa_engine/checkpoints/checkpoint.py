@@ -37,7 +37,7 @@ class WeightFile(Protocol):
 
 
 class Checkpoint:
-    """An opened checkpoint: config plus tensors streamed from memory-mapped weight files.
+    """An opened checkpoint: config plus tensors streamed from the weight files.
 
     Nothing is read until a ``read*`` method is called, and those touch only the requested
     rows. All reads return float32 (fp16/bf16 upcasts are exact) and raise
@@ -113,6 +113,17 @@ class Checkpoint:
         file = self._file(name)
         return file.raw(name), file.entries[name].dtype
 
+    def _weight(self, name: str) -> tuple[np.ndarray, str]:
+        """Like :meth:`_raw`, for a weight: integer or bool storage is an error."""
+        file = self._file(name)
+        dtype = file.entries[name].dtype
+        if dtype not in _FLOAT_DTYPES:
+            raise CheckpointError(
+                f"tensor {name!r} in {file.path.name} is stored as {dtype}; expected a "
+                "floating-point weight (float16, bfloat16, float32 or float64)"
+            )
+        return file.raw(name), dtype
+
     def _check_finite(
         self,
         name: str,
@@ -169,8 +180,11 @@ class Checkpoint:
 
         Returns:
             float32 array [k, *shape[1:]] with ``out[i] = tensor[rows[i]]``.
+
+        Raises:
+            CheckpointError: the tensor is not stored as floating point, or a bad index.
         """
-        raw, dtype = self._raw(name)
+        raw, dtype = self._weight(name)
         if raw.ndim == 0:
             raise CheckpointError(f"tensor {name!r} is a scalar; read_rows expects >= 1-D")
         idx = as_index(rows, raw.shape[0], f"rows of tensor {name!r} {raw.shape}")
@@ -190,8 +204,11 @@ class Checkpoint:
 
         Returns:
             float32 array [k, l] with ``out[i, j] = tensor[rows[i], cols[j]]``.
+
+        Raises:
+            CheckpointError: the tensor is not stored as floating point, or a bad index.
         """
-        raw, dtype = self._raw(name)
+        raw, dtype = self._weight(name)
         if raw.ndim != 2:
             raise CheckpointError(
                 f"tensor {name!r} has shape {raw.shape}; read_block expects a 2-D tensor"

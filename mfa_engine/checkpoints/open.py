@@ -172,6 +172,15 @@ def open_checkpoint(
     remote = _open_remote(str(path), revision, cache_dir, range_cache, download)
     if remote is not None:
         return remote
+    try:
+        return _open(path, revision, cache_dir)
+    except OSError as exc:  # e.g. a directory without read permission
+        where = exc.filename or path
+        raise CheckpointError(f"cannot read checkpoint {where}: {exc.strerror or exc}") from None
+
+
+def _open(path: str | os.PathLike[str], revision: str | None,
+          cache_dir: str | os.PathLike[str] | None) -> Checkpoint:
     loc = locate(path, revision, cache_dir)
     config_path = loc.model_dir / "config.json"
     if not config_path.is_file():

@@ -1,16 +1,21 @@
-"""Header parsing and memory mapping of one ``.safetensors`` file (no safetensors library).
+"""Header parsing and positioned reads of one ``.safetensors`` file (no safetensors library).
 
 Layout of the format: an 8-byte little-endian unsigned header length ``N``, then ``N`` bytes
 of UTF-8 JSON mapping each tensor name to ``{"dtype", "shape", "data_offsets": [begin, end]}``
 (offsets relative to the first data byte at ``8 + N``), optionally ``"__metadata__"``, then
 the raw little-endian tensor data.
+
+Every header is validated before use: known dtypes, non-negative integer shapes, offsets whose
+span matches dtype and shape, inside the file, and not overlapping another tensor's bytes.
+Data is read with positioned reads (:mod:`mfa_engine.checkpoints.file_tensor`), never through
+a memory map, so a file that shrinks while it is read gives a CheckpointError, not SIGBUS.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import mmap
+import os
 import struct
 from pathlib import Path
 from typing import NamedTuple
@@ -18,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from mfa_engine.checkpoints.dtypes import SAFETENSORS_DTYPES
+from mfa_engine.checkpoints.file_tensor import FileTensor
 from mfa_engine.errors import CheckpointError
 
 __all__ = ["TensorEntry", "SafetensorsFile", "MAX_HEADER_BYTES"]
@@ -45,7 +51,7 @@ class TensorEntry(NamedTuple):
 
 
 class SafetensorsFile:
-    """A parsed safetensors file whose data is memory-mapped on first use.
+    """A parsed safetensors file whose data is read on demand with positioned reads.
 
     Args:
         path: the ``.safetensors`` file.
@@ -58,13 +64,15 @@ class SafetensorsFile:
         self.path = Path(path)
         self.entries: dict[str, TensorEntry] = {}
         self.metadata: dict[str, str] = {}
-        self._mmap: np.ndarray | None = None
-        self._map: mmap.mmap | None = None
+        self._fd: int | None = None
+        self._identity: tuple[int, int, int] | None = None
         self._parse_header()
 
     def _parse_header(self) -> None:
         try:
-            size = self.path.stat().st_size
+            st = self.path.stat()
+            size = st.st_size
+            self._identity = (st.st_dev, st.st_ino, size)
             with open(self.path, "rb") as fh:
                 head = fh.read(8)
                 if len(head) < 8:
@@ -114,6 +122,18 @@ class SafetensorsFile:
                 f"{self.path} is truncated: header says {max_end} bytes of data, "
                 f"file has {data_size}"
             )
+        self._check_overlaps(data_start)
+
+    def _check_overlaps(self, data_start: int) -> None:
+        """Refuse two tensors whose data bytes overlap (empty tensors occupy no bytes)."""
+        spans = sorted((e.begin, e.end, k) for k, e in self.entries.items() if e.end > e.begin)
+        for (b0, e0, k0), (b1, e1, k1) in zip(spans, spans[1:]):
+            if b1 < e0:
+                raise CheckpointError(
+                    f"{self.path} has a corrupt header: tensors {k0!r} [{b0 - data_start}, "
+                    f"{e0 - data_start}) and {k1!r} [{b1 - data_start}, {e1 - data_start}) "
+                    "overlap; expected disjoint data_offsets"
+                )
 
     def _parse_entry(self, key: str, info: object, data_start: int) -> TensorEntry:
         where = f"tensor {key!r} in {self.path}"
@@ -153,62 +173,67 @@ class SafetensorsFile:
             code, dtype_name, tuple(shape), data_start + offsets[0], data_start + offsets[1]
         )
 
-    def _buffer(self) -> np.ndarray:
-        """The whole file as a read-only uint8 array over a shared memory map."""
-        if self._mmap is None:
+    def _descriptor(self) -> int:
+        """The open file, checked to be the file whose header was parsed."""
+        if self._fd is None:
             try:
-                with open(self.path, "rb") as fh:
-                    self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-            except (OSError, ValueError) as exc:
-                raise CheckpointError(f"cannot memory-map {self.path}: {exc}") from None
-            # sparse row reads: no read-around beyond the pages a row needs
-            self._advise(getattr(mmap, "MADV_RANDOM", None), 0, len(self._map))
-            self._mmap = np.frombuffer(self._map, dtype=np.uint8)
-        return self._mmap
+                fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            except OSError as exc:
+                raise CheckpointError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino, st.st_size) != self._identity:
+                os.close(fd)
+                raise CheckpointError(
+                    f"{self.path} changed or was truncated while being read (now {st.st_size} "
+                    f"bytes, {self._identity[2] if self._identity else '?'} when its header was "
+                    "read); expected an unchanged file"
+                )
+            self._fd = fd
+        return self._fd
 
-    def _advise(self, flag: int | None, begin: int, end: int) -> None:
-        if flag is None or self._map is None or end <= begin:
-            return
-        start = begin - begin % mmap.PAGESIZE
-        try:
-            self._map.madvise(flag, start, end - start)
-        except (OSError, ValueError, AttributeError):  # advice only; never fatal
-            pass
-
-    def raw(self, key: str) -> np.ndarray:
-        """Memory-mapped view of a tensor's stored values (no data is read yet).
+    def raw(self, key: str) -> FileTensor | np.ndarray:
+        """Lazy view of a tensor's stored values (nothing is read until it is indexed).
 
         Args:
             key: tensor name present in :attr:`entries`.
 
         Returns:
-            Read-only array of the tensor's shape in its storage dtype (``uint16`` bit
-            patterns for bfloat16).
+            A :class:`FileTensor` of the tensor's shape in its storage dtype (``uint16`` bit
+            patterns for bfloat16); indexing it reads the bytes needed.
         """
         entry = self.entries[key]
         storage = SAFETENSORS_DTYPES[entry.code][1]
         if entry.end == entry.begin:
             return np.zeros(entry.shape, dtype=storage)
-        buf = self._buffer()[entry.begin : entry.end]
-        return buf.view(storage).reshape(entry.shape)
+        return FileTensor(self._descriptor, self.path, entry.begin, entry.shape, storage)
 
     def prefetch(self, key: str) -> None:
         """Hint that all of tensor ``key`` is about to be read (sequential read-ahead)."""
         entry = self.entries[key]
-        self._advise(getattr(mmap, "MADV_WILLNEED", None), entry.begin, entry.end)
+        advise = getattr(os, "posix_fadvise", None)
+        if advise is None or entry.end <= entry.begin:
+            return
+        try:
+            advise(self._descriptor(), entry.begin, entry.end - entry.begin, os.POSIX_FADV_WILLNEED)
+        except (OSError, CheckpointError):  # advice only; never fatal
+            pass
 
     def release(self, key: str) -> None:
-        """Unmap the resident pages of tensor ``key`` from this process.
-
-        The pages stay in the OS page cache (and views stay valid: they fault back in from
-        the file), but they no longer count towards this process's resident set. Without
-        this, kernels that map whole large folios on a fault make a sparse row read show up
-        as the whole tensor in RSS.
-        """
-        entry = self.entries[key]
-        self._advise(getattr(mmap, "MADV_DONTNEED", None), entry.begin, entry.end)
+        """Nothing to release: positioned reads map no file pages into this process."""
 
     def close(self) -> None:
-        """Drop the memory map (views handed out earlier keep it alive until released)."""
-        self._mmap = None
-        self._map = None
+        """Close the file (it is reopened, and checked unchanged, on the next read)."""
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_fd"] = None
+        return state
+
+    def __del__(self) -> None:
+        self.close()

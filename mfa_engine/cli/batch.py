@@ -24,6 +24,27 @@ def _modes(value: str) -> tuple[str, ...]:
     return modes
 
 
+def _toml_value(action: argparse.Action, key: str, value: Any, path: str) -> Any:
+    """A TOML value passed through the same conversion and checks as the command line."""
+    from mfa_engine.errors import ConfigError
+
+    if action.nargs == 0:  # a flag such as --undirected
+        if not isinstance(value, bool):
+            raise ConfigError(f"config file {path}: {key} = {value!r}; expected true or false")
+        return value
+    if isinstance(value, (bool, list, dict)) or not isinstance(value, (str, int, float)):
+        raise ConfigError(f"config file {path}: {key} = {value!r}; expected a single value")
+    if action.type is None:
+        if not isinstance(value, str):
+            raise ConfigError(f"config file {path}: {key} = {value!r}; expected a string")
+        return value
+    try:  # the command line's own conversion, on the value's text
+        return action.type(value if isinstance(value, str) else repr(value))
+    except (argparse.ArgumentTypeError, ValueError) as exc:
+        reason = {int: "expected an integer", float: "expected a number"}.get(action.type, str(exc))
+        raise ConfigError(f"config file {path}: {key} = {value!r}: {reason}") from None
+
+
 def load_toml_config(parser: argparse.ArgumentParser, args: argparse.Namespace, path: str) -> None:
     """Fill ``args`` from a TOML file; options given on the command line win.
 
@@ -62,9 +83,14 @@ def load_toml_config(parser: argparse.ArgumentParser, args: argparse.Namespace, 
             known = ", ".join(sorted(d.replace("_", "-") for d in [*actions, *flags]))
             raise ConfigError(f"config file {path}: unknown key {key!r}; known keys: {known}")
         if dest == "checkpoints":
+            if not (isinstance(value, str) or isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise ConfigError(f"config file {path}: checkpoints = {value!r}; expected a string or a list of strings")
             value = [value] if isinstance(value, str) else list(value)
         elif dest == "mode":
-            value = _modes(",".join(map(str, value)) if isinstance(value, list) else str(value))
+            try:
+                value = _modes(",".join(map(str, value)) if isinstance(value, list) else str(value))
+            except argparse.ArgumentTypeError as exc:
+                raise ConfigError(f"config file {path}: mode = {value!r}: {exc}") from None
         elif dest in fields:  # an analysis option: validated by its own check
             try:
                 value = fields[dest].metadata["check"](dest, tuple(value) if isinstance(value, list) else value)
@@ -72,11 +98,7 @@ def load_toml_config(parser: argparse.ArgumentParser, args: argparse.Namespace, 
                 raise ConfigError(f"config file {path}: {exc}") from None
         else:
             action = actions[dest]
-            if action.type is not None and isinstance(value, str):
-                try:
-                    value = action.type(value)
-                except (argparse.ArgumentTypeError, ValueError) as exc:
-                    raise ConfigError(f"config file {path}: {key} = {value!r}: {exc}") from None
+            value = _toml_value(action, key, value, path)
             if action.choices is not None and value not in action.choices:
                 raise ConfigError(f"config file {path}: {key} = {value!r}; expected one of {list(action.choices)}")
         if getattr(args, dest) == parser.get_default(dest):
@@ -94,16 +116,28 @@ def _fmt(v: Any, spec: str = ".5f") -> str:
 
 
 def print_series(doc: dict, file: Any = None) -> None:
-    """Print one row per checkpoint of a summary document."""
+    """Print one row per checkpoint of a summary document (means with 95% bootstrap CIs; ``flag``
+    counts the samples whose diagnostics flag them)."""
+    from mfa_engine.cli.analyze import fmt_ci
+
     out = file or sys.stdout
-    print(f"{doc['mode']} mode:", file=out)
-    print(f"{'step':>8} {'n':>3} {'alpha0':>10} {'±':>8} {'width':>10} {'±':>8} {'E(t)':>9}  checkpoint",
-          file=out)
+    has_null = any("null" in c for c in doc["checkpoints"])
+    print(f"{doc['mode']} mode (95% bootstrap CIs over samples; E paired across checkpoints):", file=out)
+    head = (f"{'step':>8} {'n':>3} {'flag':>4} {'alpha0':>9} {'alpha0 CI':>20} {'width':>9} {'width CI':>20} "
+            f"{'E(t)':>9} {'E CI':>22}")
+    if has_null:
+        head += f" {'null alpha0':>11} {'null E':>9} {'null E CI':>22}"
+    print(head + "  checkpoint", file=out)
     for c in doc["checkpoints"]:
         step = "-" if c["step"] is None else str(c["step"])
-        print(f"{step:>8} {c['n_samples']:>3} {c['alpha0']:>10.5f} {c['alpha0_std']:>8.5f} "
-              f"{c['width']:>10.5f} {c['width_std']:>8.5f} {_fmt(c['emergence'], '9.5f'):>9}  "
-              f"{c['checkpoint']}", file=out)
+        line = (f"{step:>8} {c['n_samples']:>3} {c.get('n_flagged', 0):>4} {c['alpha0']:>9.5f} {fmt_ci(c.get('alpha0_ci')):>20} "
+                f"{c['width']:>9.5f} {fmt_ci(c.get('width_ci')):>20} {_fmt(c['emergence'], '9.5f'):>9} "
+                f"{fmt_ci(c.get('emergence_ci'), '.5f'):>22}")
+        if has_null:
+            n = c.get("null") or {}
+            line += (f" {_fmt(n.get('alpha0'), '11.5f'):>11} {_fmt(n.get('emergence'), '9.5f'):>9} "
+                     f"{fmt_ci(n.get('emergence_ci'), '.5f'):>22}")
+        print(line + f"  {c['checkpoint']}", file=out)
 
 
 def _summary_path(base: str, mode: str, n_modes: int) -> Path:
@@ -111,9 +145,26 @@ def _summary_path(base: str, mode: str, n_modes: int) -> Path:
     return p if n_modes == 1 else p.with_name(f"{p.stem}.{mode}{p.suffix or '.json'}")
 
 
+def _check_outputs(args: argparse.Namespace, modes: tuple[str, ...]) -> None:
+    """Refuse output paths that can never be written, before any checkpoint is read."""
+    from mfa_engine.errors import ConfigError, OutputError
+    from mfa_engine.io import check_output_path
+
+    if args.summary:
+        for mode in modes:
+            check_output_path(_summary_path(args.summary, mode, len(modes)))
+    if args.export:
+        if Path(args.export).suffix.lower() not in (".csv", ".json"):
+            raise ConfigError(f"--export {args.export}: expected a .csv or .json file name")
+        check_output_path(args.export)
+    if args.plot and Path(args.plot).exists() and not Path(args.plot).is_dir():
+        raise OutputError(f"--plot {args.plot} is a file; expected a directory for the plots")
+
+
 def _run(args: argparse.Namespace) -> int:
     from mfa_engine.batch.executors import make_executor
     from mfa_engine.batch.runner import run_batch
+    from mfa_engine.cli.outputs import OutputWriter
     from mfa_engine.errors import ConfigError
     from mfa_engine.io import atomic_write_json
 
@@ -128,6 +179,7 @@ def _run(args: argparse.Namespace) -> int:
     modes = args.mode if isinstance(args.mode, tuple) else _modes(args.mode)
     options = {m: mode_options(args, m) for m in modes}  # validated before anything is read
     first = options[modes[0]]
+    _check_outputs(args, modes)
     executor = make_executor(args.executor, workers=args.workers, address=args.address)
     report = run_batch(
         args.checkpoints, args.store, options=options, samples=first.samples, seed=first.seed,
@@ -142,20 +194,31 @@ def _run(args: argparse.Namespace) -> int:
     for f in report.failed:
         print(f"error: checkpoint {f['checkpoint']} (step {f['step']}) failed and was skipped: "
               f"{f['error']}", file=sys.stderr)
+    for mode in modes:
+        for w in report.summaries[mode].get("warnings", ()):
+            print(f"warning: {mode} mode: {w}", file=sys.stderr)
+    out = OutputWriter("batch")
     if args.summary:
         for mode in modes:
-            path = atomic_write_json(_summary_path(args.summary, mode, len(modes)), report.summaries[mode])
-            print(f"wrote {path}")
+            path = _summary_path(args.summary, mode, len(modes))
+            if out.run(lambda: atomic_write_json(path, report.summaries[mode]), lambda p: f"wrote {p}") is None:
+                out.rescue(report.summaries[mode])
     if args.export:
         from mfa_engine.batch.store import ResultsStore
 
-        with ResultsStore(args.store) as store:
-            print(f"wrote {store.export(args.export)}")
+        def export() -> Path:
+            with ResultsStore(args.store, read_only=True) as store:
+                return store.export(args.export)
+
+        out.run(export, lambda p: f"wrote {p}")
     if args.plot:
         from mfa_engine.cli.plot import plot_store
 
-        for path in plot_store(args.store, args.plot, modes=list(modes)):
-            print(f"wrote {path}")
+        paths = out.run(lambda: plot_store(args.store, args.plot, modes=list(modes)))
+        for path in paths or ():
+            out.say(f"wrote {path}")
+    if out.failed:
+        return 2
     return 1 if report.failed else 0
 
 

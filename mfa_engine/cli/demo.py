@@ -36,13 +36,17 @@ def _run(args: argparse.Namespace) -> int:
 
     from mfa_engine.api import analyze_checkpoint
     from mfa_engine.cli.analyze import print_summary
-    from mfa_engine.io import atomic_write_json
-
+    from mfa_engine.errors import OutputError
+    from mfa_engine.io import atomic_write_json, check_output_path
     from mfa_engine.options import AnalysisOptions
 
     options = AnalysisOptions(samples=args.samples, neurons_per_layer=args.neurons_per_layer)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
+    check_output_path(out / "spectrum.json")
     npl = options.neurons_per_layer
     sizes = "all neurons of every node layer" if npl == "all" else (
         f"{npl} neurons per node layer ({2 * npl} in the MLP layer)")

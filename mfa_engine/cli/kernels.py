@@ -32,9 +32,9 @@ def run_check(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from mfa_engine.aot import check_all, format_table
+    from mfa_engine.aot import check_all, check_archs, format_table
 
-    reports = check_all(args.arch)
+    reports = check_all(check_archs(args.arch))
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], indent=1))
     else:

@@ -43,13 +43,14 @@ def plot_store(store_dir: str | Path, out_dir: str | Path, *, modes: Sequence[st
     from mfa_engine.batch.store import STORE_FILE, ResultsStore
     from mfa_engine.batch.summary import summarise_series
     from mfa_engine.errors import StoreError
-    from mfa_engine.plots import plot_series, plot_spectra
+    from mfa_engine.plots import check_formats, plot_series, plot_spectra
 
+    formats = check_formats(formats)
     if not (Path(store_dir) / STORE_FILE).is_file():
         raise StoreError(f"{store_dir} is not a results store (no {STORE_FILE}); run mfa batch --store first")
     out = Path(out_dir)
     paths: list[Path] = []
-    with ResultsStore(store_dir) as store:
+    with ResultsStore(store_dir, read_only=True) as store:
         for mode in modes or store.modes():
             cfg = store.config(mode)
             rows = store.rows(mode, cfg[0]) if cfg else []
@@ -77,7 +78,7 @@ def _steps(value: str) -> list[int]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    formats = tuple(f.strip().lstrip(".") for f in args.formats.split(",") if f.strip())
+    formats = tuple(args.formats.split(","))
     modes = [args.mode] if args.mode else None
     for path in plot_store(args.store, args.out or args.store, modes=modes, steps=args.steps, formats=formats):
         print(f"wrote {path}")

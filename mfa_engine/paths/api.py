@@ -29,8 +29,8 @@ def multi_source_counts(
 
     Args:
         graph: SciPy sparse matrix/array [N, N] whose explicit entries are edge distances
-            (i -> j), a dense 2-D array (inf = no edge), or a layered graph (an object with
-            ``layer_sizes: list[int]`` and ``blocks: list[array [n_l, n_{l+1}]]``, inf = no
+            (i -> j), a dense 2-D array (0 and inf = no edge, as in scipy.sparse.csgraph), or a
+            layered graph (an object with ``layer_sizes: list[int]`` and ``blocks: list[array [n_l, n_{l+1}]]``, inf = no
             edge). A sparse matrix that is a DAG takes the fast layered path automatically.
             Or a graph from :func:`~mfa_engine.paths.prepare.prepare_graph` (prepared for the
             same ``directed``).

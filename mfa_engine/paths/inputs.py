@@ -1,8 +1,9 @@
 """Normalisation of user inputs (graphs, source lists, radius grids) for the path API.
 
 A graph is either a SciPy sparse matrix/array whose explicit entries are edge distances
-(i -> j, explicit zeros are zero-length edges), a dense 2-D NumPy/torch array (inf = no edge),
-or a layered graph: any object with ``layer_sizes: list[int]`` and
+(i -> j, explicit zeros are zero-length edges), a dense 2-D NumPy/torch array (0 and inf = no
+edge, as in ``scipy.sparse.csgraph``: use a sparse matrix with explicit zeros for zero-length
+edges), or a layered graph: any object with ``layer_sizes: list[int]`` and
 ``blocks: list[array [n_l, n_{l+1}]]`` (inf = no edge; nodes numbered layer by layer).
 """
 
@@ -25,6 +26,7 @@ __all__ = [
     "as_radii",
     "as_cutoff",
     "n_nodes_of",
+    "check_sparse_structure",
 ]
 
 
@@ -92,6 +94,71 @@ def _has_bad_or_inf(data: np.ndarray, scanned: tuple[bool, bool, bool] | None = 
     return bool(has_inf)
 
 
+def _check_compressed(indptr: Any, indices: Any, n_data: int, major: int, minor: int, what: str) -> None:
+    indptr = np.asarray(indptr)
+    indices = np.asarray(indices)
+    if indptr.ndim != 1 or indptr.size != major + 1:
+        raise ConfigError(f"{what}: indptr has {indptr.size} entries; expected {major + 1} (rows + 1)")
+    if indices.ndim != 1:
+        raise ConfigError(f"{what}: indices must be 1-D, got shape {indices.shape}")
+    if not (np.issubdtype(indptr.dtype, np.integer) and np.issubdtype(indices.dtype, np.integer)):
+        raise ConfigError(f"{what}: indptr and indices must be integers, got {indptr.dtype} and {indices.dtype}")
+    if int(indptr[0]) != 0:
+        raise ConfigError(f"{what}: indptr[0] is {int(indptr[0])}; expected 0")
+    if major and (np.diff(indptr) < 0).any():
+        bad = int(np.flatnonzero(np.diff(indptr) < 0)[0])
+        raise ConfigError(f"{what}: indptr decreases at row {bad} ({int(indptr[bad])} -> "
+                          f"{int(indptr[bad + 1])}); expected a non-decreasing indptr")
+    nnz = int(indptr[-1])
+    if nnz > indices.size or nnz > n_data:
+        raise ConfigError(f"{what}: indptr[-1] is {nnz}, but there are {indices.size} indices and "
+                          f"{n_data} values; expected indptr[-1] <= both")
+    if nnz:
+        used = indices[:nnz]
+        lo, hi = int(used.min()), int(used.max())
+        if lo < 0 or hi >= minor:
+            raise ConfigError(f"{what}: index {lo if lo < 0 else hi} out of range; expected "
+                              f"0 <= index < {minor}")
+
+
+def check_sparse_structure(graph: Any) -> None:
+    """Validate the index arrays of a SciPy sparse matrix before SciPy or a kernel uses them.
+
+    SciPy's constructors check shapes but not index ranges or indptr order, and its compiled
+    routines (and ours) read out of bounds on such input.
+
+    Args:
+        graph: Any SciPy sparse matrix/array.
+
+    Raises:
+        ConfigError: indptr not of length rows + 1, not starting at 0, decreasing, or past the
+            end of the arrays; an index outside the matrix.
+    """
+    what = f"sparse graph {graph.shape}"
+    if len(graph.shape) != 2:
+        raise ConfigError(f"{what}: expected a 2-D matrix")
+    n, m = (int(x) for x in graph.shape)
+    fmt = graph.format
+    if fmt == "csr":
+        _check_compressed(graph.indptr, graph.indices, np.asarray(graph.data).size, n, m, what + " (CSR)")
+    elif fmt == "csc":
+        _check_compressed(graph.indptr, graph.indices, np.asarray(graph.data).size, m, n, what + " (CSC)")
+    elif fmt == "bsr":
+        r, c = graph.blocksize
+        _check_compressed(graph.indptr, graph.indices, np.asarray(graph.data).shape[0], n // r, m // c,
+                          what + " (BSR)")
+    elif fmt == "coo":
+        coords = tuple(graph.coords) if hasattr(graph, "coords") else (graph.row, graph.col)
+        sizes = {np.asarray(a).size for a in coords} | {np.asarray(graph.data).size}
+        if len(sizes) != 1:
+            raise ConfigError(f"{what} (COO): row, col and data have different lengths")
+        for axis, (arr, bound) in enumerate(zip(coords, (n, m))):
+            arr = np.asarray(arr)
+            if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= bound):
+                raise ConfigError(f"{what} (COO): {'row' if axis == 0 else 'column'} index out of "
+                                  f"range; expected 0 <= index < {bound}")
+
+
 def as_layered(graph: Any) -> LayeredGraph:
     """Validate a layered graph (a :class:`LayeredGraph` or any object with its two fields).
 
@@ -118,7 +185,7 @@ def as_csr(graph: Any, scanned: tuple[bool, bool, bool] | None = None) -> sp.csr
     """Convert a sparse or dense graph to a canonical float64 CSR array [N, N].
 
     Duplicate entries are summed (as SciPy does); explicit zeros are kept as zero-length
-    edges. Dense inputs use inf as "no edge".
+    edges. Dense inputs use 0 and inf as "no edge" (as ``scipy.sparse.csgraph`` does).
 
     Args:
         graph: SciPy sparse matrix/array or dense 2-D array.
@@ -127,9 +194,11 @@ def as_csr(graph: Any, scanned: tuple[bool, bool, bool] | None = None) -> sp.csr
             result shares that data array.
 
     Raises:
-        ConfigError: If the matrix is not square or holds NaN/negative distances.
+        ConfigError: If the matrix is not square, holds NaN/negative distances, or its sparse
+            index arrays are malformed (see :func:`check_sparse_structure`).
     """
     if sp.issparse(graph):
+        check_sparse_structure(graph)
         if graph.format == "csr" and graph.dtype == np.float64 and graph.has_canonical_format:
             m = sp.csr_array(graph, copy=False)  # shares the arrays; never modified below
             if scanned is not None and not _same_buffer(m.data, graph.data):
@@ -144,7 +213,9 @@ def as_csr(graph: Any, scanned: tuple[bool, bool, bool] | None = None) -> sp.csr
         dense = as_numpy(graph, np.float64)
         if dense.ndim != 2:
             raise ConfigError(f"graph must be a 2-D matrix, got an array of shape {dense.shape}")
-        i, j = np.nonzero(np.isfinite(dense) | np.isnan(dense))
+        # 0 and inf are "no edge" in a dense matrix (as in scipy.sparse.csgraph); NaN is kept
+        # so that it is reported below
+        i, j = np.nonzero((np.isfinite(dense) & (dense != 0)) | np.isnan(dense))
         m = sp.csr_array((dense[i, j], (i, j)), shape=dense.shape)
     if m.shape[0] != m.shape[1]:
         raise ConfigError(f"graph must be a square matrix, got shape {m.shape}")

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from mfa_engine.errors import ConfigError
 from mfa_engine.paths.dag import detect_dag, from_layered, prepare_sparse
-from mfa_engine.paths.inputs import as_csr, as_layered, is_layered
+from mfa_engine.paths.inputs import as_csr, as_layered, check_sparse_structure, is_layered
 
 __all__ = ["Prepared", "PreparedGraph", "prepare_graph", "symmetrise"]
 
@@ -117,6 +117,7 @@ def _prepare(graph: Any, directed: bool) -> Prepared:
             return "dag", from_layered(g)
         return "csr", symmetrise(g.to_csr())
     if sp.issparse(graph):
+        check_sparse_structure(graph)  # before hashing or converting it
         if directed:
             csr, levels = prepare_sparse(graph, as_csr)
             return ("dag", levels) if levels is not None else ("csr", csr)

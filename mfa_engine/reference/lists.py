@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mfa_engine.errors import CheckpointError, ConfigError
+from mfa_engine.errors import CheckpointError, ConfigError, plain
 from mfa_engine.reference.sampling import ReferenceSample, config_of, dims
 
 __all__ = [
@@ -100,7 +100,7 @@ def check_threshold(threshold: float) -> float:
     t = float(threshold)
     if not (t > 1.0):
         raise ConfigError(
-            f"reference threshold T must be a number > 1 (window 1 < d <= T), got {threshold!r}"
+            f"reference threshold T must be a number > 1 (window 1 < d <= T), got {plain(threshold)}"
         )
     return t
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -29,7 +30,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from mfa_engine.errors import ConfigError, MFAError
+from mfa_engine.errors import ConfigError, MFAError, plain
 
 __all__ = ["CACHE_FORMAT", "build_replay_cache", "ReplayCache", "read_texts"]
 
@@ -47,6 +48,15 @@ def read_texts(path: str | Path, text_field: str = "text") -> list[str]:
     if not p.is_file():
         raise ConfigError(f"replay texts file {p} does not exist; expected a .jsonl file")
     texts: list[str] = []
+    try:
+        return _read_lines(p, text_field, texts)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p} is not UTF-8 text (byte {exc.start} of a line); expected a .jsonl file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read replay texts file {p}: {exc.strerror or exc}") from None
+
+
+def _read_lines(p: Path, text_field: str, texts: list[str]) -> list[str]:
     with p.open("r", encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -64,6 +74,82 @@ def read_texts(path: str | Path, text_field: str = "text") -> list[str]:
     if not texts:
         raise ConfigError(f"{p} contains no texts")
     return texts
+
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json",
+                    "tokenizer.model", "spiece.model", "sentencepiece.bpe.model")
+
+
+def _check_out(out: Path, overwrite: bool, texts: str | Path | None) -> None:
+    """Refuse an output path that is not ours to replace, before any work.
+
+    An existing OUT is replaced (with ``overwrite``) only when it is an empty folder or a replay
+    cache (its meta.json names this format): never a file, a foreign folder, or a folder
+    holding the texts file.
+    """
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not overwrite:
+        raise ConfigError(f"cache directory {out} already exists; pass overwrite=True (--overwrite)")
+    if out.is_symlink() or not out.is_dir():
+        raise ConfigError(f"refusing to replace {out}: it is not a folder; expected a replay cache "
+                          "directory or a new path")
+    if texts is not None:
+        try:
+            inside = Path(texts).resolve().is_relative_to(out.resolve())
+        except OSError:
+            inside = False
+        if inside:
+            raise ConfigError(f"refusing to replace {out}: it holds the texts file {texts}")
+    try:
+        empty = not any(out.iterdir())
+        meta = json.loads((out / "meta.json").read_text()) if (out / "meta.json").is_file() else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        meta = None
+        empty = False
+    if not empty and not (isinstance(meta, dict) and meta.get("format") == CACHE_FORMAT):
+        raise ConfigError(f"refusing to replace {out}: it is not a replay cache (no meta.json of "
+                          f"format {CACHE_FORMAT!r}); choose another OUT")
+
+
+def _check_device(device: Any) -> None:
+    import torch
+
+    from mfa_engine.errors import BackendError
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device {device!r} is not a torch device: {str(exc).splitlines()[0]}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BackendError(f"device {device!r} was asked for, but no CUDA device is available here")
+
+
+def _load_model(model_path: str, tokenizer: Any, progress: bool) -> tuple[Any, Any]:
+    """Model and tokenizer of a Hugging Face model directory (or hub id), one-line errors."""
+    from transformers import AutoModel, AutoTokenizer
+
+    p = Path(model_path)
+    if not p.exists() and (os.environ.get("HF_HUB_OFFLINE") == "1" or p.is_absolute()
+                           or model_path.startswith(".") or model_path.count("/") > 1):
+        raise ConfigError(f"model directory {model_path} does not exist")
+    if p.is_dir() and tokenizer is None and not any((p / f).is_file() for f in _TOKENIZER_FILES):
+        raise ConfigError(f"model directory {model_path} has no tokenizer ({', '.join(_TOKENIZER_FILES[:4])}, "
+                          "...); expected a Hugging Face model directory with its tokenizer files")
+    import transformers
+
+    if not progress:  # also silences transformers' "Loading weights" bars
+        transformers.utils.logging.disable_progress_bar()
+    try:
+        tokenizer = tokenizer or AutoTokenizer.from_pretrained(model_path)
+        model = AutoModel.from_pretrained(model_path)
+    except (OSError, ValueError, KeyError) as exc:
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ConfigError(f"cannot load model {model_path}: {first[:200]}") from None
+    finally:
+        if not progress:
+            transformers.utils.logging.enable_progress_bar()
+    return model, tokenizer
 
 
 def _sha256(path: Path) -> str:
@@ -139,10 +225,12 @@ def build_replay_cache(
     from mfa_engine.tm.stats import ActivationStats, thresholds_from_stats
 
     out = Path(out_dir)
-    if out.exists() and not overwrite:
-        raise ConfigError(f"cache directory {out} already exists; pass overwrite=True (--overwrite)")
+    _check_out(out, overwrite, texts if isinstance(texts, (str, Path)) else None)
     if max_length < 1 or batch_size < 1:
         raise ConfigError(f"max_length and batch_size must be >= 1, got {max_length} and {batch_size}")
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or not (math.isfinite(k) and k > 0):
+        raise ConfigError(f"k must be a finite number > 0 (thresholds mu +- k sigma), got {plain(k)}")
+    _check_device(device)
     texts_info: dict[str, Any]
     if isinstance(texts, (str, Path)):
         tp = Path(texts)
@@ -157,13 +245,8 @@ def build_replay_cache(
 
     model_path = None
     if isinstance(model, (str, Path)):
-        from transformers import AutoModel, AutoTokenizer
-
         model_path = str(model)
-        if not Path(model_path).exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
-            raise ConfigError(f"model directory {model_path} does not exist")
-        tokenizer = tokenizer or AutoTokenizer.from_pretrained(model_path)
-        model = AutoModel.from_pretrained(model_path)
+        model, tokenizer = _load_model(model_path, tokenizer, progress)
     elif tokenizer is None:
         raise ConfigError("a tokenizer is required when passing a loaded model")
     model.eval()
@@ -177,7 +260,10 @@ def build_replay_cache(
         n_truncated += len(full) > max_length
         enc = tokenizer(t, truncation=True, max_length=max_length, add_special_tokens=True)["input_ids"]
         if len(enc) == 0:
-            raise ConfigError("a replay text tokenizes to zero tokens")
+            raise ConfigError(
+                f"replay text {len(ids) + 1} ({t[:40]!r}) tokenizes to zero tokens with "
+                f"{type(tokenizer).__name__}; expected a tokenizer that adds at least one token"
+            )
         ids.append(np.asarray(enc, dtype=np.int32))
     lengths = np.array([len(x) for x in ids], dtype=np.int64)
     batches = _batches(len(ids), batch_size)

@@ -129,6 +129,13 @@ def tm_loss(
             raise ConfigError(f"state codes have shape {tuple(states.shape)}, hidden has {shape}")
         if states.dtype.is_floating_point or states.dtype == torch.bool:
             raise ConfigError(f"state codes must be an integer tensor, got {states.dtype}")
+        if states.numel():
+            lo, hi = int(states.min()), int(states.max())
+            if lo < 0 or hi > 3:
+                raise ConfigError(
+                    f"state codes must be in 0..3 (0 neg, 1 neutral, 2 pos, 3 padding), got a "
+                    f"code {lo if lo < 0 else hi}"
+                )
         packed = False
         st = states.to(device=hidden.device, dtype=torch.int8).reshape(-1).contiguous()
     else:

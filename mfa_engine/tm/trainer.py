@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from transformers import Trainer
 
-from mfa_engine.errors import ConfigError
+from mfa_engine.errors import ConfigError, plain
 from mfa_engine.tm.cache import ReplayCache
 from mfa_engine.tm.loss import tm_loss
 
@@ -67,7 +67,7 @@ class TMReplayTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.replay_cache = replay_cache if isinstance(replay_cache, ReplayCache) else ReplayCache(replay_cache)
         if not (isinstance(tm_weight, (int, float)) or tm_weight == "dynamic"):
-            raise ConfigError(f"tm_weight must be a number or 'dynamic', got {tm_weight!r}")
+            raise ConfigError(f"tm_weight must be a number or 'dynamic', got {plain(tm_weight)}")
         lo, hi = tm_weight_clamp
         if not lo <= hi:
             raise ConfigError(f"tm_weight_clamp must be (low, high) with low <= high, got {tm_weight_clamp}")

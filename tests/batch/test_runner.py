@@ -84,7 +84,7 @@ def test_bad_options(neox_series, tmp_path):
     ck = [str(neox_series / "step0")]
     with pytest.raises(ConfigError, match="must not set seed"):
         run_batch(ck, tmp_path, options={"paper": {"seed": 3}})
-    with pytest.raises(ConfigError, match="samples must be an integer >= 1"):
+    with pytest.raises(ConfigError, match=r"samples must be an integer in \[1, 10000\]"):
         run_batch(ck, tmp_path, options={"paper": {}}, samples=0)
     with pytest.raises(ConfigError, match="mode must be"):
         run_batch(ck, tmp_path, options={"fast": {}})

@@ -44,15 +44,19 @@ def test_other_config_is_refused_unless_forced(tmp_path):
     with ResultsStore(tmp_path) as st:
         h = st.ensure_config("reference", cfg)
         assert h == config_hash(dict(reversed(list(cfg.items()))))  # key order does not matter
+        assert st.config("reference") is None  # recorded with the first row only
+        st.append(row(0, chash=h))
+        assert st.config("reference") == (h, cfg)
         assert st.ensure_config("reference", cfg) == h
         other = {**cfg, "threshold": 200.0}
         with pytest.raises(StoreError, match=r"another config \(threshold 150.0 -> 200.0\).*--force"):
             st.ensure_config("reference", other)
         assert st.config("reference") == (h, cfg)
         h2 = st.ensure_config("reference", other, force=True)
+        st.append(row(1, chash=h2))
         assert h2 != h and st.config("reference") == (h2, other)
         # Another mode has its own config.
-        st.ensure_config("paper", {"mode": "paper"})
+        st.append(row(0, mode="paper", chash=st.ensure_config("paper", {"mode": "paper"})))
         assert st.modes() == ["paper", "reference"]
 
 
@@ -77,5 +81,5 @@ def test_bad_store_paths(tmp_path):
         ResultsStore(f)
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / STORE_FILE).write_bytes(b"not a database at all" * 100)
-    with pytest.raises(StoreError, match="not a readable SQLite database"):
+    with pytest.raises(StoreError, match="is corrupt"):
         ResultsStore(tmp_path / "d")

@@ -74,6 +74,22 @@ def test_broken_cuda_source_is_reported(tmp_path: Path) -> None:
     assert [r.ok for r in good] == [True] and good[0].registers > 0 and good[0].spill_bytes == 0
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["12", "0", "-80", "999"])
+def test_unknown_arch_is_a_clear_error_without_a_temp_dir(arch, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    res = subprocess.run([sys.executable, "-m", "mfa_engine", "kernels", "check", "--arch", arch],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 2, res.stderr[-500:]
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith(f"error: --arch {arch} is not a compute capability") and "80" in line
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.skipif(aot.find_tool("nvcc") is None, reason="nvcc not available")
 def test_minplus_gate_fails_a_slow_kernel(tmp_path: Path) -> None:
     """A min-plus loop drowned in integer work is reported below 80% and fails on sm_90 only."""

@@ -167,8 +167,11 @@ def test_explicit_inf_entry_is_no_edge_and_dense_input() -> None:
     m = sp.csr_array((np.array([np.inf, 1.0]), (np.array([0, 1]), np.array([1, 2]))), shape=(3, 3))
     np.testing.assert_array_equal(multi_source_counts(m, [0, 1], [1.0, 5.0]), [[1, 1], [2, 2]])
     dense = np.full((3, 3), np.inf)
-    dense[0, 1], dense[1, 2] = 0.0, 2.0  # a zero-length edge is an edge in dense input
-    np.testing.assert_array_equal(multi_source_distances(dense, [0]), [[0.0, 0.0, 2.0]])
+    dense[0, 1], dense[1, 2] = 0.0, 2.0  # 0 is no edge in dense input (as in scipy.sparse.csgraph)
+    np.testing.assert_array_equal(multi_source_distances(dense, [0]), [[0.0, np.inf, np.inf]])
+    np.testing.assert_array_equal(multi_source_distances(dense, [1]), [[np.inf, 0.0, 2.0]])
+    zero = sp.csr_array((np.array([0.0, 2.0]), (np.array([0, 1]), np.array([1, 2]))), shape=(3, 3))
+    np.testing.assert_array_equal(multi_source_distances(zero, [0]), [[0.0, 0.0, 2.0]])  # explicit zero: an edge
 
 
 def test_long_path_takes_dijkstra_with_int64_ids() -> None:

@@ -156,3 +156,14 @@ def test_import_is_light():
             "print(sorted(m for m in ('torch', 'triton', 'transformers', 'numba') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("bad", [4, 7, -1, 256, 2**40])
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+def test_codes_outside_0_to_3_are_refused(problem, bad, backend):
+    """Codes are never wrapped to int8 (256 -> 0) nor ignored (7 -> like padding)."""
+    p = problem(2, 3, 5)
+    codes = codes_from_reference(p["ref"], p["pos"], p["neg"]).to(torch.int64)
+    codes[1, 2, 3] = bad
+    with pytest.raises(ValueError, match=rf"state codes must be in 0..3 .*got a code {bad}"):
+        tm_loss(p["hidden"], codes, p["pos"], p["neg"], backend=backend)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -104,7 +105,7 @@ def test_build_from_loaded_model_with_progress_and_overwrite(cache_dir, model, t
 
     tok = transformers.AutoTokenizer.from_pretrained(MODEL)
     out = tmp_path / "c2"
-    out.mkdir()
+    shutil.copytree(cache_dir, out)  # --overwrite replaces a replay cache (never a foreign folder)
     (out / "stale").write_text("x")
     build_replay_cache(model, TEXTS, out, tokenizer=tok, max_length=16, batch_size=1, overwrite=True)
     err = capsys.readouterr().err
