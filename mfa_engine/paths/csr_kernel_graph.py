@@ -41,8 +41,9 @@ class KernelGraph:
     min_weight: float
 
 
-def _key(m: sp.csr_array) -> tuple:
-    return (id(m.indptr), id(m.indices), id(m.data), m.nnz, m.shape)
+def _same(key: tuple, m: sp.csr_array) -> bool:
+    """The CSR still holds the arrays (by identity) and shape the cached graph was built from."""
+    return key[0] is m.indptr and key[1] is m.indices and key[2] is m.data and key[3] == m.shape
 
 
 def kernel_graph(m: sp.csr_array) -> KernelGraph:
@@ -52,7 +53,7 @@ def kernel_graph(m: sp.csr_array) -> KernelGraph:
         m: Canonical float64 CSR [N, N].
     """
     hit = getattr(m, _ATTR, None)
-    if hit is not None and hit[0] == _key(m):
+    if hit is not None and _same(hit[0], m):
         return hit[1]
     from mfa_engine.kernels import csr_order
 
@@ -73,7 +74,7 @@ def kernel_graph(m: sp.csr_array) -> KernelGraph:
     low = float(data.min()) if data.size else np.inf
     out = KernelGraph(indptr, indices, data, inv, low)
     try:
-        setattr(m, _ATTR, (_key(m), out))
+        setattr(m, _ATTR, ((m.indptr, m.indices, m.data, m.shape), out))
     except AttributeError:  # an object without a __dict__: no caching
         pass
     return out
