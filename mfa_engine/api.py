@@ -14,6 +14,9 @@ from mfa_engine.options import AnalysisOptions
 
 __all__ = ["analyze_graph", "analyze_checkpoint", "as_options", "make_q_grid", "graph_radius_grid"]
 
+#: Accepted values of ``radius_lower`` (lower end of the default radius grid).
+RADIUS_LOWER_CHOICES = ("quantile", "min")
+
 #: Above this many S x N distance entries, the radius grid is estimated from a subset of centres.
 _GRID_MAX_ENTRIES = 20_000_000
 
@@ -76,9 +79,16 @@ def graph_radius_grid(
     upper: str = "p99",
     directed: bool = True,
     backend: str = "auto",
+    lower: str = "quantile",
+    edges: tuple[np.ndarray, float | None] | None = None,
 ) -> np.ndarray:
-    """The default radius grid of a graph: log-spaced from the smallest positive distance to
-    the 99th percentile of the finite distances from the centres (docs/method.md, Box growing).
+    """The default radius grid of a graph (docs/method.md, Box growing).
+
+    ``lower="quantile"`` (default): a data scale times a fixed unit grid, from the 5% quantile
+    of the edge distances (weighted edges of a LayeredGraph; never below its structural
+    distance) to the 99th percentile of the finite distances from the centres
+    (:func:`mfa_engine.analysis.radii.scaled_radius_grid`). ``lower="min"``: the earlier grid,
+    log-spaced from the smallest positive distance from the centres.
 
     Distances are taken from all centres when ``S x N`` is at most 2e7 entries, else from an
     evenly spaced subset of the centres (so memory stays bounded).
@@ -90,11 +100,16 @@ def graph_radius_grid(
         upper: ``"p99"``, ``"max"`` or ``"rounded"`` (distinct rounded distances).
         directed: Follow edge directions.
         backend: Paths backend.
+        lower: ``"quantile"`` or ``"min"`` (ignored for ``upper="rounded"``).
+        edges: ``(edge distances, floor)`` for ``lower="quantile"``; default taken from
+            ``graph`` (a prepared graph has no structural floor, and a prepared DAG gives its
+            path distances instead of its edge distances).
 
     Returns:
         float64 ``[R]`` strictly increasing radii.
     """
     from mfa_engine.analysis import radius_grid
+    from mfa_engine.analysis.radii import scaled_radius_grid
     from mfa_engine.paths import multi_source_distances
 
     n = graph.shape[0]
@@ -108,7 +123,34 @@ def graph_radius_grid(
         from mfa_engine.errors import AnalysisError
 
         raise AnalysisError("no finite positive distances from the centres: the graph has no usable edges")
-    return radius_grid(vals.astype(np.float64), n=n_radii, upper=upper)
+    if lower not in RADIUS_LOWER_CHOICES:
+        raise ConfigError(f"radius_lower must be one of {', '.join(RADIUS_LOWER_CHOICES)}, got {lower!r}")
+    if lower == "min" or upper == "rounded":
+        return radius_grid(vals.astype(np.float64), n=n_radii, upper=upper)
+    e, floor = _edge_distances(graph) if edges is None else edges
+    return scaled_radius_grid(vals if e is None else e, vals, n=n_radii, upper=upper, floor=floor)
+
+
+def _edge_distances(graph: Any) -> tuple[np.ndarray | None, float | None]:
+    """Edge distances for the lower end of the grid (None if unknown) and the floor.
+
+    A NIN gives its weighted edges and its structural distance as the floor; another layered
+    graph or a sparse matrix every edge and no floor; a prepared DAG nothing (None).
+    """
+    weights = getattr(graph, "weight_distances", None)
+    if weights is not None:
+        w = weights()
+        if (np.isfinite(w) & (w > 0)).any():
+            return w, getattr(graph, "structural_distance", None)
+    blocks = getattr(graph, "blocks", None)
+    if blocks is not None:
+        parts = [np.asarray(b, dtype=np.float64).ravel() for b in blocks]
+        return (np.concatenate(parts) if parts else np.zeros(0)), getattr(graph, "structural_distance", None)
+    kind = getattr(graph, "kind", None)
+    if kind == "dag":
+        return None, None
+    m = graph.obj if kind == "csr" else graph
+    return np.asarray(m.data, dtype=np.float64), None
 
 
 def analyze_graph(
@@ -125,6 +167,9 @@ def analyze_graph(
     n_radii: int = 64,
     radius_upper: str = "p99",
     backend: str = "auto",
+    radius_lower: str = "quantile",
+    fit_window: str = "full",
+    window_min_span: float = 1.0,
 ) -> Any:
     """Multifractal spectrum of a graph by box growing around centres (docs/method.md, Box growing).
 
@@ -134,20 +179,26 @@ def analyze_graph(
         convention: ``"boxgrowing"`` (NeuroMFA, tau from ln sum mu^q) or ``"sandbox"`` (Liu, Yu
             and Anh 2015, with D(q)).
         q: The q grid (default -3..3 step 0.1).
-        radii: Explicit radius grid (default: 64 log-spaced radii up to the 99th percentile of
-            the finite distances).
+        radii: Explicit radius grid (default: ``graph_radius_grid``, 64 radii from a low
+            quantile of the edge distances to the 99th percentile of the finite distances).
         centres: Node ids of the centres (default all nodes).
         directed: Follow edge directions (False: treat edges as undirected).
-        fit_range: Optional ``(r_lo, r_hi)`` restricting the fits.
+        fit_range: Optional ``(r_lo, r_hi)`` restricting the fits (overrides ``fit_window``).
         min_reach: Centres reaching fewer nodes within the largest radius are dropped.
         normalisation: ``"centre"`` (N_i(r)/N_i(r_max), the box-growing default) or
             ``"global"`` (N_i(r)/N; always used by the sandbox convention).
         n_radii: Size of the default radius grid.
         radius_upper: Upper end of the default grid: ``"p99"``, ``"max"`` or ``"rounded"``.
         backend: Paths backend (``"auto"``, ``"cpu"``, ``"torch"``, ``"triton"``, ``"cupy"``).
+        radius_lower: Lower end of the default grid: ``"quantile"`` (robust, scale-exact) or
+            ``"min"`` (the earlier grid from the smallest distance).
+        fit_window: ``"full"`` (every radius; default for a general graph) or ``"auto"`` (the
+            most stable window of the data, ``mfa_engine.analysis.window``; the default of
+            ``analyze_checkpoint``'s paper mode).
+        window_min_span: Smallest span in ``ln r`` of an automatic window.
 
     Returns:
-        A ``mfa_engine.analysis.Spectrum``.
+        A ``mfa_engine.analysis.Spectrum`` (with ``diagnostics``).
 
     Raises:
         ConfigError: Invalid graph, q grid, radii or centres.
@@ -158,7 +209,9 @@ def analyze_graph(
 
     # Every option is checked before any path is computed.
     AnalysisOptions(convention=convention, normalisation=normalisation, n_radii=n_radii,
-                    radius_upper=radius_upper, min_reach=min_reach, directed=bool(directed), backend=backend)
+                    radius_upper=radius_upper, min_reach=min_reach, directed=bool(directed), backend=backend,
+                    radius_lower=radius_lower, fit_window=fit_window, fit_range=fit_range,
+                    window_min_span=window_min_span)
     qa = check_q(q)
     r = None if radii is None else _check_radii(radii)
     g = _prepared_graph(graph, bool(directed))
@@ -172,7 +225,8 @@ def analyze_graph(
     if c.size == 0:
         raise ConfigError("no centres given: centres must name at least one node")
     if r is None:
-        r = graph_radius_grid(g, c, n_radii=n_radii, upper=radius_upper, directed=directed, backend=backend)
+        r = graph_radius_grid(g, c, n_radii=n_radii, upper=radius_upper, directed=directed, backend=backend,
+                              lower=radius_lower, edges=_edge_distances(graph))
     counts = multi_source_counts(g, c, r, directed=directed, backend=backend)
     return spectrum_from_counts(
         counts,
@@ -183,6 +237,8 @@ def analyze_graph(
         n_nodes=n,
         fit_range=fit_range,
         min_reach=min_reach,
+        fit_window=fit_window,
+        window_min_span=window_min_span,
     )
 
 
@@ -221,10 +277,15 @@ def analyze_checkpoint(
 
     Returns:
         ``{"engine_version", "checkpoint", "model_type", "mode", "config", "q", "tau", "alpha",
-        "f_alpha", "alpha0", "width", "alpha0_std", "width_std", "samples": [...],
-        "bytes_read", "bytes_total"}``; ``bytes_read`` counts the bytes this call fetched from
-        the Hub (0 for local files and cached ranges), ``bytes_total`` the size of the
-        checkpoint's weight files.
+        "f_alpha", "alpha0", "width", "alpha0_std", "width_std", "alpha0_median",
+        "width_median", "alpha0_ci", "width_ci", "n_flagged", "samples": [...], "bytes_read",
+        "bytes_total"}`` (``*_ci``: 95% bootstrap intervals over the samples, see
+        :mod:`mfa_engine.analysis.uncertainty`), plus ``"null"`` with the same fields when a null
+        model is asked for; ``bytes_read`` counts the bytes this call fetched from the Hub (0 for
+        local files and cached ranges), ``bytes_total`` the size of the checkpoint's weight
+        files. Paper-mode samples carry ``alpha0`` (= tau'(0)), ``alpha0_argmax``, ``width``,
+        ``width_hull``, ``structural_distance`` (the value used) and ``diagnostics``
+        (``mfa_engine.analysis.diagnostics``; docs/method.md, Spectrum).
 
     Raises:
         ConfigError: An invalid or unknown option (before anything is read).
@@ -308,13 +369,30 @@ def _floats(a: Any) -> list[float]:
     return [float(x) for x in np.asarray(a, dtype=np.float64).ravel()]
 
 
+def _spectrum_stats(records: list[dict]) -> dict:
+    """Mean spectrum, and mean, spread, median and 95% bootstrap interval of alpha0 and width."""
+    from mfa_engine.analysis.uncertainty import bootstrap_ci
+
+    out: dict[str, Any] = {
+        "tau": _floats(np.mean([r["tau"] for r in records], axis=0)),
+        "alpha": _floats(np.mean([r["alpha"] for r in records], axis=0)),
+        "f_alpha": _floats(np.mean([r["f_alpha"] for r in records], axis=0)),
+    }
+    for key in ("alpha0", "width"):
+        v = np.array([r[key] for r in records], dtype=np.float64)
+        out[key] = float(v.mean())
+        out[f"{key}_std"] = float(v.std())
+        out[f"{key}_median"] = float(np.median(v))
+        out[f"{key}_ci"] = list(bootstrap_ci(v)) if np.all(np.isfinite(v)) else None
+    return out
+
+
 def _summarise(records: list[dict], q: np.ndarray, **head: Any) -> dict:
     """Means over samples at top level plus the per-sample records (the JSON contract).
 
-    The spreads ``alpha0_std`` and ``width_std`` are population standard deviations (ddof=0).
+    The spreads ``alpha0_std`` and ``width_std`` are population standard deviations (ddof=0);
+    ``*_ci`` are 95% bootstrap intervals of the mean over samples.
     """
-    alpha0 = np.array([r["alpha0"] for r in records])
-    width = np.array([r["width"] for r in records])
     doc = {
         "engine_version": head["engine_version"],
         "checkpoint": head["checkpoint"],
@@ -322,16 +400,14 @@ def _summarise(records: list[dict], q: np.ndarray, **head: Any) -> dict:
         "mode": head["mode"],
         "config": head["config"],
         "q": _floats(q),
-        "tau": _floats(np.mean([r["tau"] for r in records], axis=0)),
-        "alpha": _floats(np.mean([r["alpha"] for r in records], axis=0)),
-        "f_alpha": _floats(np.mean([r["f_alpha"] for r in records], axis=0)),
-        "alpha0": float(alpha0.mean()),
-        "width": float(width.mean()),
-        "alpha0_std": float(alpha0.std()),
-        "width_std": float(width.std()),
+        **_spectrum_stats(records),
+        "n_flagged": sum(1 for r in records if (r.get("diagnostics") or {}).get("flagged")),
         "samples": records,
         "seconds": round(float(head["seconds"]), 4),
         "bytes_read": int(head.get("bytes_read", 0)),
         "bytes_total": int(head.get("bytes_total", 0)),
     }
+    nulls = [r["null"] for r in records if isinstance(r.get("null"), dict)]
+    if nulls:
+        doc["null"] = {"model": nulls[0].get("model"), **_spectrum_stats(nulls)}
     return doc

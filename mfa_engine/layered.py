@@ -39,6 +39,8 @@ class LayeredGraph:
         node_kind: ``[N]`` layer kind names (NINs, see ``mfa_engine.nin.LAYER_KINDS``), or empty.
         node_neuron: int64 ``[N]``, index of the neuron within its full (unsampled) layer
             (NINs), or empty.
+        structural: Per block, True for structural (non-weight) blocks (NINs); empty = none.
+        structural_distance: Distance of the structural edges (NINs), or None.
     """
 
     layer_sizes: list[int]
@@ -46,6 +48,8 @@ class LayeredGraph:
     node_block: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     node_kind: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<U8"))
     node_neuron: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    structural: list[bool] = field(default_factory=list)
+    structural_distance: float | None = None
 
     def __post_init__(self) -> None:
         self.layer_sizes = [int(n) for n in self.layer_sizes]
@@ -82,6 +86,12 @@ class LayeredGraph:
     def n_edges(self) -> int:
         """Number of finite edges."""
         return int(sum(np.isfinite(b).sum() for b in self.blocks))
+
+    def weight_distances(self) -> np.ndarray:
+        """float64: the finite distances of the weighted (non-structural) edges."""
+        parts = [np.asarray(b, dtype=np.float64) for l, b in enumerate(self.blocks)
+                 if not (l < len(self.structural) and self.structural[l])]
+        return np.concatenate([p[np.isfinite(p)] for p in parts]) if parts else np.zeros(0)
 
     def to_csr(self) -> "scipy.sparse.csr_array":
         """Export as a SciPy CSR array ``[N, N]`` whose explicit entries are the finite distances.

@@ -3,9 +3,10 @@
 Nodes are neurons grouped in node layers; per transformer block the layers are
 ``x`` (block input) -> ``qkv`` -> ``ctx`` (attention context) -> ``attn_out`` -> ``mlp``, and the
 last block's ``mlp`` feeds a final ``x`` layer (the model output). Weighted edges have distance
-``1/|w|`` (kept when ``|w| > eps``); ``qkv -> ctx`` edges are structural (docs/method.md, NIN) with a fixed
-distance. The network is a layered DAG, stored as one dense distance block per pair of
-consecutive layers (``inf`` = no edge), so multi-source shortest paths are min-plus chains.
+``1/|w|`` (kept when ``|w| > eps``); ``qkv -> ctx`` edges are structural (docs/method.md, NIN)
+with a fixed distance, or one relative to the median weight distance of the sample. The
+network is a layered DAG, stored as one dense distance block per pair of consecutive layers
+(``inf`` = no edge), so multi-source shortest paths are min-plus chains.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def build_nin(
     seed: int = 0,
     eps: float = 0.0,
     structural_distance: float = 1.0,
+    structural_scale: str = "absolute",
     mlp_factor: int = 2,
     blocks: Sequence[int] | None = None,
 ) -> LayeredGraph:
@@ -79,7 +81,11 @@ def build_nin(
             ``mlp_factor`` times as many), or ``"all"``/``None`` for the full network.
         seed: Seed of the sampling RNG (``numpy.random.default_rng(seed)``).
         eps: Edges with ``|w| <= eps`` are dropped (default 0: every nonzero weight).
-        structural_distance: Distance of the structural ``qkv -> ctx`` edges.
+        structural_distance: Distance of the structural ``qkv -> ctx`` edges: the value itself
+            (``structural_scale="absolute"``) or a factor of the median of the sample's
+            weight distances (``"median"``, paper mode's default: a uniform rescale of the
+            weights then rescales every distance alike).
+        structural_scale: ``"absolute"`` or ``"median"``.
         mlp_factor: Multiplier of the sample size for the MLP hidden layer.
         blocks: Transformer blocks to include (default all, in order); the chain is taken as
             consecutive even if a subset is given.
@@ -96,6 +102,7 @@ def build_nin(
     k: int | None = None if npl == "all" else npl
     check_option("eps", eps)
     check_option("structural_distance", structural_distance)
+    check_option("structural_scale", structural_scale)
 
     sizes = adapter.layer_sizes()
     block_ids = list(range(adapter.n_blocks)) if blocks is None else [int(b) for b in blocks]
@@ -117,18 +124,20 @@ def build_nin(
     layer_kind.append("x")
     layer_block.append(block_ids[-1] + 1 if block_ids else 0)
 
-    dist_blocks: list[np.ndarray] = []
+    dist_blocks: list[Any] = []
+    masks: dict[int, np.ndarray] = {}
     for l in range(len(layer_idx) - 1):
         src, dst = layer_idx[l], layer_idx[l + 1]
         edge = EDGE_KINDS[LAYER_KINDS.index(layer_kind[l])]
-        b = layer_block[l]
         if edge == "qkv_ctx":
-            mask = np.asarray(adapter.structural_mask(src, dst), dtype=bool)
-            blk = np.where(mask, float(structural_distance), np.inf)
+            masks[l] = np.asarray(adapter.structural_mask(src, dst), dtype=bool)
+            dist_blocks.append(None)
         else:
-            w = np.asarray(adapter.edge_weights(ckpt, b, edge, src, dst))
-            blk = _distances(w, eps)
-        dist_blocks.append(np.ascontiguousarray(blk, dtype=np.float64))
+            w = np.asarray(adapter.edge_weights(ckpt, layer_block[l], edge, src, dst))
+            dist_blocks.append(np.ascontiguousarray(_distances(w, eps), dtype=np.float64))
+    d_struct = _structural_value(dist_blocks, float(structural_distance), structural_scale)
+    for l, mask in masks.items():
+        dist_blocks[l] = np.ascontiguousarray(np.where(mask, d_struct, np.inf), dtype=np.float64)
 
     sizes_l = [len(ix) for ix in layer_idx]
     return LayeredGraph(
@@ -137,4 +146,20 @@ def build_nin(
         node_block=np.repeat(np.asarray(layer_block, np.int64), sizes_l),
         node_kind=np.repeat(np.asarray(layer_kind), sizes_l),
         node_neuron=np.concatenate(layer_idx) if layer_idx else np.zeros(0, np.int64),
+        structural=[l in masks for l in range(len(dist_blocks))],
+        structural_distance=d_struct if masks else None,
     )
+
+
+def _structural_value(blocks: list[Any], value: float, scale: str) -> float:
+    """The structural distance: ``value`` itself, or ``value`` times the median weight distance."""
+    if scale == "absolute":
+        return value
+    finite = [b[np.isfinite(b)] for b in blocks if b is not None]
+    d = np.concatenate(finite) if finite else np.zeros(0)
+    if d.size == 0:
+        raise ConfigError(
+            "structural_scale='median' needs weighted edges in the sample, found none "
+            "(every weight is <= eps); use structural_scale='absolute'"
+        )
+    return value * float(np.median(d))

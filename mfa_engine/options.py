@@ -39,7 +39,7 @@ MAX_RADII = MAX_N_RADII
 
 def option(default: Any, check: Callable[[str, Any], Any], *, affects: tuple[str, ...],
            help: str, choices: tuple[Any, ...] | None = None, q_grid: bool = False,
-           flag: str | None = None) -> Any:
+           flag: str | None = None, omit_default: bool = False) -> Any:
     """Declare one analysis option (a dataclass field with its metadata).
 
     Args:
@@ -54,9 +54,11 @@ def option(default: Any, check: Callable[[str, Any], Any], *, affects: tuple[str
             this field.
         flag: CLI flag, if not ``--name-with-dashes`` (a boolean's flag sets the opposite of
             its default, e.g. ``--undirected`` for ``directed``).
+        omit_default: Leave the option out of the batch configuration while it has its default
+            (an option added later then keeps the hashes of earlier stores).
     """
     meta = {"check": check, "affects": tuple(affects), "help": help, "choices": choices, "q_grid": q_grid,
-            "flag": flag}
+            "flag": flag, "omit_default": omit_default}
     return field(default=default, metadata=meta)
 
 
@@ -143,6 +145,28 @@ def _normalisation(name: str, v: Any) -> str | None:
     return None if v is None else _choice(("centre", "global"))(name, v)
 
 
+def _fit_range(name: str, v: Any) -> tuple[float, float] | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        v = v.split(",")
+    try:
+        lo, hi = (_number(name, float(x) if isinstance(x, str) else x) for x in v)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be two radii LO,HI, got {v!r}") from None
+    if not 0 < lo <= hi:
+        raise ConfigError(f"{name} must satisfy 0 < LO <= HI, got {v!r}")
+    return (lo, hi)
+
+
+#: Null models (``mfa_engine.null_model``).
+NULL_MODELS = ("shuffle",)
+
+
+def _null_model(name: str, v: Any) -> str | None:
+    return None if v is None else _choice(NULL_MODELS)(name, v)
+
+
 def _path_or_none(name: str, v: Any) -> str | None:
     import os
 
@@ -194,8 +218,27 @@ class AnalysisOptions:
                             help="paper mode: ignore edge directions")
     eps: float = option(0.0, _non_negative, affects=PAPER, help="paper mode: drop weights with |w| <= eps")
     structural_distance: float = option(1.0, _positive, affects=PAPER,
-                                        help="distance of the structural QKV -> context edges")
+                                        help="distance of the structural QKV -> context edges (paper mode: a factor, see structural_scale)")
     backend: str = option("auto", _choice(_BACKENDS), affects=(), choices=_BACKENDS, help="paths backend")
+    structural_scale: str = option("median", _choice(("median", "absolute")), affects=PAPER,
+                                   choices=("median", "absolute"),
+                                   help="paper mode: structural_distance is a factor of the sample's median "
+                                        "weight distance (scale-invariant) or the distance itself")
+    radius_lower: str = option("quantile", _choice(("quantile", "min")), affects=PAPER,
+                               choices=("quantile", "min"),
+                               help="paper mode: bottom of the radius grid: the 0.05 quantile of the edge "
+                                    "distances, not below the structural distance, or the smallest distance "
+                                    "(the earlier grid)")
+    fit_window: str = option("auto", _choice(("auto", "full")), affects=PAPER, choices=("auto", "full"),
+                             help="paper mode: fit on the most stable window of the radii, or on all")
+    fit_range: tuple[float, float] | None = option(None, _fit_range, affects=PAPER,
+                                                   help="paper mode: fit only on radii in [LO, HI] "
+                                                        "(LO,HI; overrides fit_window)")
+    window_min_span: float = option(1.0, _positive, affects=PAPER,
+                                    help="paper mode: smallest span in ln r of the automatic fit window")
+    null: str | None = option(None, _null_model, affects=BOTH, choices=NULL_MODELS, omit_default=True,
+                              help="also analyse a null model: shuffle = every weight matrix permuted at random "
+                                   "(same values, no structure), seeded per sample (docs/science.md)")
     cache_dir: str | None = option(None, _path_or_none, affects=(),
                                    help="range cache of checkpoints read from the Hub (default $HF_HOME/mfa-ranges)")
     download: bool = option(False, _bool, affects=(),
@@ -281,6 +324,8 @@ class AnalysisOptions:
         cfg: dict[str, Any] = {"mode": m}
         for f in dataclasses.fields(self):
             if m not in f.metadata["affects"]:
+                continue
+            if f.metadata["omit_default"] and getattr(self, f.name) == f.default:
                 continue
             if f.metadata["q_grid"]:
                 cfg["q"] = self.q_config()

@@ -84,8 +84,15 @@ def plot_spectrum(doc: dict, out: str | Path) -> Path:
         ax.plot(s["alpha"], s["f_alpha"], color="tab:blue", alpha=0.3, lw=0.8,
                 label="samples" if i == 0 else None)
     ax.plot(doc["alpha"], doc["f_alpha"], color="tab:red", lw=2.0, label="mean over samples")
-    ax.axvline(doc["alpha0"], color="grey", ls=":", lw=1.0,
-               label=f"alpha0 = {doc['alpha0']:.4g} ± {doc['alpha0_std']:.2g}")
+    ci = doc.get("alpha0_ci")
+    ci_text = f", 95% CI [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else f" ± {doc['alpha0_std']:.2g}"
+    ax.axvline(doc["alpha0"], color="grey", ls=":", lw=1.0, label=f"alpha0 = {doc['alpha0']:.4g}{ci_text}")
+    if ci:
+        ax.axvspan(ci[0], ci[1], color="grey", alpha=0.15, lw=0)
+    null = doc.get("null")
+    if null:
+        ax.plot(null["alpha"], null["f_alpha"], color="black", ls="--", lw=1.5,
+                label=f"{null.get('model')} null (alpha0 = {null['alpha0']:.4g})")
     ax.set_xlabel(r"$\alpha$")
     ax.set_ylabel(r"$f(\alpha)$")
     parts = Path(doc["checkpoint"]).parts
@@ -112,8 +119,29 @@ def _steps_axis(ax: Any, steps: list[float]) -> None:
         ax.set_xticks(([0.0] if min(steps) <= 0 else []) + list(decades))
 
 
+def _values(entries: list[dict], key: str) -> Any:
+    import numpy as np
+
+    return np.array([np.nan if c.get(key) is None else c[key] for c in entries], dtype=float)
+
+
+def _band(entries: list[dict], key: str, std_key: str | None, y: Any) -> tuple[Any, Any, str]:
+    """Lower and upper edge of the shaded band: the 95% CI, else (old summaries) mean ± std."""
+    import numpy as np
+
+    if any(c.get(f"{key}_ci") is not None for c in entries):
+        ci = [c.get(f"{key}_ci") or [np.nan, np.nan] for c in entries]
+        return (np.array([v[0] for v in ci], dtype=float), np.array([v[1] for v in ci], dtype=float),
+                "95% bootstrap CI")
+    e = np.array([0.0 if std_key is None or c.get(std_key) is None else c[std_key] for c in entries], dtype=float)
+    return y - e, y + e, "± std over samples"
+
+
 def plot_series(summary: dict, out_stem: str | Path, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
-    """Draw alpha0, width and E(t) against the training step, with the spread over samples.
+    """Draw alpha0, width and E(t) against the training step, with 95% CI bands.
+
+    The bands are the bootstrap intervals of the summary (``*_ci``; ``*_std`` for summaries
+    without them); a null model (``null`` blocks) is drawn dashed with its own band.
 
     Args:
         summary: A batch summary document (``mfa batch --summary``).
@@ -127,7 +155,6 @@ def plot_series(summary: dict, out_stem: str | Path, formats: tuple[str, ...] = 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     ck = [c for c in summary["checkpoints"]]
     steps = [float(c["step"]) if c["step"] is not None else float(i) for i, c in enumerate(ck)]
@@ -135,10 +162,17 @@ def plot_series(summary: dict, out_stem: str | Path, formats: tuple[str, ...] = 
     panels = (("alpha0", "alpha0_std", r"$\alpha_0$"), ("width", "width_std", r"width $\Delta\alpha$"),
               ("emergence", "emergence_std", r"emergence $E(t)$"))
     for ax, (key, std_key, label) in zip(axes, panels):
-        y = np.array([np.nan if c[key] is None else c[key] for c in ck], dtype=float)
-        e = np.array([0.0 if c.get(std_key) is None else c[std_key] for c in ck], dtype=float)
+        y = _values(ck, key)
+        lo, hi, band = _band(ck, key, std_key, y)
         ax.plot(steps, y, "o-", color="tab:blue", lw=1.5, ms=4, label="mean over samples")
-        ax.fill_between(steps, y - e, y + e, color="tab:blue", alpha=0.2, label="± std over samples")
+        ax.fill_between(steps, lo, hi, color="tab:blue", alpha=0.2, label=band)
+        if any("null" in c for c in ck):
+            nulls = [c.get("null") or {} for c in ck]
+            yn = _values(nulls, key)
+            lon, hin, _ = _band(nulls, key, None, yn)
+            ax.plot(steps, yn, "s--", color="black", lw=1.2, ms=3,
+                    label=f"{next(iter(n.get('model') for n in nulls if n), None) or 'shuffle'} null")
+            ax.fill_between(steps, lon, hin, color="grey", alpha=0.2)
         if key != "emergence":
             for i, c in enumerate(ck):
                 ax.scatter([steps[i]] * len(c["samples"]), [s[key] for s in c["samples"]],
@@ -159,7 +193,8 @@ def plot_series(summary: dict, out_stem: str | Path, formats: tuple[str, ...] = 
 
 def plot_spectra(spectra: list[tuple[str, list[dict]]], out_stem: str | Path, title: str = "",
                  formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
-    """Draw f(alpha) of selected checkpoints: each sample thin, the mean over samples bold.
+    """Draw f(alpha) of selected checkpoints: each sample thin, the mean over samples bold, the
+    mean of the null records (if any) dashed.
 
     Args:
         spectra: ``(label, per-sample records with "alpha" and "f_alpha")`` per checkpoint.
@@ -183,6 +218,10 @@ def plot_spectra(spectra: list[tuple[str, list[dict]]], out_stem: str | Path, ti
             ax.plot(r["alpha"], r["f_alpha"], color=color, alpha=0.25, lw=0.7)
         ax.plot(np.mean([r["alpha"] for r in recs], axis=0), np.mean([r["f_alpha"] for r in recs], axis=0),
                 color=color, lw=2.0, label=f"{label} ({len(recs)} samples)")
+        nulls = [r["null"] for r in recs if isinstance(r.get("null"), dict)]
+        if nulls:
+            ax.plot(np.mean([r["alpha"] for r in nulls], axis=0), np.mean([r["f_alpha"] for r in nulls], axis=0),
+                    color=color, lw=1.2, ls="--", label=f"{label} null")
     ax.set_xlabel(r"$\alpha$")
     ax.set_ylabel(r"$f(\alpha)$")
     ax.set_title(title, fontsize=9)

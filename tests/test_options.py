@@ -20,6 +20,8 @@ ALTERNATIVE = {
     "q_max": 2.0, "q_step": 0.5, "q": (-1.0, 0.0, 1.0), "threshold": 120.0, "n_radii": 17,
     "radius_upper": "max", "convention": "sandbox", "normalisation": "global", "min_reach": 3,
     "directed": False, "eps": 0.01, "structural_distance": 2.0, "backend": "cpu",
+    "structural_scale": "absolute", "radius_lower": "min", "fit_window": "full",
+    "fit_range": (1.0, 2.0), "window_min_span": 0.5, "null": "shuffle",
     "cache_dir": "/tmp/ranges", "download": True,
 }
 
@@ -68,6 +70,13 @@ def test_defaults():
     ("structural_distance", 0.0, "structural_distance must be > 0"),
     ("backend", "gpu", "backend must be one of"),
     ("mode", "fast", "mode must be one of"),
+    ("structural_scale", "mean", "structural_scale must be one of"),
+    ("radius_lower", "p01", "radius_lower must be one of"),
+    ("fit_window", "best", "fit_window must be one of"),
+    ("fit_range", (2.0, 1.0), "fit_range must satisfy 0 < LO <= HI"),
+    ("fit_range", "1,x", "fit_range must be two radii"),
+    ("fit_range", (1.0,), "fit_range must be two radii"),
+    ("window_min_span", 0.0, "window_min_span must be > 0"),
 ])
 def test_invalid_values_name_the_option(name, value, match):
     with pytest.raises(ConfigError, match=match):
@@ -98,7 +107,7 @@ def test_batch_config_follows_field_metadata(mode):
         cfg = mode_config(mode, {f.name: ALTERNATIVE[f.name]})
         assert (cfg != base) == (mode in f.metadata["affects"]), f.name
     relevant = {"mode", "q"} | {f.name for f in option_fields() if mode in f.metadata["affects"]
-                                and not f.metadata["q_grid"]}
+                                and not f.metadata["q_grid"] and not f.metadata["omit_default"]}
     assert set(base) == relevant
     assert mode_config(mode, AnalysisOptions(backend="cpu", samples=2, seed=9)) == base
 
@@ -191,3 +200,11 @@ def test_json_config_records_the_options(tiny_checkpoint):
                              **AnalysisOptions(samples=1, neurons_per_layer=5, n_radii=12, backend="cpu").to_dict()}
     assert doc["config"]["n_radii"] == 12 and doc["config"]["q"] is None
     json.dumps(doc)
+
+
+def test_null_enters_the_configuration_only_when_set():
+    plain, null = AnalysisOptions(), AnalysisOptions(null="shuffle")
+    assert "null" not in plain.config("paper") and "null" not in plain.config("reference")
+    assert null.config("paper")["null"] == "shuffle" and null.config("reference")["null"] == "shuffle"
+    with pytest.raises(ConfigError, match="null must be one of 'shuffle'"):
+        AnalysisOptions(null="rewire")

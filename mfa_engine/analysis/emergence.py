@@ -87,7 +87,7 @@ def emergence(alpha0: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.nda
     a_mean = a.mean(axis=1)
     e = emergence_curve(a_mean, w_mean)
     e_per_sample = emergence_curve(a, w)
-    e_std = e_per_sample.std(axis=1)
     e[0] = 0.0
+    e_std = e_per_sample.std(axis=1)
     e_std[0] = 0.0
     return e, e_std

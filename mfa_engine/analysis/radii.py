@@ -1,4 +1,13 @@
-"""Radius grids for the box-growing / sandbox measures."""
+"""Radius grids for the box-growing / sandbox measures.
+
+Paper mode's default grid (:func:`scaled_radius_grid`) is a data scale times a fixed unit grid:
+``r_k = r_lo * u_k`` with ``u = geomspace(1, r_hi / r_lo, n)`` and the last radius set to
+``r_hi``. ``r_lo`` is a low quantile of the edge (weight) distances, never below a floor (the
+structural distance), and ``r_hi`` the 99th percentile of the finite path distances. Under a
+rescale of every distance by a power of two, ``r_lo``, ``r_hi`` and their ratio scale exactly,
+so every radius does too and no count changes. The earlier grid (log-spaced from the smallest
+positive distance) stays available as :func:`radius_grid`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +15,10 @@ import numpy as np
 
 from mfa_engine.errors import ConfigError, plain
 
-__all__ = ["radius_grid", "RADIUS_UPPER_CHOICES"]
+__all__ = ["radius_grid", "scaled_radius_grid", "RADIUS_UPPER_CHOICES", "DEFAULT_LOW_QUANTILE"]
+
+#: Default quantile of the edge distances at the lower end of :func:`scaled_radius_grid`.
+DEFAULT_LOW_QUANTILE = 0.05
 
 #: Accepted values of ``upper`` in :func:`radius_grid`.
 RADIUS_UPPER_CHOICES = ("p99", "max", "rounded")
@@ -78,5 +90,75 @@ def radius_grid(finite_distances: np.ndarray, n: int = 64, upper: str = "p99") -
     if not np.all(np.diff(radii) > 0):  # only when hi/lo is within rounding of 1
         raise ConfigError(
             f"radius_grid: cannot place {n} distinct log-spaced radii between {lo!r} and {hi!r}"
+        )
+    return radii
+
+
+def _positive_finite(name: str, values: np.ndarray) -> np.ndarray:
+    d = np.asarray(values, dtype=np.float64).ravel()
+    if np.isnan(d).any() or (d < 0).any():
+        raise ConfigError(f"scaled_radius_grid: {name} must be >= 0 and not NaN")
+    d = d[np.isfinite(d) & (d > 0)]
+    if d.size == 0:
+        raise ConfigError(f"scaled_radius_grid: {name} has no positive finite value")
+    return d
+
+
+def scaled_radius_grid(
+    edge_distances: np.ndarray,
+    path_distances: np.ndarray,
+    n: int = 64,
+    *,
+    low_quantile: float = DEFAULT_LOW_QUANTILE,
+    floor: float | None = None,
+    upper: str = "p99",
+) -> np.ndarray:
+    """Robust radius grid: a data scale times a fixed unit grid (module docstring).
+
+    Args:
+        edge_distances: float64 distances of the weighted edges, any shape; the positive
+            finite ones are used.
+        path_distances: Shortest-path distances from the centres, any shape; the positive
+            finite ones are used.
+        n: Number of radii, >= 2.
+        low_quantile: Quantile of the edge distances at the lower end (linear interpolation,
+            ``np.quantile``), in ``[0, 1)``.
+        floor: The lower end is never below this (the structural distance), or None.
+        upper: ``"p99"`` (99th percentile of the path distances) or ``"max"``.
+
+    Returns:
+        float64 ``[n]`` strictly increasing; ``r[0] = max(quantile, floor)``, ``r[-1]`` the
+        upper end.
+
+    Raises:
+        ConfigError: Bad ``n``, ``low_quantile``, ``floor`` or ``upper``, no positive finite
+            distances, or an upper end not above the lower end.
+    """
+    if upper not in ("p99", "max"):
+        raise ConfigError(f"scaled_radius_grid: upper={upper!r} is not one of p99, max")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ConfigError(f"scaled_radius_grid: n must be an integer >= 2, got {n!r}")
+    if not (isinstance(low_quantile, (int, float)) and 0.0 <= low_quantile < 1.0):
+        raise ConfigError(f"scaled_radius_grid: low_quantile must be in [0, 1), got {low_quantile!r}")
+    if floor is not None and not (np.isfinite(floor) and floor > 0):
+        raise ConfigError(f"scaled_radius_grid: floor must be finite and > 0, got {floor!r}")
+    e = _positive_finite("edge_distances", edge_distances)
+    p = _positive_finite("path_distances", path_distances)
+    lo = float(np.quantile(e, low_quantile))
+    if floor is not None:
+        lo = max(lo, float(floor))
+    hi = float(np.percentile(p, 99.0)) if upper == "p99" else float(p.max())
+    if not hi > lo:
+        raise ConfigError(
+            f"scaled_radius_grid: upper end {hi!r} ({upper} of the path distances) is not above "
+            f"the lower end {lo!r} (edge-distance quantile {low_quantile} or the floor)"
+        )
+    unit = np.geomspace(1.0, hi / lo, int(n))
+    unit[0] = 1.0
+    radii = lo * unit
+    radii[-1] = hi
+    if not np.all(np.diff(radii) > 0):
+        raise ConfigError(
+            f"scaled_radius_grid: cannot place {n} distinct radii between {lo!r} and {hi!r}"
         )
     return radii

@@ -16,9 +16,16 @@ Sandbox (Liu, Yu & Anh 2015)
     Under the same normalisation ``tau_boxgrowing(q) = tau_sandbox(q + 1)``.
 
 Both: ``alpha = d tau / dq`` (``np.gradient`` on the q grid: second-order central differences,
-first-order one-sided at the ends), ``f = q alpha - tau``, ``alpha0 = alpha[argmax f]``,
-``width = max alpha - min alpha``. ``ln Z`` is computed by log-sum-exp, so negative q with tiny
-measures cannot overflow.
+first-order one-sided at the ends), ``f = q alpha - tau``, ``width = max alpha - min alpha``.
+The headline ``alpha0`` is ``tau'(0)``, fitted directly (box-growing: the slope of the
+centre-average of ``ln mu_i`` against ``x``): for a concave tau the Legendre transform peaks
+there, and it does not depend on the q grid. ``alpha0_argmax = alpha[argmax f]`` is kept as an
+extra value; ``width_hull`` is the width of the Legendre-Fenchel transform of tau's concave
+hull. ``ln Z`` is computed by log-sum-exp, so negative q with tiny measures cannot overflow.
+
+The fits use the whole grid (``fit_window="full"``), the radii of ``fit_range``, or a window
+chosen from the data (``fit_window="auto"``, see :mod:`mfa_engine.analysis.window`). Every
+spectrum carries diagnostics (:mod:`mfa_engine.analysis.diagnostics`).
 """
 
 from __future__ import annotations
@@ -29,8 +36,17 @@ from typing import Any
 
 import numpy as np
 
+from mfa_engine.analysis.diagnostics import sample_diagnostics
 from mfa_engine.analysis.fit import linear_fit
 from mfa_engine.analysis.qgrid import check_q, default_q
+from mfa_engine.analysis.window import (
+    DEFAULT_BASELINE,
+    DEFAULT_MIN_SPAN,
+    WINDOW_Q,
+    FitWindow,
+    hull_width,
+    select_window,
+)
 from mfa_engine.errors import AnalysisError, ConfigError, plain
 
 __all__ = [
@@ -39,10 +55,12 @@ __all__ = [
     "default_q",
     "CONVENTIONS",
     "NORMALISATIONS",
+    "FIT_WINDOWS",
 ]
 
 CONVENTIONS = ("boxgrowing", "sandbox")
 NORMALISATIONS = ("centre", "global")
+FIT_WINDOWS = ("auto", "full")
 
 
 @dataclass
@@ -56,13 +74,16 @@ class Spectrum:
         r2: float64 ``[Q]``, R^2 of each fit.
         alpha: float64 ``[Q]``, Lipschitz-Hoelder exponents d tau / dq.
         f_alpha: float64 ``[Q]``, the spectrum ``f = q alpha - tau``.
-        alpha0: alpha at the maximum of f.
-        alpha0_analytic: ``tau'(0)`` from one direct fit (see :func:`spectrum_from_counts`).
+        alpha0: ``tau'(0)`` from one direct fit (see :func:`spectrum_from_counts`).
+        alpha0_analytic: The same value as ``alpha0`` (its earlier name).
         width: ``max alpha - min alpha``.
         dims: float64 ``[Q]`` generalised dimensions D(q) (sandbox), else None.
         n_centres: Number of centres kept (after the ``min_reach`` filter).
-        radii: float64 ``[R']``, the radii the fits used (the ``fit_range`` subset).
+        radii: float64 ``[R']``, the radii the fits used (the fit window).
         convention: ``"boxgrowing"`` or ``"sandbox"``.
+        alpha0_argmax: alpha at the (first) maximum of f.
+        width_hull: Width of the Legendre-Fenchel transform of tau's concave hull.
+        diagnostics: See :func:`mfa_engine.analysis.diagnostics.sample_diagnostics`.
     """
 
     q: np.ndarray
@@ -78,6 +99,9 @@ class Spectrum:
     n_centres: int
     radii: np.ndarray
     convention: str
+    alpha0_argmax: float = math.nan
+    width_hull: float = math.nan
+    diagnostics: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary: lists of Python floats, ``None`` for absent or non-finite.
@@ -99,6 +123,9 @@ class Spectrum:
             "n_centres": int(self.n_centres),
             "radii": _floats(self.radii),
             "convention": str(self.convention),
+            "alpha0_argmax": _float(self.alpha0_argmax),
+            "width_hull": _float(self.width_hull),
+            "diagnostics": self.diagnostics,
         }
 
 
@@ -207,6 +234,9 @@ def spectrum_from_counts(
     n_nodes: int | None = None,
     fit_range: tuple[float, float] | None = None,
     min_reach: int = 10,
+    fit_window: str = "full",
+    window_min_span: float = DEFAULT_MIN_SPAN,
+    slope_baseline: float = DEFAULT_BASELINE,
 ) -> Spectrum:
     """Compute the multifractal spectrum of one graph (or one sample) from neighbour counts.
 
@@ -222,15 +252,21 @@ def spectrum_from_counts(
             ``"global"`` for sandbox, as each convention defines it.
         n_nodes: Number of nodes of the graph; required for ``"global"`` and must be at least
             the largest count.
-        fit_range: Optional ``(r_lo, r_hi)``: fit only on radii in ``[r_lo, r_hi]`` (inclusive).
-            Normalisation and the ``min_reach`` filter always use the full grid.
+        fit_range: Optional ``(r_lo, r_hi)``: fit only on radii in ``[r_lo, r_hi]`` (inclusive);
+            overrides ``fit_window``. Normalisation and the ``min_reach`` filter always use
+            the full grid.
         min_reach: Centres with ``N_i(r_max) - 1 < min_reach`` reachable nodes are dropped.
+        fit_window: ``"full"`` (default here: every radius) or ``"auto"`` (the most stable
+            window, :func:`mfa_engine.analysis.window.select_window`; paper mode's default).
+        window_min_span: Smallest span in ``ln r`` of an automatic window.
+        slope_baseline: Baseline in ``ln r`` of the local slopes that choose the window.
 
     Returns:
-        A :class:`Spectrum`. ``alpha0_analytic`` is ``tau'(0)`` fitted directly: for
-        box-growing the slope of ``mean_i ln mu_i(r)`` against ``ln(r / r_max)``; for sandbox
-        the slope of the ``mu^-1``-weighted mean of ``ln mu_i(r)`` (the exact derivative of
-        ``ln <mu^(q-1)>`` at q = 0). ``dims`` holds D(q) for sandbox, None for box-growing.
+        A :class:`Spectrum`. ``alpha0`` (= ``alpha0_analytic``) is ``tau'(0)`` fitted directly:
+        for box-growing the slope of ``mean_i ln mu_i(r)`` against ``ln(r / r_max)``; for
+        sandbox the slope of the ``mu^-1``-weighted mean of ``ln mu_i(r)`` (the exact
+        derivative of ``ln <mu^(q-1)>`` at q = 0). ``dims`` holds D(q) for sandbox, None for
+        box-growing.
 
     Raises:
         ConfigError: Invalid q grid, radii, counts, options or ``fit_range``.
@@ -248,6 +284,8 @@ def spectrum_from_counts(
     c, r = _check_counts_radii(counts, radii)
     if isinstance(min_reach, bool) or not isinstance(min_reach, (int, np.integer)) or min_reach < 0:
         raise ConfigError(f"min_reach must be an integer >= 0, got {min_reach!r}")
+    if fit_window not in FIT_WINDOWS:
+        raise ConfigError(f"fit_window={fit_window!r} is not one of {', '.join(FIT_WINDOWS)}")
     mask = _fit_mask(r, fit_range)
 
     n_total = c.shape[0]
@@ -260,23 +298,15 @@ def spectrum_from_counts(
         )
     c = c[keep]
 
-    if normalisation == "centre":
-        ln_mu = np.log(c) - np.log(c[:, -1:])
-    else:
-        if n_nodes is None:
-            raise ConfigError(f"normalisation='global' ({convention}) requires n_nodes")
-        try:
-            n_total_nodes = float(n_nodes)
-        except (TypeError, ValueError):
-            n_total_nodes = math.nan
-        if isinstance(n_nodes, bool) or not n_total_nodes >= float(c.max()):
-            raise ConfigError(
-                f"n_nodes={n_nodes!r} must be a number >= the largest count {int(c.max())}"
-            )
-        ln_mu = np.log(c) - math.log(n_total_nodes)
+    ln_mu = _ln_measure(c, normalisation, n_nodes, convention)
 
-    ln_mu = ln_mu[:, mask]
-    x = np.log(r[mask] / r[-1])
+    power0 = 0.0 if convention == "boxgrowing" else -1.0
+    window = _choose_window(c, r, ln_mu, fit_range, mask, fit_window, power0,
+                            window_min_span, slope_baseline)
+    sel = slice(window.lo, window.hi + 1)
+    counts_kept = c
+    ln_mu = ln_mu[:, sel]
+    x = np.log(r[sel] / r[-1])
     y = np.empty((qa.size, x.size), dtype=np.float64)
     if convention == "boxgrowing":
         for j, qj in enumerate(qa):
@@ -290,10 +320,10 @@ def spectrum_from_counts(
     tau = fit.slope
     alpha = np.gradient(tau, qa)
     f_alpha = qa * alpha - tau
-    alpha0 = float(alpha[int(np.argmax(f_alpha))])
+    alpha0_argmax = float(alpha[int(np.argmax(f_alpha))])
     width = float(alpha.max() - alpha.min())
-    power0 = 0.0 if convention == "boxgrowing" else -1.0
-    alpha0_analytic = float(linear_fit(x, _weighted_mean_log(ln_mu, power0)).slope)
+    fit0 = linear_fit(x, _weighted_mean_log(ln_mu, power0))
+    alpha0 = float(fit0.slope)
 
     dims = None
     if convention == "sandbox":
@@ -302,6 +332,11 @@ def spectrum_from_counts(
             dims = np.where(at_one, np.nan, tau / (qa - 1.0))
         if at_one.any():
             dims[at_one] = float(linear_fit(x, ln_mu.mean(axis=0)).slope)
+    diagnostics = sample_diagnostics(
+        q=qa, tau=tau, alpha=alpha, f_alpha=f_alpha, r2=fit.r2, r2_alpha0=float(fit0.r2),
+        counts=counts_kept, radii=r, window=window,
+        qmin_top_share=_top_share(qa[0] - (0.0 if convention == "boxgrowing" else 1.0), ln_mu[:, 0]),
+    )
 
     return Spectrum(
         q=qa,
@@ -311,10 +346,66 @@ def spectrum_from_counts(
         alpha=alpha,
         f_alpha=f_alpha,
         alpha0=alpha0,
-        alpha0_analytic=alpha0_analytic,
+        alpha0_analytic=alpha0,
         width=width,
         dims=dims,
         n_centres=n_keep,
-        radii=r[mask].copy(),
+        radii=r[sel].copy(),
         convention=convention,
+        alpha0_argmax=alpha0_argmax,
+        width_hull=hull_width(qa, tau),
+        diagnostics=diagnostics,
     )
+
+
+def _top_share(power: float, ln_mu: np.ndarray) -> float:
+    """Share of ``sum_i mu_i^power`` carried by its largest term (``ln_mu``: [C])."""
+    a = power * ln_mu
+    return float(1.0 / np.exp(a - a.max()).sum())
+
+
+def _ln_measure(c: np.ndarray, normalisation: str, n_nodes: Any, convention: str) -> np.ndarray:
+    """``ln mu_i(r)`` [C, R] for the kept centres' counts ``c``."""
+    if normalisation == "centre":
+        return np.log(c) - np.log(c[:, -1:])
+    if n_nodes is None:
+        raise ConfigError(f"normalisation='global' ({convention}) requires n_nodes")
+    try:
+        n_total_nodes = float(n_nodes)
+    except (TypeError, ValueError):
+        n_total_nodes = math.nan
+    if isinstance(n_nodes, bool) or not n_total_nodes >= float(c.max()):
+        raise ConfigError(
+            f"n_nodes={n_nodes!r} must be a number >= the largest count {int(c.max())}"
+        )
+    return np.log(c) - math.log(n_total_nodes)
+
+
+def _choose_window(
+    counts: np.ndarray,
+    radii: np.ndarray,
+    ln_mu: np.ndarray,
+    fit_range: Any,
+    mask: np.ndarray,
+    fit_window: str,
+    power0: float,
+    min_span: float,
+    baseline: float,
+) -> FitWindow:
+    """The fit window: ``fit_range`` if given, else the automatic or the full one."""
+    idx = np.nonzero(mask)[0]
+    if fit_range is not None:
+        return FitWindow(int(idx[0]), int(idx[-1]), "fit_range")
+    last = radii.size - 1
+    if fit_window == "full":
+        return FitWindow(0, last, "full")
+    x = np.log(radii / radii[-1])
+    series = np.stack(
+        [_weighted_mean_log(ln_mu, power0)] + [_logsumexp_rows(qw * ln_mu) for qw in WINDOW_Q]
+    )
+    self_share = np.mean(counts == 1.0, axis=0)
+    saturated = np.mean(counts == counts[:, -1:], axis=0)
+    got = select_window(x, series, self_share, saturated, min_span=min_span, baseline=baseline)
+    if got is None:
+        return FitWindow(0, last, "auto", fallback=True)
+    return FitWindow(got[0], got[1], "auto", instability=got[2])

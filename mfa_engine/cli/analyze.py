@@ -7,7 +7,10 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["register", "add_analysis_options", "analysis_options", "option_flag", "print_summary"]
+__all__ = ["register", "add_analysis_options", "analysis_options", "option_flag", "print_summary", "fmt_ci"]
+
+
+_METAVARS = {"neurons_per_layer": "N|all", "fit_range": "LO,HI"}
 
 
 def option_flag(f: Any) -> str:
@@ -21,6 +24,8 @@ def _parser_of(f: Any) -> Any:
         return lambda v: tuple(float(x) for x in v.split(",") if x.strip())
     if f.name == "neurons_per_layer":
         return lambda v: v if v.strip().lower() == "all" else int(v)
+    if f.name == "fit_range":
+        return lambda v: tuple(float(x) for x in v.split(","))
     if isinstance(f.default, bool):
         return None
     if isinstance(f.default, int):
@@ -50,7 +55,7 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
         shown = "comma-separated values" if f.name == "q" else f" (default {f.default})"
         shown = " (comma-separated, e.g. --q=-1,0,1)" if f.name == "q" else ("" if f.default is None else shown)
         p.add_argument(flag, dest=f.name, type=_parser_of(f), choices=meta["choices"], default=None,
-                       metavar=None if meta["choices"] else ("N|all" if f.name == "neurons_per_layer" else None),
+                       metavar=None if meta["choices"] else _METAVARS.get(f.name),
                        help=meta["help"] + shown)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -67,17 +72,41 @@ def analysis_options(args: argparse.Namespace, **overrides: Any) -> Any:
     return AnalysisOptions.from_mapping(given, **overrides)
 
 
+def fmt_ci(ci: Any, spec: str = ".4f") -> str:
+    """``[lo, hi]`` as text (``-`` when absent)."""
+    return "-" if not ci else f"[{format(ci[0], spec)}, {format(ci[1], spec)}]"
+
+
 def print_summary(doc: dict, file: Any = None) -> None:
-    """Print a short table: one row per sample, then the mean and spread."""
+    """Print a short table: one row per sample, then mean, median, spread and 95% CI."""
     out = file or sys.stdout
     print(f"{doc['checkpoint']}  ({doc['model_type']}, {doc['mode']} mode, "
           f"{len(doc['samples'])} samples, {doc.get('seconds', 0):.2f} s)", file=out)
-    print(f"{'seed':>6} {'centres':>8} {'alpha0':>10} {'width':>10} {'R2 min':>8}", file=out)
+    null = doc.get("null")
+    head = f"{'seed':>6} {'centres':>8} {'alpha0':>10} {'width':>10} {'R2 min':>8}"
+    print(head + (f" {'null alpha0':>12} {'null width':>11}" if null else "") + "  flags", file=out)
+    flagged = []
     for s in doc["samples"]:
-        print(f"{s['seed']:>6} {s['n_centres']:>8} {s['alpha0']:>10.5f} {s['width']:>10.5f} {s['r2_min']:>8.4f}",
-              file=out)
-    print(f"{'mean':>6} {'':>8} {doc['alpha0']:>10.5f} {doc['width']:>10.5f}", file=out)
-    print(f"{'std':>6} {'':>8} {doc['alpha0_std']:>10.5f} {doc['width_std']:>10.5f}", file=out)
+        flags = (s.get("diagnostics") or {}).get("flags") or []
+        if flags:
+            flagged.append(f"{s['seed']} ({', '.join(flags)})")
+        line = f"{s['seed']:>6} {s['n_centres']:>8} {s['alpha0']:>10.5f} {s['width']:>10.5f} {s['r2_min']:>8.4f}"
+        if null and isinstance(s.get("null"), dict):
+            line += f" {s['null']['alpha0']:>12.5f} {s['null']['width']:>11.5f}"
+        print(f"{line}  {','.join(flags) or '-'}", file=out)
+    for label, key in (("mean", ""), ("median", "_median"), ("std", "_std")):
+        line = f"{label:>6} {'':>8} {doc['alpha0' + key]:>10.5f} {doc['width' + key]:>10.5f}"
+        if null:
+            line += f" {'':>8} {null['alpha0' + key]:>12.5f} {null['width' + key]:>11.5f}"
+        print(line, file=out)
+    print(f"{'95% CI':>6} alpha0 {fmt_ci(doc.get('alpha0_ci'))}  width {fmt_ci(doc.get('width_ci'))}"
+          " (bootstrap over samples)", file=out)
+    if null:
+        print(f"{'null':>6} alpha0 {fmt_ci(null.get('alpha0_ci'))}  width {fmt_ci(null.get('width_ci'))}"
+              f" ({null.get('model')} null model)", file=out)
+    if flagged:
+        print(f"flagged samples ({len(flagged)} of {len(doc['samples'])}; see docs/method.md, Spectrum): "
+              f"seed {'; seed '.join(flagged)}", file=out)
     if doc.get("bytes_read"):
         total = doc.get("bytes_total") or 0
         share = f" ({100 * doc['bytes_read'] / total:.2f}% of {total / 1e6:.1f} MB)" if total else ""

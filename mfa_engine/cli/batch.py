@@ -116,16 +116,28 @@ def _fmt(v: Any, spec: str = ".5f") -> str:
 
 
 def print_series(doc: dict, file: Any = None) -> None:
-    """Print one row per checkpoint of a summary document."""
+    """Print one row per checkpoint of a summary document (means with 95% bootstrap CIs; ``flag``
+    counts the samples whose diagnostics flag them)."""
+    from mfa_engine.cli.analyze import fmt_ci
+
     out = file or sys.stdout
-    print(f"{doc['mode']} mode:", file=out)
-    print(f"{'step':>8} {'n':>3} {'alpha0':>10} {'±':>8} {'width':>10} {'±':>8} {'E(t)':>9}  checkpoint",
-          file=out)
+    has_null = any("null" in c for c in doc["checkpoints"])
+    print(f"{doc['mode']} mode (95% bootstrap CIs over samples; E paired across checkpoints):", file=out)
+    head = (f"{'step':>8} {'n':>3} {'flag':>4} {'alpha0':>9} {'alpha0 CI':>20} {'width':>9} {'width CI':>20} "
+            f"{'E(t)':>9} {'E CI':>22}")
+    if has_null:
+        head += f" {'null alpha0':>11} {'null E':>9} {'null E CI':>22}"
+    print(head + "  checkpoint", file=out)
     for c in doc["checkpoints"]:
         step = "-" if c["step"] is None else str(c["step"])
-        print(f"{step:>8} {c['n_samples']:>3} {c['alpha0']:>10.5f} {c['alpha0_std']:>8.5f} "
-              f"{c['width']:>10.5f} {c['width_std']:>8.5f} {_fmt(c['emergence'], '9.5f'):>9}  "
-              f"{c['checkpoint']}", file=out)
+        line = (f"{step:>8} {c['n_samples']:>3} {c.get('n_flagged', 0):>4} {c['alpha0']:>9.5f} {fmt_ci(c.get('alpha0_ci')):>20} "
+                f"{c['width']:>9.5f} {fmt_ci(c.get('width_ci')):>20} {_fmt(c['emergence'], '9.5f'):>9} "
+                f"{fmt_ci(c.get('emergence_ci'), '.5f'):>22}")
+        if has_null:
+            n = c.get("null") or {}
+            line += (f" {_fmt(n.get('alpha0'), '11.5f'):>11} {_fmt(n.get('emergence'), '9.5f'):>9} "
+                     f"{fmt_ci(n.get('emergence_ci'), '.5f'):>22}")
+        print(line + f"  {c['checkpoint']}", file=out)
 
 
 def _summary_path(base: str, mode: str, n_modes: int) -> Path:

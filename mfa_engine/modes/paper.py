@@ -16,11 +16,12 @@ import numpy as np
 __all__ = ["plan", "run", "sample_record"]
 
 
-def _nin(ckpt: Any, adapter: Any, seed: int, options: Any) -> Any:
+def _nin(ckpt: Any, adapter: Any, seed: int, options: Any, structural_scale: str | None = None) -> Any:
     from mfa_engine.nin import build_nin
 
     return build_nin(ckpt, adapter, neurons_per_layer=options.neurons_per_layer, seed=seed,
-                     eps=options.eps, structural_distance=options.structural_distance)
+                     eps=options.eps, structural_distance=options.structural_distance,
+                     structural_scale=structural_scale or options.structural_scale)
 
 
 def _adapter(ckpt: Any) -> Any:
@@ -44,7 +45,13 @@ def plan(recorder: Any, seeds: Sequence[int], options: Any) -> None:
     """
     adapter = _adapter(recorder)
     for s in seeds:
-        _nin(recorder, adapter, s, options)
+        # The recorder's reads return zeros: no weight distance to take a median of; the
+        # structural scale does not change which blocks are read.
+        _nin(recorder, adapter, s, options, structural_scale="absolute")
+        if options.null is not None:  # the null's draws depend on positions only, not values
+            from mfa_engine.null_model import ShuffledCheckpoint
+
+            _nin(ShuffledCheckpoint(recorder, s), adapter, s, options, structural_scale="absolute")
 
 
 def _floats(a: Any) -> list[float]:
@@ -52,22 +59,45 @@ def _floats(a: Any) -> list[float]:
 
 
 def sample_record(seed: int, graph: Any, spec: Any) -> dict:
-    """The JSON record of one paper-mode sample (an entry of ``samples``)."""
+    """The JSON record of one paper-mode sample (an entry of ``samples``).
+
+    ``alpha0`` is tau'(0); ``alpha0_argmax``, ``width_hull``, ``structural_distance`` (the value
+    used) and ``diagnostics`` (:mod:`mfa_engine.analysis.diagnostics`) come with it.
+    """
     rec = {
         "seed": int(seed),
         "tau": _floats(spec.tau),
         "alpha": _floats(spec.alpha),
         "f_alpha": _floats(spec.f_alpha),
         "alpha0": float(spec.alpha0),
+        "alpha0_argmax": float(spec.alpha0_argmax),
         "width": float(spec.width),
+        "width_hull": float(spec.width_hull),
         "n_centres": int(spec.n_centres),
         "r2_min": float(np.nanmin(spec.r2)),
         "n_nodes": int(graph.n_nodes),
         "n_edges": int(graph.n_edges),
+        "structural_distance": getattr(graph, "structural_distance", None),
+        "diagnostics": spec.diagnostics,
     }
     if spec.dims is not None:
         rec["dims"] = _floats(spec.dims)
     return rec
+
+
+def _sample(ckpt: Any, adapter: Any, seed: int, options: Any, q: np.ndarray) -> dict:
+    """Build the NIN of one seed, fit its spectrum and return its record."""
+    from mfa_engine.api import analyze_graph
+
+    g = _nin(ckpt, adapter, seed, options)
+    spec = analyze_graph(
+        g, convention=options.convention, q=q, directed=options.directed,
+        min_reach=options.min_reach, normalisation=options.normalisation,
+        n_radii=options.n_radii, radius_upper=options.radius_upper, backend=options.backend,
+        radius_lower=options.radius_lower, fit_window=options.fit_window,
+        fit_range=options.fit_range, window_min_span=options.window_min_span,
+    )
+    return sample_record(seed, g, spec)
 
 
 def run(
@@ -80,6 +110,10 @@ def run(
 ) -> tuple[list[dict], np.ndarray]:
     """Per-seed records of paper mode.
 
+    With ``options.null`` (``"shuffle"``) each record also holds ``"null"``: the record of the
+    same seed on the checkpoint with every weight matrix permuted at random
+    (:class:`mfa_engine.null_model.ShuffledCheckpoint`; :func:`plan` records its reads too).
+
     Args:
         checkpoint: Opened checkpoint (``open_checkpoint`` contract).
         seeds: Seeds of the samples.
@@ -90,7 +124,6 @@ def run(
     Returns:
         ``(records, q [Q])``.
     """
-    from mfa_engine.api import analyze_graph
     from mfa_engine.modes import progress_bar
 
     adapter = _adapter(checkpoint)
@@ -98,13 +131,12 @@ def run(
     records = []
     with progress_bar(len(seeds), "samples", progress) as bar:
         for s in seeds:
-            g = _nin(checkpoint, adapter, s, options)
-            spec = analyze_graph(
-                g, convention=options.convention, q=q, directed=options.directed,
-                min_reach=options.min_reach, normalisation=options.normalisation,
-                n_radii=options.n_radii, radius_upper=options.radius_upper, backend=options.backend,
-            )
-            rec = sample_record(s, g, spec)
+            rec = _sample(checkpoint, adapter, s, options, q)
+            if options.null is not None:  # the same sample of the shuffled network
+                from mfa_engine.null_model import ShuffledCheckpoint
+
+                rec["null"] = {**_sample(ShuffledCheckpoint(checkpoint, s), adapter, s, options, q),
+                               "model": options.null}
             records.append(rec)
             if on_sample is not None:
                 on_sample(rec)

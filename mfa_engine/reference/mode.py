@@ -202,6 +202,26 @@ def plan(recorder: Any, seeds: Sequence[int], options: Any) -> None:
         options: The ``AnalysisOptions``.
     """
     record_reads(recorder, _samples(recorder, seeds, options))
+    if options.null is not None:  # run() reads each seed's null on its own shuffled checkpoint
+        from mfa_engine.null_model import ShuffledCheckpoint
+
+        for s, sample in zip(seeds, _samples(recorder, seeds, options)):
+            record_reads(ShuffledCheckpoint(recorder, s), [sample])
+
+
+def _record(s: dict) -> dict:
+    """The JSON record of one seed of :func:`analyze_reference` (an entry of ``samples``)."""
+    return {
+        "seed": int(s["seed"]),
+        "tau": [float(x) for x in s["tau"]],
+        "alpha": [float(x) for x in s["alpha"]],
+        "f_alpha": [float(x) for x in s["f_alpha"]],
+        "alpha0": float(s["alpha0"]),
+        "width": float(s["width"]),
+        "n_centres": int(s["n_centres"]),
+        "r2_min": float(np.nanmin(np.asarray(s["r2"], dtype=np.float64))),
+        "n_radii": int(len(s["radii"])),
+    }
 
 
 def run(
@@ -213,6 +233,9 @@ def run(
     progress: bool = False,
 ) -> tuple[list[dict], np.ndarray]:
     """Per-seed records of reference mode (one read of each weight block serves all seeds).
+
+    With ``options.null`` each record also holds ``"null"``: the same seed analysed on the
+    checkpoint with every weight matrix permuted at random (:mod:`mfa_engine.null_model`).
 
     Args:
         checkpoint: Opened checkpoint (``open_checkpoint`` contract; gpt_neox).
@@ -233,17 +256,14 @@ def run(
                                 n_per_layer=int(options.neurons_per_layer))
     records = []
     for s in res["per_seed"]:
-        rec = {
-            "seed": int(s["seed"]),
-            "tau": [float(x) for x in s["tau"]],
-            "alpha": [float(x) for x in s["alpha"]],
-            "f_alpha": [float(x) for x in s["f_alpha"]],
-            "alpha0": float(s["alpha0"]),
-            "width": float(s["width"]),
-            "n_centres": int(s["n_centres"]),
-            "r2_min": float(np.nanmin(np.asarray(s["r2"], dtype=np.float64))),
-            "n_radii": int(len(s["radii"])),
-        }
+        rec = _record(s)
+        if options.null is not None:  # a null permutation per seed: seeds cannot share reads
+            from mfa_engine.null_model import ShuffledCheckpoint
+
+            seed = int(s["seed"])
+            null = analyze_reference(ShuffledCheckpoint(checkpoint, seed), [seed], threshold=options.threshold,
+                                     q=options.q_grid(), n_per_layer=int(options.neurons_per_layer))
+            rec["null"] = {**_record(null["per_seed"][0]), "model": options.null}
         records.append(rec)
         if on_sample is not None:
             on_sample(rec)

@@ -69,3 +69,54 @@ def test_rounded_grid() -> None:
 def test_errors(d: np.ndarray, kwargs: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         radius_grid(d, **kwargs)
+
+
+# ----------------------------------------------------------------------------- scaled grid
+
+
+def test_scaled_grid_hand_endpoints() -> None:
+    from mfa_engine.analysis.radii import scaled_radius_grid
+
+    edges = np.array([5.0, 1.0, 4.0, 2.0, 3.0, np.inf, 0.0])  # inf and 0 are ignored
+    paths = np.array([2.0, 4.0, 8.0, 16.0, 32.0, np.inf])
+    # 25% quantile of 1..5 (linear) = 2; max of the paths = 32; unit grid 1, 2, 4, 8, 16.
+    r = scaled_radius_grid(edges, paths, n=5, low_quantile=0.25, upper="max")
+    np.testing.assert_allclose(r, [2.0, 4.0, 8.0, 16.0, 32.0], rtol=1e-15)
+    assert r[0] == 2.0 and r[-1] == 32.0
+    # Never below the floor; never the single smallest distance (quantile 0.05 of 1..5 = 1.2).
+    assert scaled_radius_grid(edges, paths, n=5, floor=3.0, upper="max")[0] == 3.0
+    assert scaled_radius_grid(edges, paths, n=5, upper="max")[0] == pytest.approx(1.2, rel=1e-15)
+    # p99 of the paths (linear interpolation): 16 + 0.96 * 16.
+    assert scaled_radius_grid(edges, paths, n=3)[-1] == pytest.approx(31.36, rel=1e-15)
+
+
+@pytest.mark.parametrize("k", [-3, -1, 1, 5])
+def test_scaled_grid_is_exact_under_power_of_two(k: int) -> None:
+    from mfa_engine.analysis.radii import scaled_radius_grid
+
+    rng = np.random.default_rng(7)
+    edges = 1.0 / np.abs(rng.normal(0, 0.05, 500))
+    paths = rng.lognormal(3.0, 1.0, 2000)
+    c = 2.0**k
+    r = scaled_radius_grid(edges, paths, n=64, floor=float(np.median(edges)))
+    rc = scaled_radius_grid(edges * c, paths * c, n=64, floor=float(np.median(edges * c)))
+    np.testing.assert_array_equal(rc, r * c)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n": 1}, "n must be"),
+        ({"low_quantile": 1.0}, "low_quantile"),
+        ({"floor": -1.0}, "floor"),
+        ({"upper": "rounded"}, "upper"),
+        ({"floor": 1e9}, "not above"),
+    ],
+)
+def test_scaled_grid_errors(kwargs: dict, match: str) -> None:
+    from mfa_engine.analysis.radii import scaled_radius_grid
+
+    with pytest.raises(ConfigError, match=match):
+        scaled_radius_grid(np.array([1.0, 2.0]), np.array([1.0, 10.0]), **kwargs)
+    with pytest.raises(ConfigError, match="no positive finite"):
+        scaled_radius_grid(np.array([0.0, np.inf]), np.array([1.0, 10.0]))

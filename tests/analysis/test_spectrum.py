@@ -65,11 +65,12 @@ def test_hand_boxgrowing_centre() -> None:
     np.testing.assert_allclose(s.alpha, alpha_hand, atol=1e-14)
     np.testing.assert_allclose(s.f_alpha, q * alpha_hand - tau_hand, atol=1e-14)
     j = int(np.argmax(q * alpha_hand - tau_hand))
-    assert s.alpha0 == pytest.approx(alpha_hand[j], abs=1e-14)
+    assert s.alpha0_argmax == pytest.approx(alpha_hand[j], abs=1e-14)
     assert s.width == pytest.approx(alpha_hand.max() - alpha_hand.min(), abs=1e-14)
     # alpha0 analytic: mean ln mu at r = 1 is (2 ln(1/4) + ln(1/2)) / 3 = -5/3 ln2, 0 at r = 4:
     # slope = (5/3 ln2) / (2 ln2) = 5/6.
     assert s.alpha0_analytic == pytest.approx(5 / 6, abs=1e-14)
+    assert s.alpha0 == s.alpha0_analytic  # the headline alpha0 is tau'(0)
     assert s.dims is None
     assert s.n_centres == 3
     assert s.convention == "boxgrowing"
@@ -162,7 +163,7 @@ def test_matches_naive_oracle(convention, normalisation, n_centres, n_radii) -> 
     np.testing.assert_allclose(s.tau, tau, rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(s.alpha, alpha, rtol=1e-8, atol=1e-9)
     np.testing.assert_allclose(s.f_alpha, f, rtol=1e-8, atol=1e-9)
-    assert s.alpha0 == pytest.approx(alpha[int(np.argmax(f))], rel=1e-8)
+    assert s.alpha0_argmax == pytest.approx(alpha[int(np.argmax(f))], rel=1e-8)
     assert s.width == pytest.approx(alpha.max() - alpha.min(), rel=1e-8, abs=1e-10)
     assert s.n_centres == int(np.sum(counts[:, -1] - 1 >= 3))
     n_fit = n_radii - 2 if fit_range is not None else n_radii
@@ -291,7 +292,8 @@ def test_to_dict_is_json_ready() -> None:
     assert d["convention"] == "sandbox" and len(d["dims"]) == 61
     assert set(d) == {
         "q", "tau", "tau_se", "r2", "alpha", "f_alpha", "alpha0", "alpha0_analytic",
-        "width", "dims", "n_centres", "radii", "convention",
+        "width", "dims", "n_centres", "radii", "convention", "alpha0_argmax", "width_hull",
+        "diagnostics",
     }
     box = spectrum_from_counts(np.array([[1, 3], [2, 5]]), np.array([1.0, 2.0]), min_reach=1)
     assert box.to_dict()["dims"] is None

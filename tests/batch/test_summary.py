@@ -57,3 +57,65 @@ def test_summary_contract_order_means_and_seed_filter():
                             skipped=0, checkpoints=[("/b/step1000", 1000), ("/x", 5)])
     assert [c["checkpoint"] for c in doc2["checkpoints"]] == ["/b/step1000"]
     assert doc2["checkpoints"][0]["n_samples"] == 3
+
+
+def _null_rows(table):
+    """table: {(ckpt, step): {seed: (alpha0, width, null_alpha0, null_width)}} -> rows."""
+    return [{"checkpoint": c, "step": st, "mode": "paper", "seed": s, "alpha0": a, "width": w,
+             "record": {"alpha0": a, "width": w, "null": {"alpha0": na, "width": nw, "model": "shuffle"}}}
+            for (c, st), per in table.items() for s, (a, w, na, nw) in per.items()]
+
+
+def test_summary_medians_and_bootstrap_intervals():
+    rng = np.random.default_rng(3)
+    a = 1.5 + rng.normal(0, 0.05, (3, 8)) + np.array([[0.0], [-0.05], [-0.1]])
+    w = 0.8 + rng.normal(0, 0.05, (3, 8))
+    table = {(f"/s/step{t}", t): {s: (a[t, s], w[t, s]) for s in range(8)} for t in range(3)}
+    doc = summarise_series(_rows(table), engine_version="9", mode="paper", config={}, computed=0, skipped=0)
+    e, _ = emergence(a, w)
+    for t, c in enumerate(doc["checkpoints"]):
+        assert c["alpha0_median"] == pytest.approx(np.median(a[t]))
+        assert c["width_median"] == pytest.approx(np.median(w[t]))
+        for key in ("alpha0", "width"):
+            lo, hi = c[f"{key}_ci"]
+            assert lo < c[key] < hi
+            # A 95% interval of a mean of 8 values is roughly +- 2 standard errors.
+            se = c[f"{key}_std"] / math.sqrt(8)
+            assert 2.5 * se < hi - lo < 5.5 * se
+        assert c["emergence"] == pytest.approx(e[t], abs=1e-12)
+        lo, hi = c["emergence_ci"]
+        assert lo <= c["emergence"] <= hi
+    assert doc["checkpoints"][0]["emergence_ci"] == [0.0, 0.0]
+    assert doc["checkpoints"][2]["emergence_ci"][0] > 0  # alpha0 fell by 0.1: E clearly > 0
+    assert "null" not in doc["checkpoints"][0]
+
+
+def test_summary_with_one_sample_has_degenerate_intervals():
+    table = {("/a", 0): {0: (1.5, 0.5)}, ("/b", 1): {0: (1.2, 0.6)}}
+    c0, c1 = summarise_series(_rows(table), engine_version="9", mode="paper", config={}, computed=0,
+                              skipped=0)["checkpoints"]
+    assert c0["alpha0_ci"] == [1.5, 1.5] and c1["width_ci"] == [0.6, 0.6]
+    assert c1["emergence_ci"] == [pytest.approx(c1["emergence"])] * 2
+
+
+def test_summary_null_block_next_to_the_real_values():
+    table = {("/a/step0", 0): {0: (1.5, 0.5, 1.4, 0.5), 1: (1.7, 0.7, 1.4, 0.6)},
+             ("/a/step1", 1): {0: (1.0, 0.4, 1.4, 0.5), 1: (1.2, 0.6, 1.3, 0.6)}}
+    doc = summarise_series(_null_rows(table), engine_version="9", mode="paper", config={}, computed=0,
+                           skipped=0)
+    c0, c1 = doc["checkpoints"]
+    assert c0["null"]["alpha0"] == pytest.approx(1.4) and c0["null"]["n_samples"] == 2
+    assert c0["null"]["emergence"] == 0.0 and c0["null"]["emergence_ci"] == [0.0, 0.0]
+    assert c1["null"]["alpha0"] == pytest.approx(1.35) and c1["null"]["width"] == pytest.approx(0.55)
+    assert c1["null"]["emergence"] == pytest.approx((0.55 / 0.55) * math.log(1.4 / 1.35))
+    assert c1["emergence"] == pytest.approx((0.5 / 0.6) * math.log(1.6 / 1.1))
+    lo, hi = c1["null"]["emergence_ci"]
+    assert lo <= c1["null"]["emergence"] <= hi
+
+
+def test_summary_counts_flagged_samples():
+    rows = _rows({("c", 0): {0: (1.0, 0.5), 1: (1.1, 0.6), 2: (1.2, 0.7)}})
+    rows[0]["record"]["diagnostics"] = {"flagged": True, "flags": ["low_r2"]}
+    rows[1]["record"]["diagnostics"] = {"flagged": False, "flags": []}
+    doc = summarise_series(rows, engine_version="x", mode="paper", config={}, computed=3, skipped=0)
+    assert doc["checkpoints"][0]["n_flagged"] == 1  # the third row has no diagnostics

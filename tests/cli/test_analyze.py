@@ -169,3 +169,57 @@ def test_corrupt_checkpoints_give_one_line_errors(tmp_path, capsys):
     (p / "config.json").write_text(json.dumps(cfg))
     err = _error_line(capsys, ["analyze", str(p), "--samples", "1"])
     assert "shape" in err and "dense_h_to_4h" in err
+
+
+def test_intervals_medians_and_shuffle_null_in_json_and_table(tmp_path, capsys):
+    path = write_tiny_checkpoint(tmp_path / "ck", "gpt_neox", seed=0)
+    doc = run_json(tmp_path, str(path), "--samples", "3", "--neurons-per-layer", "8", "--null", "shuffle")
+    check_contract(doc, 3)
+    a0 = [s["alpha0"] for s in doc["samples"]]
+    assert doc["alpha0_median"] == pytest.approx(np.median(a0))
+    assert doc["alpha0_ci"][0] <= doc["alpha0"] <= doc["alpha0_ci"][1]
+    assert doc["width_ci"][0] <= doc["width"] <= doc["width_ci"][1]
+    assert doc["config"]["null"] == "shuffle"
+    null = doc["null"]
+    assert null["model"] == "shuffle" and len(null["tau"]) == len(doc["q"])
+    assert null["alpha0"] == pytest.approx(np.mean([s["null"]["alpha0"] for s in doc["samples"]]))
+    assert null["alpha0_ci"][0] <= null["alpha0"] <= null["alpha0_ci"][1]
+    # Same sampled neurons, other weights: the node count is equal, the spectrum is not.
+    for s in doc["samples"]:
+        assert s["null"]["n_nodes"] == s["n_nodes"] and s["null"]["tau"] != s["tau"]
+    printed = capsys.readouterr().out
+    assert "95% CI" in printed and "null alpha0" in printed and "shuffle null model" in printed
+    plain = run_json(tmp_path, str(path), "--samples", "3", "--neurons-per-layer", "8")
+    assert "null" not in plain and plain["alpha0"] == doc["alpha0"]  # the null does not touch the real run
+
+
+def test_reference_mode_shuffle_null(tmp_path):
+    path = write_tiny_checkpoint(tmp_path / "ck", "gpt_neox", seed=0, hidden=64, n_layers=2, heads=4)
+    doc = run_json(tmp_path, str(path), "--mode", "reference", "--samples", "2", "--null", "shuffle")
+    plain = run_json(tmp_path, str(path), "--mode", "reference", "--samples", "2")
+    assert [s["alpha0"] for s in doc["samples"]] == [s["alpha0"] for s in plain["samples"]]
+    assert doc["null"]["model"] == "shuffle"
+    assert all(s["null"]["alpha0"] != s["alpha0"] for s in doc["samples"])
+
+
+def test_flagged_samples_are_named_and_fit_range_applies(tmp_path, capsys):
+    from mfa_engine.cli.analyze import print_summary
+
+    path = write_tiny_checkpoint(tmp_path / "ck", "bert", seed=0)
+    doc = run_json(tmp_path, str(path), "--samples", "2", "--neurons-per-layer", "6")
+    for s in doc["samples"]:
+        assert s["diagnostics"]["fit_window_source"] == "auto"
+        assert {"alpha0_argmax", "width_hull", "structural_distance"} <= s.keys()
+    lo, hi = doc["samples"][0]["diagnostics"]["fit_window"]
+    fixed = run_json(tmp_path, str(path), "--samples", "1", "--neurons-per-layer", "6",
+                     "--fit-range", f"{lo!r},{hi!r}")
+    assert fixed["samples"][0]["diagnostics"]["fit_window_source"] == "fit_range"
+    assert fixed["samples"][0]["alpha0"] == pytest.approx(doc["samples"][0]["alpha0"], rel=1e-12)
+    assert fixed["config"]["fit_range"] == [lo, hi]
+    capsys.readouterr()
+    doc["samples"][1]["diagnostics"]["flags"] = ["q0_off_hull", "low_r2"]
+    print_summary(doc)
+    out = capsys.readouterr().out
+    assert "flagged samples (1 of 2" in out and "seed 1 (q0_off_hull, low_r2)" in out
+    assert main(["analyze", str(path), "--fit-range", "3"]) != 0
+    assert "fit_range must be two radii" in capsys.readouterr().err

@@ -149,3 +149,27 @@ def test_batch_and_plot_commands_import_light():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == ""
+
+
+def test_batch_null_model_summary_table_store_and_plots(neox_series, tmp_path, capsys):
+    store, out = tmp_path / "s", tmp_path / "sum.json"
+    base = ["batch", str(neox_series / "step*"), "--samples", "3", "--neurons-per-layer", "8",
+            "--store", str(store), "--quiet"]
+    assert main(base + ["--null", "shuffle", "--summary", str(out), "--plot", str(tmp_path / "p")]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["config"]["null"] == "shuffle"
+    for c in doc["checkpoints"]:
+        assert {"alpha0_ci", "width_ci", "emergence_ci", "alpha0_median", "width_median"} <= c.keys()
+        assert c["alpha0_ci"][0] <= c["alpha0"] <= c["alpha0_ci"][1]
+        n = c["null"]
+        assert n["n_samples"] == 3 and n["alpha0_ci"][0] <= n["alpha0"] <= n["alpha0_ci"][1]
+        assert n["emergence_ci"][0] <= n["emergence"] <= n["emergence_ci"][1]
+    assert doc["checkpoints"][0]["null"]["emergence"] == 0.0
+    printed = capsys.readouterr().out
+    assert "null E" in printed and "E CI" in printed
+    for fmt in ("png", "svg"):
+        assert (tmp_path / "p" / f"paper-series.{fmt}").is_file()
+        assert (tmp_path / "p" / f"paper-spectra.{fmt}").is_file()
+    # Rows with a null hash apart from rows without: the same store refuses a plain run.
+    assert main(base) == 2
+    assert "null 'shuffle' -> None" in capsys.readouterr().err

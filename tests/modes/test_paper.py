@@ -29,9 +29,11 @@ def test_run_records_are_the_spectra_of_the_sampled_networks(tiny_checkpoint):
     assert get_mode("paper") is paper
     with open_checkpoint(tiny_checkpoint("gpt2")) as ckpt:
         records, q = paper.run(ckpt, [2], opts)
-        g = build_nin(ckpt, get_adapter(ckpt.config), neurons_per_layer=6, seed=2)
-    spec = analyze_graph(g, convention="sandbox", n_radii=12, backend="cpu")
+        g = build_nin(ckpt, get_adapter(ckpt.config), neurons_per_layer=6, seed=2,
+                      structural_scale="median")
+    spec = analyze_graph(g, convention="sandbox", n_radii=12, backend="cpu", fit_window="auto")
     (rec,) = records
     assert rec["alpha0"] == spec.alpha0 and rec["tau"] == spec.tau.tolist()
+    assert rec["diagnostics"] == spec.diagnostics and rec["structural_distance"] == g.structural_distance
     assert rec["dims"] == spec.dims.tolist() and rec["n_nodes"] == g.n_nodes
     assert q.tolist() == spec.q.tolist()
