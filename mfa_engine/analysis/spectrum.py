@@ -44,8 +44,9 @@ from mfa_engine.analysis.window import (
     DEFAULT_MIN_SPAN,
     WINDOW_Q,
     FitWindow,
+    alpha0_window_spread,
+    eligible_windows,
     hull_width,
-    select_window,
 )
 from mfa_engine.errors import AnalysisError, ConfigError, plain
 
@@ -405,7 +406,11 @@ def _choose_window(
     )
     self_share = np.mean(counts == 1.0, axis=0)
     saturated = np.mean(counts == counts[:, -1:], axis=0)
-    got = select_window(x, series, self_share, saturated, min_span=min_span, baseline=baseline)
-    if got is None:
+    cands = eligible_windows(x, series, self_share, saturated, min_span=min_span,
+                             baseline=baseline)
+    best = min(cands) if cands else None
+    if best is None or not np.isfinite(best[0]):
         return FitWindow(0, last, "auto", fallback=True)
-    return FitWindow(got[0], got[1], "auto", instability=got[2])
+    got = (best[2], best[3], best[0])
+    spread = alpha0_window_spread(x, series[0], cands, got)
+    return FitWindow(got[0], got[1], "auto", instability=got[2], alpha0_spread=spread)
