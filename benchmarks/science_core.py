@@ -66,6 +66,7 @@ def numbers(doc: dict, c: float) -> np.ndarray:
         out += [float(d[k]) for k in ("n_alpha_increasing", "q0_on_hull", "max_f_above_f0", "r2_min",
                                       "r2_median", "r2_alpha0", "n_fit_radii", "self_share_lowest",
                                       "saturated_share_highest", "qmin_top_share", "flagged")]
+        out.append(float(d["alpha0_window_spread"] or 0.0))  # None (0 here) off the auto window
         out += d["fit_window_x"] + [r * c for r in d["fit_window"]] + [s["structural_distance"] * c]
     return np.asarray(out, dtype=np.float64)
 

@@ -46,7 +46,7 @@ def _numbers(doc: dict, c: float) -> list[np.ndarray]:
                                ("n_alpha_increasing", "q0_on_hull", "max_f_above_f0", "r2_min",
                                 "r2_median", "r2_alpha0", "n_fit_radii", "self_share_lowest",
                                 "saturated_share_highest", "window_instability", "qmin_top_share",
-                                "flagged")]
+                                "alpha0_window_spread", "flagged")]
                               + d["fit_window_x"]))
     out.append(np.asarray([doc["alpha0"], doc["width"], doc["alpha0_std"], doc["width_std"]]))
     return out

@@ -11,6 +11,9 @@ Every paper-mode sample carries (``samples[].diagnostics`` in the JSON)::
     fit_window_x           the same as ln(r / r_max)
     fit_window_source      "auto" | "fit_range" | "full"
     window_instability     instability of the chosen window (auto only; see analysis.window)
+    alpha0_window_spread   largest |alpha0| difference between the chosen window and the
+                           nearly-as-stable, mostly disjoint alternatives (auto only; else
+                           None; see analysis.window, "Window ambiguity")
     n_fit_radii            number of radii in the window
     self_share_lowest      share of centres counting only themselves at r_lo
     saturated_share_highest share of centres with N_i(r_hi) = N_i(r_max)
@@ -27,7 +30,11 @@ Flag rule (the headline alpha0 of a flagged sample is not sound on its own):
 * ``low_r2``: the alpha0 fit has R^2 < 0.9;
 * ``no_window``: the automatic window found no eligible window and the whole grid was used;
 * ``qmin_dominated``: one centre carries more than half of Z_q at the smallest q and r_lo, so
-  alpha at the low-q end, and with it the width, follows that one centre (alpha0 does not).
+  alpha at the low-q end, and with it the width, follows that one centre (alpha0 does not);
+* ``window_ambiguous``: another eligible window, within 10% of the chosen one's instability
+  and sharing at most half of the shorter span with it, gives an alpha0 more than 0.1 away
+  (``alpha0_window_spread > MAX_ALPHA0_SPREAD``): the window, and with it alpha0, could as
+  well have landed in another regime.
 
 A non-concave tau at negative q alone (``n_alpha_increasing > 0``, ``max_f_above_f0``) does
 not flag: it is common on real networks (one centre with tiny weights dominates Z_q at q < 0)
@@ -40,12 +47,21 @@ from typing import Any
 
 import numpy as np
 
-from mfa_engine.analysis.window import MAX_SATURATED_SHARE, MAX_SELF_SHARE, FitWindow, on_hull
+from mfa_engine.analysis.window import (
+    MAX_ALPHA0_SPREAD,
+    MAX_SATURATED_SHARE,
+    MAX_SELF_SHARE,
+    FitWindow,
+    on_hull,
+)
 
 __all__ = ["sample_diagnostics", "FLAG_REASONS", "MIN_R2_ALPHA0", "MAX_TOP_SHARE"]
 
 #: Every reason that flags a sample, in the order they are listed.
-FLAG_REASONS = ("q0_off_hull", "self_plateau", "saturated", "low_r2", "no_window", "qmin_dominated")
+FLAG_REASONS = (
+    "q0_off_hull", "self_plateau", "saturated", "low_r2", "no_window", "qmin_dominated",
+    "window_ambiguous",
+)
 #: Largest share of Z_q (smallest q, lowest fitted radius) one centre may carry unflagged.
 MAX_TOP_SHARE = 0.5
 #: Smallest R^2 of the alpha0 fit that does not flag.
@@ -105,6 +121,8 @@ def sample_diagnostics(
         flags.append("no_window")
     if qmin_top_share > MAX_TOP_SHARE:
         flags.append("qmin_dominated")
+    if window.alpha0_spread is not None and window.alpha0_spread > MAX_ALPHA0_SPREAD:
+        flags.append("window_ambiguous")
     r_max = radii[-1]
     return {
         "n_alpha_increasing": int(np.sum(np.diff(alpha) > 0)),
@@ -117,6 +135,9 @@ def sample_diagnostics(
         "fit_window_x": [float(np.log(radii[lo] / r_max)), float(np.log(radii[hi] / r_max))],
         "fit_window_source": window.source,
         "window_instability": None if window.instability is None else float(window.instability),
+        "alpha0_window_spread": (
+            None if window.alpha0_spread is None else float(window.alpha0_spread)
+        ),
         "n_fit_radii": int(hi - lo + 1),
         "self_share_lowest": self_share,
         "saturated_share_highest": saturated,

@@ -44,8 +44,9 @@ from mfa_engine.analysis.window import (
     DEFAULT_MIN_SPAN,
     WINDOW_Q,
     FitWindow,
+    alpha0_window_spread,
+    eligible_windows,
     hull_width,
-    select_window,
 )
 from mfa_engine.errors import AnalysisError, ConfigError, plain
 
@@ -272,72 +273,58 @@ def spectrum_from_counts(
         ConfigError: Invalid q grid, radii, counts, options or ``fit_range``.
         AnalysisError: Fewer than 2 centres reach ``min_reach`` nodes.
     """
-    if convention not in CONVENTIONS:
-        raise ConfigError(f"convention={convention!r} is not one of {', '.join(CONVENTIONS)}")
-    if normalisation is None:
-        normalisation = "centre" if convention == "boxgrowing" else "global"
-    if normalisation not in NORMALISATIONS:
-        raise ConfigError(
-            f"normalisation={normalisation!r} is not one of {', '.join(NORMALISATIONS)}"
-        )
+    normalisation = _check_convention(convention, normalisation)
     qa = check_q(q)
     c, r = _check_counts_radii(counts, radii)
-    if isinstance(min_reach, bool) or not isinstance(min_reach, (int, np.integer)) or min_reach < 0:
-        raise ConfigError(f"min_reach must be an integer >= 0, got {min_reach!r}")
-    if fit_window not in FIT_WINDOWS:
-        raise ConfigError(f"fit_window={fit_window!r} is not one of {', '.join(FIT_WINDOWS)}")
+    _check_reach_and_window(min_reach, fit_window)
     mask = _fit_mask(r, fit_range)
-
-    n_total = c.shape[0]
-    keep = c[:, -1] - 1 >= min_reach
-    n_keep = int(keep.sum())
-    if n_keep < 2:
-        raise AnalysisError(
-            f"too few centres: {n_total} centres given, {n_keep} remain with at least "
-            f"min_reach={min_reach} reachable nodes within r_max={plain(r[-1])}; need at least 2"
-        )
-    c = c[keep]
-
+    c = _reaching_centres(c, r, min_reach)
     ln_mu = _ln_measure(c, normalisation, n_nodes, convention)
 
     power0 = 0.0 if convention == "boxgrowing" else -1.0
     window = _choose_window(c, r, ln_mu, fit_range, mask, fit_window, power0,
                             window_min_span, slope_baseline)
+    return _spectrum_on_window(qa, c, r, ln_mu, window, convention, power0)
+
+
+def _spectrum_on_window(
+    qa: np.ndarray,
+    c: np.ndarray,
+    r: np.ndarray,
+    ln_mu: np.ndarray,
+    window: FitWindow,
+    convention: str,
+    power0: float,
+) -> Spectrum:
+    """Fit tau and alpha0 over the window's radii and assemble the :class:`Spectrum`.
+
+    Args:
+        qa: float64 ``[Q]`` q grid.
+        c: float64 ``[C, R]`` counts of the kept centres over the whole grid.
+        r: float64 ``[R]`` the whole grid.
+        ln_mu: float64 ``[C, R]`` ``ln mu_i(r)`` of the kept centres.
+        window: The fit window (indices into ``r``).
+        convention: ``"boxgrowing"`` or ``"sandbox"``.
+        power0: Weight power of the alpha0 series (0 box-growing, -1 sandbox).
+
+    Returns:
+        The spectrum (see :func:`spectrum_from_counts`).
+    """
+    n_keep = c.shape[0]
     sel = slice(window.lo, window.hi + 1)
-    counts_kept = c
     ln_mu = ln_mu[:, sel]
     x = np.log(r[sel] / r[-1])
-    y = np.empty((qa.size, x.size), dtype=np.float64)
-    if convention == "boxgrowing":
-        for j, qj in enumerate(qa):
-            y[j] = _logsumexp_rows(qj * ln_mu)
-    else:
-        ln_c = math.log(n_keep)
-        for j, qj in enumerate(qa):
-            y[j] = _logsumexp_rows((qj - 1.0) * ln_mu) - ln_c
-
-    fit = linear_fit(x, y)
+    fit = linear_fit(x, _ln_partition(qa, ln_mu, convention, n_keep))
     tau = fit.slope
     alpha = np.gradient(tau, qa)
     f_alpha = qa * alpha - tau
-    alpha0_argmax = float(alpha[int(np.argmax(f_alpha))])
-    width = float(alpha.max() - alpha.min())
     fit0 = linear_fit(x, _weighted_mean_log(ln_mu, power0))
     alpha0 = float(fit0.slope)
-
-    dims = None
-    if convention == "sandbox":
-        at_one = np.abs(qa - 1.0) < 1e-12
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dims = np.where(at_one, np.nan, tau / (qa - 1.0))
-        if at_one.any():
-            dims[at_one] = float(linear_fit(x, ln_mu.mean(axis=0)).slope)
     diagnostics = sample_diagnostics(
         q=qa, tau=tau, alpha=alpha, f_alpha=f_alpha, r2=fit.r2, r2_alpha0=float(fit0.r2),
-        counts=counts_kept, radii=r, window=window,
-        qmin_top_share=_top_share(qa[0] - (0.0 if convention == "boxgrowing" else 1.0), ln_mu[:, 0]),
+        counts=c, radii=r, window=window,
+        qmin_top_share=_top_share(qa[0] + power0, ln_mu[:, 0]),  # power q (box), q - 1 (sandbox)
     )
-
     return Spectrum(
         q=qa,
         tau=tau,
@@ -347,15 +334,72 @@ def spectrum_from_counts(
         f_alpha=f_alpha,
         alpha0=alpha0,
         alpha0_analytic=alpha0,
-        width=width,
-        dims=dims,
+        width=float(alpha.max() - alpha.min()),
+        dims=_sandbox_dims(qa, tau, x, ln_mu) if convention == "sandbox" else None,
         n_centres=n_keep,
         radii=r[sel].copy(),
         convention=convention,
-        alpha0_argmax=alpha0_argmax,
+        alpha0_argmax=float(alpha[int(np.argmax(f_alpha))]),
         width_hull=hull_width(qa, tau),
         diagnostics=diagnostics,
     )
+
+
+def _check_convention(convention: str, normalisation: str | None) -> str:
+    """Validate the convention; return the normalisation (its default if None)."""
+    if convention not in CONVENTIONS:
+        raise ConfigError(f"convention={convention!r} is not one of {', '.join(CONVENTIONS)}")
+    if normalisation is None:
+        normalisation = "centre" if convention == "boxgrowing" else "global"
+    if normalisation not in NORMALISATIONS:
+        raise ConfigError(
+            f"normalisation={normalisation!r} is not one of {', '.join(NORMALISATIONS)}"
+        )
+    return normalisation
+
+
+def _check_reach_and_window(min_reach: Any, fit_window: Any) -> None:
+    """Validate ``min_reach`` (integer >= 0) and ``fit_window`` (one of FIT_WINDOWS)."""
+    if isinstance(min_reach, bool) or not isinstance(min_reach, (int, np.integer)) or min_reach < 0:
+        raise ConfigError(f"min_reach must be an integer >= 0, got {min_reach!r}")
+    if fit_window not in FIT_WINDOWS:
+        raise ConfigError(f"fit_window={fit_window!r} is not one of {', '.join(FIT_WINDOWS)}")
+
+
+def _reaching_centres(c: np.ndarray, r: np.ndarray, min_reach: int) -> np.ndarray:
+    """Rows of ``c`` [C, R] whose centre reaches at least ``min_reach`` nodes (>= 2 needed)."""
+    n_total = c.shape[0]
+    keep = c[:, -1] - 1 >= min_reach
+    n_keep = int(keep.sum())
+    if n_keep < 2:
+        raise AnalysisError(
+            f"too few centres: {n_total} centres given, {n_keep} remain with at least "
+            f"min_reach={min_reach} reachable nodes within r_max={plain(r[-1])}; need at least 2"
+        )
+    return c[keep]
+
+
+def _ln_partition(qa: np.ndarray, ln_mu: np.ndarray, convention: str, n_keep: int) -> np.ndarray:
+    """The series whose slopes are tau: ``ln Z_q`` (box-growing) or ``ln <mu^(q-1)>``. [Q, R']"""
+    y = np.empty((qa.size, ln_mu.shape[1]), dtype=np.float64)
+    if convention == "boxgrowing":
+        for j, qj in enumerate(qa):
+            y[j] = _logsumexp_rows(qj * ln_mu)
+    else:
+        ln_c = math.log(n_keep)
+        for j, qj in enumerate(qa):
+            y[j] = _logsumexp_rows((qj - 1.0) * ln_mu) - ln_c
+    return y
+
+
+def _sandbox_dims(qa: np.ndarray, tau: np.ndarray, x: np.ndarray, ln_mu: np.ndarray) -> np.ndarray:
+    """Generalised dimensions ``D(q) = tau / (q - 1)``; ``D(1)`` = slope of ``<ln mu>``. [Q]"""
+    at_one = np.abs(qa - 1.0) < 1e-12
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dims = np.where(at_one, np.nan, tau / (qa - 1.0))
+    if at_one.any():
+        dims[at_one] = float(linear_fit(x, ln_mu.mean(axis=0)).slope)
+    return dims
 
 
 def _top_share(power: float, ln_mu: np.ndarray) -> float:
@@ -405,7 +449,11 @@ def _choose_window(
     )
     self_share = np.mean(counts == 1.0, axis=0)
     saturated = np.mean(counts == counts[:, -1:], axis=0)
-    got = select_window(x, series, self_share, saturated, min_span=min_span, baseline=baseline)
-    if got is None:
+    cands = eligible_windows(x, series, self_share, saturated, min_span=min_span,
+                             baseline=baseline)
+    best = min(cands) if cands else None
+    if best is None or not np.isfinite(best[0]):
         return FitWindow(0, last, "auto", fallback=True)
-    return FitWindow(got[0], got[1], "auto", instability=got[2])
+    got = (best[2], best[3], best[0])
+    spread = alpha0_window_spread(x, series[0], cands, got)
+    return FitWindow(got[0], got[1], "auto", instability=got[2], alpha0_spread=spread)

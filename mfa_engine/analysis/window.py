@@ -19,6 +19,16 @@ Fit window (paper mode, ``fit_window="auto"``)
     instability wins (ties: the wider, then the lower one). With no eligible window the fits
     use the whole grid and the sample is flagged (``"no_window"``).
 
+Window ambiguity
+    Two windows can be almost equally stable and still measure different regimes. The
+    *alternatives* of the chosen window are the other eligible windows whose instability is at
+    most ``(1 + AMBIGUITY_MARGIN)`` times the best one (:data:`AMBIGUITY_MARGIN` = 0.1) and
+    that share at most :data:`MAX_WINDOW_OVERLAP` (0.5) of the shorter window's span in ``x``
+    with the chosen window. ``alpha0_window_spread`` is the largest ``|alpha0(best) -
+    alpha0(alternative)|``, each alpha0 the OLS slope of the first series (the centre-average
+    of ``ln mu``) over that window's radii; 0 with no alternative. A spread above
+    :data:`MAX_ALPHA0_SPREAD` (0.1) flags the sample (``"window_ambiguous"``).
+
 Concave hull of tau
     The least concave majorant of the points ``(q_j, tau_j)`` (upper hull, monotone chain).
     Its Legendre-Fenchel transform is supported on the slopes of the hull's segments, so its
@@ -41,8 +51,13 @@ __all__ = [
     "DEFAULT_BASELINE",
     "MAX_SELF_SHARE",
     "MAX_SATURATED_SHARE",
+    "AMBIGUITY_MARGIN",
+    "MAX_WINDOW_OVERLAP",
+    "MAX_ALPHA0_SPREAD",
     "local_slopes",
+    "eligible_windows",
     "select_window",
+    "alpha0_window_spread",
     "upper_hull",
     "on_hull",
     "hull_width",
@@ -58,6 +73,12 @@ DEFAULT_BASELINE = 0.25
 MAX_SELF_SHARE = 0.5
 #: Largest share of centres saturated at the window's highest radius.
 MAX_SATURATED_SHARE = 0.5
+#: Relative instability margin within which another window is an alternative to the best.
+AMBIGUITY_MARGIN = 0.1
+#: Largest share of the shorter window's span an alternative may share with the best window.
+MAX_WINDOW_OVERLAP = 0.5
+#: Largest alpha0 spread over the alternative windows that does not flag the sample.
+MAX_ALPHA0_SPREAD = 0.1
 
 
 @dataclass(frozen=True)
@@ -70,6 +91,7 @@ class FitWindow:
         source: ``"auto"`` (chosen from the data), ``"fit_range"`` (given) or ``"full"``.
         instability: The window's instability (``"auto"`` only; else None).
         fallback: True when ``"auto"`` found no eligible window and used the whole grid.
+        alpha0_spread: ``alpha0_window_spread`` (``"auto"`` with a window only; else None).
     """
 
     lo: int
@@ -77,6 +99,7 @@ class FitWindow:
     source: str
     instability: float | None = None
     fallback: bool = False
+    alpha0_spread: float | None = None
 
 
 def local_slopes(x: np.ndarray, y: np.ndarray, baseline: float) -> tuple[np.ndarray, np.ndarray]:
@@ -100,6 +123,62 @@ def local_slopes(x: np.ndarray, y: np.ndarray, baseline: float) -> tuple[np.ndar
     j = ends[ok]
     slopes[:, k] = (y[:, j] - y[:, k]) / (x[j] - x[k])
     return ends, slopes
+
+
+def _check_positive(min_span: float, baseline: float) -> None:
+    for name, v in (("window min_span", min_span), ("slope baseline", baseline)):
+        if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
+            raise ConfigError(f"{name} must be a finite number > 0, got {v!r}")
+
+
+def eligible_windows(
+    x: np.ndarray,
+    series: np.ndarray,
+    self_share: np.ndarray,
+    saturated_share: np.ndarray,
+    *,
+    min_span: float = DEFAULT_MIN_SPAN,
+    baseline: float = DEFAULT_BASELINE,
+) -> list[tuple[float, float, int, int]]:
+    """Every eligible window with its instability (rule in the module docstring).
+
+    Args:
+        x: float64 ``[R]``, ``ln(r / r_max)``, strictly increasing.
+        series: float64 ``[K, R]`` the series whose local slopes must be stable.
+        self_share: float64 ``[R]``, share of centres counting only themselves per radius.
+        saturated_share: float64 ``[R]``, share of centres saturated per radius.
+        min_span: Smallest window span in x, > 0.
+        baseline: Secant baseline in x, > 0.
+
+    Returns:
+        ``(instability, -span, lo, hi)`` per eligible window (inclusive indices), in scan
+        order; the instability may be inf (a mean slope of 0).
+
+    Raises:
+        ConfigError: ``min_span`` or ``baseline`` is not a positive finite number.
+    """
+    _check_positive(min_span, baseline)
+    ends, slopes = local_slopes(x, series, baseline)
+    r = x.size
+    out: list[tuple[float, float, int, int]] = []
+    for a in range(r):
+        if self_share[a] > MAX_SELF_SHARE:
+            continue
+        for b in range(a + 1, r):
+            span = float(x[b] - x[a])
+            if span < min_span * (1 - 1e-12) or saturated_share[b] > MAX_SATURATED_SHARE:
+                continue
+            ks = np.arange(a, b + 1)
+            ks = ks[ends[ks] <= b]
+            if ks.size < 2:
+                continue
+            s = slopes[:, ks]
+            mean = np.abs(s.mean(axis=1))
+            std = s.std(axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cv = np.where(mean > 0, std / np.where(mean > 0, mean, 1.0), np.inf)
+            out.append((float(cv.max()), -span, a, b))
+    return out
 
 
 def select_window(
@@ -127,34 +206,54 @@ def select_window(
     Raises:
         ConfigError: ``min_span`` or ``baseline`` is not a positive finite number.
     """
-    for name, v in (("window min_span", min_span), ("slope baseline", baseline)):
-        if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
-            raise ConfigError(f"{name} must be a finite number > 0, got {v!r}")
-    ends, slopes = local_slopes(x, series, baseline)
-    r = x.size
-    best: tuple[float, float, int, int] | None = None  # (instability, -span, lo, hi)
-    for a in range(r):
-        if self_share[a] > MAX_SELF_SHARE:
-            continue
-        for b in range(a + 1, r):
-            span = float(x[b] - x[a])
-            if span < min_span * (1 - 1e-12) or saturated_share[b] > MAX_SATURATED_SHARE:
-                continue
-            ks = np.arange(a, b + 1)
-            ks = ks[ends[ks] <= b]
-            if ks.size < 2:
-                continue
-            s = slopes[:, ks]
-            mean = np.abs(s.mean(axis=1))
-            std = s.std(axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                cv = np.where(mean > 0, std / np.where(mean > 0, mean, 1.0), np.inf)
-            key = (float(cv.max()), -span, a, b)
-            if best is None or key < best:
-                best = key
-    if best is None or not np.isfinite(best[0]):
+    cands = eligible_windows(x, series, self_share, saturated_share,
+                             min_span=min_span, baseline=baseline)
+    if not cands:
+        return None
+    best = min(cands)
+    if not np.isfinite(best[0]):
         return None
     return best[2], best[3], best[0]
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> float:
+    xc = x - x.mean()
+    return float(np.dot(xc, y - y[0]) / np.dot(xc, xc))
+
+
+def alpha0_window_spread(
+    x: np.ndarray,
+    y0: np.ndarray,
+    candidates: list[tuple[float, float, int, int]],
+    best: tuple[int, int, float],
+    *,
+    margin: float = AMBIGUITY_MARGIN,
+    max_overlap: float = MAX_WINDOW_OVERLAP,
+) -> float:
+    """Largest alpha0 difference between the best window and its alternatives.
+
+    Args:
+        x: float64 ``[R]``, ``ln(r / r_max)``, strictly increasing.
+        y0: float64 ``[R]``, the series whose slope is alpha0 (centre-average of ``ln mu``).
+        candidates: :func:`eligible_windows` output.
+        best: ``(lo, hi, instability)`` from :func:`select_window`.
+        margin: Relative instability margin of an alternative.
+        max_overlap: Largest shared share of the shorter span of an alternative.
+
+    Returns:
+        ``max |alpha0(best) - alpha0(alt)|`` over the alternatives (module docstring), or 0.0.
+    """
+    lo, hi, inst = best
+    a0 = _slope(x[lo:hi + 1], y0[lo:hi + 1])
+    spread = 0.0
+    for cv, _, a, b in candidates:
+        if not cv <= inst * (1.0 + margin) or (a, b) == (lo, hi):
+            continue
+        shared = min(x[b], x[hi]) - max(x[a], x[lo])
+        if shared > max_overlap * min(x[b] - x[a], x[hi] - x[lo]):
+            continue
+        spread = max(spread, abs(a0 - _slope(x[a:b + 1], y0[a:b + 1])))
+    return spread
 
 
 def upper_hull(q: np.ndarray, tau: np.ndarray) -> np.ndarray:

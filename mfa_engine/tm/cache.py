@@ -25,12 +25,14 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from mfa_engine.errors import ConfigError, MFAError, plain
+from mfa_engine.tm.cache_model import batches, check_device, hidden_batch, load_model, tokenize_texts
 
 __all__ = ["CACHE_FORMAT", "build_replay_cache", "ReplayCache", "read_texts"]
 
@@ -76,10 +78,6 @@ def _read_lines(p: Path, text_field: str, texts: list[str]) -> list[str]:
     return texts
 
 
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json",
-                    "tokenizer.model", "spiece.model", "sentencepiece.bpe.model")
-
-
 def _check_out(out: Path, overwrite: bool, texts: str | Path | None) -> None:
     """Refuse an output path that is not ours to replace, before any work.
 
@@ -112,46 +110,6 @@ def _check_out(out: Path, overwrite: bool, texts: str | Path | None) -> None:
                           f"format {CACHE_FORMAT!r}); choose another OUT")
 
 
-def _check_device(device: Any) -> None:
-    import torch
-
-    from mfa_engine.errors import BackendError
-
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"device {device!r} is not a torch device: {str(exc).splitlines()[0]}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise BackendError(f"device {device!r} was asked for, but no CUDA device is available here")
-
-
-def _load_model(model_path: str, tokenizer: Any, progress: bool) -> tuple[Any, Any]:
-    """Model and tokenizer of a Hugging Face model directory (or hub id), one-line errors."""
-    from transformers import AutoModel, AutoTokenizer
-
-    p = Path(model_path)
-    if not p.exists() and (os.environ.get("HF_HUB_OFFLINE") == "1" or p.is_absolute()
-                           or model_path.startswith(".") or model_path.count("/") > 1):
-        raise ConfigError(f"model directory {model_path} does not exist")
-    if p.is_dir() and tokenizer is None and not any((p / f).is_file() for f in _TOKENIZER_FILES):
-        raise ConfigError(f"model directory {model_path} has no tokenizer ({', '.join(_TOKENIZER_FILES[:4])}, "
-                          "...); expected a Hugging Face model directory with its tokenizer files")
-    import transformers
-
-    if not progress:  # also silences transformers' "Loading weights" bars
-        transformers.utils.logging.disable_progress_bar()
-    try:
-        tokenizer = tokenizer or AutoTokenizer.from_pretrained(model_path)
-        model = AutoModel.from_pretrained(model_path)
-    except (OSError, ValueError, KeyError) as exc:
-        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise ConfigError(f"cannot load model {model_path}: {first[:200]}") from None
-    finally:
-        if not progress:
-            transformers.utils.logging.enable_progress_bar()
-    return model, tokenizer
-
-
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -160,26 +118,145 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _batches(n: int, batch_size: int) -> list[range]:
-    return [range(i, min(n, i + batch_size)) for i in range(0, n, batch_size)]
+def _checked_inputs(
+    out: Path, texts: str | Path | Sequence[str], *, k: float, max_length: int, batch_size: int,
+    text_field: str, device: str, overwrite: bool,
+) -> tuple[list[str], dict[str, Any]]:
+    """Validate the arguments of :func:`build_replay_cache` (OUT first, before any work) and read the texts.
+
+    Returns:
+        ``(texts, texts_info)``: the replay texts and their provenance for meta.json.
+
+    Raises:
+        ConfigError: on an OUT that may not be replaced, an invalid argument, or missing texts.
+        BackendError: if ``device`` is CUDA and none is available.
+    """
+    _check_out(out, overwrite, texts if isinstance(texts, (str, Path)) else None)
+    if max_length < 1 or batch_size < 1:
+        raise ConfigError(f"max_length and batch_size must be >= 1, got {max_length} and {batch_size}")
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or not (math.isfinite(k) and k > 0):
+        raise ConfigError(f"k must be a finite number > 0 (thresholds mu +- k sigma), got {plain(k)}")
+    check_device(device)
+    if isinstance(texts, (str, Path)):
+        tp = Path(texts)
+        text_list = read_texts(tp, text_field)
+        return text_list, {"path": str(tp.resolve()), "sha256": _sha256(tp), "n": len(text_list)}
+    text_list = [str(t) for t in texts]
+    if not text_list:
+        raise ConfigError("no replay texts given")
+    digest = hashlib.sha256("\n".join(text_list).encode()).hexdigest()
+    return text_list, {"path": None, "sha256": digest, "n": len(text_list)}
 
 
-def _hidden_batch(model: Any, ids: list[np.ndarray], rows: range, layer: int, pad_id: int, device: Any):
-    """Run the model on samples ``rows``; returns (hidden fp32 [B, T, H] on CPU, attention mask)."""
+@dataclass(frozen=True)
+class _Forward:
+    """What both passes over the replay texts share: the model, the token ids and the batching."""
+
+    model: Any
+    ids: list[np.ndarray]
+    batches: list[range]
+    layer: int
+    pad_id: int
+    device: Any
+    progress: bool
+
+    def hidden(self, rows: range) -> tuple[Any, Any]:
+        """Hidden states fp32 ``[B, T, H]`` (CPU) and attention mask ``[B, T]`` of samples ``rows``."""
+        return hidden_batch(self.model, self.ids, rows, self.layer, self.pad_id, self.device)
+
+
+def _statistics_pass(fwd: _Forward) -> Any:
+    """First pass: float64 per-dimension statistics of the reference activations (an ActivationStats)."""
+    from tqdm.auto import tqdm
+
+    from mfa_engine.tm.stats import ActivationStats
+
+    stats = ActivationStats()
+    for rows in tqdm(fwd.batches, desc="tm cache: statistics", file=sys.stderr, disable=not fwd.progress):
+        h, attn = fwd.hidden(rows)
+        stats.update(h, attn)
+    return stats
+
+
+def _states_pass(fwd: _Forward, lengths: np.ndarray, pos: np.ndarray, neg: np.ndarray, path: Path) -> np.ndarray:
+    """Second pass: write each sample's packed states to ``path``; returns offsets int64 ``[n + 1]``."""
     import torch
+    from tqdm.auto import tqdm
 
-    T = max(len(ids[i]) for i in rows)
-    input_ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
-    attn = torch.zeros((len(rows), T), dtype=torch.long)
-    for j, i in enumerate(rows):
-        input_ids[j, : len(ids[i])] = torch.from_numpy(ids[i].astype(np.int64))
-        attn[j, : len(ids[i])] = 1
-    with torch.no_grad():
-        out = model(input_ids=input_ids.to(device), attention_mask=attn.to(device), output_hidden_states=True)
-    hs = out.hidden_states
-    if not -len(hs) <= layer < len(hs):
-        raise ConfigError(f"layer {layer} out of range: the model returns {len(hs)} hidden states")
-    return hs[layer].float().cpu(), attn
+    from mfa_engine.tm.states import codes_from_reference, pack_states
+
+    pos_t, neg_t = torch.from_numpy(pos), torch.from_numpy(neg)
+    offsets = np.zeros(len(fwd.ids) + 1, dtype=np.int64)
+    with path.open("wb") as f:
+        for rows in tqdm(fwd.batches, desc="tm cache: states", file=sys.stderr, disable=not fwd.progress):
+            h, _ = fwd.hidden(rows)
+            for j, i in enumerate(rows):
+                packed = pack_states(codes_from_reference(h[j, : lengths[i]], pos_t, neg_t))
+                f.write(packed.data.numpy().tobytes())
+                offsets[i + 1] = offsets[i] + packed.nbytes
+    return offsets
+
+
+def _manifest(
+    model: Any, model_path: str | None, tokenizer: Any, pad_id: int, *, layer: int, k: float,
+    max_length: int, n_truncated: int, texts_info: dict[str, Any], lengths: np.ndarray, stats: Any,
+) -> dict[str, Any]:
+    """Contents of meta.json: format, provenance (model, tokenizer, texts), settings and counts."""
+    from mfa_engine import __version__
+
+    cfg = getattr(model, "config", None)
+    return {
+        "format": CACHE_FORMAT,
+        "version": _VERSION,
+        "mfa_engine_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": {
+            "path": str(Path(model_path).resolve()) if model_path and Path(model_path).exists() else model_path,
+            "name_or_path": getattr(cfg, "_name_or_path", None),
+            "model_type": getattr(cfg, "model_type", None),
+            "class": type(model).__name__,
+        },
+        "layer": int(layer),
+        "k": float(k),
+        "hidden_size": int(stats.hidden_size or 0),
+        "tokenizer": {
+            "name_or_path": getattr(tokenizer, "name_or_path", None),
+            "class": type(tokenizer).__name__,
+            "vocab_size": getattr(tokenizer, "vocab_size", None),
+            "pad_token_id": pad_id,
+            "add_special_tokens": True,
+        },
+        "truncation": {"max_length": int(max_length), "truncated_samples": int(n_truncated)},
+        "texts": texts_info,
+        "n_samples": len(lengths),
+        "n_tokens": int(lengths.sum()),
+        "stats_count": int(stats.count),
+        "states": {
+            "codes": {"neg": 0, "neutral": 1, "pos": 2, "pad": 3},
+            "packing": "2 bits, element i at bits 2*(i%4) of byte i//4, per sample [L, H] row-major",
+        },
+    }
+
+
+def _temporary_dir(out: Path) -> Path:
+    """A new sibling folder of ``out`` to write the cache into, with the umask's permissions."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
+    return tmp
+
+
+def _move_into_place(tmp: Path, out: Path) -> None:
+    """Rename the finished cache ``tmp`` to ``out``, replacing an existing ``out`` (already checked)."""
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.replace(out, old / "cache")
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
 
 
 def build_replay_cache(
@@ -217,125 +294,39 @@ def build_replay_cache(
     Returns:
         Path of the cache directory.
     """
-    import torch
-    from tqdm.auto import tqdm
-
-    from mfa_engine import __version__
-    from mfa_engine.tm.states import codes_from_reference, pack_states
-    from mfa_engine.tm.stats import ActivationStats, thresholds_from_stats
+    from mfa_engine.tm.stats import thresholds_from_stats
 
     out = Path(out_dir)
-    _check_out(out, overwrite, texts if isinstance(texts, (str, Path)) else None)
-    if max_length < 1 or batch_size < 1:
-        raise ConfigError(f"max_length and batch_size must be >= 1, got {max_length} and {batch_size}")
-    if isinstance(k, bool) or not isinstance(k, (int, float)) or not (math.isfinite(k) and k > 0):
-        raise ConfigError(f"k must be a finite number > 0 (thresholds mu +- k sigma), got {plain(k)}")
-    _check_device(device)
-    texts_info: dict[str, Any]
-    if isinstance(texts, (str, Path)):
-        tp = Path(texts)
-        text_list = read_texts(tp, text_field)
-        texts_info = {"path": str(tp.resolve()), "sha256": _sha256(tp), "n": len(text_list)}
-    else:
-        text_list = [str(t) for t in texts]
-        if not text_list:
-            raise ConfigError("no replay texts given")
-        digest = hashlib.sha256("\n".join(text_list).encode()).hexdigest()
-        texts_info = {"path": None, "sha256": digest, "n": len(text_list)}
-
+    text_list, texts_info = _checked_inputs(out, texts, k=k, max_length=max_length, batch_size=batch_size,
+                                            text_field=text_field, device=device, overwrite=overwrite)
     model_path = None
     if isinstance(model, (str, Path)):
         model_path = str(model)
-        model, tokenizer = _load_model(model_path, tokenizer, progress)
+        model, tokenizer = load_model(model_path, tokenizer, progress)
     elif tokenizer is None:
         raise ConfigError("a tokenizer is required when passing a loaded model")
     model.eval()
     model.to(device)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-
-    ids: list[np.ndarray] = []
-    n_truncated = 0
-    for t in text_list:
-        full = tokenizer(t, truncation=False, add_special_tokens=True)["input_ids"]
-        n_truncated += len(full) > max_length
-        enc = tokenizer(t, truncation=True, max_length=max_length, add_special_tokens=True)["input_ids"]
-        if len(enc) == 0:
-            raise ConfigError(
-                f"replay text {len(ids) + 1} ({t[:40]!r}) tokenizes to zero tokens with "
-                f"{type(tokenizer).__name__}; expected a tokenizer that adds at least one token"
-            )
-        ids.append(np.asarray(enc, dtype=np.int32))
+    ids, n_truncated = tokenize_texts(tokenizer, text_list, max_length)
     lengths = np.array([len(x) for x in ids], dtype=np.int64)
-    batches = _batches(len(ids), batch_size)
+    fwd = _Forward(model, ids, batches(len(ids), batch_size), layer, pad_id, device, progress)
 
-    stats = ActivationStats()
-    for rows in tqdm(batches, desc="tm cache: statistics", file=sys.stderr, disable=not progress):
-        h, attn = _hidden_batch(model, ids, rows, layer, pad_id, device)
-        stats.update(h, attn)
-    H = int(stats.hidden_size or 0)
+    stats = _statistics_pass(fwd)
     mu, sigma = stats.mean, stats.std
     pos, neg = thresholds_from_stats(mu, sigma, k)
-    pos_t, neg_t = torch.from_numpy(pos), torch.from_numpy(neg)
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)
+    tmp = _temporary_dir(out)
     try:
-        offsets = np.zeros(len(ids) + 1, dtype=np.int64)
-        with (tmp / "states.bin").open("wb") as f:
-            for rows in tqdm(batches, desc="tm cache: states", file=sys.stderr, disable=not progress):
-                h, _ = _hidden_batch(model, ids, rows, layer, pad_id, device)
-                for j, i in enumerate(rows):
-                    packed = pack_states(codes_from_reference(h[j, : lengths[i]], pos_t, neg_t))
-                    f.write(packed.data.numpy().tobytes())
-                    offsets[i + 1] = offsets[i] + packed.nbytes
+        offsets = _states_pass(fwd, lengths, pos, neg, tmp / "states.bin")
         np.save(tmp / "tokens.npy", np.concatenate(ids).astype(np.int32))
         np.save(tmp / "lengths.npy", lengths)
         np.save(tmp / "offsets.npy", offsets)
         np.save(tmp / "mu.npy", mu)
         np.save(tmp / "sigma.npy", sigma)
-        cfg = getattr(model, "config", None)
-        meta = {
-            "format": CACHE_FORMAT,
-            "version": _VERSION,
-            "mfa_engine_version": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "model": {
-                "path": str(Path(model_path).resolve()) if model_path and Path(model_path).exists() else model_path,
-                "name_or_path": getattr(cfg, "_name_or_path", None),
-                "model_type": getattr(cfg, "model_type", None),
-                "class": type(model).__name__,
-            },
-            "layer": int(layer),
-            "k": float(k),
-            "hidden_size": H,
-            "tokenizer": {
-                "name_or_path": getattr(tokenizer, "name_or_path", None),
-                "class": type(tokenizer).__name__,
-                "vocab_size": getattr(tokenizer, "vocab_size", None),
-                "pad_token_id": pad_id,
-                "add_special_tokens": True,
-            },
-            "truncation": {"max_length": int(max_length), "truncated_samples": int(n_truncated)},
-            "texts": texts_info,
-            "n_samples": len(ids),
-            "n_tokens": int(lengths.sum()),
-            "stats_count": int(stats.count),
-            "states": {
-                "codes": {"neg": 0, "neutral": 1, "pos": 2, "pad": 3},
-                "packing": "2 bits, element i at bits 2*(i%4) of byte i//4, per sample [L, H] row-major",
-            },
-        }
+        meta = _manifest(model, model_path, tokenizer, pad_id, layer=layer, k=k, max_length=max_length,
+                         n_truncated=n_truncated, texts_info=texts_info, lengths=lengths, stats=stats)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / "cache")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        _move_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -103,3 +103,53 @@ def test_auto_window_without_an_eligible_window_falls_back_and_flags() -> None:
     d = s.diagnostics
     assert d["fit_window_source"] == "auto" and d["n_fit_radii"] == 3
     assert "no_window" in d["flags"]
+
+
+def test_window_ambiguous_flag_threshold() -> None:
+    from mfa_engine.analysis.diagnostics import sample_diagnostics
+    from mfa_engine.analysis.window import FitWindow
+
+    q = np.array([-1.0, 0.0, 1.0])
+    tau = np.array([-1.0, 0.0, 1.0])
+    alpha = np.gradient(tau, q)
+    common = dict(q=q, tau=tau, alpha=alpha, f_alpha=q * alpha - tau, r2=np.ones(3),
+                  r2_alpha0=1.0, counts=np.array([[2.0, 3.0, 9.0]] * 2),
+                  radii=np.array([1.0, 2.0, 4.0]), qmin_top_share=0.5)
+    for spread, flags in ((0.1, []), (0.1000001, ["window_ambiguous"])):
+        d = sample_diagnostics(window=FitWindow(0, 1, "auto", 0.2, alpha0_spread=spread), **common)
+        assert d["alpha0_window_spread"] == spread and d["flags"] == flags
+    d = sample_diagnostics(window=FitWindow(0, 1, "full"), **common)
+    assert d["alpha0_window_spread"] is None and d["flags"] == []
+
+
+def _two_regime_counts(steps: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Two identical centres with ln N = 1 + cumulative steps over x = ln(r / r_max) = -n..0."""
+    ln_n = 1.0 + np.concatenate([[0.0], np.cumsum(steps)])
+    radii = np.exp(np.arange(ln_n.size, dtype=np.float64) - (ln_n.size - 1))
+    return np.exp(np.vstack([ln_n, ln_n])), radii
+
+
+@pytest.mark.parametrize(
+    "steps, ambiguous, spread",
+    [
+        # Slope 1 (secants 1, 1.1, 1, 1.1) then slope 2 (2, 2.2, 2, 2.2): a window and its
+        # double have the same instability (CV is scale-free). The chosen window is ln N = 2,
+        # 3.1, 4.1, 5.2 over x = -8..-5: OLS slope (-3 - 1.55 + 2.05 + 7.8) / 5 = 1.06; the
+        # alternative 6.2, 8.4, 10.4, 12.6 over x = -4..-1 has twice the slope, 2.12.
+        ([1.0, 1.1, 1.0, 1.1, 2.0, 2.2, 2.0, 2.2, 2.0], True, 1.06),
+        # One power law with the same wobble: windows measure 1.06 or 1.04 (0, 1, 2.1, 3.1:
+        # (-1 + 1.05 + 4.65) / 5): spread 0.02.
+        ([1.0, 1.1] * 4 + [1.0], False, 0.02),
+    ],
+)
+def test_auto_window_flags_two_equally_straight_regimes(
+    steps: list[float], ambiguous: bool, spread: float
+) -> None:
+    counts, radii = _two_regime_counts(steps)
+    s = spectrum_from_counts(counts, radii, q=np.array([-1.0, 0.0, 1.0]), min_reach=1,
+                             fit_window="auto")
+    d = s.diagnostics
+    assert d["fit_window_source"] == "auto" and d["fit_window_x"] == [-8.0, -5.0]
+    assert ("window_ambiguous" in d["flags"]) is ambiguous
+    assert s.alpha0 == pytest.approx(1.06, abs=1e-12)
+    assert d["alpha0_window_spread"] == pytest.approx(spread, abs=1e-12)

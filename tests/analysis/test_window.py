@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mfa_engine.analysis.window import hull_width, local_slopes, on_hull, select_window, upper_hull
+from mfa_engine.analysis.window import (
+    alpha0_window_spread,
+    eligible_windows,
+    hull_width,
+    local_slopes,
+    on_hull,
+    select_window,
+    upper_hull,
+)
 from mfa_engine.errors import ConfigError
 
 X = np.arange(5, dtype=np.float64)
@@ -72,3 +80,46 @@ def test_hull_bridges_a_non_concave_part() -> None:
     np.testing.assert_array_equal(upper_hull(q, tau2), [0, 3, 4])
     assert not on_hull(q, tau2, 2)
     assert hull_width(q, tau2) == pytest.approx(7 / 6 - 0.5, abs=1e-15)
+
+
+# Two straight regimes: slope 1 on x in [0, 4], slope 2 on [4, 8] (adjacent secants over
+# baseline 1: 1, 1, 1, 1, 2, 2, 2, 2).
+X9 = np.arange(9, dtype=np.float64)
+TWO = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0, 12.0])
+ZERO9 = np.zeros(9)
+
+
+def test_two_equally_straight_regimes_give_an_alpha0_spread() -> None:
+    cands = eligible_windows(X9, TWO[None], ZERO9, ZERO9, min_span=2.0, baseline=1.0)
+    best = select_window(X9, TWO[None], ZERO9, ZERO9, min_span=2.0, baseline=1.0)
+    # [0, 4] and [4, 8] both have CV 0 and span 4: the lower wins.
+    assert best == (0, 4, 0.0)
+    assert min(cands)[2:] == (0, 4)
+    # Alternatives: CV 0 (within 10% of 0) and sharing at most half the shorter span with
+    # [0, 4]: the windows inside [4, 8] (slope 2). Those inside [0, 4] share all their span.
+    assert alpha0_window_spread(X9, TWO, cands, best) == pytest.approx(1.0, abs=1e-14)
+
+
+def test_single_power_law_has_no_alpha0_spread() -> None:
+    y = 1.5 * X9
+    cands = eligible_windows(X9, y[None], ZERO9, ZERO9, min_span=2.0, baseline=1.0)
+    best = select_window(X9, y[None], ZERO9, ZERO9, min_span=2.0, baseline=1.0)
+    assert best is not None
+    # Every window measures slope 1.5 (whichever wins a rounding tie).
+    assert alpha0_window_spread(X9, y, cands, best) < 1e-12
+
+
+def test_alternatives_need_the_margin_and_little_overlap() -> None:
+    # Regime 2 wobbles (secants 2, 2.2, 2, 2.2: CV 0.1 / 2.1); regime 1 is exactly straight.
+    y = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.2, 10.2, 12.4])
+    cands = eligible_windows(X9, y[None], ZERO9, ZERO9, min_span=2.0, baseline=1.0)
+    best = select_window(X9, y[None], ZERO9, ZERO9, min_span=2.0, baseline=1.0)
+    assert best == (0, 4, 0.0)
+    assert alpha0_window_spread(X9, y, cands, best) == 0.0  # 0.048 > 1.1 * 0: no alternative
+    # Overlap, with hand-made candidates against best [0, 4]: [1, 5] shares 3 > half of 4;
+    # [2, 6] shares exactly 2 (kept): OLS slope of 2, 3, 4, 6, 8 over x = 2..6 is 15 / 10.
+    assert alpha0_window_spread(X9, TWO, [(0.0, -4.0, 1, 5)], (0, 4, 0.0)) == 0.0
+    assert alpha0_window_spread(X9, TWO, [(0.0, -4.0, 2, 6)], (0, 4, 0.0)) == pytest.approx(0.5)
+    # Instability margin: 1.1 times the best's 0.5 is the limit.
+    assert alpha0_window_spread(X9, TWO, [(0.55, -4.0, 4, 8)], (0, 4, 0.5)) == pytest.approx(1.0)
+    assert alpha0_window_spread(X9, TWO, [(0.56, -4.0, 4, 8)], (0, 4, 0.5)) == 0.0
