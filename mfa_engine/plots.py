@@ -80,9 +80,15 @@ def plot_spectrum(doc: dict, out: str | Path) -> Path:
 
     out = check_image_path(out, "plot file")
     fig, ax = plt.subplots(figsize=(5.5, 4.0), dpi=120)
-    for i, s in enumerate(doc["samples"]):
-        ax.plot(s["alpha"], s["f_alpha"], color="tab:blue", alpha=0.3, lw=0.8,
-                label="samples" if i == 0 else None)
+    labelled: set[bool] = set()
+    for s in doc["samples"]:
+        flagged = bool((s.get("diagnostics") or {}).get("flagged"))
+        label = None
+        if flagged not in labelled:
+            labelled.add(flagged)
+            label = "flagged samples (docs/method.md)" if flagged else "samples"
+        ax.plot(s["alpha"], s["f_alpha"], color="tab:orange" if flagged else "tab:blue",
+                alpha=0.5 if flagged else 0.3, lw=0.8, ls="--" if flagged else "-", label=label)
     ax.plot(doc["alpha"], doc["f_alpha"], color="tab:red", lw=2.0, label="mean over samples")
     ci = doc.get("alpha0_ci")
     ci_text = f", 95% CI [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else f" ± {doc['alpha0_std']:.2g}"
@@ -97,7 +103,12 @@ def plot_spectrum(doc: dict, out: str | Path) -> Path:
     ax.set_ylabel(r"$f(\alpha)$")
     parts = Path(doc["checkpoint"]).parts
     name = "/".join(parts[-2:]) if parts else doc["checkpoint"]
-    ax.set_title(f"{name} ({doc['model_type']}, {doc['mode']} mode, width {doc['width']:.3g})", fontsize=9)
+    width = f"width {doc['width']:.3g}"
+    if doc.get("width_median") is not None:
+        width += f" (median {doc['width_median']:.3g})"
+    if doc.get("n_flagged"):
+        width += f", {doc['n_flagged']} of {len(doc['samples'])} samples flagged"
+    ax.set_title(f"{name} ({doc['model_type']}, {doc['mode']} mode)\n{width}", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     try:
