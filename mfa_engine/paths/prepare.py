@@ -110,6 +110,10 @@ def prepare_graph(graph: Any, directed: bool = True) -> PreparedGraph:
     return PreparedGraph(kind, obj, bool(directed))
 
 
+#: Sparse formats whose index arrays the cache fingerprint hashes directly (no conversion first).
+_HASHED_FORMATS = frozenset({"csr", "csc", "bsr", "coo"})
+
+
 def _prepare(graph: Any, directed: bool) -> Prepared:
     if is_layered(graph):
         g = as_layered(graph)
@@ -117,6 +121,12 @@ def _prepare(graph: Any, directed: bool) -> Prepared:
             return "dag", from_layered(g)
         return "csr", symmetrise(g.to_csr())
     if sp.issparse(graph):
+        if directed and graph.format in _HASHED_FORMATS:
+            # The fingerprint reads these arrays as raw bytes (no index is followed), and a cache
+            # hit means they hash as when they were validated: ``as_csr`` checks the structure
+            # on every miss, so a repeated call skips the O(E) structure pass.
+            csr, levels = prepare_sparse(graph, as_csr)
+            return ("dag", levels) if levels is not None else ("csr", csr)
         check_sparse_structure(graph)  # before hashing or converting it
         if directed:
             csr, levels = prepare_sparse(graph, as_csr)

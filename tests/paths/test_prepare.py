@@ -62,3 +62,22 @@ def test_analyze_graph_prepares_each_graph_once(monkeypatch):
     spec = analyze_graph(lg, n_radii=8, min_reach=1, backend="cpu")
     assert spec.n_centres > 1
     assert calls == {"prepare": 1, "scan": 3}  # one preparation, each block scanned once
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("n", [7, 300])  # small arrays: CRC-32 fingerprint; larger: compiled hash
+def test_repeated_call_revalidates_after_an_in_place_change(fmt, n):
+    """A repeated call on the same matrix reuses its validated conversion, but an index broken in
+    place afterwards changes the fingerprint, so it is validated again and rejected."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(n)
+    m = sp.random_array((n, n), density=min(1.0, 20 / n), format=fmt, rng=rng) * 3.0
+    m = m.asformat(fmt)
+    src, radii = np.arange(min(n, 5)), np.array([0.5, 2.0, 9.0])
+    first = multi_source_counts(m, src, radii, backend="cpu")
+    assert np.array_equal(multi_source_counts(m, src, radii, backend="cpu"), first)
+    idx = m.coords[1] if fmt == "coo" else m.indices
+    idx[0] = n + 3  # out of range, written in place
+    with pytest.raises(ConfigError, match="out of range"):
+        multi_source_counts(m, src, radii, backend="cpu")
