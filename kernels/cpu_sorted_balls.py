@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from mfa_engine.kernels.cpu_sssp import _ball, _dial, _heap, _thread_state
+from mfa_engine.kernels.cpu_sssp import _queues, _settle, _thread_state
+from mfa_engine.kernels.csr_order import insertion_sort_by_key
 
 __all__ = ["sorted_balls"]
 
@@ -21,16 +22,7 @@ __all__ = ["sorted_balls"]
 def _sort_settled(out_v, out_d, a, b):
     """Insertion sort of ``out_v/out_d[a:b]`` by distance (near-linear: the bucket queue's output
     is sorted up to one bucket). Returns True when two distances are equal."""
-    for i in range(a + 1, b):
-        x = out_d[i]
-        v = out_v[i]
-        j = i - 1
-        while j >= a and out_d[j] > x:
-            out_d[j + 1] = out_d[j]
-            out_v[j + 1] = out_v[j]
-            j -= 1
-        out_d[j + 1] = x
-        out_v[j + 1] = v
+    insertion_sort_by_key(out_d, out_v, a, b)
     for i in range(a + 1, b):
         if out_d[i] == out_d[i - 1]:
             return True
@@ -61,28 +53,14 @@ def sorted_balls(indptr, indices, data, sources, cutoff, inv_delta, nthreads, ca
     ok = np.ones(nthreads, np.bool_)
     for t in prange(nthreads):
         d, _, touched = _thread_state(n)
-        hk, _, hv = _heap(4096)
-        dial = inv_delta > 0.0
-        bhead = np.full(int(cutoff * inv_delta) + 3 if dial else 0, -1, np.int64)
-        enext = np.empty(4096 if dial else 0, np.int64)
-        evert = np.empty(4096 if dial else 0, np.int64)
+        hk, hv, bhead, enext, evert = _queues(cutoff, inv_delta)
         bv = np.empty(n, np.int64)
         bd = np.empty(n, np.float64)
         o = t * cap
         end = (t + 1) * cap
         for s in range(t, ns, nthreads):
-            if dial:
-                m = _dial(indptr, indices, data, sources[s], cutoff, inv_delta, d, touched, bhead, enext, evert, bv, bd)
-                while m == -2:
-                    enext = np.empty(2 * enext.shape[0], np.int64)
-                    evert = np.empty(2 * evert.shape[0], np.int64)
-                    m = _dial(indptr, indices, data, sources[s], cutoff, inv_delta, d, touched, bhead, enext, evert,
-                              bv, bd)
-            else:
-                m = _ball(indptr, indices, data, sources[s], cutoff, d, touched, hk, hv, bv, bd)
-                while m == -2:
-                    hk, _, hv = _heap(2 * hk.shape[0])
-                    m = _ball(indptr, indices, data, sources[s], cutoff, d, touched, hk, hv, bv, bd)
+            m, hk, hv, enext, evert = _settle(indptr, indices, data, sources[s], cutoff, inv_delta, d, touched,
+                                              hk, hv, bhead, enext, evert, bv, bd)
             if o + m > end:
                 ok[t] = False
                 length[s] = -1

@@ -368,6 +368,41 @@ def _heap(cap):
     return np.empty(cap, np.float64), np.empty(cap, np.int64), np.empty(cap, np.int64)
 
 
+@njit(cache=True)
+def _queues(cutoff, inv_delta):
+    """Empty priority queues of one worker: the heap ``(hk, hv)`` and, when ``inv_delta > 0``,
+    the bucket queue ``(bhead, enext, evert)`` of :func:`_dial` (else empty arrays)."""
+    hk, _, hv = _heap(4096)
+    dial = inv_delta > 0.0
+    bhead = np.full(int(cutoff * inv_delta) + 3 if dial else 0, -1, np.int64)
+    enext = np.empty(4096 if dial else 0, np.int64)
+    evert = np.empty(4096 if dial else 0, np.int64)
+    return hk, hv, bhead, enext, evert
+
+
+@njit(cache=True)
+def _settle(indptr, indices, data, s, cutoff, inv_delta, d, touched, hk, hv, bhead, enext, evert, out_v, out_d):
+    """Ball of source ``s`` with the bucket queue (``inv_delta > 0``) or the heap, doubling the
+    entry pool or the heap until it fits.
+
+    Returns:
+        ``(m, hk, hv, enext, evert)``: settled nodes in ``out_v/out_d[:m]`` and the (possibly
+        regrown) queue arrays to keep using.
+    """
+    if inv_delta > 0.0:
+        m = _dial(indptr, indices, data, s, cutoff, inv_delta, d, touched, bhead, enext, evert, out_v, out_d)
+        while m == -2:
+            enext = np.empty(2 * enext.shape[0], np.int64)
+            evert = np.empty(2 * evert.shape[0], np.int64)
+            m = _dial(indptr, indices, data, s, cutoff, inv_delta, d, touched, bhead, enext, evert, out_v, out_d)
+    else:
+        m = _ball(indptr, indices, data, s, cutoff, d, touched, hk, hv, out_v, out_d)
+        while m == -2:
+            hk, _, hv = _heap(2 * hk.shape[0])
+            m = _ball(indptr, indices, data, s, cutoff, d, touched, hk, hv, out_v, out_d)
+    return m, hk, hv, enext, evert
+
+
 @njit(parallel=True, cache=True)
 def ball_histogram(indptr, indices, data, sources, radii, cutoff, nthreads, hist, dist, write_dist, inv_delta=0.0):
     """Bounded Dijkstra from every source: radius histogram (and distances) of its ball.
@@ -391,27 +426,12 @@ def ball_histogram(indptr, indices, data, sources, radii, cutoff, nthreads, hist
     nr = radii.shape[0]
     for t in prange(nthreads):
         d, done, touched = _thread_state(n)
-        hk, _, hv = _heap(4096)
-        dial = inv_delta > 0.0
-        bhead = np.full(int(cutoff * inv_delta) + 3 if dial else 0, -1, np.int64)
-        enext = np.empty(4096 if dial else 0, np.int64)
-        evert = np.empty(4096 if dial else 0, np.int64)
+        hk, hv, bhead, enext, evert = _queues(cutoff, inv_delta)
         out_v = np.empty(n, np.int64)
         out_d = np.empty(n, np.float64)
         for s in range(t, ns, nthreads):
-            if dial:
-                m = _dial(indptr, indices, data, sources[s], cutoff, inv_delta, d, touched, bhead, enext, evert, out_v,
-                          out_d)
-                while m == -2:
-                    enext = np.empty(2 * enext.shape[0], np.int64)
-                    evert = np.empty(2 * evert.shape[0], np.int64)
-                    m = _dial(indptr, indices, data, sources[s], cutoff, inv_delta, d, touched, bhead, enext, evert,
-                              out_v, out_d)
-            else:
-                m = _ball(indptr, indices, data, sources[s], cutoff, d, touched, hk, hv, out_v, out_d)
-                while m == -2:
-                    hk, _, hv = _heap(2 * hk.shape[0])
-                    m = _ball(indptr, indices, data, sources[s], cutoff, d, touched, hk, hv, out_v, out_d)
+            m, hk, hv, enext, evert = _settle(indptr, indices, data, sources[s], cutoff, inv_delta, d, touched,
+                                              hk, hv, bhead, enext, evert, out_v, out_d)
             k = 0  # bucket of the previous node: distances come (nearly) sorted, so walk from it
             for i in range(m):
                 du = out_d[i]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["bfs_order", "permute_csr"]
+__all__ = ["bfs_order", "insertion_sort_by_key", "permute_csr"]
 
 
 @njit(cache=True)
@@ -92,13 +92,20 @@ def _sort_row(idx, dat, a, b):
         idx[a:b] = ti
         dat[a:b] = td
         return
+    insertion_sort_by_key(dat, idx, a, b)
+
+
+@njit(cache=True)
+def insertion_sort_by_key(keys, vals, a, b):
+    """Stable in-place insertion sort of ``keys[a:b]`` ascending, ``vals[a:b]`` moved alongside
+    (near-linear on nearly sorted input)."""
     for i in range(a + 1, b):
-        w = dat[i]
-        v = idx[i]
+        k = keys[i]
+        v = vals[i]
         j = i - 1
-        while j >= a and dat[j] > w:
-            dat[j + 1] = dat[j]
-            idx[j + 1] = idx[j]
+        while j >= a and keys[j] > k:
+            keys[j + 1] = keys[j]
+            vals[j + 1] = vals[j]
             j -= 1
-        dat[j + 1] = w
-        idx[j + 1] = v
+        keys[j + 1] = k
+        vals[j + 1] = v
