@@ -26,6 +26,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from mfa_engine.kernels.cpu_heap import _pop, _pop_key, _push, _push_key
+from mfa_engine.kernels.cpu_prefetch import prefetch
+
 __all__ = ["ball_histogram", "ordered_balls", "dial_width", "dial_width_from", "DIAL_MAX_BUCKETS"]
 
 #: Largest bucket array (cutoff / width) for which the bucket queue is used instead of the heap.
@@ -53,105 +56,6 @@ def dial_width_from(low: float, cutoff: float) -> float:
         return 0.0
     inv = (1.0 + _DIAL_MARGIN) / low
     return inv if cutoff * inv <= DIAL_MAX_BUCKETS else 0.0
-
-
-@njit(cache=True, inline="always")
-def _before(k1, c1, k2, c2):
-    """Heap order: smaller distance first, then the earlier push."""
-    return k1 < k2 or (k1 == k2 and c1 < c2)
-
-
-@njit(cache=True, inline="always")
-def _push(hk, hc, hv, size, key, c, v):
-    """Insert (key, c, v) into the 4-ary heap of ``size`` entries (capacity checked by the caller)."""
-    i = size
-    while i > 0:
-        p = (i - 1) >> 2
-        if not _before(key, c, hk[p], hc[p]):
-            break
-        hk[i] = hk[p]
-        hc[i] = hc[p]
-        hv[i] = hv[p]
-        i = p
-    hk[i] = key
-    hc[i] = c
-    hv[i] = v
-    return size + 1
-
-
-@njit(cache=True, inline="always")
-def _pop(hk, hc, hv, size):
-    """Remove the root of the 4-ary heap (read it before); returns the new size."""
-    size -= 1
-    key = hk[size]
-    c = hc[size]
-    v = hv[size]
-    i = 0
-    while True:
-        c0 = 4 * i + 1
-        if c0 >= size:
-            break
-        m = c0
-        mk = hk[c0]
-        mc = hc[c0]
-        for j in range(c0 + 1, min(c0 + 4, size)):
-            if _before(hk[j], hc[j], mk, mc):
-                m = j
-                mk = hk[j]
-                mc = hc[j]
-        if not _before(mk, mc, key, c):
-            break
-        hk[i] = mk
-        hc[i] = mc
-        hv[i] = hv[m]
-        i = m
-    hk[i] = key
-    hc[i] = c
-    hv[i] = v
-    return size
-
-
-@njit(cache=True, inline="always")
-def _push_key(hk, hv, size, key, v):
-    """:func:`_push` without the tie-break counter (searches whose settling order is not read)."""
-    i = size
-    while i > 0:
-        p = (i - 1) >> 2
-        if hk[p] <= key:
-            break
-        hk[i] = hk[p]
-        hv[i] = hv[p]
-        i = p
-    hk[i] = key
-    hv[i] = v
-    return size + 1
-
-
-@njit(cache=True, inline="always")
-def _pop_key(hk, hv, size):
-    """:func:`_pop` without the tie-break counter."""
-    size -= 1
-    key = hk[size]
-    v = hv[size]
-    i = 0
-    while True:
-        c0 = 4 * i + 1
-        if c0 >= size:
-            break
-        m = c0
-        mk = hk[c0]
-        for j in range(c0 + 1, min(c0 + 4, size)):
-            if hk[j] < mk:
-                m = j
-                mk = hk[j]
-        if mk >= key:
-            break
-        hk[i] = mk
-        hv[i] = hv[m]
-        i = m
-    hk[i] = key
-    hv[i] = v
-    return size
 
 
 @njit(cache=True)
@@ -205,7 +109,7 @@ def _ball(indptr, indices, data, s, cutoff, d, touched, hk, hv, out_v, out_d):
 
 
 @njit(cache=True)
-def _dial(indptr, indices, data, s, cutoff, inv_delta, d, touched, bhead, enext, evert, out_v, out_d):
+def _dial(indptr, indices, data, s, cutoff, inv_delta, d, bhead, enext, evert, out_v, out_d):
     """Bounded single-source Dijkstra with a bucket queue (Dial) of width delta < min weight.
 
     A node in bucket k = floor(d / delta) cannot improve another node of bucket k (every edge is
@@ -214,29 +118,36 @@ def _dial(indptr, indices, data, s, cutoff, inv_delta, d, touched, bhead, enext,
     O(1) pushes and pops. Entries are a singly linked list per bucket in a pool (``enext``,
     ``evert``); stale entries are skipped. Settling order is by bucket, not by distance.
 
+    The relaxation has no data-dependent branch (the tentative distance and the bucket head are
+    written back whether or not they improved, and the entry is kept by advancing the pool top
+    by the comparison), the empty-bucket scan stops at a sentinel bucket, and a queued node's
+    CSR offset is prefetched. Every node that gets a finite distance is settled (nothing beyond
+    the cutoff is queued), so ``out_v`` is the list of nodes to reset.
+
     Args:
-        inv_delta: 1 / delta. bhead: int64 [K] all -1 (K > cutoff * inv_delta + 1); restored.
+        inv_delta: 1 / delta. bhead: int64 [K] all -1 (K >= cutoff * inv_delta + 3); restored.
         enext, evert: int64 [cap] entry pool.
 
     Returns:
         m (settled nodes in ``out_v/out_d[:m]``), or -2 if the entry pool overflowed.
     """
     cap = enext.shape[0]
+    kmax = int(cutoff * inv_delta) + 1  # every queued bucket is < kmax
     d[s] = 0.0
-    touched[0] = s
-    ntouch = 1
     bhead[0] = 0
     enext[0] = -1
     evert[0] = s
+    bhead[kmax] = 0  # sentinel: ends the empty-bucket scan
     top = 1
     m = 0
-    kmax = int(cutoff * inv_delta) + 1
     k = 0
-    while k <= kmax:
+    while True:
         ent = bhead[k]
-        if ent < 0:
+        while ent < 0:
             k += 1
-            continue
+            ent = bhead[k]
+        if k >= kmax:
+            break
         bhead[k] = enext[ent]
         u = evert[ent]
         du = d[u]
@@ -246,31 +157,35 @@ def _dial(indptr, indices, data, s, cutoff, inv_delta, d, touched, bhead, enext,
         out_v[m] = u
         out_d[m] = du
         m += 1
-        for e in range(indptr[u], indptr[u + 1]):
+        p0 = indptr[u]
+        p1 = indptr[u + 1]
+        if top + (p1 - p0) > cap:
+            m = -2
+            break
+        for e in range(p0, p1):
             nd = du + data[e]
             if nd > cutoff:
                 break  # rows are sorted by weight: the rest of the row is beyond the cutoff
-            v = indices[e]
+            v = np.uint64(indices[e])
             dv = d[v]
-            if nd < dv:
-                if dv == np.inf:
-                    touched[ntouch] = v
-                    ntouch += 1
-                d[v] = nd
-                if top == cap:
-                    m = -2
-                    kmax = -1
-                    break
-                b = int(nd * inv_delta)
-                enext[top] = bhead[b]
-                evert[top] = v
-                bhead[b] = top
-                top += 1
+            better = nd < dv
+            d[v] = nd if better else dv
+            b = np.uint64(nd * inv_delta)
+            old = bhead[b]
+            enext[top] = old
+            evert[top] = v
+            bhead[b] = top if better else old
+            top += better
+            prefetch(indptr, v)
+    bhead[kmax] = -1
     if m == -2:
         for i in range(bhead.shape[0]):
             bhead[i] = -1
-    for i in range(ntouch):
-        d[touched[i]] = np.inf
+        for i in range(top):  # every node with a finite distance was queued
+            d[evert[i]] = np.inf
+    else:
+        for i in range(m):
+            d[out_v[i]] = np.inf
     return m
 
 
@@ -390,11 +305,11 @@ def _settle(indptr, indices, data, s, cutoff, inv_delta, d, touched, hk, hv, bhe
         regrown) queue arrays to keep using.
     """
     if inv_delta > 0.0:
-        m = _dial(indptr, indices, data, s, cutoff, inv_delta, d, touched, bhead, enext, evert, out_v, out_d)
+        m = _dial(indptr, indices, data, s, cutoff, inv_delta, d, bhead, enext, evert, out_v, out_d)
         while m == -2:
             enext = np.empty(2 * enext.shape[0], np.int64)
             evert = np.empty(2 * evert.shape[0], np.int64)
-            m = _dial(indptr, indices, data, s, cutoff, inv_delta, d, touched, bhead, enext, evert, out_v, out_d)
+            m = _dial(indptr, indices, data, s, cutoff, inv_delta, d, bhead, enext, evert, out_v, out_d)
     else:
         m = _ball(indptr, indices, data, s, cutoff, d, touched, hk, hv, out_v, out_d)
         while m == -2:
