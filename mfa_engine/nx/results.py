@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import islice
 from typing import Any, Hashable, Iterator
 
 import numpy as np
@@ -43,6 +44,9 @@ def _threads(groups: int) -> int:
 
 
 _NO_TYPES = np.zeros(0, np.uint8)
+#: Smallest output capacity per worker of the fast all-pairs kernel (16 MB of settled entries;
+#: a first guess too small would rerun the first batch).
+_MIN_CAP = 1 << 20
 
 
 def balls(
@@ -150,7 +154,7 @@ def sorted_balls(g: MfaGraph, rows: list[int], cutoff: float, data: np.ndarray, 
     n = max(len(g.nodes), 1)
     workers = _threads(src.size)
     per = -(-src.size // workers)
-    cap = max(1024, min(n * per, 4 * n + int(1.25 * cap_hint[0] * per)))
+    cap = min(n * per, max(_MIN_CAP, 4 * n + int(1.25 * cap_hint[0] * per)))
     inv_delta = cpu_sssp.dial_width_from(low, cutoff)
     start = np.empty(src.size, np.int64)
     length = np.empty(src.size, np.int64)
@@ -166,35 +170,51 @@ def sorted_balls(g: MfaGraph, rows: list[int], cutoff: float, data: np.ndarray, 
     return out_v, out_d, start, length, tie
 
 
+#: Sources whose result dicts are built from one pair of key and value lists per worker.
+_DICTS_AT_ONCE = 64
+
+
 def _float_batch(g: MfaGraph, chunk: list, cutoff: float, data: np.ndarray, hint: list[int]) -> Iterator[tuple]:
     """``(source, dict)`` for a batch of sources on float weights: one fast kernel call, keys and
-    values converted to Python objects once per batch, balls with tied distances rerun in
-    NetworkX's exact tie order."""
+    values converted to Python objects a few sources at a time, balls with tied distances rerun
+    in NetworkX's exact tie order."""
     out_v, out_d, start, length, tie = sorted_balls(g, [g.index[s] for s in chunk], cutoff, data, hint)
     workers = _threads(len(chunk))
-    ends = start + length
-    keys, vals, base = [], [], []  # per worker (sources are dealt round-robin): its used region
-    for t in range(min(workers, len(chunk))):
-        lo, hi = int(start[t]), int(ends[t::workers].max())
-        keys.append(g.labels[out_v[lo:hi]].tolist())  # the label objects themselves: no int allocation
-        vals.append(out_d[lo:hi].tolist())
-        base.append(lo)
     redo = {}
     if tie.any():
         idx = np.flatnonzero(tie).tolist()
         res = balls(g, [[g.index[chunk[i]]] for i in idx], cutoff, data, -1, None, None)
         redo = {i: ball_dict(g, r, d.tolist(), 1) for i, (r, d, _) in zip(idx, res)}
-    for i, (s, a, m) in enumerate(zip(chunk, start.tolist(), length.tolist())):
-        if i in redo:
-            yield s, redo[i]
-            continue
-        t = i % workers
-        a -= base[t]
-        b = a + m
-        v = vals[t][a:b]
+    first, size = start.tolist(), length.tolist()
+    for lo in range(0, len(chunk), _DICTS_AT_ONCE):
+        hi = min(lo + _DICTS_AT_ONCE, len(chunk))
+        part: list = [None] * (hi - lo)
+        for t in range(workers):
+            mine = range(lo + (t - lo) % workers, hi, workers)  # worker t's sources: adjacent regions
+            if mine:
+                _worker_dicts(g, out_v, out_d, first, size, mine, redo, part, lo)
+        yield from zip(chunk[lo:hi], part)
+
+
+def _worker_dicts(g: MfaGraph, out_v: np.ndarray, out_d: np.ndarray, first: list, size: list, mine: range,
+                  redo: dict, part: list, lo: int) -> None:
+    """Fill ``part[i - lo]`` for the sources ``mine`` of one worker, whose settled lists lie back to
+    back in ``out_v/out_d``: one key list and one value list for all of them. The dicts start as
+    ``{}`` and hold only numbers and labels, so the garbage collector does not track them (a
+    tracked dict of numbers is scanned by every collection until one untracks it)."""
+    a0 = first[mine[0]]
+    keys = g.labels[out_v[a0 : first[mine[-1]] + size[mine[-1]]]].tolist()
+    kit = iter(keys)
+    vit = iter(out_d[a0 : a0 + len(keys)].tolist())
+    off = 0
+    for i in mine:
+        m = size[i]
+        d: dict = {}
         if m:
-            v[0] = 0  # the source: NetworkX's int 0
-        yield s, dict(zip(keys[t][a:b], v))
+            d.update(zip(islice(kit, m), islice(vit, m)))
+            d[keys[off]] = 0  # the source: NetworkX's int 0
+        off += m
+        part[i - lo] = redo.get(i, d)
 
 
 def ball_dicts(
