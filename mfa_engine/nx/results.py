@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-from itertools import islice
 from typing import Any, Hashable, Iterator
 
 import numpy as np
 
 from mfa_engine.nx.graph import MfaGraph
 
-__all__ = ["balls", "sorted_balls", "search", "values", "ball_dict", "ball_dicts", "hop_cutoff", "weight_cutoff", "BATCH", "BATCH_ENTRIES"]
+__all__ = ["balls", "batch_size", "search", "values", "ball_dict", "ball_dicts", "hop_cutoff", "weight_cutoff", "BATCH", "BATCH_ENTRIES"]
 
 #: Sources in the first kernel call when computing all pairs.
 BATCH = 256
@@ -44,9 +43,6 @@ def _threads(groups: int) -> int:
 
 
 _NO_TYPES = np.zeros(0, np.uint8)
-#: Smallest output capacity per worker of the fast all-pairs kernel (16 MB of settled entries;
-#: a first guess too small would rerun the first batch).
-_MIN_CAP = 1 << 20
 
 
 def balls(
@@ -123,98 +119,9 @@ def ball_dict(g: MfaGraph, rows: np.ndarray, vals: list, n_seeds: int) -> dict:
     return dict(zip(keys, vals))
 
 
-def _sorted_rows(g: MfaGraph, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """The graph's CSR with each row sorted by weight (int32 targets), cached on ``g`` per
-    weight array: (indptr, indices, data, smallest weight)."""
-    from mfa_engine.kernels import csr_order
-
-    hit = g.__dict__.get("_rows_by_weight")
-    if hit is not None and hit[0] is data:
-        return hit[1]
-    n = len(g.nodes)
-    ident = np.arange(n, dtype=np.int64)
-    itype = np.int32 if n < 2**31 - 1 else np.int64
-    ip, ix, dt = csr_order.permute_csr(g.indptr, g.indices, data, ident, ident, np.empty(data.shape[0], itype))
-    out = (ip, ix, dt, float(dt.min()) if dt.size else np.inf)
-    g.__dict__["_rows_by_weight"] = (data, out)
-    return out
-
-
-def sorted_balls(g: MfaGraph, rows: list[int], cutoff: float, data: np.ndarray, cap_hint: list[int]):
-    """Fast all-pairs searches (bucket queue / key-only heap, rows sorted by weight), each ball
-    in ascending distance order, which is NetworkX's order when its distances are distinct.
-
-    Returns:
-        (out_v int64, out_d float64, start int64 [S], length int64 [S], tie bool [S]).
-    """
-    from mfa_engine.kernels import cpu_sorted_balls, cpu_sssp
-
-    ip, ix, dt, low = _sorted_rows(g, data)
-    src = np.asarray(rows, np.int64)
-    n = max(len(g.nodes), 1)
-    workers = _threads(src.size)
-    per = -(-src.size // workers)
-    cap = min(n * per, max(_MIN_CAP, 4 * n + int(1.25 * cap_hint[0] * per)))
-    inv_delta = cpu_sssp.dial_width_from(low, cutoff)
-    start = np.empty(src.size, np.int64)
-    length = np.empty(src.size, np.int64)
-    tie = np.zeros(src.size, np.bool_)
-    while True:
-        out_v = np.empty(workers * cap, np.int64)
-        out_d = np.empty(workers * cap, np.float64)
-        if cpu_sorted_balls.sorted_balls(ip, ix, dt, src, float(cutoff), inv_delta, workers, cap, out_v, out_d, start,
-                                         length, tie):
-            break
-        cap = min(2 * cap, n * per)
-    cap_hint[0] = max(cap_hint[0], int(length.mean()) + 1)
-    return out_v, out_d, start, length, tie
-
-
-#: Sources whose result dicts are built from one pair of key and value lists per worker.
-_DICTS_AT_ONCE = 64
-
-
-def _float_batch(g: MfaGraph, chunk: list, cutoff: float, data: np.ndarray, hint: list[int]) -> Iterator[tuple]:
-    """``(source, dict)`` for a batch of sources on float weights: one fast kernel call, keys and
-    values converted to Python objects a few sources at a time, balls with tied distances rerun
-    in NetworkX's exact tie order."""
-    out_v, out_d, start, length, tie = sorted_balls(g, [g.index[s] for s in chunk], cutoff, data, hint)
-    workers = _threads(len(chunk))
-    redo = {}
-    if tie.any():
-        idx = np.flatnonzero(tie).tolist()
-        res = balls(g, [[g.index[chunk[i]]] for i in idx], cutoff, data, -1, None, None)
-        redo = {i: ball_dict(g, r, d.tolist(), 1) for i, (r, d, _) in zip(idx, res)}
-    first, size = start.tolist(), length.tolist()
-    for lo in range(0, len(chunk), _DICTS_AT_ONCE):
-        hi = min(lo + _DICTS_AT_ONCE, len(chunk))
-        part: list = [None] * (hi - lo)
-        for t in range(workers):
-            mine = range(lo + (t - lo) % workers, hi, workers)  # worker t's sources: adjacent regions
-            if mine:
-                _worker_dicts(g, out_v, out_d, first, size, mine, redo, part, lo)
-        yield from zip(chunk[lo:hi], part)
-
-
-def _worker_dicts(g: MfaGraph, out_v: np.ndarray, out_d: np.ndarray, first: list, size: list, mine: range,
-                  redo: dict, part: list, lo: int) -> None:
-    """Fill ``part[i - lo]`` for the sources ``mine`` of one worker, whose settled lists lie back to
-    back in ``out_v/out_d``: one key list and one value list for all of them. The dicts start as
-    ``{}`` and hold only numbers and labels, so the garbage collector does not track them (a
-    tracked dict of numbers is scanned by every collection until one untracks it)."""
-    a0 = first[mine[0]]
-    keys = g.labels[out_v[a0 : first[mine[-1]] + size[mine[-1]]]].tolist()
-    kit = iter(keys)
-    vit = iter(out_d[a0 : a0 + len(keys)].tolist())
-    off = 0
-    for i in mine:
-        m = size[i]
-        d: dict = {}
-        if m:
-            d.update(zip(islice(kit, m), islice(vit, m)))
-            d[keys[off]] = 0  # the source: NetworkX's int 0
-        off += m
-        part[i - lo] = redo.get(i, d)
+def batch_size(hint: list[int], entries: int) -> int:
+    """Sources per later batch: about ``entries`` settled nodes at the mean ball size seen so far."""
+    return int(min(max(BATCH, entries // max(hint[0], 1)), 1 << 16))
 
 
 def ball_dicts(
@@ -222,18 +129,20 @@ def ball_dicts(
 ) -> Iterator[tuple[Hashable, dict]]:
     """``(source, {label: distance})`` for each source: a first batch of :data:`BATCH` sources,
     then batches sized to hold about :data:`BATCH_ENTRIES` settled nodes. Float weights take
-    :func:`sorted_balls` (ties rerun exactly), other weights the ordered search."""
+    the fast searches of :mod:`mfa_engine.nx.float_results` (ties rerun exactly), other
+    weights the ordered search."""
+    if integral is False and cutoff >= 0:
+        from mfa_engine.nx.float_results import float_ball_dicts
+
+        yield from float_ball_dicts(g, sources, cutoff, data)
+        return
     hint = [64]
     eint = integral if isinstance(integral, np.ndarray) else None
-    fast = integral is False and cutoff >= 0
     b, size = 0, BATCH
     while b < len(sources):
         chunk = sources[b : b + size]
-        if fast:
-            yield from _float_batch(g, chunk, cutoff, data, hint)
-        else:
-            res = balls(g, [[g.index[s]] for s in chunk], cutoff, data, -1, eint, hint)
-            for s, (rows, dist, fl) in zip(chunk, res):
-                yield s, ball_dict(g, rows, values(dist, integral, fl), 1)
+        res = balls(g, [[g.index[s]] for s in chunk], cutoff, data, -1, eint, hint)
+        for s, (rows, dist, fl) in zip(chunk, res):
+            yield s, ball_dict(g, rows, values(dist, integral, fl), 1)
         b += len(chunk)
-        size = int(min(max(BATCH, BATCH_ENTRIES // max(hint[0], 1)), 1 << 16))
+        size = batch_size(hint, BATCH_ENTRIES)

@@ -136,3 +136,41 @@ def test_all_pairs_float_weights_match_networkx(directed: bool, ties: bool, labe
         assert [a for a, _ in got] == [b for b, _ in ref]
         for (_, da), (_, db) in zip(got, ref):
             _same(da, db)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("ties", [False, True])
+def test_all_pairs_batches_and_background_searches_match_networkx(
+    monkeypatch: pytest.MonkeyPatch, threads: int, ties: bool
+) -> None:
+    """Many small batches: with two threads, later batches are searched on a background thread
+    (several queued) while earlier ones become dicts; with one, batches run in turn. The result
+    is NetworkX's, in order, and closing the generator early returns promptly."""
+    import numba
+
+    from mfa_engine.nx import float_results, results
+
+    monkeypatch.setattr(results, "BATCH", 5)
+    monkeypatch.setattr(float_results, "BATCH", 5)
+    monkeypatch.setattr(float_results, "PIPELINE_ENTRIES", 40)
+    monkeypatch.setattr(float_results, "_DICTS_AT_ONCE", 3)
+    rng = np.random.default_rng(11 + ties)
+    g = random_nx(rng, 90, 0.06, directed=False, labels="str")
+    if ties:
+        for k, (_, _, dd) in enumerate(g.edges(data=True)):
+            dd["weight"] = [0.5, 1.0, 1.5][k % 3]
+    h = convert_from_nx(g, edge_attrs={"weight": 1})
+    prev = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        got = list(paths.all_pairs_dijkstra_path_length(h, cutoff=2.0))
+        early = paths.all_pairs_dijkstra_path_length(h, cutoff=2.0)
+        first = [next(early) for _ in range(7)]
+        early.close()
+    finally:
+        numba.set_num_threads(prev)
+    ref = list(nx.all_pairs_dijkstra_path_length(g, cutoff=2.0))
+    assert [a for a, _ in got] == [b for b, _ in ref]
+    for (_, da), (_, db) in zip(got, ref):
+        _same(da, db)
+    assert [a for a, _ in first] == [b for b, _ in ref[:7]]
