@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         args.cases = list(GENERAL_CASES)
     methods = ["engine_cpu", "engine_cpu_cached", "scipy_dijkstra"] + (["igraph", "networkit"] if args.peers else [])
     if args.general:
-        methods.insert(0, "engine_kernel")
+        methods[:0] = ["engine_kernel", "engine_prepared"]
     peak = None
     if args.peak:
         from minplus_peak import measured_peak

@@ -111,7 +111,33 @@ def dag_levels(indptr, indices):
     level = np.zeros(indptr.shape[0] - 1, dtype=np.int64)
     if _forward_levels(indptr, indices, level):
         return level, True
+    if _two_cycle(indptr, indices, _TWO_CYCLE_PROBES):
+        return level, False  # e.g. an undirected graph stored both ways: no full Kahn pass
     return level, _kahn_levels(indptr, indices, level)
+
+
+#: Edges probed for a reverse edge before Kahn's algorithm runs.
+_TWO_CYCLE_PROBES = 256
+
+
+@njit(cache=True, fastmath=False)
+def _two_cycle(indptr, indices, probes):
+    """True when one of the first ``probes`` edges u -> v (u != v) has its reverse v -> u, found
+    by a binary search in the sorted row of v: a cycle of length 2, so not a DAG."""
+    seen = 0
+    for u in range(indptr.shape[0] - 1):
+        for e in range(indptr[u], indptr[u + 1]):
+            v = indices[e]
+            if v == u:
+                continue
+            e1 = indptr[v + 1]
+            i = _lower_bound(indices, indptr[v], e1, u)
+            if i < e1 and indices[i] == u:
+                return True
+            seen += 1
+            if seen >= probes:
+                return False
+    return False
 
 
 @njit(cache=True, fastmath=False)

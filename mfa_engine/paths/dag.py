@@ -264,14 +264,16 @@ def _array_hash(arr: np.ndarray, scan: bool = False) -> tuple[int, tuple[bool, b
 
 
 #: id(matrix) -> (weak reference, fingerprint, csr or None, levels or None)
-_CACHE: dict[int, tuple[Any, tuple, sp.csr_array | None, DagLevels | None]] = {}
+_CACHE: dict[tuple[int, bool], tuple[Any, tuple, sp.csr_array | None, DagLevels | None]] = {}
 
 
-def _forget(key: int) -> None:
+def _forget(key: tuple[int, bool]) -> None:
     _CACHE.pop(key, None)
 
 
-def prepare_sparse(matrix: Any, as_csr: Any) -> tuple[sp.csr_array | None, DagLevels | None]:
+def prepare_sparse(
+    matrix: Any, as_csr: Any, undirected: Any = None
+) -> tuple[sp.csr_array | None, DagLevels | None]:
     """Canonical CSR and DAG levels of a user sparse matrix, cached per object.
 
     SciPy sparse matrices are unhashable, so the cache is keyed by ``id`` with a weak reference
@@ -283,17 +285,21 @@ def prepare_sparse(matrix: Any, as_csr: Any) -> tuple[sp.csr_array | None, DagLe
         as_csr: Function converting it to canonical CSR (``as_csr(matrix, scanned=...)``, where
             ``scanned`` is the NaN / negative / inf scan of the matrix's data made while hashing
             it, or None).
+        undirected: For undirected traversal, the function making the canonical CSR two-way
+            (``prepare.symmetrise``; cached separately from the directed form, no DAG test).
 
     Returns:
         (csr, None) for a graph that takes the general path, or (None, levels) for a DAG.
     """
     fp, scan = _fingerprint(matrix)
-    key = id(matrix)
+    key = (id(matrix), undirected is not None)
     hit = _CACHE.get(key)
     if hit is not None and hit[0]() is matrix and hit[1] == fp:
         return hit[2], hit[3]
     csr = as_csr(matrix, scanned=scan)
-    levels = detect_dag(csr)
+    if undirected is not None:
+        csr = undirected(csr)
+    levels = detect_dag(csr) if undirected is None else None
     result = (None, levels) if levels is not None else (csr, None)
     try:
         ref = weakref.ref(matrix, lambda _r, k=key: _forget(k))

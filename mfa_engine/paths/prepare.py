@@ -121,17 +121,14 @@ def _prepare(graph: Any, directed: bool) -> Prepared:
             return "dag", from_layered(g)
         return "csr", symmetrise(g.to_csr())
     if sp.issparse(graph):
-        if directed and graph.format in _HASHED_FORMATS:
-            # The fingerprint reads these arrays as raw bytes (no index is followed), and a cache
-            # hit means they hash as when they were validated: ``as_csr`` checks the structure
-            # on every miss, so a repeated call skips the O(E) structure pass.
-            csr, levels = prepare_sparse(graph, as_csr)
-            return ("dag", levels) if levels is not None else ("csr", csr)
-        check_sparse_structure(graph)  # before hashing or converting it
-        if directed:
-            csr, levels = prepare_sparse(graph, as_csr)
-            return ("dag", levels) if levels is not None else ("csr", csr)
-        return "csr", symmetrise(as_csr(graph))
+        if graph.format not in _HASHED_FORMATS:
+            check_sparse_structure(graph)  # before hashing or converting it
+        # The fingerprint reads the hashed formats' arrays as raw bytes (no index is followed),
+        # and a cache hit means they hash as when they were validated: ``as_csr`` checks the
+        # structure on every miss, so a repeated call skips the O(E) structure pass. The
+        # undirected form is cached too (symmetrising costs a sort of every edge).
+        csr, levels = prepare_sparse(graph, as_csr, None if directed else symmetrise)
+        return ("dag", levels) if levels is not None else ("csr", csr)
     csr = as_csr(graph)
     if directed:
         levels = detect_dag(csr)

@@ -52,6 +52,28 @@ def test_dag_levels_forward_and_kahn_agree(shuffle: bool, loops: bool) -> None:
     assert not kl.dag_levels(cyc.indptr.astype(np.int64), cyc.indices.astype(np.int64))[1]
 
 
+@pytest.mark.parametrize("probes", [1, 256])
+def test_two_cycle_probe_and_cycle_verdicts_match_networkx(monkeypatch: pytest.MonkeyPatch, probes: int) -> None:
+    """A reverse edge among the first probed edges ends the DAG test early (an undirected graph
+    stored both ways); without one, Kahn's algorithm decides. The verdict is NetworkX's."""
+    import networkx as nx
+
+    monkeypatch.setattr(kl, "_TWO_CYCLE_PROBES", probes)
+    rng = np.random.default_rng(5)
+    for n, density, two_way in ((40, 0.1, True), (40, 0.1, False), (120, 0.03, False), (6, 0.0, False)):
+        m = _random_dag(rng, n, density, True, False)
+        if two_way:
+            m = (m + m.T).tocsr()
+            m.sort_indices()
+        ip, ix = m.indptr.astype(np.int64), m.indices.astype(np.int64)
+        _, ok = kl.dag_levels(ip, ix)
+        assert ok == nx.is_directed_acyclic_graph(nx.from_scipy_sparse_array(m, create_using=nx.DiGraph))
+        assert kl._two_cycle(ip, ix, 10**6) == (two_way and m.nnz > 0)
+    # a cycle of length 3 has no reverse edge: only Kahn's algorithm finds it
+    cyc = sp.csr_array((np.ones(3), (np.array([0, 1, 2]), np.array([1, 2, 0]))), shape=(3, 3))
+    assert not kl._two_cycle(cyc.indptr.astype(np.int64), cyc.indices.astype(np.int64), 10**6)
+
+
 @pytest.mark.parametrize("loops", [False, True])
 def test_block_pairs_level_numbered_matches_edge_scan(loops: bool) -> None:
     rng = np.random.default_rng(11 + loops)

@@ -45,3 +45,33 @@ def test_rebuilt_when_arrays_are_replaced() -> None:
     assert kg2 is not kg
     assert kg2.min_weight == 2.0 * kg.min_weight
     np.testing.assert_array_equal(_as_matrix(kg2, 50), m.toarray())
+
+
+def test_local_numbering_kept_scattered_one_renumbered() -> None:
+    """A grid in row-major order (mean id gap about sqrt(N) / 2) keeps its numbering; the same
+    grid under a random numbering is renumbered breadth-first. Counts equal SciPy's either way."""
+    from scipy.sparse import csgraph
+
+    from mfa_engine.paths import cpu
+
+    side = 131  # N = 17161 >= RELABEL_MIN_NODES
+    n = side * side
+    assert n >= RELABEL_MIN_NODES
+    rng = np.random.default_rng(4)
+    idx = np.arange(n).reshape(side, side)
+    i = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    j = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    w = rng.uniform(0.5, 1.5, i.size)
+    perm = rng.permutation(n)
+    radii = np.array([1.0, 2.5, 4.0, 6.0])
+    for p, renumbered in ((np.arange(n), False), (perm, True)):
+        a, b = p[i], p[j]
+        m = sp.csr_array((np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n, n))
+        m.sort_indices()
+        kg = kernel_graph(m)
+        assert (kg.inv is not None) == renumbered
+        src = np.sort(rng.choice(n, 12, replace=False)).astype(np.int64)
+        hist, _ = cpu.csr_histogram(m, src, radii, float(radii[-1]))
+        d = csgraph.dijkstra(m, indices=src, limit=float(radii[-1]))
+        ref = (d[:, None, :] <= radii[None, :, None]).sum(-1)
+        np.testing.assert_array_equal(np.cumsum(hist[:, :-1], axis=1), ref)

@@ -67,6 +67,35 @@ def test_cache_hit_and_invalidation_on_change() -> None:
     np.testing.assert_array_equal(multi_source_counts(m, [0], [1.0, 2.0]), [[5, 7]])
 
 
+def test_undirected_form_cached_separately_and_invalidated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """directed=False symmetrises once per unchanged matrix (cached apart from the directed
+    form); an in-place change rebuilds it. Counts equal SciPy's undirected Dijkstra."""
+    from scipy.sparse import csgraph
+
+    from mfa_engine.paths import prepare
+
+    calls = []
+    real = prepare.symmetrise
+    monkeypatch.setattr(prepare, "symmetrise", lambda c: calls.append(1) or real(c))
+    rng = np.random.default_rng(8)
+    m = sp.random_array((60, 60), density=0.06, rng=rng, format="csr", data_sampler=lambda size: rng.uniform(0.5, 2, size))
+    radii = [0.5, 1.5, 3.0]
+
+    def ref() -> np.ndarray:
+        d = csgraph.dijkstra(m, directed=False, indices=[0, 7, 33])
+        return (d[:, None, :] <= np.array(radii)[None, :, None]).sum(-1)
+
+    first = multi_source_counts(m, [0, 7, 33], radii, directed=False)
+    np.testing.assert_array_equal(first, ref())
+    np.testing.assert_array_equal(multi_source_counts(m, [0, 7, 33], radii, directed=False), first)
+    assert len(calls) == 1
+    multi_source_counts(m, [0], radii, directed=True)  # the directed form: its own entry
+    assert len(calls) == 1
+    m.data[:] *= 0.5  # in place
+    np.testing.assert_array_equal(multi_source_counts(m, [0, 7, 33], radii, directed=False), ref())
+    assert len(calls) == 2
+
+
 @pytest.mark.parametrize("bad", ["nan", "negative", "inf", "in-place nan"])
 def test_large_data_checked_while_hashing(bad: str) -> None:
     """Data arrays of >= 64 KiB are checked for NaN / negative / inf in the hashing pass."""
