@@ -15,6 +15,8 @@ __all__ = ["bfs_order", "insertion_sort_by_key", "mean_id_gap", "permute_csr", "
 
 #: Rows up to this many edges are sorted by counting ranks; longer rows by a merge sort.
 RANK_MAX_DEGREE = 32
+#: Source rows per block of :func:`permute_csr` (blocks are dealt round-robin to the threads).
+_BLOCK = 512
 
 
 @njit(cache=True)
@@ -53,19 +55,23 @@ def bfs_order(indptr, indices):
 
 
 @njit(parallel=True, cache=True)
-def permute_csr(indptr, indices, data, order, inv, out_indices):
+def permute_csr(indptr, indices, data, order, inv, out_indices, workers):
     """CSR of the graph renumbered by ``inv`` (new id of node u = inv[u]; order = inv^-1).
 
     Each row's edges are sorted by weight (ascending; ties keep their order), so a bounded
-    search can stop reading a row at its first edge beyond the cutoff. Rows are filled in
-    parallel, each edge written straight to its sorted place: in a row of up to
-    :data:`RANK_MAX_DEGREE` edges an edge's place is the number of edges before it in sorted
-    order (counted by comparisons without branches, O(d^2) for degree d), longer rows take a
-    stable merge sort.
+    search can stop reading a row at its first edge beyond the cutoff. Source rows are read in
+    their own order (sequential reads; each row written to its new place) in blocks of
+    :data:`_BLOCK` rows dealt round-robin to the threads (hubs, often numbered first, are
+    spread). Each edge goes straight to its sorted place: in a row of up to
+    :data:`RANK_MAX_DEGREE` edges its place is the number of edges before it in sorted order
+    (counted by comparisons without branches, O(d^2) for degree d); longer rows take a stable
+    merge sort.
 
     Args:
         indptr: int [N + 1]. indices: int [nnz]. data: float64 [nnz].
         order, inv: int64 [N]. out_indices: int32 or int64 [nnz], filled with the new targets.
+        workers: Threads (``numba.get_num_threads()``; passed in, which keeps the function
+            cacheable).
 
     Returns:
         (indptr int64 [N + 1], out_indices, data float64 [nnz]).
@@ -77,27 +83,33 @@ def permute_csr(indptr, indices, data, order, inv, out_indices):
         u = order[i]
         nptr[i + 1] = nptr[i] + indptr[u + 1] - indptr[u]
     ndat = np.empty(indices.shape[0], np.float64)
-    for i in prange(n):
-        u = order[i]
-        a = indptr[u]
-        b = indptr[u + 1]
-        o = nptr[i]
-        if b - a <= RANK_MAX_DEGREE:
-            for p in range(a, b):
-                k = data[p]
-                r = 0
-                for q in range(a, p):  # earlier edges go first on ties: stable
-                    r += data[q] <= k
-                for q in range(p + 1, b):
-                    r += data[q] < k
-                out_indices[o + r] = inv[indices[p]]
-                ndat[o + r] = k
-        else:
-            rank = np.argsort(data[a:b], kind="mergesort")
-            for j in range(b - a):
-                out_indices[o + j] = inv[indices[a + rank[j]]]
-                ndat[o + j] = data[a + rank[j]]
+    workers = max(1, workers)
+    nblock = (n + _BLOCK - 1) // _BLOCK
+    for t in prange(workers):
+        for blk in range(t, nblock, workers):
+            for u in range(blk * _BLOCK, min(n, (blk + 1) * _BLOCK)):
+                _place_row(indptr[u], indptr[u + 1], nptr[inv[u]], indices, data, inv, out_indices, ndat)
     return nptr, out_indices, ndat
+
+
+@njit(cache=True, inline="always")
+def _place_row(a, b, o, indices, data, inv, out_indices, ndat):
+    """Write the source row ``a:b`` sorted by weight (stable) to ``o:o + b - a``."""
+    if b - a <= RANK_MAX_DEGREE:
+        for p in range(a, b):
+            k = data[p]
+            r = 0
+            for q in range(a, p):  # earlier edges go first on ties: stable
+                r += data[q] <= k
+            for q in range(p + 1, b):
+                r += data[q] < k
+            out_indices[o + r] = inv[indices[p]]
+            ndat[o + r] = k
+    else:
+        rank = np.argsort(data[a:b], kind="mergesort")
+        for j in range(b - a):
+            out_indices[o + j] = inv[indices[a + rank[j]]]
+            ndat[o + j] = data[a + rank[j]]
 
 
 @njit(parallel=True, cache=True)
@@ -105,10 +117,10 @@ def mean_id_gap(indptr, indices):
     """Mean of ``|u - v|`` over the edges u -> v (0.0 without edges): small when the numbering
     already keeps neighbours close (a grid in row-major order), about N / 3 when it is random."""
     n = indptr.shape[0] - 1
-    total = 0.0
+    total = 0
     for u in prange(n):
         for e in range(indptr[u], indptr[u + 1]):
-            total += abs(indices[e] - u)
+            total += abs(np.int64(indices[e]) - u)
     return total / max(indices.shape[0], 1)
 
 

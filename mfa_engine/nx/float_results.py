@@ -59,7 +59,8 @@ def _sorted_rows(g: MfaGraph, data: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     n = len(g.nodes)
     ident = np.arange(n, dtype=np.int64)
     itype = np.int32 if n < 2**31 - 1 else np.int64
-    ip, ix, dt = csr_order.permute_csr(g.indptr, g.indices, data, ident, ident, np.empty(data.shape[0], itype))
+    ip, ix, dt = csr_order.permute_csr(g.indptr, g.indices, data, ident, ident, np.empty(data.shape[0], itype),
+                                       _threads(n))
     out = (ip, ix, dt, float(dt.min()) if dt.size else np.inf)
     g.__dict__["_rows_by_weight"] = (data, out)
     return out

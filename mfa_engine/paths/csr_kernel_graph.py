@@ -61,6 +61,7 @@ def kernel_graph(m: sp.csr_array) -> KernelGraph:
     if hit is not None and _same(hit[0], m):
         return hit[1]
     from mfa_engine.kernels import csr_order
+    from mfa_engine.paths.cpu import numba_threads
 
     n = m.shape[0]
     indptr = m.indptr.astype(np.int64, copy=False)
@@ -75,7 +76,8 @@ def kernel_graph(m: sp.csr_array) -> KernelGraph:
     else:
         order = np.arange(n, dtype=np.int64)
     ids = order if inv is None else inv
-    indptr, indices, data = csr_order.permute_csr(indptr, m.indices, data, order, ids, np.empty(m.nnz, itype))
+    workers = numba_threads()
+    indptr, indices, data = csr_order.permute_csr(indptr, m.indices, data, order, ids, np.empty(m.nnz, itype), workers)
     low = float(data.min()) if data.size else np.inf
     out = KernelGraph(indptr, indices, data, inv, low)
     try:

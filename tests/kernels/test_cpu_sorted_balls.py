@@ -17,7 +17,7 @@ def _graph(rng: np.random.Generator, n: int, weights: np.ndarray) -> tuple:
     m.sort_indices()
     ident = np.arange(n, dtype=np.int64)
     ip, ix, dt = csr_order.permute_csr(m.indptr.astype(np.int64), m.indices, m.data, ident, ident,
-                                       np.empty(m.nnz, np.int32))
+                                       np.empty(m.nnz, np.int32), 2)
     return m, ip, ix, dt
 
 

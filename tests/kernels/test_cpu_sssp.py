@@ -161,7 +161,7 @@ def test_bfs_order_and_permutation() -> None:
     assert sorted(order.tolist()) == list(range(60))
     inv = np.empty_like(order)
     inv[order] = np.arange(60)
-    p_ip, p_ix, p_dt = csr_order.permute_csr(ip, ix, m.data, order, inv, np.empty(m.nnz, np.int32))
+    p_ip, p_ix, p_dt = csr_order.permute_csr(ip, ix, m.data, order, inv, np.empty(m.nnz, np.int32), 2)
     back = sp.csr_array((p_dt, p_ix, p_ip), shape=m.shape)
     np.testing.assert_array_equal(back[inv][:, inv].toarray(), m.toarray())
     for i in range(60):  # each row sorted by weight
@@ -177,7 +177,7 @@ def test_bucket_queue_equals_heap_and_scipy(kind: str) -> None:
     m = symmetrise(m)
     ip, ix = m.indptr.astype(np.int64), m.indices.astype(np.int64)
     ident = np.arange(n, dtype=np.int64)
-    ip, ix, dt = csr_order.permute_csr(ip, ix, m.data, ident, ident, np.empty(m.nnz, np.int64))  # rows by weight
+    ip, ix, dt = csr_order.permute_csr(ip, ix, m.data, ident, ident, np.empty(m.nnz, np.int64), 3)  # rows by weight
     src = rng.choice(n, 12, replace=False).astype(np.int64)
     cut = float(np.percentile(csgraph.dijkstra(m, indices=src[:2])[np.isfinite(csgraph.dijkstra(m, indices=src[:2]))], 60))
     radii = np.linspace(cut / 10, cut, 10)

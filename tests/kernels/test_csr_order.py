@@ -25,20 +25,21 @@ def _rows_graph(rng: np.random.Generator, degrees: list[int], ties: bool) -> sp.
 
 
 @pytest.mark.parametrize("ties", [False, True])
-@pytest.mark.parametrize("itype", [np.int32, np.int64])
-def test_permute_csr_sorts_rows_stably_short_and_long(ties: bool, itype: type) -> None:
+@pytest.mark.parametrize(("itype", "workers"), [(np.int32, 1), (np.int64, 2), (np.int32, 5)])
+def test_permute_csr_sorts_rows_stably_short_and_long(ties: bool, itype: type, workers: int) -> None:
     """Rows on both sides of RANK_MAX_DEGREE (counted ranks / merge sort) come out sorted by
-    weight with ties in their original order, and the renumbered graph is the same graph."""
+    weight with ties in their original order, and the renumbered graph is the same graph, for
+    any number of workers (blocks of rows dealt round-robin; more blocks than workers here)."""
     rng = np.random.default_rng(3 + ties)
     k = csr_order.RANK_MAX_DEGREE
-    degrees = [0, 1, 2, 7, k - 1, k, k + 1, 3 * k + 5, 5, 0, 11]
+    degrees = [0, 1, 2, 7, k - 1, k, k + 1, 3 * k + 5, 5, 0, 11] * 150  # > 3 blocks of rows
     m = _rows_graph(rng, degrees, ties)
     n = m.shape[0]
     order = rng.permutation(n).astype(np.int64)
     inv = np.empty_like(order)
     inv[order] = np.arange(n)
     ip, ix, dt = csr_order.permute_csr(m.indptr.astype(np.int64), m.indices, m.data, order, inv,
-                                       np.empty(m.nnz, itype))
+                                       np.empty(m.nnz, itype), workers)
     assert ix.dtype == itype
     for i in range(n):
         u = order[i]
