@@ -27,8 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sample", type=int, default=16, help="sources the peers are timed on (scaled up)")
     p.add_argument("--peak", action="store_true", help="also report the engine as %% of the measured fp32 min-plus peak")
     args = p.parse_args(argv)
-    if args.general:
-        args.cases = list(GENERAL_CASES)
+    if args.general and not set(args.cases) <= set(GENERAL_CASES):
+        args.cases = list(GENERAL_CASES)  # --general alone: every general family
     methods = ["engine_cpu", "engine_cpu_cached", "scipy_dijkstra"] + (["igraph", "networkit"] if args.peers else [])
     if args.general:
         methods[:0] = ["engine_kernel", "engine_prepared"]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from mfa_engine.kernels.cpu_prefetch import prefetch
+
 __all__ = [
     "scan_values",
     "weight_range",
@@ -102,6 +104,12 @@ def cast_range(src, out):
     return _range_pass(src, out, True)
 
 
+#: Words between the one hashed and the one prefetched (4 KiB ahead): a matrix hashed right after
+#: the searches comes from memory, and the hint doubles the read speed (1.25 -> 0.55-0.8 ms for
+#: 16 MB on the 2-core development machine; the hardware prefetcher alone keeps less in flight).
+_HASH_AHEAD = 512
+
+
 @njit(parallel=True, cache=True, fastmath=False)
 def hash_words(words, seed, values):
     """Position-sensitive 64-bit hash of a uint64 array (for cache keys, not cryptographic),
@@ -136,6 +144,17 @@ def hash_words(words, seed, values):
         i0 = c * chunk
         i1 = min(i0 + chunk, n)
         i = i0
+        while i + 8 <= i1:  # one cache line per step, fetched _HASH_AHEAD words ahead
+            prefetch(words, i + _HASH_AHEAD)
+            h0 = (h0 ^ words[i]) * m
+            h1 = (h1 ^ words[i + 1]) * m
+            h2 = (h2 ^ words[i + 2]) * m
+            h3 = (h3 ^ words[i + 3]) * m
+            h0 = (h0 ^ words[i + 4]) * m
+            h1 = (h1 ^ words[i + 5]) * m
+            h2 = (h2 ^ words[i + 6]) * m
+            h3 = (h3 ^ words[i + 7]) * m
+            i += 8
         while i + 4 <= i1:
             h0 = (h0 ^ words[i]) * m
             h1 = (h1 ^ words[i + 1]) * m
