@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from mfa_engine.nx.graph import MfaGraph
+from mfa_engine.nx.graph import MfaGraph, labels_are_rows
 
 __all__ = ["convert_from_nx", "convert_to_nx", "weight_array"]
 
+#: The values view of an adjacency row (a dict, or a filtered view of one).
+_VALUES = methodcaller("values")
 #: Integer weights are exact in float64 below this magnitude.
 _EXACT_INT = 2**53
 
@@ -52,7 +54,7 @@ def _weights(rows: list, attr: str, default: Any, multigraph: bool) -> tuple[np.
     if multigraph:
         vals = [min(dd.get(attr, default) for dd in kd.values()) for r in rows for kd in r.values()]
     else:
-        vals = list(map(methodcaller("get", attr, default), chain.from_iterable(r.values() for r in rows)))
+        vals = list(map(methodcaller("get", attr, default), chain.from_iterable(map(_VALUES, rows))))
     return weight_array(vals, attr)
 
 
@@ -91,20 +93,23 @@ def convert_from_nx(
         raise NotImplementedError(f"{name or 'mfa'}: the mfa backend keeps only numeric edge weights")
     adj = graph._adj
     nodes = list(graph)
-    rows = [adj[u] for u in nodes]
+    rows = list(map(adj.__getitem__, nodes))
     index = dict(zip(nodes, range(len(nodes))))
     deg = np.fromiter(map(len, rows), np.int64, count=len(rows))
     indptr = np.zeros(len(nodes) + 1, np.int64)
     np.cumsum(deg, out=indptr[1:])
     nnz = int(indptr[-1])
-    indices = np.fromiter(map(index.__getitem__, chain.from_iterable(rows)), np.int64, count=nnz)
+    targets = chain.from_iterable(rows)  # each row's keys: the neighbour labels
+    if not labels_are_rows(nodes):  # labels 0..N-1 in order are their own rows
+        targets = map(index.__getitem__, targets)
+    indices = np.fromiter(targets, np.int64, count=nnz)
     multi = graph.is_multigraph()
     weights, integral = {}, {}
     for attr, default in (edge_attrs or {}).items():
         weights[attr], integral[attr] = _weights(rows, attr, 1 if default is None else default, multi)
     return MfaGraph(nodes, indptr, indices, directed=graph.is_directed(), multigraph=multi,
                     weights=weights, integral=integral,
-                    graph=dict(graph.graph) if preserve_graph_attrs else None)
+                    graph=dict(graph.graph) if preserve_graph_attrs else None, index=index)
 
 
 def convert_to_nx(obj: Any, *, name: str | None = None) -> Any:

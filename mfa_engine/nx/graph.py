@@ -9,7 +9,12 @@ import scipy.sparse as sp
 
 from mfa_engine.errors import ConfigError
 
-__all__ = ["MfaGraph"]
+__all__ = ["MfaGraph", "labels_are_rows"]
+
+
+def labels_are_rows(nodes: list[Hashable]) -> bool:
+    """The labels are the Python ints 0..N-1 in order (C-level passes: no Python loop)."""
+    return not nodes or (set(map(type, nodes)) == {int} and nodes == list(range(len(nodes))))
 
 
 class MfaGraph:
@@ -44,12 +49,13 @@ class MfaGraph:
         weights: dict[str, np.ndarray] | None = None,
         integral: dict[str, bool | np.ndarray] | None = None,
         graph: dict | None = None,
+        index: dict[Hashable, int] | None = None,
     ) -> None:
         n = len(nodes)
         if indptr.shape != (n + 1,) or int(indptr[-1]) != indices.shape[0]:
             raise ConfigError(f"MfaGraph: indptr must have {n + 1} entries ending at nnz={indices.shape[0]}")
         self.nodes = list(nodes)
-        self.index = dict(zip(self.nodes, range(n)))
+        self.index = index if index is not None and len(index) == n else dict(zip(self.nodes, range(n)))
         if len(self.index) != n:
             raise ConfigError("MfaGraph: node labels must be distinct")
         self.indptr = np.ascontiguousarray(indptr, np.int64)
@@ -61,7 +67,7 @@ class MfaGraph:
         self._multigraph = bool(multigraph)
         self._labels: np.ndarray | None = None
         #: The labels are the ints 0..N-1 in order (rows map to labels without a lookup).
-        self.labels_are_rows = all(type(v) is int for v in self.nodes) and self.nodes == list(range(n))
+        self.labels_are_rows = labels_are_rows(self.nodes)
 
     @classmethod
     def from_scipy(cls, matrix: Any, nodes: list[Hashable] | None = None, *, directed: bool = True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from itertools import chain
+from operator import methodcaller
 from typing import Any
 
 from mfa_engine.nx import engine, paths
@@ -37,7 +38,7 @@ def _negative_or_invalid(G: Any, weight: str) -> str | None:
     if G.is_multigraph():
         vals = (dd.get(weight, 1) for r in rows for kd in r.values() for dd in kd.values())
     else:
-        vals = (dd.get(weight, 1) for dd in chain.from_iterable(r.values() for r in rows))
+        vals = map(methodcaller("get", weight, 1), chain.from_iterable(map(methodcaller("values"), rows)))
     try:
         low = min(vals, default=0)
         if low < 0:

@@ -123,3 +123,28 @@ def test_import_mfa_engine_does_not_import_networkx() -> None:
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_labels_are_rows_only_for_python_ints_in_order() -> None:
+    from mfa_engine.nx.graph import labels_are_rows
+
+    assert labels_are_rows([]) and labels_are_rows([0]) and labels_are_rows([0, 1, 2])
+    assert not labels_are_rows([1, 0, 2])  # a permutation: rows need the index
+    assert not labels_are_rows([0, 1, 3])
+    assert not labels_are_rows([0, 1.0, 2])  # a float label equal to 1
+    assert not labels_are_rows([False, True])  # bools are not ints here
+    assert not labels_are_rows([np.int64(0), np.int64(1)])
+    assert not labels_are_rows(["0", "1"])
+    # rows taken straight from the labels, or looked up: the same graph either way
+    g = nx.path_graph(5)
+    g.add_edge(4, 0, weight=2.5)
+    h = convert_from_nx(g, edge_attrs={"weight": 1})
+    assert h.labels_are_rows
+    g2 = nx.Graph()
+    g2.add_nodes_from([3, 1, 4, 0, 2])
+    g2.add_edges_from(g.edges(data=True))
+    h2 = convert_from_nx(g2, edge_attrs={"weight": 1})
+    assert not h2.labels_are_rows
+    for hh, gg in ((h, g), (h2, g2)):
+        back = convert_to_nx(hh)
+        assert sorted(back.edges(data="weight")) == sorted(gg.edges(data="weight", default=1))
