@@ -23,7 +23,8 @@ __all__ = ["ball_sizes", "multifractal_spectrum", "ball_sizes_backend", "spectru
 def _csr(g: MfaGraph, weight: str | None) -> sp.csr_array:
     data, _ = g.edge_weights(weight)
     n = len(g.nodes)
-    m = sp.csr_array((data, g.indices, g.indptr), shape=(n, n))
+    # copies: sum_duplicates sorts in place, and the graph's adjacency order is NetworkX's tie order
+    m = sp.csr_array((data, g.indices, g.indptr), shape=(n, n), copy=True)
     m.sum_duplicates()
     return m
 

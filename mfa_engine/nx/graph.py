@@ -81,7 +81,9 @@ class MfaGraph:
             weight: Attribute name of the weights.
         """
         m = sp.csr_array(matrix)
-        m.sort_indices()
+        if not m.has_sorted_indices:
+            m = m.copy()  # sort a copy: the caller's matrix shares its arrays with ``m``
+            m.sort_indices()
         n = m.shape[0]
         labels = list(range(n)) if nodes is None else list(nodes)
         return cls(labels, m.indptr.astype(np.int64), m.indices.astype(np.int64), directed=directed,

@@ -109,6 +109,12 @@ def test_from_scipy_and_validation() -> None:
     m = sp.csr_array((np.array([1.0, 2.0]), (np.array([0, 1]), np.array([1, 2]))), shape=(3, 3))
     h = MfaGraph.from_scipy(m, ["a", "b", "c"])
     assert nx.dijkstra_path_length(h, "a", "c") == 3.0
+    # unsorted column indices: sorted in a copy, the caller's matrix is left as given
+    u = sp.csr_array((np.array([2.0, 1.0, 5.0]), np.array([2, 0, 1]), np.array([0, 2, 3, 3])), shape=(3, 3))
+    assert not u.has_sorted_indices
+    h2 = MfaGraph.from_scipy(u)
+    assert u.indices.tolist() == [2, 0, 1] and u.data.tolist() == [2.0, 1.0, 5.0]
+    assert h2.indices.tolist() == [0, 2, 1] and h2.weights["weight"].tolist() == [1.0, 2.0, 5.0]
     with pytest.raises(ConfigError):
         MfaGraph(["a", "a"], np.array([0, 0, 0]), np.zeros(0, np.int64), directed=True)
     with pytest.raises(ConfigError):

@@ -42,3 +42,20 @@ def test_spectrum_equals_analyze_graph_on_the_same_csr() -> None:
         np.testing.assert_allclose(got.tau, ref.tau, rtol=1e-12)
         np.testing.assert_allclose(multifractal_spectrum(h, convention=conv, weight=None).tau, ref.tau, rtol=1e-12)
     assert multifractal_spectrum.name == "mfa_multifractal_spectrum"
+
+
+def test_engine_functions_leave_the_graph_arrays_alone() -> None:
+    """The ball sizes build a canonical CSR from copies: the graph keeps its adjacency order
+    (NetworkX's tie order for later calls) and its weights."""
+    rng = np.random.default_rng(9)
+    g = random_nx(rng, 50, 0.1, directed=False, kind="int", labels="int")
+    h = convert_from_nx(g, edge_attrs={"weight": 1})
+    before = (h.indptr.copy(), h.indices.copy(), h.weights["weight"].copy())
+    rows = np.repeat(np.arange(len(h.nodes)), np.diff(h.indptr))
+    assert np.any((np.diff(h.indices) < 0) & (np.diff(rows) == 0))  # some row not sorted by target
+    ball_sizes(h, list(g)[:5], [1.0, 2.0])
+    for a, b in zip((h.indptr, h.indices, h.weights["weight"]), before):
+        np.testing.assert_array_equal(a, b)
+    got = dict(nx.all_pairs_dijkstra_path_length(h, cutoff=3, backend="mfa"))
+    ref = dict(nx.all_pairs_dijkstra_path_length(g, cutoff=3))
+    assert [list(got[s].items()) for s in ref] == [list(ref[s].items()) for s in ref]
