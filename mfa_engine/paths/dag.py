@@ -263,7 +263,7 @@ def _array_hash(arr: np.ndarray, scan: bool = False) -> tuple[int, tuple[bool, b
     return int(h) ^ zlib.crc32(raw[cut:]), ((bool(nan), bool(neg), bool(inf)) if scan else None)
 
 
-#: id(matrix) -> (weak reference, fingerprint, csr or None, levels or None)
+#: (id(matrix), undirected form?) -> (weak reference, fingerprint, csr or None, levels or None)
 _CACHE: dict[tuple[int, bool], tuple[Any, tuple, sp.csr_array | None, DagLevels | None]] = {}
 
 
