@@ -100,7 +100,8 @@ def convert_from_nx(
     np.cumsum(deg, out=indptr[1:])
     nnz = int(indptr[-1])
     targets = chain.from_iterable(rows)  # each row's keys: the neighbour labels
-    if not labels_are_rows(nodes):  # labels 0..N-1 in order are their own rows
+    own_rows = labels_are_rows(nodes)
+    if not own_rows:  # labels 0..N-1 in order are their own rows
         targets = map(index.__getitem__, targets)
     indices = np.fromiter(targets, np.int64, count=nnz)
     multi = graph.is_multigraph()
@@ -109,7 +110,8 @@ def convert_from_nx(
         weights[attr], integral[attr] = _weights(rows, attr, 1 if default is None else default, multi)
     return MfaGraph(nodes, indptr, indices, directed=graph.is_directed(), multigraph=multi,
                     weights=weights, integral=integral,
-                    graph=dict(graph.graph) if preserve_graph_attrs else None, index=index)
+                    graph=dict(graph.graph) if preserve_graph_attrs else None, index=index,
+                    rows_are_labels=own_rows)
 
 
 def convert_to_nx(obj: Any, *, name: str | None = None) -> Any:

@@ -14,14 +14,15 @@ into dicts, which is Python work: the two overlap instead of taking turns.
 from __future__ import annotations
 
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from itertools import islice
 from typing import Hashable, Iterator, NamedTuple
 
 import numpy as np
 
 from mfa_engine.nx.graph import MfaGraph
-from mfa_engine.nx.results import BATCH, BATCH_ENTRIES, _threads, ball_dict, balls, batch_size
+from mfa_engine.nx.results import BATCH, BATCH_ENTRIES, ball_dict, balls, batch_size, workers_for
 
 __all__ = ["Balls", "sorted_balls", "float_ball_dicts", "PIPELINE_ENTRIES"]
 
@@ -60,7 +61,7 @@ def _sorted_rows(g: MfaGraph, data: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     ident = np.arange(n, dtype=np.int64)
     itype = np.int32 if n < 2**31 - 1 else np.int64
     ip, ix, dt = csr_order.permute_csr(g.indptr, g.indices, data, ident, ident, np.empty(data.shape[0], itype),
-                                       _threads(n))
+                                       workers_for(n))
     out = (ip, ix, dt, float(dt.min()) if dt.size else np.inf)
     g.__dict__["_rows_by_weight"] = (data, out)
     return out
@@ -81,7 +82,7 @@ def sorted_balls(g: MfaGraph, rows: list[int], cutoff: float, data: np.ndarray, 
     ip, ix, dt, low = _sorted_rows(g, data)
     src = np.asarray(rows, np.int64)
     n = max(len(g.nodes), 1)
-    workers = 1 if serial else _threads(src.size)
+    workers = 1 if serial else workers_for(src.size)
     per = -(-src.size // workers)
     cap = min(n * per, max(_MIN_CAP, 4 * n + int(1.25 * cap_hint[0] * per)))
     inv_delta = cpu_sssp.dial_width_from(low, cutoff)
@@ -155,29 +156,29 @@ def float_ball_dicts(g: MfaGraph, sources: list[Hashable], cutoff: float, data: 
 
     The first :data:`~mfa_engine.nx.results.BATCH` sources run on every numba thread. With two
     or more threads, each later batch (about :data:`PIPELINE_ENTRIES` settled nodes) is searched
-    on a background thread while the previous one becomes dicts; otherwise batches of about
-    :data:`~mfa_engine.nx.results.BATCH_ENTRIES` run in turn.
+    on a background thread while the previous one becomes dicts; with one, each later batch
+    (about :data:`~mfa_engine.nx.results.BATCH_ENTRIES`) is searched just before the previous
+    one's dicts are handed out.
     """
     hint = [64]
     chunk = sources[:BATCH]
     res = sorted_balls(g, [g.index[s] for s in chunk], cutoff, data, hint)
-    if _threads(2) < 2:
-        b = len(chunk)
-        while True:
-            yield from _float_dicts(g, chunk, res, cutoff, data)
-            if b >= len(sources):
-                return
-            chunk = sources[b : b + batch_size(hint, BATCH_ENTRIES)]
-            b += len(chunk)
-            res = sorted_balls(g, [g.index[s] for s in chunk], cutoff, data, hint)
-    with ThreadPoolExecutor(1, thread_name_prefix="mfa-nx") as pool:
+    background = workers_for(2) >= 2
+    entries, ahead = (PIPELINE_ENTRIES, _AHEAD) if background else (BATCH_ENTRIES, 1)
+    with ThreadPoolExecutor(1, thread_name_prefix="mfa-nx") if background else nullcontext() as pool:
         queued: deque = deque()  # (sources, future) searched ahead, in order
         b = len(chunk)
         while True:
-            while b < len(sources) and len(queued) < _AHEAD:
-                nxt = sources[b : b + batch_size(hint, PIPELINE_ENTRIES)]
+            while b < len(sources) and len(queued) < ahead:
+                nxt = sources[b : b + batch_size(hint, entries)]
                 b += len(nxt)
-                queued.append((nxt, pool.submit(sorted_balls, g, [g.index[s] for s in nxt], cutoff, data, hint, True)))
+                rows = [g.index[s] for s in nxt]
+                if pool is None:  # one thread: search now, on every numba thread
+                    fut: Future = Future()
+                    fut.set_result(sorted_balls(g, rows, cutoff, data, hint))
+                else:
+                    fut = pool.submit(sorted_balls, g, rows, cutoff, data, hint, True)
+                queued.append((nxt, fut))
             yield from _float_dicts(g, chunk, res, cutoff, data)
             if not queued:
                 return

@@ -34,6 +34,10 @@ class MfaGraph:
             integers, as NetworkX's), False when none is, or a uint8 [nnz] mask of the integer
             weights (each length is an int exactly when its path uses integer weights only).
         graph: Graph attributes (NetworkX's ``G.graph``).
+        labels_are_rows: The labels are the ints 0..N-1 in order.
+
+    The constructor's ``index`` and ``rows_are_labels`` take these two when the caller has
+    computed them already (the NetworkX converter); otherwise they are derived from ``nodes``.
     """
 
     __networkx_backend__ = "mfa"
@@ -50,6 +54,7 @@ class MfaGraph:
         integral: dict[str, bool | np.ndarray] | None = None,
         graph: dict | None = None,
         index: dict[Hashable, int] | None = None,
+        rows_are_labels: bool | None = None,
     ) -> None:
         n = len(nodes)
         if indptr.shape != (n + 1,) or int(indptr[-1]) != indices.shape[0]:
@@ -67,7 +72,7 @@ class MfaGraph:
         self._multigraph = bool(multigraph)
         self._labels: np.ndarray | None = None
         #: The labels are the ints 0..N-1 in order (rows map to labels without a lookup).
-        self.labels_are_rows = labels_are_rows(self.nodes)
+        self.labels_are_rows = labels_are_rows(self.nodes) if rows_are_labels is None else rows_are_labels
 
     @classmethod
     def from_scipy(cls, matrix: Any, nodes: list[Hashable] | None = None, *, directed: bool = True,

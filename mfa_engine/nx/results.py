@@ -9,7 +9,7 @@ import numpy as np
 
 from mfa_engine.nx.graph import MfaGraph
 
-__all__ = ["balls", "batch_size", "search", "values", "ball_dict", "ball_dicts", "hop_cutoff", "weight_cutoff", "BATCH", "BATCH_ENTRIES"]
+__all__ = ["balls", "batch_size", "workers_for", "search", "values", "ball_dict", "ball_dicts", "hop_cutoff", "weight_cutoff", "BATCH", "BATCH_ENTRIES"]
 
 #: Sources in the first kernel call when computing all pairs.
 BATCH = 256
@@ -36,10 +36,11 @@ def hop_cutoff(cutoff: Any) -> float:
     return float(math.ceil(c)) if math.isfinite(c) else np.inf
 
 
-def _threads(groups: int) -> int:
-    import numba
+def workers_for(groups: int) -> int:
+    """Workers for ``groups`` independent searches: the numba threads, at most one per group."""
+    from mfa_engine.paths.cpu import numba_threads
 
-    return max(1, min(int(numba.get_num_threads()), groups))
+    return max(1, min(numba_threads(), groups))
 
 
 _NO_TYPES = np.zeros(0, np.uint8)
@@ -73,7 +74,7 @@ def balls(
     seeds = np.fromiter((s for grp in seed_groups for s in grp), np.int64)
     off = np.zeros(ng + 1, np.int64)
     np.cumsum([len(grp) for grp in seed_groups], out=off[1:])
-    workers = _threads(ng)
+    workers = workers_for(ng)
     per = -(-ng // workers)
     mean = cap_hint[0] if cap_hint else 64
     cap = max(1024, min(n * per, 4 * n + int(1.25 * mean * per)))
