@@ -1,4 +1,4 @@
-"""pytest-benchmark suite of the general-graph kernel (kernels/cpu_sssp.py) on three families at
+"""pytest-benchmark suite of the general-graph kernel (mfa_engine/kernels/cpu_sssp.py) on three families at
 100k nodes -- random geometric (road-like), Barabasi-Albert (power-law), 2-D grid with random
 weights -- against SciPy ``dijkstra(indices, limit)``, igraph and NetworKit, side by side.
 

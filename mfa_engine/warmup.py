@@ -2,7 +2,7 @@
 
 Every CPU kernel is ``@njit(cache=True)``: the first call of each type signature compiles it
 (tens of seconds in all) and writes the machine code next to the kernel's source file
-(``kernels/__pycache__`` for an editable install or a clone; numba falls back to a per-user
+(``mfa_engine/kernels/__pycache__`` for an editable install or a clone; numba falls back to a per-user
 cache directory when that is read-only, and ``NUMBA_CACHE_DIR`` overrides both). Later
 processes load it in milliseconds. ``scripts/setup.sh`` runs :func:`warm_jit_cache`
 (``python -m mfa_engine.warmup``) once; afterwards the first ``mfa demo`` / ``mfa analyze``

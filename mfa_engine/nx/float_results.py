@@ -2,7 +2,7 @@
 next batch searched on a background thread while the dicts of the current one are built.
 
 The fast searches (bucket queue or key-only heap over rows sorted by weight,
-``kernels/cpu_sorted_balls.py``) give each ball in ascending distance order, which is
+``mfa_engine/kernels/cpu_sorted_balls.py``) give each ball in ascending distance order, which is
 NetworkX's settling order when the ball's distances are distinct; a ball with a tie is rerun
 with NetworkX's exact tie order (:func:`mfa_engine.nx.results.balls`).
 

@@ -59,7 +59,7 @@ def test_cli_check_compiles_every_kernel_without_spills() -> None:
 def test_discover_specs_finds_every_module_with_specs() -> None:
     modules = {m for m, _ in aot.discover_specs()}
     assert {"layered_minplus", "csr_relax"} <= modules
-    kernels_dir = REPO / "kernels"
+    kernels_dir = REPO / "mfa_engine" / "kernels"
     expected = {p.stem for p in kernels_dir.glob("*.py") if "AOT_SPECS" in p.read_text() and p.stem != "__init__"}
     assert modules == expected
 

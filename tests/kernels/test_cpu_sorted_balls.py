@@ -1,4 +1,4 @@
-"""Tests of kernels/cpu_sorted_balls.py against SciPy Dijkstra."""
+"""Tests of mfa_engine/kernels/cpu_sorted_balls.py against SciPy Dijkstra."""
 
 from __future__ import annotations
 

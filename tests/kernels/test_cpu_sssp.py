@@ -1,4 +1,4 @@
-"""Property tests of the general-graph kernel (kernels/cpu_sssp.py) against SciPy Dijkstra."""
+"""Property tests of the general-graph kernel (mfa_engine/kernels/cpu_sssp.py) against SciPy Dijkstra."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -30,8 +31,23 @@ _STATIC_SMEM = 32 * 1024  # two stages of w and d K tiles (see cuda/layered_minp
 
 
 def cuda_source(path: str) -> str:
-    """Text of a CUDA source shipped with the package (e.g. ``"cuda/csr_relax.cu"``)."""
-    return resources.files("mfa_engine.kernels").joinpath(path).read_text()
+    """Text of a CUDA source shipped with the package (e.g. ``"cuda/csr_relax.cu"``).
+
+    The sources live in the repository's top-level ``kernels/cuda/`` (not a Python package) and
+    are installed as data of ``mfa_engine.kernels.cuda``; in a clone that is not installed they are
+    read from the repository itself.
+    """
+    sub, _, name = path.rpartition("/")
+    if sub != "cuda" or not name.endswith(".cu") or "/" in name:
+        raise ValueError(f"not a shipped CUDA source: {path!r} (expected 'cuda/NAME.cu')")
+    try:
+        res = resources.files("mfa_engine.kernels.cuda").joinpath(name)
+        if res.is_file():
+            return res.read_text()
+    except (ModuleNotFoundError, TypeError):
+        pass
+    repo_copy = Path(__file__).resolve().parents[2] / "kernels" / "cuda" / name
+    return repo_copy.read_text()
 
 
 @functools.lru_cache(maxsize=None)
