@@ -202,4 +202,5 @@ def _open(path: str | os.PathLike[str], revision: str | None,
         step=loc.step(),
         revision=loc.revision,
         commit=loc.commit,
+        weight_map=weight_map,
     )
