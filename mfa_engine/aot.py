@@ -367,7 +367,13 @@ def check_all(archs: Iterable[int] = ARCHS) -> list[KernelReport]:
     archs = check_archs(archs)
     if triton_interpret():
         return _check_in_subprocess(archs)
-    from mfa_engine.kernels.cupy_paths import CUDA_KINDS, CUDA_SOURCES, CUDA_THREADS, CUDA_USEFUL_PER_TRIP, cuda_source
+    from mfa_engine.kernels.cupy_paths import (
+        CUDA_KINDS,
+        CUDA_SOURCES,
+        CUDA_THREADS,
+        CUDA_USEFUL_PER_TRIP,
+        cuda_source,
+    )
 
     reports: list[KernelReport] = []
     with tempfile.TemporaryDirectory(prefix="mfa-aot-") as tmp:

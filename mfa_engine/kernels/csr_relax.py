@@ -28,7 +28,6 @@ import triton
 import triton.language as tl
 
 from mfa_engine.kernels.launch_checks import check_count, check_csr_round
-
 from mfa_engine.kernels.layered_minplus import _bucket
 
 __all__ = ["csr_relax_round", "count_distances", "AOT_SPECS"]

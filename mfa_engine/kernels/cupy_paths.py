@@ -94,21 +94,21 @@ def layered_minplus_aligned(
     None. The histogram lives in shared memory when it fits (opting in above 48 KB), else the
     kernel adds straight to the global one (any R).
     """
-    import cupy
-    import numpy as np
-
     from mfa_engine.kernels.launch_checks import check_minplus_aligned
 
     f64 = str(d.dtype).endswith("float64")
     check_minplus_aligned(d, w, out, s_n, j_n, k_tile=8 if f64 else 16, s_tile=_TILE, j_tile=_TILE,
                           what="layered_minplus_aligned")  # fmt: skip
-    if count_ok := hist is not None:
-        if hist.shape[0] < s_n or radii is None or hist.shape[1] != int(radii.shape[0]) + 1:
-            raise ValueError("layered_minplus_aligned: hist must be at least [s_n, R + 1] for radii [R]")
+    count_ok = hist is not None
+    if count_ok and (hist.shape[0] < s_n or radii is None or hist.shape[1] != int(radii.shape[0]) + 1):
+        raise ValueError("layered_minplus_aligned: hist must be at least [s_n, R + 1] for radii [R]")
     if count_ok and flags is not None and (flags.shape[0] < s_n or gsrc is None or gsrc.shape[0] < s_n):
         raise ValueError(f"layered_minplus_aligned: flags and gsrc need at least {s_n} entries")
     if s_n == 0 or j_n == 0:
         return
+    import cupy
+    import numpy as np
+
     with _stream(d):
         dc, wc, oc = _cp(d), _cp(w), _cp(out)
         kern = _kernel("cuda/layered_minplus.cu", "layered_minplus_f64" if f64 else "layered_minplus_f32")

@@ -26,7 +26,7 @@ def _decoy_minplus_kernel(d_ptr, w_ptr, out_ptr, S, K, J, stride_d, stride_w, st
     mj = offs_j < J
     ms = offs_s < S
     acc = tl.full((BJ, BS), float("inf"), tl.float32)
-    for k in range(0, K):  # the loop that runs: masked loads, 64-bit address math per k
+    for k in range(K):  # the loop that runs: masked loads, 64-bit address math per k
         a = tl.load(w_ptr + k.to(tl.int64) * stride_w + offs_j, mask=mj & (k < K), other=float("inf"))
         b = tl.load(d_ptr + k.to(tl.int64) * stride_d + offs_s, mask=ms & (k < K), other=float("inf"))
         acc = tl.minimum(acc, a[:, None] + b[None, :])

@@ -39,6 +39,9 @@ _F32_HI = 2.0**100
 _MEM_FRACTION = 0.6
 #: Device-memory budget in bytes when there is no CUDA device (the interpreter runs on CPU).
 _HOST_BUDGET = 1 << 28
+#: Blocks stay resident when they take at most this share of the budget (the rest holds the
+#: distance buffer of a batch); else they are streamed level by level.
+_RESIDENT_SHARE = 0.75
 #: CTA waves a launch should fill at least (model: docs/gpu.md, "Launch shape").
 _MIN_WAVES = 2
 
@@ -122,7 +125,7 @@ class _DagPlan:
             self._src.setdefault(int(b), []).append((int(a), blk))
         self.block_bytes = int(sum(self.psize[a] * self.psize[b] for b, lst in self._src.items() for a, _ in lst))
         self.block_bytes *= self.itemsize
-        self.resident = self.block_bytes <= budget // 2
+        self.resident = self.block_bytes <= int(budget * _RESIDENT_SHARE)
         self._up: dict[int, list[tuple[int, Any]]] = {}
         if self.resident:
             self._up = {b: [(a, self._upload(a, b, blk)) for a, blk in lst] for b, lst in self._src.items()}
@@ -159,6 +162,15 @@ def _plan(levels: DagLevels, dtype: Any, dev: Any, budget: int) -> _DagPlan:
     plan = levels._packed.get(key)
     if plan is None:
         plan = _DagPlan(levels, dtype, dev, budget)
+        others = [k for k in levels._packed if isinstance(k, tuple) and k[0] == "gpu-plan" and k[2] == str(dev)]
+        if not plan.resident and others:  # make room: the other dtype's blocks leave the device
+            for k in others:
+                del levels._packed[k]
+            if dev.type == "cuda":
+                import torch
+
+                torch.cuda.empty_cache()
+            plan = _DagPlan(levels, dtype, dev, device_budget(dev) if dev.type == "cuda" else budget)
         if plan.resident:
             levels._packed[key] = plan
     return plan
@@ -246,9 +258,13 @@ def _dag_pass(levels, pos, lvl, radii, backend, dtype, thr, with_flags, want_dis
         flags[sl] = f_t[:b_n].cpu().numpy() != 0
         if want_dist:
             dist[sl] = buf[real, :b_n].T.to(torch.float32).cpu().numpy()
+    j_tiles = plan.psize[1:] // _PAD
+    waves = launch_waves(j_tiles, min(batch, -(-s_n // _PAD) * _PAD), device_sms(dev), 2) if j_tiles.size else [0.0]
     last_stats.setdefault("passes", []).append(
         {"dtype": np.dtype(dtype).name, "sources": int(s_n), "batch": int(batch), "batches": n_batches,
-         "resident": bool(plan.resident), "block_bytes": int(plan.block_bytes), "stream_uploads": int(plan.uploads)}
+         "resident": bool(plan.resident), "block_bytes": int(plan.block_bytes), "stream_uploads": int(plan.uploads),
+         "waves_min": float(np.min(waves)), "waves_max": float(np.max(waves)),
+         "fills_device": bool(np.min(waves) >= _MIN_WAVES)}
     )  # fmt: skip
     return hist, flags, dist
 

@@ -4,6 +4,7 @@ cutoff rounding, batch sizing and launch model (plain Python)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -13,12 +14,15 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from mfa_engine._device import cuda_available
 from mfa_engine.layered import LayeredGraph
 from mfa_engine.paths import gpu
 from mfa_engine.paths.dag import from_layered
 
 INTERP = os.environ.get("TRITON_INTERPRET", "0") == "1"
-needs_interp = pytest.mark.skipif(not INTERP, reason="runs inside the TRITON_INTERPRET=1 subprocess")
+#: Run on a CUDA device, or here inside the TRITON_INTERPRET=1 subprocess.
+needs_interp = pytest.mark.skipif(not (INTERP or cuda_available()),
+                                  reason="needs a CUDA device or the TRITON_INTERPRET=1 subprocess")
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -127,7 +131,7 @@ def test_triton_backend_exact_on_random_extreme_layered(seed: int) -> None:
     rng = np.random.default_rng(seed)
     sizes = [2, 3, 1, 3]
     blocks = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for a, b in itertools.pairwise(sizes):
         w = 10.0 ** rng.uniform(-60, 60, (a, b))
         w[rng.random((a, b)) < 0.3] = np.inf
         blocks.append(w)
@@ -159,7 +163,7 @@ def test_blocks_resident_across_calls_and_streamed_when_over_budget(monkeypatch:
 
     rng = np.random.default_rng(3)
     sizes = [5, 4, 6, 3]
-    g = LayeredGraph(sizes, [rng.uniform(0.5, 2.0, (a, b)) for a, b in zip(sizes[:-1], sizes[1:])])
+    g = LayeredGraph(sizes, [rng.uniform(0.5, 2.0, (a, b)) for a, b in itertools.pairwise(sizes)])
     src = np.arange(sum(sizes))
     radii = np.array([0.0, 1.0, 2.0, 3.5, np.inf])
     want = _oracle(g, src, radii)
@@ -171,6 +175,29 @@ def test_blocks_resident_across_calls_and_streamed_when_over_budget(monkeypatch:
     np.testing.assert_array_equal(multi_source_counts(prep, src, radii, backend="triton"), want)
     assert uploads == [] and gpu.last_stats["passes"][0]["resident"]
     monkeypatch.setattr(gpu, "_HOST_BUDGET", 1000)  # blocks (3 x 128 x 128 x 4 bytes) no longer fit
+    monkeypatch.setattr(gpu, "device_budget", lambda dev: 1000)
     np.testing.assert_array_equal(multi_source_counts(g, src, radii, backend="triton"), want)
     p = gpu.last_stats["passes"][0]
     assert not p["resident"] and p["stream_uploads"] == 3 * p["batches"] > 0
+
+
+@needs_interp
+@pytest.mark.parametrize("seed", [0, 1])
+def test_triton_dag_with_several_blocks_into_a_level(seed: int) -> None:
+    """A CSR DAG with edges that skip levels: several blocks enter one level (the first overwrites,
+    the others take the minimum, the last counts), radii at exact path lengths."""
+    from mfa_engine.paths import multi_source_counts
+    from tests.paths.paths_graphs import (
+        oracle_counts,
+        oracle_distances,
+        radii_with_exact_lengths,
+    )
+
+    rng = np.random.default_rng(seed)
+    n = 14
+    m = np.triu(rng.uniform(0.5, 3.0, (n, n)), 1)
+    m[rng.random((n, n)) < 0.6] = 0.0
+    csr = sp.csr_array(m)
+    src = np.arange(n)
+    radii = np.append(radii_with_exact_lengths(rng, oracle_distances(csr, src)), np.inf)
+    np.testing.assert_array_equal(multi_source_counts(csr, src, radii, backend="triton"), oracle_counts(csr, src, radii))

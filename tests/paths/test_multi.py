@@ -3,12 +3,19 @@ one device (local processes; Ray when installed); the static split is balanced a
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 from mfa_engine.layered import LayeredGraph
 from mfa_engine.paths import multi_source_counts, prepare_graph
-from mfa_engine.paths.multi import device_list, multi_device_counts, source_work, split_sources
+from mfa_engine.paths.multi import (
+    device_list,
+    multi_device_counts,
+    source_work,
+    split_sources,
+)
 from tests.paths.paths_graphs import random_csr
 
 
@@ -16,7 +23,7 @@ def _graph(seed: int) -> LayeredGraph:
     rng = np.random.default_rng(seed)
     sizes = [7, 5, 9, 3, 6]
     blocks = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for a, b in itertools.pairwise(sizes):
         w = rng.uniform(0.5, 2.0, (a, b))
         w[rng.random((a, b)) < 0.3] = np.inf
         blocks.append(w)
