@@ -7,6 +7,7 @@ so a run cut off at any point still reports what it did):
 
   env         Python, torch / triton / CuPy versions, the device (name, SMs, clock, memory)
   install     dependencies importable offline (else ``pip --no-index`` from ``$MFA_WHEELHOUSE``)
+  warmup      compile the CPU reference kernels (numba) once, before the comparisons
   tests       the GPU tests (``tests/paths/test_gpu_exact.py`` and the launcher checks) with pytest
   exactness   every GPU backend against the CPU backend on the benchmark cases and the
               extreme-weight cases; writes the suite verdict that ``backend="auto"`` reads
@@ -47,10 +48,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-STEPS = ("env", "install", "tests", "exactness", "kernels", "network70m", "sanitizer", "ncu", "big")
-#: Seconds each step may take on the device (the whole run stays under 8 minutes).
-STEP_LIMIT = {"env": 30, "install": 90, "tests": 120, "exactness": 100, "kernels": 90, "network70m": 90,
-              "sanitizer": 60, "ncu": 60, "big": 90}  # fmt: skip
+STEPS = ("env", "install", "warmup", "tests", "exactness", "kernels", "network70m", "sanitizer", "ncu", "big")
+#: Seconds each step may take on the device; a step never runs past the run's deadline
+#: (``--budget``, 470 s by default), so the whole run stays under 8 minutes.
+STEP_LIMIT = {"env": 30, "install": 90, "warmup": 90, "tests": 120, "exactness": 100, "kernels": 90,
+              "network70m": 90, "sanitizer": 60, "ncu": 60, "big": 90}  # fmt: skip
 #: HBM bandwidth by device-name fragment (bytes/s), datasheet peaks.
 HBM = {"H200": 4.8e12, "H100 NVL": 3.9e12, "H100 PCIe": 2.0e12, "H100": 3.35e12, "A100": 2.0e12, "L40": 8.64e11}
 #: Max SM clock by device-name fragment (Hz) when nvidia-smi does not say.
@@ -78,14 +80,23 @@ class Run:
         tmp.write_text(json.dumps(self.doc, indent=1, default=_jsonable))
         os.replace(tmp, path)
 
-    def step(self, name: str, fn: Callable[[], dict], limit: float) -> None:
+    def step(self, name: str, fn: Callable[[dict], dict], limit: float) -> None:
+        """Run one step with a time limit; ``fn(live)`` may put partial results in ``live`` (kept
+        when the step times out or fails) and call ``live["flush"]()`` to write them at once."""
         print(f"[{time.time() - self.t0:6.1f}s] {name} ...", flush=True)
         t = time.time()
         rec: dict[str, Any]
+        live: dict[str, Any] = {}
+
+        def flush() -> None:
+            self.doc["steps"][name] = {**{k: v for k, v in live.items() if k != "flush"}, "status": "running"}
+            self.write()
+
+        live["flush"] = flush
         old = signal.signal(signal.SIGALRM, _alarm)
         signal.alarm(max(1, int(limit)))
         try:
-            rec = fn() or {}
+            rec = fn(live) or {}
             rec.setdefault("status", "ok")
         except StepTimeout:
             rec = {"status": "timeout", "limit_s": limit}
@@ -94,6 +105,9 @@ class Run:
         finally:
             signal.alarm(0)
             signal.signal(signal.SIGALRM, old)
+        for k, v in live.items():
+            if k != "flush":
+                rec.setdefault(k, v)
         rec["seconds"] = round(time.time() - t, 3)
         self.doc["steps"][name] = rec
         self.write()
@@ -225,6 +239,23 @@ def step_install() -> dict:
     return rec
 
 
+def step_warmup() -> dict:
+    """Compile the CPU reference kernels (numba) once, into numba's on-disk cache, before the
+    steps that compare with the CPU (and the test subprocess, which reuses the cache)."""
+    import scipy.sparse as sp
+
+    from mfa_engine.paths import multi_source_counts
+
+    rng = np.random.default_rng(0)
+    g = _chain([0.5, 1.0, 1.5])
+    t = time.perf_counter()
+    multi_source_counts(g, [0, 1], [0.4, 1.5, 3.0], backend="cpu")  # float32 pass
+    multi_source_counts(_chain([1e-46, 1.0]), [0], [0.0, 1.0], backend="cpu")  # float64 path
+    m = sp.random_array((40, 40), density=0.1, rng=rng, format="csr")
+    multi_source_counts(m, [0, 1], [0.5, 1.0], backend="cpu")  # general graphs
+    return {"compile_seconds": time.perf_counter() - t}
+
+
 def step_tests(small: bool) -> dict:
     """The GPU tests: on a device the extreme-weight and driver tests run on it; here under the
     interpreter (a subset in small mode)."""
@@ -291,10 +322,11 @@ def bench_cases(small: bool) -> list[tuple[str, Any, np.ndarray, np.ndarray]]:
             ("random_sparse_small", sp.csr_array(m), np.arange(0, n, 7), np.array([0.0, 0.5, 1.0, 2.0, 4.0]))]
 
 
-def step_exactness(small: bool, out: Path) -> dict:
+def step_exactness(small: bool, out: Path, live: dict) -> dict:
     from mfa_engine.paths import multi_source_counts
 
-    rows = []
+    rows: list[dict] = []
+    live["results"] = rows
     times: dict[str, float] = {}
     for name, g, src, radii in bench_cases(small) + extreme_cases():
         ref = multi_source_counts(g, src, radii, backend="cpu")
@@ -315,6 +347,7 @@ def step_exactness(small: bool, out: Path) -> dict:
             except Exception as exc:
                 rec.update(exact=False, error=f"{exc.__class__.__name__}: {exc}"[:300])
             rows.append(rec)
+            live["flush"]()
     verdict = {be: all(r.get("exact") for r in rows if r["backend"] == be) for be in gpu_backends()}
     rec = {"results": rows, "exact_by_backend": verdict, "bench_seconds": times}
     if has_cuda():  # the verdict backend="auto" reads (mfa_engine.paths.dispatch.suite_record_path)
@@ -348,7 +381,7 @@ def _variants(fp64: bool) -> list[tuple[str, dict]]:
     ]
 
 
-def step_kernels(small: bool) -> dict:
+def step_kernels(small: bool, live: dict) -> dict:
     """Each launched variant on the flagship block shapes; CUDA-event times (median of reps)."""
     import torch
 
@@ -359,7 +392,8 @@ def step_kernels(small: bool) -> dict:
     shapes = [(128, 256, 128)] if small else [(2560, 10240, 4096), (10240, 2560, 4096)]
     reps = 1 if small else 5
     backends = gpu_backends()
-    rows = []
+    rows: list[dict] = []
+    live.update(results=rows, device=info)
     r_n = 64
     for k_n, j_n, s_n in shapes:
         for fp64 in (False, True):
@@ -403,6 +437,7 @@ def step_kernels(small: bool) -> dict:
                     except Exception as exc:
                         rec["error"] = f"{exc.__class__.__name__}: {exc}"[:300]
                     rows.append(rec)
+                    live["flush"]()
             del w, d, out
     return {"results": rows, "device": info, "status": "ok" if all("error" not in r for r in rows) else "failed"}
 
@@ -486,7 +521,7 @@ def step_tool(tool: str, small: bool, out: Path) -> dict:
     else:
         cmd = [exe, "--kernel-name", "regex:minplus", "--launch-count", "1", "--set", "full",
                "-o", str(out / "hot_kernel"), "-f", *inner]  # fmt: skip
-    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=STEP_LIMIT[tool if tool == "ncu" else "sanitizer"] - 5)
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=STEP_LIMIT["ncu" if tool == "ncu" else "sanitizer"] - 5)
     rec = {"returncode": res.returncode, "tail": (res.stdout + res.stderr)[-2500:],
            "status": "ok" if res.returncode == 0 else "failed"}  # fmt: skip
     if tool == "ncu" and res.returncode == 0:
@@ -554,7 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=os.environ.get("OUT") or "./device-out")
     p.add_argument("--small", action="store_true", help="small shapes (automatic without a CUDA device)")
     p.add_argument("--big", action="store_true", help="also run the > 2^31-element batch")
-    p.add_argument("--budget", type=float, default=450.0, help="seconds; later steps are skipped past it")
+    p.add_argument("--budget", type=float, default=470.0,
+                   help="deadline in seconds: no step runs past it (later steps are skipped)")
     p.add_argument("--only", nargs="*", choices=STEPS, default=None)
     p.add_argument("--inner", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -567,27 +603,29 @@ def main(argv: list[str] | None = None) -> int:
     run = Run(Path(args.out), small)
     run.doc["mode"] = "device" if cuda else "triton interpreter (no CUDA device): small shapes, no GPU speeds"
     out = Path(args.out)
-    steps: list[tuple[str, Callable[[], dict]]] = [
-        ("env", step_env),
-        ("install", step_install),
-        ("tests", lambda: step_tests(small)),
-        ("exactness", lambda: step_exactness(small, out)),
-        ("kernels", lambda: step_kernels(small)),
-        ("network70m", lambda: step_network70m(small)),
-        ("sanitizer", lambda: step_tool("compute-sanitizer", small, out)),
-        ("ncu", lambda: step_tool("ncu", small, out)),
+    steps: list[tuple[str, Callable[[dict], dict]]] = [
+        ("env", lambda live: step_env()),
+        ("install", lambda live: step_install()),
+        ("warmup", lambda live: step_warmup()),
+        ("tests", lambda live: step_tests(small)),
+        ("exactness", lambda live: step_exactness(small, out, live)),
+        ("kernels", lambda live: step_kernels(small, live)),
+        ("network70m", lambda live: step_network70m(small)),
+        ("sanitizer", lambda live: step_tool("compute-sanitizer", small, out)),
+        ("ncu", lambda live: step_tool("ncu", small, out)),
     ]
     if args.big:
-        steps.append(("big", lambda: step_big(small)))
+        steps.append(("big", lambda live: step_big(small)))
+    scale = 1 if cuda else 6  # the interpreter is slow; no device time is spent
     for name, fn in steps:
         if args.only and name not in args.only:
             continue
-        if time.time() - run.t0 > args.budget:
-            run.doc["steps"][name] = {"status": "skipped", "why": f"past the {args.budget:.0f} s budget"}
+        left = args.budget * scale - (time.time() - run.t0)
+        if left < 10:
+            run.doc["steps"][name] = {"status": "skipped", "why": f"past the {args.budget:.0f} s deadline"}
             run.write()
             continue
-        limit = STEP_LIMIT[name] * (6 if not cuda else 1)  # the interpreter is slow; no device time is spent
-        run.step(name, fn, limit)
+        run.step(name, fn, min(STEP_LIMIT[name] * scale, left))
     run.doc["done"] = True
     run.doc["seconds"] = round(time.time() - run.t0, 1)
     bad = [k for k, v in run.doc["steps"].items() if v["status"] in ("error", "failed", "timeout")]

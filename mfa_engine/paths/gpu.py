@@ -95,6 +95,8 @@ def _thr32(x: float) -> float:
     would cut off distances in (thr32, x])."""
     if not np.isfinite(x):
         return x
+    if x > float(np.finfo(np.float32).max):
+        return float("inf")
     f = np.float32(x)
     return float(np.nextafter(f, np.float32(np.inf))) if float(f) < x else float(f)
 
