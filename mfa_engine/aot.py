@@ -11,8 +11,10 @@ Registers and local memory (spills) are read from each cubin with ``cuobjdump
 the ``ptxas -v`` spill-store bytes are also taken into account. The SASS (``cuobjdump -sass``)
 is read too (:mod:`mfa_engine.sass`): for a min-plus kernel the useful-instruction share
 (FADD + FMNMX) of its hottest loop, for other kernels the widths of their global loads. A kernel
-passes when it compiles, uses no local memory and, for a float32 min-plus kernel on sm_90 and
-newer, reaches :data:`MIN_USEFUL_SHARE`. The Triton interpreter (``TRITON_INTERPRET=1``) replaces ``@triton.jit``
+passes when it compiles, uses no local memory and, for a min-plus kernel on sm_90 and newer,
+passes the SASS gate (:func:`mfa_engine.sass.gate_loop`: :data:`MIN_USEFUL_SHARE` in the loop
+holding the loads, the tile's count per trip, no rival loop); float32 min-plus kernels also need
+:data:`MIN_CTAS_PER_SM` and (Triton) 64-bit K-loop offsets in the compiled IR. The Triton interpreter (``TRITON_INTERPRET=1``) replaces ``@triton.jit``
 functions at import, so in that case the check re-runs itself in a clean subprocess.
 """
 
@@ -68,7 +70,8 @@ def check_archs(archs: Iterable[int]) -> tuple[int, ...]:
                           f"compiles for; expected some of {' '.join(map(str, KNOWN_ARCHS))} (e.g. 80 for sm_80)")
     return out
 
-#: Minimum useful-instruction share of a float32 min-plus kernel's gated loop (sm_90 and newer).
+#: Minimum useful-instruction share of a min-plus kernel's gated loop (sm_90 and newer; for the
+#: float64 kernels DADD + DSETP + FSEL count as useful).
 MIN_USEFUL_SHARE = 0.80
 #: Minimum resident CTAs per SM of a float32 min-plus kernel (registers, threads, shared memory).
 MIN_CTAS_PER_SM = 2
@@ -216,7 +219,7 @@ def _analyse(report: KernelReport, cubin: Path, function: str | None = None,
     if report.kind.startswith("minplus"):
         fp32 = report.kind == "minplus"
         useful = sass.MINPLUS_USEFUL if fp32 else sass.MINPLUS_FP64_USEFUL
-        gated = fp32 and report.arch >= 90
+        gated = report.arch >= 90  # float32 and float64 min-plus loops alike
         res = sass.gate_loop(instrs, useful, min_share=MIN_USEFUL_SHARE if gated else None,
                              useful_per_trip=useful_per_trip)  # fmt: skip
         loop = res.loop
