@@ -60,7 +60,8 @@ class MFACallback(TrainerCallback):
 
     Attributes:
         tracker: The run's :class:`~mfa_engine.tracking.tracker.Tracker` (None before training
-            starts and on ranks other than 0).
+            starts and on ranks other than 0; closed after training, with its ``failures``,
+            ``skipped`` and ``analysed`` steps).
         results: Every :class:`~mfa_engine.tracking.tracker.TrackResult` logged so far.
     """
 
@@ -94,14 +95,14 @@ class MFACallback(TrainerCallback):
             if self.trainer is None:
                 logger.warning("mfa tracking: no Trainer found for MFACallback; results go to the store "
                                "only (pass trainer=)")
-        if self.tracker is None:
+        if self.tracker is None or self.tracker.closed:
             run = self.run or getattr(args, "run_name", None) or str(Path(args.output_dir).resolve())
             self.tracker = Tracker(self.store, self.options, run=run, max_pending=self.max_pending)
         if self.at_start:
             self._submit(model, state.global_step)
 
     def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        if self.tracker is None:
+        if self.tracker is None or self.tracker.closed:
             return
         if self.every_n_steps and state.global_step % self.every_n_steps == 0:
             self._submit(model, state.global_step)
@@ -109,7 +110,7 @@ class MFACallback(TrainerCallback):
         self._emit(state)
 
     def on_save(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        if self.tracker is None:
+        if self.tracker is None or self.tracker.closed:
             return
         if self.on_save_trigger:
             self._submit(model, state.global_step)
@@ -117,13 +118,12 @@ class MFACallback(TrainerCallback):
         self._emit(state)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.tracker is None:
+        if self.tracker is None or self.tracker.closed:
             return
         if self.wait_at_end:
             self.tracker.wait()
         self._emit(state)
         self.tracker.close(wait=self.wait_at_end)
-        self.tracker = None
 
     # ----------------------------------------------------------------- helpers
     def _submit(self, model: Any, step: int) -> None:

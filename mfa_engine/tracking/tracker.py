@@ -187,6 +187,11 @@ class Tracker:
             self._plan_key = key
         return self._requests
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed
+
     def poll(self) -> list[TrackResult]:
         """The analyses finished since the last call, in the order they finished."""
         out = []
