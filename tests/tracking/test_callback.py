@@ -22,6 +22,7 @@ def _rows(store: Path) -> dict[tuple[int, int], dict]:
         return {(r["step"], r["seed"]): r for r in st.rows("paper")}
 
 
+@pytest.mark.slow
 def test_tracked_store_equals_mfa_batch_on_saved_checkpoints(tmp_path):
     cb = MFACallback(tmp_path / "store", TRACK_OPTIONS, at_start=False)
     trainer = tiny_trainer(tmp_path / "out", [cb], max_steps=20, save_steps=10)
