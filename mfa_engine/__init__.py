@@ -20,8 +20,16 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "analyze_graph", "analyze_checkpoint", "AnalysisOptions", "Spectrum", "errors",
-           "track", "MFACallback"]
+__all__ = [
+    "AnalysisOptions",
+    "MFACallback",
+    "Spectrum",
+    "__version__",
+    "analyze_checkpoint",
+    "analyze_graph",
+    "errors",
+    "track",
+]
 
 _LAZY = {
     "analyze_graph": ("mfa_engine.api", "analyze_graph"),

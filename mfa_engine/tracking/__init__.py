@@ -6,7 +6,7 @@
     Tracker                                      one run: hand-over, background analysis, store
     StateDictCheckpoint                          live weights behind the checkpoint read contract
 
-Modules: weights.py (state-dict reader, snapshots), worker.py (bounded background thread),
+Modules: weights.py (state-dict reader, snapshots), worker.py (bounded background thread or process),
 tracker.py (Tracker, scalars), loop.py (track), callback.py (MFACallback).
 """
 
@@ -16,7 +16,11 @@ from typing import Any
 
 from mfa_engine.tracking.loop import close_all, process_rank, track
 from mfa_engine.tracking.tracker import Tracker, TrackResult, summary_scalars
-from mfa_engine.tracking.weights import StateDictCheckpoint, WeightSnapshot, take_snapshot
+from mfa_engine.tracking.weights import (
+    StateDictCheckpoint,
+    WeightSnapshot,
+    take_snapshot,
+)
 
 __all__ = [
     "MFACallback",

@@ -37,7 +37,7 @@ class MFACallback(TrainerCallback):
 
     Each trigger hands the sampled rows and columns of the current weights (read from the live
     state dict: nothing is written to disk, the whole model is not copied) to a background
-    thread that runs the analysis of ``mfa analyze`` with ``options`` and appends the rows to
+    worker that runs the analysis of ``mfa analyze`` with ``options`` and appends the rows to
     ``store`` (the results store of ``mfa batch``, keyed by run and step). Finished analyses are
     logged through ``Trainer.log`` at the analysed step: alpha0, width and E(t) with 95%
     intervals (``mfa/<mode>/...``; the transformers reporters prefix ``train/``), and the real
@@ -55,6 +55,7 @@ class MFACallback(TrainerCallback):
         max_pending: Hand-overs that may wait behind the running analysis; a step beyond that
             is skipped with a logged warning.
         wait_at_end: At the last step, wait for the queued analyses and log them.
+        worker: ``"thread"`` or ``"process"`` (:class:`~mfa_engine.tracking.tracker.Tracker`).
         trainer: The ``Trainer`` whose ``log`` sends the scalars; found automatically when the
             callback is one of its callbacks.
 
@@ -67,7 +68,8 @@ class MFACallback(TrainerCallback):
 
     def __init__(self, store: str | Path, options: Any = None, *, on_save: bool = True,
                  every_n_steps: int | None = None, at_start: bool = True, run: str | None = None,
-                 max_pending: int = 1, wait_at_end: bool = True, trainer: Any = None) -> None:
+                 max_pending: int = 1, wait_at_end: bool = True, worker: str = "thread",
+                 trainer: Any = None) -> None:
         from mfa_engine.api import as_options
         from mfa_engine.errors import ConfigError
 
@@ -81,6 +83,9 @@ class MFACallback(TrainerCallback):
         self.run = run
         self.max_pending = int(max_pending)
         self.wait_at_end = bool(wait_at_end)
+        if worker not in ("thread", "process"):
+            raise ConfigError(f"worker must be 'thread' or 'process', got {worker!r}")
+        self.worker = worker
         self.trainer = trainer
         self.tracker: Tracker | None = None
         self.results: list[TrackResult] = []
@@ -97,7 +102,8 @@ class MFACallback(TrainerCallback):
                                "only (pass trainer=)")
         if self.tracker is None or self.tracker.closed:
             run = self.run or getattr(args, "run_name", None) or str(Path(args.output_dir).resolve())
-            self.tracker = Tracker(self.store, self.options, run=run, max_pending=self.max_pending)
+            self.tracker = Tracker(self.store, self.options, run=run, max_pending=self.max_pending,
+                                   worker=self.worker)
         if self.at_start:
             self._submit(model, state.global_step)
 
@@ -146,7 +152,7 @@ class MFACallback(TrainerCallback):
             state.global_step = res.step  # the reporters write at state.global_step
             try:
                 self.trainer.log(dict(res.scalars))
-            except Exception:  # noqa: BLE001 - logging must not stop training
+            except Exception:
                 logger.exception("mfa tracking: logging the analysis of step %d failed", res.step)
             finally:
                 state.global_step = current

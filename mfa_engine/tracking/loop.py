@@ -11,13 +11,14 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from mfa_engine.errors import ConfigError
 from mfa_engine.tracking.tracker import Tracker
 
-__all__ = ["track", "process_rank", "close_all"]
+__all__ = ["close_all", "process_rank", "track"]
 
 _TRACKERS: dict[tuple[str, str], Tracker] = {}
 _LOCK = threading.Lock()
@@ -44,7 +45,8 @@ def _run_name(model: Any) -> str:
 
 
 def track(model: Any, step: int, store: str | Path, options: Any = None, *, run: str | None = None,
-          config: Mapping[str, Any] | None = None, max_pending: int = 1) -> Tracker | None:
+          config: Mapping[str, Any] | None = None, max_pending: int = 1,
+          worker: str = "thread") -> Tracker | None:
     """Hand the current weights of ``model`` at ``step`` to a background analysis.
 
     Returns at once: the training thread only copies the rows and columns the analysis reads.
@@ -63,6 +65,8 @@ def track(model: Any, step: int, store: str | Path, options: Any = None, *, run:
             (give each run its own name: a step already stored for a run is not recomputed).
         config: The model's config dict when the module has no ``.config``.
         max_pending: Hand-overs that may wait behind the running analysis.
+        worker: ``"thread"`` or ``"process"`` (see :class:`Tracker`); used by the first call
+            for a run.
 
     Returns:
         The run's :class:`Tracker` (``wait()``, ``poll()``, ``close()``, ``failures``), or None
@@ -79,7 +83,7 @@ def track(model: Any, step: int, store: str | Path, options: Any = None, *, run:
     with _LOCK:
         tracker = _TRACKERS.get(key)
         if tracker is None:
-            tracker = Tracker(store, options, run=name, config=config, max_pending=max_pending)
+            tracker = Tracker(store, options, run=name, config=config, max_pending=max_pending, worker=worker)
             _TRACKERS[key] = tracker
         elif options is not None:
             from mfa_engine.api import as_options

@@ -3,8 +3,8 @@
 A :class:`Tracker` belongs to one run (the ``checkpoint`` key of its rows in the results store)
 and one ``AnalysisOptions``. :meth:`Tracker.submit` is all the training thread does: it copies
 the sub-blocks of the weights that the analysis will read (the read plan is recorded once from
-the shapes; sampling needs no weights) and queues them. A background thread analyses the copy
-with the mode's ``run``, exactly as ``mfa batch`` analyses a checkpoint file, appends one row per
+the shapes; sampling needs no weights) and queues them. A background worker (a thread, or a
+spawned process with ``worker="process"``) analyses the copy with the mode's ``run``, exactly as ``mfa batch`` analyses a checkpoint file, appends one row per
 sample to the results store (keyed by run and step, one transaction each), and turns the
 series so far into scalars (alpha0, width, E(t) with their 95% intervals, and the real minus the
 null values when a null model is configured) that :meth:`Tracker.poll` returns.
@@ -21,14 +21,20 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from mfa_engine.tracking.weights import StateDictCheckpoint, WeightSnapshot, model_state, take_snapshot
-from mfa_engine.tracking.worker import BackgroundWorker
+from mfa_engine.tracking.weights import (
+    StateDictCheckpoint,
+    WeightSnapshot,
+    model_state,
+    take_snapshot,
+)
+from mfa_engine.tracking.worker import BackgroundWorker, ProcessWorker
 
-__all__ = ["Tracker", "TrackResult", "summary_scalars"]
+__all__ = ["AnalysisJob", "TrackResult", "Tracker", "analyse_job", "summary_scalars"]
 
 logger = logging.getLogger("mfa_engine.tracking")
 
@@ -42,19 +48,35 @@ class TrackResult:
         scalars: ``mfa/<mode>/<name>`` -> value, ready for a trainer's loggers.
         entry: The step's checkpoint entry of the summary document (``mfa batch --summary``).
         seconds: Wall time of the analysis on the worker.
+        warnings: Messages of the analysis (rows found already stored).
     """
 
     step: int
     scalars: dict[str, float]
     entry: dict[str, Any]
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
-class _Job:
+class AnalysisJob:
+    """Everything the analysis of one step needs (picklable: it may go to a worker process).
+
+    Attributes:
+        store_dir: The results store.
+        run: The run's key in the store.
+        options: The ``AnalysisOptions``.
+        engine_version: Stored with each row.
+        step: The training step.
+        snapshot: The copied weights.
+    """
+
+    store_dir: Path
+    run: str
+    options: Any
+    engine_version: str
     step: int
     snapshot: WeightSnapshot
-    submitted: float = field(default_factory=time.perf_counter)
 
 
 def _finite(v: Any) -> bool:
@@ -107,6 +129,9 @@ class Tracker:
         config: The model's config dict, for a model without ``.config``.
         max_pending: Hand-overs that may wait behind the running analysis; a step beyond that
             is skipped with a warning.
+        worker: ``"thread"`` (a thread of this process) or ``"process"`` (one spawned worker
+            process: the analysis never holds this process's GIL; its first job pays the
+            process start and imports).
 
     Raises:
         ConfigError: Invalid options.
@@ -114,11 +139,16 @@ class Tracker:
     """
 
     def __init__(self, store: str | Path, options: Any = None, *, run: str,
-                 config: Mapping[str, Any] | None = None, max_pending: int = 1) -> None:
+                 config: Mapping[str, Any] | None = None, max_pending: int = 1,
+                 worker: str = "thread") -> None:
         from mfa_engine import __version__
         from mfa_engine.api import as_options
         from mfa_engine.batch.store import ResultsStore
 
+        from mfa_engine.errors import ConfigError
+
+        if worker not in ("thread", "process"):
+            raise ConfigError(f"worker must be 'thread' or 'process', got {worker!r}")
         self.options = as_options(options)
         self.mode = self.options.mode
         self.store_dir = Path(store)
@@ -138,7 +168,9 @@ class Tracker:
         self._first_step: int | None = None
         self._lock = threading.Lock()
         self._closed = False
-        self._worker = BackgroundWorker(self._analyse, max_pending=max_pending, on_error=self._job_failed)
+        kind = BackgroundWorker if worker == "thread" else ProcessWorker
+        self._worker = kind(analyse_job, max_pending=max_pending, on_result=self._finished,
+                            on_error=self._job_failed)
 
     # ----------------------------------------------------------------- training thread
     def submit(self, model: Any, step: int) -> bool:
@@ -169,7 +201,8 @@ class Tracker:
             return False
         finally:
             self.handover_seconds.append(time.perf_counter() - t0)
-        if not self._worker.submit(_Job(step, snapshot)):
+        job = AnalysisJob(self.store_dir, self.run, self.options, self.engine_version, step, snapshot)
+        if not self._worker.submit(job):
             self.skipped.append(step)
             logger.warning("mfa tracking: step %d of run %s skipped: the worker is behind", step, self.run)
             return False
@@ -180,7 +213,8 @@ class Tracker:
         from mfa_engine.batch.prefetch import record_requests
         from mfa_engine.modes import get_mode
 
-        key = (source.model_type, tuple((k, source.shape(k)) for k in source.keys()))
+        names = source.keys()
+        key = (source.model_type, tuple((k, source.shape(k)) for k in names))
         if key != self._plan_key:
             plan = get_mode(self.mode).plan
             self._requests = record_requests(source, [lambda rec: plan(rec, self.options.seeds, self.options)])
@@ -208,42 +242,18 @@ class Tracker:
         self._closed = True
         self._worker.close(wait=wait, timeout=timeout)
 
-    # ----------------------------------------------------------------- worker thread
-    def _analyse(self, job: _Job) -> None:
-        from mfa_engine.batch.store import ResultsStore
-        from mfa_engine.batch.summary import summarise_series
-        from mfa_engine.modes import get_mode
-
-        t0 = time.perf_counter()
-        with ResultsStore(self.store_dir) as st:
-            chash = st.ensure_config(self.mode, self._mode_config, engine_version=self.engine_version)
-            done = st.done_seeds(self.run, job.step, self.mode, chash)
-            seeds = [s for s in self.options.seeds if s not in done]
-
-            def emit(rec: dict) -> None:
-                row = {"checkpoint": self.run, "step": job.step, "mode": self.mode, "seed": int(rec["seed"]),
-                       "config_hash": chash, "record": rec, "engine_version": self.engine_version}
-                if not st.append(row):
-                    logger.warning("mfa tracking: run %s step %d seed %d was already in %s; kept the stored row",
-                                   self.run, job.step, row["seed"], self.store_dir)
-
-            if seeds:
-                get_mode(self.mode).run(job.snapshot, seeds, self.options, emit)
-            rows = [r for r in st.rows(self.mode, chash, checkpoint=self.run) if r["seed"] in set(self.options.seeds)]
-        steps = sorted({r["step"] for r in rows})
-        order = [(self.run, s) for s in dict.fromkeys([steps[0], job.step])]
-        doc = summarise_series([r for r in rows if r["step"] in (steps[0], job.step)],
-                               engine_version=self.engine_version, mode=self.mode,
-                               config=self._mode_config, computed=0, skipped=0, checkpoints=order)
-        entry = doc["checkpoints"][-1]
-        seconds = time.perf_counter() - t0
+    # ----------------------------------------------------------------- worker side
+    def _finished(self, job: AnalysisJob, result: TrackResult) -> None:
+        for text in result.warnings:
+            logger.warning("mfa tracking: %s", text)
         with self._lock:
             self.analysed.append(job.step)
-        self._results.append(TrackResult(job.step, summary_scalars(entry, self.mode), entry, seconds))
+        self._results.append(result)
+        e = result.entry
         logger.info("mfa tracking: run %s step %d analysed in %.1f s (alpha0 %.4g, width %.4g, E %s)",
-                    self.run, job.step, seconds, entry["alpha0"], entry["width"], entry["emergence"])
+                    self.run, job.step, result.seconds, e["alpha0"], e["width"], e["emergence"])
 
-    def _job_failed(self, job: _Job, exc: BaseException) -> None:
+    def _job_failed(self, job: AnalysisJob, exc: BaseException) -> None:
         self._record_failure(job.step, exc)
 
     def _record_failure(self, step: int, exc: BaseException) -> None:
@@ -254,3 +264,44 @@ class Tracker:
             self.failures.append((step, text))
         logger.error("mfa tracking: analysis of run %s step %d failed (training goes on): %s",
                      self.run, step, text, exc_info=not isinstance(exc, MFAError))
+
+
+def analyse_job(job: AnalysisJob) -> TrackResult:
+    """Analyse one hand-over into the store and summarise the run so far (worker side).
+
+    Seeds already stored for (run, step) under the configuration are not recomputed. E(t) is
+    measured from the run's first stored step.
+
+    Returns:
+        The step's :class:`TrackResult`.
+    """
+    from mfa_engine.batch.store import ResultsStore
+    from mfa_engine.batch.summary import summarise_series
+    from mfa_engine.modes import get_mode
+
+    t0 = time.perf_counter()
+    opts, mode = job.options, job.options.mode
+    config = opts.config()
+    warnings: list[str] = []
+    with ResultsStore(job.store_dir) as st:
+        chash = st.ensure_config(mode, config, engine_version=job.engine_version)
+        done = st.done_seeds(job.run, job.step, mode, chash)
+
+        def emit(rec: dict) -> None:
+            row = {"checkpoint": job.run, "step": job.step, "mode": mode, "seed": int(rec["seed"]),
+                   "config_hash": chash, "record": rec, "engine_version": job.engine_version}
+            if not st.append(row):
+                warnings.append(f"run {job.run} step {job.step} seed {row['seed']} was already in "
+                                f"{job.store_dir}; kept the stored row")
+
+        seeds = [s for s in opts.seeds if s not in done]
+        if seeds:
+            get_mode(mode).run(job.snapshot, seeds, opts, emit)
+        wanted = set(opts.seeds)
+        rows = [r for r in st.rows(mode, chash, checkpoint=job.run) if r["seed"] in wanted]
+    first = min(r["step"] for r in rows)
+    order = [(job.run, s) for s in dict.fromkeys([first, job.step])]
+    doc = summarise_series([r for r in rows if r["step"] in (first, job.step)], engine_version=job.engine_version,
+                           mode=mode, config=config, computed=0, skipped=0, checkpoints=order)
+    entry = doc["checkpoints"][-1]
+    return TrackResult(job.step, summary_scalars(entry, mode), entry, time.perf_counter() - t0, warnings)

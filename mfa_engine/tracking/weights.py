@@ -166,11 +166,6 @@ class StateDictCheckpoint:
     def close(self) -> None:
         """Nothing to release (the tensors belong to the model)."""
 
-    def __enter__(self) -> StateDictCheckpoint:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _check_finite(name: str, values: np.ndarray, where: Path) -> np.ndarray:
@@ -200,8 +195,9 @@ class WeightSnapshot:
         self.step = source.step
         self.revision = None
         self.commit = None
-        self._shapes = {k: source.shape(k) for k in source.keys()}
-        self._dtypes = {k: source.dtype(k) for k in source.keys()}
+        names = source.keys()
+        self._shapes = {k: source.shape(k) for k in names}
+        self._dtypes = {k: source.dtype(k) for k in names}
         self._blocks = blocks
         self.nbytes = int(sum(b.nbytes for _, _, b in blocks.values()))
 
@@ -257,11 +253,6 @@ class WeightSnapshot:
     def close(self) -> None:
         """Nothing to release."""
 
-    def __enter__(self) -> WeightSnapshot:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def take_snapshot(source: StateDictCheckpoint,

@@ -11,10 +11,10 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from mfa_engine.batch import CheckpointSpec, ResultsStore, run_batch  # noqa: E402
-from mfa_engine.tracking import MFACallback  # noqa: E402
+from mfa_engine.batch import CheckpointSpec, ResultsStore, run_batch
+from mfa_engine.tracking import MFACallback
 
-from ._trainer import TRACK_OPTIONS, tiny_trainer  # noqa: E402
+from ._trainer import TRACK_OPTIONS, tiny_trainer
 
 
 def _rows(store: Path) -> dict[tuple[int, int], dict]:
@@ -73,7 +73,7 @@ def test_scalars_reach_tensorboard_event_files(tmp_path, monkeypatch):
 
 
 def test_a_failing_analysis_never_stops_training(tmp_path, monkeypatch, caplog):
-    import mfa_engine.modes.paper as paper
+    from mfa_engine.modes import paper
 
     def broken(*args, **kwargs):
         raise RuntimeError("deliberately broken analysis")

@@ -11,11 +11,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from mfa_engine.batch import CheckpointSpec, ResultsStore, run_batch, summarise_series  # noqa: E402
-from mfa_engine.errors import StoreError  # noqa: E402
-from mfa_engine.tracking import Tracker, summary_scalars  # noqa: E402
+from mfa_engine.batch import CheckpointSpec, ResultsStore, run_batch, summarise_series
+from mfa_engine.errors import StoreError
+from mfa_engine.tracking import Tracker, summary_scalars
 
-from ._trainer import TRACK_OPTIONS, tiny_model  # noqa: E402
+from ._trainer import TRACK_OPTIONS, tiny_model
 
 
 def _perturb(model, seed: int) -> None:
@@ -67,7 +67,7 @@ def test_summary_scalars_names_and_values():
 
 
 def test_a_step_is_skipped_when_the_worker_is_behind(tmp_path, monkeypatch, caplog):
-    import mfa_engine.modes.paper as paper
+    from mfa_engine.modes import paper
 
     gate = threading.Event()
     real_run = paper.run
@@ -141,3 +141,16 @@ def test_resumed_run_skips_stored_seeds_and_measures_from_the_first_step(tmp_pat
     last = t2.poll()[-1]
     assert last.step == 8 and last.entry["emergence"] == doc["checkpoints"][-1]["emergence"]
     assert np.isfinite(last.scalars["mfa/paper/emergence"])
+
+
+def test_a_worker_process_gives_the_same_rows(tmp_path):
+    model = tiny_model(4)
+    rows = {}
+    for worker in ("thread", "process"):
+        t = Tracker(tmp_path / worker, TRACK_OPTIONS, run="r", worker=worker)
+        assert t.submit(model, 2) and t.wait(300)
+        t.close()
+        assert t.failures == [] and t.analysed == [2]
+        with ResultsStore(tmp_path / worker) as st:
+            rows[worker] = [(r["seed"], r["record"]) for r in st.rows("paper")]
+    assert rows["thread"] == rows["process"] and len(rows["thread"]) == 2

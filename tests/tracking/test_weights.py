@@ -9,11 +9,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from mfa_engine.checkpoints import open_checkpoint  # noqa: E402
-from mfa_engine.errors import CheckpointError, ConfigError  # noqa: E402
-from mfa_engine.tracking.weights import StateDictCheckpoint, model_state, take_snapshot  # noqa: E402
+from mfa_engine.checkpoints import open_checkpoint
+from mfa_engine.errors import CheckpointError, ConfigError
+from mfa_engine.tracking.weights import StateDictCheckpoint, model_state, take_snapshot
 
-from ._trainer import tiny_model  # noqa: E402
+from ._trainer import tiny_model
 
 QKV = "gpt_neox.layers.1.attention.query_key_value.weight"
 

@@ -75,3 +75,20 @@ def test_close_without_wait_drops_queued_jobs():
     gate.set()
     w._thread.join(10)
     assert done == [1]
+
+
+def test_process_worker_runs_jobs_in_a_process_and_reports_errors():
+    import math
+
+    from mfa_engine.tracking.worker import ProcessWorker
+
+    results: list[tuple[int, int]] = []
+    errors: list[tuple[int, str]] = []
+    w = ProcessWorker(math.factorial, max_pending=1, on_result=lambda job, r: results.append((job, r)),
+                      on_error=lambda job, exc: errors.append((job, type(exc).__name__)))
+    for job in (5, -1, 6):
+        assert w.submit(job)
+        assert w.wait(120)
+    assert w.idle and results == [(5, 120), (6, 720)] and errors == [(-1, "ValueError")]
+    w.close()
+    assert not w.submit(3)
