@@ -144,7 +144,6 @@ class Tracker:
         from mfa_engine import __version__
         from mfa_engine.api import as_options
         from mfa_engine.batch.store import ResultsStore
-
         from mfa_engine.errors import ConfigError
 
         if worker not in ("thread", "process"):

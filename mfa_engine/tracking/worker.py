@@ -124,7 +124,7 @@ class BackgroundWorker:
                 result = self._handle(job)
                 if self._on_result is not None:
                     self._on_result(job, result)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a failed job must never stop training
                 _report(self._on_error, job, exc)
             finally:
                 with self._idle:
@@ -210,7 +210,7 @@ class ProcessWorker:
             self._outstanding += 1
         try:
             future = self._executor().submit(self._handle, job)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - e.g. the worker process cannot start: reported
             self._finish(job, None, exc)
             return True
         future.add_done_callback(lambda f, job=job: self._done(job, f))
@@ -224,7 +224,7 @@ class ProcessWorker:
         try:
             if exc is None and self._on_result is not None:
                 self._on_result(job, result)
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - reported below like a failed job
             exc = err
         try:
             if exc is not None:
