@@ -104,6 +104,7 @@ class MFACallback(TrainerCallback):
             run = self.run or getattr(args, "run_name", None) or str(Path(args.output_dir).resolve())
             self.tracker = Tracker(self.store, self.options, run=run, max_pending=self.max_pending,
                                    worker=self.worker)
+            self._last_step = None
         if self.at_start:
             self._submit(model, state.global_step)
 
