@@ -1,6 +1,7 @@
 """Step-time overhead of MFACallback on the tiny training run of examples/train_and_track.py.
 
     python benchmarks/bench_tracking.py [--rounds 2] [--steps 300] [--save-steps 50] [--out DIR]
+                                        [--torch-threads N] [--worker thread|process]
 
 Trains the example's tiny GPT-NeoX with ``Trainer`` alternately without and with the callback
 (default analysis options: paper mode, 32 neurons per layer, 10 samples; analyses at the start
@@ -34,10 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--save-steps", type=int, default=50)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--worker", choices=("thread", "process"), default="thread")
+    parser.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     args = parser.parse_args(argv)
     import os
 
+    import torch
     import transformers as tf
+
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
 
     tf.logging.set_verbosity_error()
     tf.utils.logging.disable_progress_bar()
@@ -48,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for i in range(args.rounds):
         for kind in ("baseline", "tracked"):
-            res = example.train(out / f"{kind}{i}", args.steps, args.save_steps, track=kind == "tracked")
+            res = example.train(out / f"{kind}{i}", args.steps, args.save_steps, track=kind == "tracked",
+                                worker=args.worker)
             periods = res["periods"]
             row = {"run": f"{kind}{i}", "mean_ms": 1000 * statistics.fmean(periods),
                    "median_ms": 1000 * statistics.median(periods), "runtime_s": res["runtime"]}

@@ -1,7 +1,7 @@
 """Train a tiny GPT-NeoX with transformers' Trainer and watch its multifractal emergence E(t).
 
     python examples/train_and_track.py [--out train-and-track] [--steps 300] [--save-steps 50]
-                                       [--baseline]
+                                       [--baseline] [--worker thread|process]
 
 A character-level GPT-NeoX (2 blocks, hidden 64) learns English from the docstrings of Python's
 standard library (local text, nothing is downloaded) on the CPU. ``MFACallback`` analyses the
@@ -83,8 +83,11 @@ class StepTimer(tf.TrainerCallback):
         return [b - a for a, b in zip(self.starts, self.starts[1:])]
 
 
-def train(out: Path, steps: int, save_steps: int, *, track: bool, seed: int = 0) -> dict:
-    """One seeded training run; returns the step periods, the callback and the runtime."""
+def train(out: Path, steps: int, save_steps: int, *, track: bool, seed: int = 0, worker: str = "thread") -> dict:
+    """One seeded training run; returns the step periods, the callback and the runtime.
+
+    Both kinds of run log to TensorBoard; ``track`` adds the ``MFACallback``.
+    """
     text = local_text()
     chars = sorted(set(text))
     ids = torch.tensor([chars.index(c) for c in text], dtype=torch.long)
@@ -96,13 +99,13 @@ def train(out: Path, steps: int, save_steps: int, *, track: bool, seed: int = 0)
     args = tf.TrainingArguments(
         output_dir=str(out / "checkpoints"), max_steps=steps, save_strategy="steps", save_steps=save_steps,
         save_only_model=True, per_device_train_batch_size=16, learning_rate=3e-3, logging_steps=10,
-        report_to=["tensorboard"] if track else "none", use_cpu=True, seed=seed, disable_tqdm=True,
+        report_to=["tensorboard"], use_cpu=True, seed=seed, disable_tqdm=True,
         run_name="tiny-gpt-neox",
     )
     timer = StepTimer()
     callbacks: list = [timer]
     if track:  # the default options of mfa analyze: paper mode, 32 neurons per layer, 10 samples
-        callbacks.append(mfa_engine.MFACallback(out / "mfa-store", mfa_engine.AnalysisOptions()))
+        callbacks.append(mfa_engine.MFACallback(out / "mfa-store", mfa_engine.AnalysisOptions(), worker=worker))
     trainer = tf.Trainer(model=model, args=args, train_dataset=Windows(ids, 64, steps * 16, seed),
                          callbacks=callbacks)
     trainer.remove_callback(tf.PrinterCallback)  # the logs go to TensorBoard, not to stdout
@@ -127,13 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--save-steps", type=int, default=50)
     parser.add_argument("--baseline", action="store_true", help="also train without tracking and compare")
+    parser.add_argument("--worker", choices=("thread", "process"), default="thread")
     args = parser.parse_args(argv)
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(args.out / "tb"))
     tf.logging.set_verbosity_error()
     tf.utils.logging.disable_progress_bar()
 
     base = train(args.out / "baseline", args.steps, args.save_steps, track=False) if args.baseline else None
-    run = train(args.out, args.steps, args.save_steps, track=True)
+    run = train(args.out, args.steps, args.save_steps, track=True, worker=args.worker)
     tracker = run["callback"].tracker
 
     print("step   E(t)      95% interval          (read back from TensorBoard's event files)")
