@@ -46,11 +46,11 @@ def local_text() -> str:
         for attr in sorted(dir(mod)):
             if attr.startswith("_"):
                 continue
-            with warnings.catch_warnings():
+            with warnings.catch_warnings():  # e.g. typing.re is deprecated
                 warnings.simplefilter("ignore", DeprecationWarning)
                 obj = getattr(mod, attr, None)
-            if inspect.isfunction(obj) or inspect.isclass(obj):
-                parts.append(inspect.getdoc(obj) or "")
+                if inspect.isfunction(obj) or inspect.isclass(obj):
+                    parts.append(inspect.getdoc(obj) or "")
     return "\n\n".join(p for p in parts if p)
 
 
