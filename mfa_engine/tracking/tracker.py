@@ -148,6 +148,8 @@ class Tracker:
 
         if worker not in ("thread", "process"):
             raise ConfigError(f"worker must be 'thread' or 'process', got {worker!r}")
+        if isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 0:
+            raise ConfigError(f"max_pending must be an integer >= 0, got {max_pending!r}")
         self.options = as_options(options)
         self.mode = self.options.mode
         self.store_dir = Path(store)
@@ -164,7 +166,6 @@ class Tracker:
         self._results: collections.deque[TrackResult] = collections.deque()
         self._plan_key: Any = None
         self._requests: list[Any] = []
-        self._first_step: int | None = None
         self._lock = threading.Lock()
         self._closed = False
         kind = BackgroundWorker if worker == "thread" else ProcessWorker
