@@ -154,3 +154,14 @@ def test_a_worker_process_gives_the_same_rows(tmp_path):
         with ResultsStore(tmp_path / worker) as st:
             rows[worker] = [(r["seed"], r["record"]) for r in st.rows("paper")]
     assert rows["thread"] == rows["process"] and len(rows["thread"]) == 2
+
+
+def test_bad_tracker_arguments_are_config_errors(tmp_path):
+    from mfa_engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="worker"):
+        Tracker(tmp_path / "store", TRACK_OPTIONS, run="r", worker="fiber")
+    with pytest.raises(ConfigError, match="max_pending"):
+        Tracker(tmp_path / "store", TRACK_OPTIONS, run="r", max_pending=-1)
+    with pytest.raises(ConfigError, match="neurons_per_layer"):
+        Tracker(tmp_path / "store", {"neurons_per_layer": 0}, run="r")
