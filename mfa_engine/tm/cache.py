@@ -415,8 +415,10 @@ def _load_array(path: Path, name: str, kinds: str, ndim: int, size: int | None =
     return arr
 
 
-def _check_samples(path: Path, meta: dict, lengths: np.ndarray, offsets: np.ndarray, n_tokens: int, H: int) -> None:
-    """Sample lengths, token count and states offsets agree with each other and with meta.json."""
+def _check_samples(path: Path, meta: dict, lengths: np.ndarray, offsets: np.ndarray, tokens: np.ndarray,
+                   H: int) -> None:
+    """Sample lengths, token ids and count, and states offsets agree with each other and with meta.json."""
+    n_tokens = tokens.shape[0]
     n = lengths.shape[0]
     ml = meta["truncation"]["max_length"]
     if n and (int(lengths.min()) < 1 or int(lengths.max()) > ml):
@@ -427,6 +429,8 @@ def _check_samples(path: Path, meta: dict, lengths: np.ndarray, offsets: np.ndar
         raise MFAError(f"replay cache {path}: meta.json has n_samples {meta['n_samples']} and n_tokens "
                        f"{meta['n_tokens']}, lengths.npy counts {n} samples of {total} tokens, tokens.npy holds "
                        f"{n_tokens}; the replay cache is damaged")
+    if tokens.size and int(tokens.min()) < 0:
+        raise MFAError(f"{path / 'tokens.npy'} holds negative token ids; the replay cache is damaged")
     want = np.zeros(n + 1, np.int64)
     np.cumsum((lengths * H + 3) // 4, out=want[1:])
     if not np.array_equal(offsets, want):
@@ -470,7 +474,7 @@ class ReplayCache:
         self.mu = _load_array(self.path, "mu.npy", "f", 1, H)
         self.sigma = _load_array(self.path, "sigma.npy", "f", 1, H)
         self.lengths, self.offsets = self.lengths.astype(np.int64), self.offsets.astype(np.int64)
-        _check_samples(self.path, self.meta, self.lengths, self.offsets, self.tokens.shape[0], H)
+        _check_samples(self.path, self.meta, self.lengths, self.offsets, self.tokens, H)
         _check_statistics(self.path, self.mu, self.sigma, self.meta["k"])
         self.token_offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
         expect = int(self.offsets[-1])

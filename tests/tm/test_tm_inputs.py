@@ -158,6 +158,7 @@ def _truncate(p, keep: int) -> None:
     "meta_truncated", "meta_not_object", "meta_deep", "meta_huge_int", "meta_not_utf8", "meta_missing_key",
     "lengths_truncated", "offsets_truncated", "tokens_truncated", "mu_wrong_size", "sigma_strings",
     "lengths_pickled", "offsets_shifted", "states_truncated", "lengths_2d", "lengths_zero", "tokens_missing",
+    "tokens_negative",
 ])
 def test_damaged_cache_gives_one_line_error(cache_dir, damage) -> None:
     d = cache_dir
@@ -195,6 +196,10 @@ def test_damaged_cache_gives_one_line_error(cache_dir, damage) -> None:
         np.save(d / "lengths.npy", np.ones((5, 1), np.int64))
     elif damage == "lengths_zero":
         np.save(d / "lengths.npy", np.array([3, 8, 0, 7, 7], np.int64))
+    elif damage == "tokens_negative":
+        tok = np.load(d / "tokens.npy")
+        tok[3] = -5
+        np.save(d / "tokens.npy", tok)
     elif damage == "tokens_missing":
         (d / "tokens.npy").unlink()
     with pytest.raises(MFAError) as exc:
