@@ -268,3 +268,18 @@ def test_plain_python_weights_are_never_declined(g) -> None:
     values = [d.get("weight", 1) for *_, d in g.edges(data=True)]
     if kinds <= {int, float} and all(0 <= v < 1e6 for v in values):
         assert _check("single_source_dijkstra_path_length", g, 0)
+
+
+def test_engine_algorithms_still_take_numpy_weights() -> None:
+    """ball_sizes / multifractal_spectrum have no NetworkX twin: numpy weights stay accepted."""
+    import mfa_engine.nx as mnx
+
+    g = _grid(6)
+    f32 = g.copy()
+    for u, v, d in f32.edges(data=True):
+        d["weight"] = np.float32(d["weight"])
+    plain = g.copy()
+    for u, v, d in plain.edges(data=True):
+        d["weight"] = float(np.float32(d["weight"]))
+    radii = [0.5, 1.0, 2.0, 4.0]
+    assert mnx.ball_sizes(f32, sources=[0, 7], radii=radii) == mnx.ball_sizes(plain, sources=[0, 7], radii=radii)
