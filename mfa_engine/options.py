@@ -159,7 +159,7 @@ def _fit_range(name: str, v: Any) -> tuple[float, float] | None:
     return (lo, hi)
 
 
-#: Null models (``mfa_engine.null_model``).
+#: Null models (``mfa_engine.checkpoints.shuffled``).
 NULL_MODELS = ("shuffle",)
 
 
@@ -239,7 +239,7 @@ class AnalysisOptions:
     null: str | None = option(None, _null_model, affects=BOTH, choices=NULL_MODELS, omit_default=True,
                               help="also analyse a null model: shuffle = every weight matrix permuted at random "
                                    "(same values, no structure), seeded per sample (docs/science.md)")
-    cache_dir: str | None = option(None, _path_or_none, affects=(),
+    range_cache: str | None = option(None, _path_or_none, affects=(),
                                    help="range cache of checkpoints read from the Hub (default $HF_HOME/mfa-ranges)")
     download: bool = option(False, _bool, affects=(),
                             help="Hub checkpoints: download whole files into the HF cache instead of reading "

@@ -22,7 +22,7 @@ ALTERNATIVE = {
     "directed": False, "eps": 0.01, "structural_distance": 2.0, "backend": "cpu",
     "structural_scale": "absolute", "radius_lower": "min", "fit_window": "full",
     "fit_range": (1.0, 2.0), "window_min_span": 0.5, "null": "shuffle",
-    "cache_dir": "/tmp/ranges", "download": True,
+    "range_cache": "/tmp/ranges", "download": True,
 }
 
 
@@ -113,7 +113,7 @@ def test_batch_config_follows_field_metadata(mode):
 
 
 def test_analyze_checkpoint_validates_before_opening(monkeypatch, tmp_path):
-    import mfa_engine.checkpoints as ck
+    import mfa_engine.checkpoint_analysis as ck
     from mfa_engine.api import analyze_checkpoint
 
     def never(*a, **k):
@@ -196,9 +196,14 @@ def test_json_config_records_the_options(tiny_checkpoint):
 
     path = tiny_checkpoint("gpt2")
     doc = analyze_checkpoint(path, AnalysisOptions(samples=1, neurons_per_layer=5), n_radii=12, backend="cpu")
-    assert doc["config"] == {"mode": "paper", "revision": None,
-                             **AnalysisOptions(samples=1, neurons_per_layer=5, n_radii=12, backend="cpu").to_dict()}
+    want = AnalysisOptions(samples=1, neurons_per_layer=5, n_radii=12, backend="cpu").to_dict()
+    del want["range_cache"]  # a machine path: never in a result document
+    assert doc["config"] == {"mode": "paper", "revision": None, **want}
     assert doc["config"]["n_radii"] == 12 and doc["config"]["q"] is None
+    ranged = analyze_checkpoint(path, AnalysisOptions(samples=1, neurons_per_layer=5, range_cache="/tmp/x"),
+                                n_radii=12, backend="cpu")
+    assert "range_cache" not in ranged["config"] and "/tmp/x" not in json.dumps(ranged)
+    assert ranged["samples"] == doc["samples"]
     json.dumps(doc)
 
 

@@ -16,6 +16,7 @@ from mfa_engine.batch.series import CheckpointSpec, expand_series
 from mfa_engine.batch.store import ResultsStore
 from mfa_engine.batch.summary import summarise_series
 from mfa_engine.batch.tasks import Task, TaskResult
+from mfa_engine.checkpoint_analysis import as_options
 from mfa_engine.errors import ConfigError
 from mfa_engine.options import MODES
 
@@ -37,8 +38,6 @@ def mode_config(mode: str, options: Any) -> dict[str, Any]:
         (:meth:`AnalysisOptions.config`: the fields whose metadata names the mode; the
         backend, seeds and sample count are not part of it).
     """
-    from mfa_engine.api import as_options
-
     if mode not in MODES:
         raise ConfigError(f"mode must be 'paper' or 'reference', got {mode!r}")
     return as_options(options, mode=mode).config()
@@ -46,8 +45,6 @@ def mode_config(mode: str, options: Any) -> dict[str, Any]:
 
 def _mode_options(mode: str, opts: Any, samples: int, seed: int) -> Any:
     """The validated options of one mode, with the run's samples and seed."""
-    from mfa_engine.api import as_options
-
     if mode not in MODES:
         raise ConfigError(f"mode must be 'paper' or 'reference', got {mode!r}")
     if isinstance(opts, Mapping):

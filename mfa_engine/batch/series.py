@@ -96,10 +96,10 @@ def _local_refs(model: str) -> list[str] | None:
 
 def _glob_revisions(model: str, patterns: list[str]) -> list[str]:
     """Revisions of ``model`` matching any of the glob ``patterns``."""
-    from mfa_engine.checkpoints.hub import _offline, hub_branches, is_repo_id
+    from mfa_engine.checkpoints.hub import hub_branches, is_repo_id, offline
 
     names = None
-    if not is_repo_id(model) or Path(model).expanduser().exists() or _offline():
+    if not is_repo_id(model) or Path(model).expanduser().exists() or offline():
         names = _local_refs(model)
     if names is None:
         if not is_repo_id(model):

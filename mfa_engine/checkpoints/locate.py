@@ -79,16 +79,15 @@ def read_refs(repo: Path) -> dict[str, str]:
 
 
 def hub_cache_roots(cache_dir: str | os.PathLike[str] | None = None) -> list[Path]:
-    """Candidate HF hub cache roots, most specific first (no network, no huggingface_hub)."""
+    """Candidate HF hub cache roots, most specific first (no network): ``cache_dir``, then the
+    HF cache (``huggingface_hub.constants.HF_HUB_CACHE``: ``$HF_HUB_CACHE``, else
+    ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``)."""
+    from huggingface_hub import constants
+
     roots: list[Path] = []
     if cache_dir is not None:
         roots.append(Path(cache_dir).expanduser())
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(var):
-            roots.append(Path(os.environ[var]).expanduser())
-    if os.environ.get("HF_HOME"):
-        roots.append(Path(os.environ["HF_HOME"]).expanduser() / "hub")
-    roots.append(Path("~/.cache/huggingface/hub").expanduser())
+    roots.append(Path(constants.HF_HUB_CACHE).expanduser())
     return roots
 
 

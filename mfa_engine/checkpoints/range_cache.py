@@ -1,6 +1,6 @@
 """The local range cache of Hub checkpoints: sparse mirrors of remote files plus a range log.
 
-Layout under the cache root (``--cache-dir``, else ``$MFA_RANGE_CACHE``, else
+Layout under the cache root (``--range-cache``, else ``$MFA_RANGE_CACHE``, else
 ``$HF_HOME/mfa-ranges``, else ``~/.cache/huggingface/mfa-ranges``)::
 
     <root>/models--Org--Name/<commit>/<file>          sparse file of the remote file's size
@@ -47,11 +47,13 @@ Range = tuple[int, int]
 
 
 def default_cache_root() -> Path:
-    """The range cache root: ``$MFA_RANGE_CACHE``, else ``$HF_HOME/mfa-ranges``."""
+    """The range cache root: ``$MFA_RANGE_CACHE``, else ``mfa-ranges`` in the HF home folder
+    (``huggingface_hub.constants.HF_HOME``: ``$HF_HOME``, else ``~/.cache/huggingface``)."""
     if os.environ.get("MFA_RANGE_CACHE"):
         return Path(os.environ["MFA_RANGE_CACHE"]).expanduser()
-    home = os.environ.get("HF_HOME") or "~/.cache/huggingface"
-    return Path(home).expanduser() / "mfa-ranges"
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HOME).expanduser() / "mfa-ranges"
 
 
 def merge_ranges(ranges: Iterable[Range], gap: int = 0) -> list[Range]:

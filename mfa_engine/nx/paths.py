@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any, Hashable, Iterator
 
 from mfa_engine.nx.graph import MfaGraph
-from mfa_engine.nx.results import ball_dict, ball_dicts, hop_cutoff, search, weight_cutoff
+from mfa_engine.nx.ball_search import ball_dicts
+from mfa_engine.nx.results import ball_dict, hop_cutoff, search, weight_cutoff
 
 __all__ = [
     "single_source_dijkstra_path_length",

@@ -61,7 +61,7 @@ def kernel_graph(m: sp.csr_array) -> KernelGraph:
     if hit is not None and _same(hit[0], m):
         return hit[1]
     from mfa_engine.kernels import csr_order
-    from mfa_engine.paths.cpu import numba_threads
+    from mfa_engine.paths.threads import numba_threads
 
     n = m.shape[0]
     indptr = m.indptr.astype(np.int64, copy=False)

@@ -10,7 +10,7 @@ from mfa_engine import _device
 from mfa_engine.paths.counting import sorted_radii
 from mfa_engine.paths.prepare import prepare_graph
 
-__all__ = ["BACKENDS", "resolve_backend", "run_counts", "run_distances", "histogram"]
+__all__ = ["BACKENDS", "HISTOGRAMS", "resolve_backend", "run_counts", "run_distances", "histogram"]
 
 BACKENDS = _device.PATH_BACKENDS
 
@@ -18,25 +18,44 @@ BACKENDS = _device.PATH_BACKENDS
 _DIST_BATCH_ELEMS = 1 << 25
 
 
-def _auto_gpu_backend() -> str:
-    """The GPU backend the static SASS model ranks first (docs/gpu.md): the CUDA kernel (93.9%
-    useful instructions on sm_90, cp.async double buffering, CTA-local histogram) when CuPy is
-    importable, else Triton (92.4%). A measurement by benchmarks/gpu_suite.py overrides it."""
-    try:
-        import cupy  # noqa: F401
-    except Exception:
-        return "triton"
-    return "cupy"
-
-
 def resolve_backend(backend: str) -> str:
     """Resolve a paths ``backend`` (one of :data:`BACKENDS`) to "triton", "cupy", "cpu" or
-    "torch" (see :func:`mfa_engine._device.resolve_backend`); on CUDA, "auto" takes the GPU
-    backend :func:`_auto_gpu_backend` ranks first."""
-    be = _device.resolve_backend(backend, BACKENDS, "paths")
-    if backend == "auto" and be == "triton":
-        return _auto_gpu_backend()
-    return be
+    "torch" (:func:`mfa_engine._device.resolve_backend`, the one definition of "auto"); a
+    concrete backend is returned as is once it is checked.
+
+    Raises:
+        ConfigError: Unknown backend name.
+        BackendError: The backend cannot run on this machine.
+    """
+    return _device.resolve_backend(backend, BACKENDS, "paths")
+
+
+def _cpu_histogram(prepared: Any, src: np.ndarray, rs: np.ndarray, cutoff: float, backend: str,
+                   want_dist: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    from mfa_engine.paths import cpu  # numba: imported when first run
+
+    kind, obj = prepared
+    if kind == "dag":
+        return cpu.dag_histogram(obj, src, rs, want_dist=want_dist)
+    return cpu.csr_histogram(obj, src, rs, cutoff, want_dist=want_dist)
+
+
+def _torch_histogram(prepared: Any, src: np.ndarray, rs: np.ndarray, cutoff: float, backend: str,
+                     want_dist: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    from mfa_engine.paths import torch_backend  # torch: imported when first run
+
+    return torch_backend.histogram(prepared, src, rs, cutoff, want_dist=want_dist)
+
+
+def _gpu_histogram(prepared: Any, src: np.ndarray, rs: np.ndarray, cutoff: float, backend: str,
+                   want_dist: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    from mfa_engine.paths import gpu  # torch, triton / cupy: imported when first run
+
+    return gpu.histogram(prepared, src, rs, cutoff, backend=backend, want_dist=want_dist)
+
+
+#: The one dispatch table: concrete backend -> its histogram runner.
+HISTOGRAMS = {"cpu": _cpu_histogram, "torch": _torch_histogram, "triton": _gpu_histogram, "cupy": _gpu_histogram}
 
 
 def histogram(
@@ -52,20 +71,7 @@ def histogram(
         backend: Concrete backend.
         want_dist: Also return distances.
     """
-    kind, obj = prepared
-    if backend == "cpu":
-        from mfa_engine.paths import cpu
-
-        if kind == "dag":
-            return cpu.dag_histogram(obj, src, radii_sorted, want_dist=want_dist)
-        return cpu.csr_histogram(obj, src, radii_sorted, cutoff, want_dist=want_dist)
-    if backend == "torch":
-        from mfa_engine.paths import torch_backend
-
-        return torch_backend.histogram(prepared, src, radii_sorted, cutoff, want_dist=want_dist)
-    from mfa_engine.paths import gpu
-
-    return gpu.histogram(prepared, src, radii_sorted, cutoff, backend=backend, want_dist=want_dist)
+    return HISTOGRAMS[backend](prepared, src, radii_sorted, cutoff, backend, want_dist)
 
 
 def run_counts(

@@ -19,7 +19,7 @@ def test_auto_is_cpu_without_a_device(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("has_cupy", [True, False])
 def test_auto_prefers_cuda_kernel_when_cupy_imports(monkeypatch: pytest.MonkeyPatch, has_cupy: bool) -> None:
     monkeypatch.setattr(_device, "cuda_available", lambda: True)
-    monkeypatch.setattr(_device, "_triton_installed", lambda: True)
+    monkeypatch.setattr(_device, "_installed", lambda module: True)
     real_import = builtins.__import__
 
     def fake_import(name, *a, **k):
