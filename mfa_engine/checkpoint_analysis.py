@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 
 from mfa_engine.checkpoints import open_checkpoint
 from mfa_engine.checkpoints.hub import HubCheckpoint
+from mfa_engine.checkpoints.open import split_revision
 from mfa_engine.checkpoints.prefetch import record_requests
 from mfa_engine.errors import ConfigError
 from mfa_engine.modes import get_mode
@@ -110,6 +111,8 @@ def analyze_checkpoint(
     from mfa_engine import __version__
 
     opts = resolved_options(as_options(options, **overrides))
+    if not hasattr(path, "read_block"):
+        path, revision = split_revision(path, revision)
     mode = get_mode(opts.mode)
     config = document_config(opts, revision)
     t0 = time.perf_counter()

@@ -178,9 +178,10 @@ def locate(
     if not p.exists():
         repo = _cache_repo_for(p, cache_dir)
         if repo is None:
+            hint = "; to name a revision, pass revision= (or ORG/NAME@REV)" if "@" in p.name else ""
             raise CheckpointError(
                 f"checkpoint directory {p} does not exist (expected a model directory with "
-                "config.json, an HF cache repo models--Org--Name, or a cached repo id)"
+                f"config.json, an HF cache repo models--Org--Name, or a cached repo id){hint}"
             )
         return _resolve_cache_revision(repo, revision)
     if not p.is_dir():

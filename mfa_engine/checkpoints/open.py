@@ -10,9 +10,30 @@ from mfa_engine.checkpoints.checkpoint import Checkpoint
 from mfa_engine.checkpoints.hub import is_repo_id, offline, open_hub_checkpoint
 from mfa_engine.checkpoints.local import find_weight_files, open_local
 from mfa_engine.checkpoints.locate import hub_cache_roots, locate
-from mfa_engine.errors import CheckpointError
+from mfa_engine.errors import CheckpointError, ConfigError
 
-__all__ = ["open_checkpoint", "find_weight_files"]
+__all__ = ["open_checkpoint", "find_weight_files", "split_revision"]
+
+
+def split_revision(path: str | os.PathLike[str], revision: str | None) -> tuple[str | os.PathLike[str], str | None]:
+    """``ORG/NAME@REV`` -> ``("ORG/NAME", "REV")``; any other path (or an existing one) as given.
+
+    Also ``<cache repo or model folder>@REV`` when that folder exists.
+
+    Raises:
+        ConfigError: An empty revision after ``@``, or one that differs from ``revision``.
+    """
+    text = str(path)
+    if "@" not in text or Path(text).expanduser().exists():
+        return path, revision
+    base, _, rev = text.rpartition("@")
+    if not (is_repo_id(base) or Path(base).expanduser().exists()):
+        return path, revision
+    if not rev:
+        raise ConfigError(f"{text}: no revision after '@'; write ORG/NAME@REV or pass revision=")
+    if revision is not None and revision != rev:
+        raise ConfigError(f"{text} names revision {rev!r}, and revision={revision!r} was given too; give it once")
+    return base, rev
 
 
 def _local_gap(path: str | os.PathLike[str], revision: str | None,
@@ -62,8 +83,8 @@ def open_checkpoint(
     Args:
         path: a local HF model directory (``config.json`` plus ``model.safetensors``, sharded
             safetensors with ``model.safetensors.index.json``, or ``pytorch_model.bin``); an
-            HF cache repository ``models--Org--Name``; ``<cache root>/Org/Name``; a cached repo
-            id ``Org/Name``; or a snapshot directory.
+            HF cache repository ``models--Org--Name``; ``<cache root>/Org/Name``; a repo id
+            ``Org/Name`` (``Org/Name@REV`` names the revision too); or a snapshot directory.
         revision: ref name such as ``"step1000"`` (read from ``refs/step1000``) or a snapshot
             hash. Default: ``refs/main``, else the only snapshot.
         cache_dir: extra HF hub cache root to search for repo ids.
@@ -83,6 +104,7 @@ def open_checkpoint(
         CheckpointError: missing directory/config/weights, truncated or corrupt files,
             missing shards, unknown revision.
     """
+    path, revision = split_revision(path, revision)
     remote = _open_remote(str(path), revision, cache_dir, range_cache, download)
     if remote is not None:
         return remote

@@ -1,4 +1,4 @@
-"""``mfa kernels``: kernel tooling. ``mfa kernels check [--json] [--arch 80 90]`` compiles every
+"""``mfa kernels``: kernel tooling. ``mfa kernels check [--json OUT.json|-] [--arch 80 90]`` compiles every
 Triton kernel and CUDA source ahead of time, reads registers, spills and the SASS of each
 kernel's hottest loop (useful-instruction share for min-plus kernels, global-load widths for
 the others; method in docs/gpu.md), and fails on a compile error, a spill, or a float32 min-plus
@@ -21,8 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="compile every Triton kernel and CUDA source for sm_80/sm_90; report registers, spills and "
         "SASS hot-loop shares; fail on errors, spills or a min-plus kernel below 80%% useful on sm_90",
     )
-    c.add_argument("--json", action="store_true", help='print a JSON list of {"kernel", "arch", "registers", "spill_bytes", "ok", "kind", '
-                   '"useful_share", "loop", "load_widths"}')
+    c.add_argument("--json", metavar="OUT.json",
+                   help='write a JSON list of {"kernel", "arch", "registers", "spill_bytes", "ok", "kind", '
+                   '"useful_share", "loop", "load_widths"} here (\'-\': stdout, instead of the table)')
     c.add_argument("--arch", type=int, nargs="+", default=[80, 90], help="compute capabilities (default: 80 90)")
     c.set_defaults(func=run_check)
 
@@ -33,12 +34,18 @@ def run_check(args: argparse.Namespace) -> int:
     import sys
 
     from mfa_engine.aot import check_all, check_archs, format_table
+    from mfa_engine.io import atomic_write_json, check_output_path
 
+    if args.json and args.json != "-":
+        check_output_path(args.json)
     reports = check_all(check_archs(args.arch))
-    if args.json:
+    if args.json == "-":
         print(json.dumps([r.to_dict() for r in reports], indent=1))
     else:
         print(format_table(reports))
+    if args.json and args.json != "-":
+        atomic_write_json(args.json, [r.to_dict() for r in reports])
+        print(f"wrote {args.json}")
     for r in reports:
         if not r.ok:
             print(f"kernel check failed: {r.kernel} sm_{r.arch}: {r.error}", file=sys.stderr)
