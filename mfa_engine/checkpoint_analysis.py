@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from mfa_engine._device import PATH_BACKENDS, resolve_backend
 from mfa_engine.checkpoints import open_checkpoint
 from mfa_engine.checkpoints.hub import HubCheckpoint
 from mfa_engine.checkpoints.open import split_revision
@@ -21,7 +22,6 @@ from mfa_engine.checkpoints.prefetch import record_requests
 from mfa_engine.errors import ConfigError
 from mfa_engine.modes import get_mode
 from mfa_engine.options import AnalysisOptions
-from mfa_engine.paths.dispatch import resolve_backend
 from mfa_engine.summary import bytes_total, summarise
 
 __all__ = ["analyze_checkpoint", "as_options", "resolved_options", "fetch_read_plan", "document_config"]
@@ -47,7 +47,7 @@ def resolved_options(options: AnalysisOptions) -> AnalysisOptions:
         BackendError: The backend cannot run on this machine (e.g. ``triton`` without a CUDA
             device), before any checkpoint is read.
     """
-    backend = resolve_backend(options.backend)
+    backend = resolve_backend(options.backend, PATH_BACKENDS, "paths")  # the paths dispatch's own resolution
     return options if backend == options.backend else options.replace(backend=backend)
 
 

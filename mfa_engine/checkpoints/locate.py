@@ -178,7 +178,7 @@ def locate(
     if not p.exists():
         repo = _cache_repo_for(p, cache_dir)
         if repo is None:
-            hint = "; to name a revision, pass revision= (or ORG/NAME@REV)" if "@" in p.name else ""
+            hint = "; to name a revision, pass revision=REV (or ORG/NAME@REV)" if "@" in p.name else ""
             raise CheckpointError(
                 f"checkpoint directory {p} does not exist (expected a model directory with "
                 f"config.json, an HF cache repo models--Org--Name, or a cached repo id){hint}"

@@ -69,6 +69,7 @@ def add_analysis_options(p: argparse.ArgumentParser) -> dict[str, argparse._Argu
         The argument groups by key of :data:`mfa_engine.options.GROUPS` (a command adds its own
         flags to them).
     """
+    from mfa_engine.cli.messages import as_cli_message
     from mfa_engine.options import GROUPS, option_fields
 
     groups = {key: p.add_argument_group(title) for key, title in GROUPS.items()}
@@ -81,13 +82,13 @@ def add_analysis_options(p: argparse.ArgumentParser) -> dict[str, argparse._Argu
         group = groups[meta["group"]]
         if isinstance(f.default, bool):
             group.add_argument(flag, dest=f.name, action="store_const", const=not f.default, default=None,
-                               help=meta["help"])
+                               help=as_cli_message(meta["help"]))
             continue
         shown = "" if f.default is None else f" (default {f.default})"
         if f.name == "q":
             shown = " (comma-separated, e.g. --q=-1,0,1)"
         group.add_argument(flag, dest=f.name, type=_parser_of(f), choices=meta["choices"], default=None,
-                           metavar=None if meta["choices"] else meta["metavar"], help=meta["help"] + shown)
+                           metavar=None if meta["choices"] else meta["metavar"], help=as_cli_message(meta["help"]) + shown)
     groups["execution"].add_argument("--quiet", action="store_true", help="no progress bars")
     return groups
 
