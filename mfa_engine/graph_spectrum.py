@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mfa_engine.analysis import spectrum_from_counts
+from mfa_engine.analysis.spectrum import partition_curves
 from mfa_engine.analysis.radii import radius_grid, scaled_radius_grid
 from mfa_engine.errors import AnalysisError, ConfigError
 from mfa_engine.options import AnalysisOptions
@@ -23,7 +24,7 @@ from mfa_engine.paths import multi_source_counts, multi_source_distances, prepar
 from mfa_engine.paths.dispatch import resolve_backend
 from mfa_engine.paths.inputs import check_sparse_structure, is_layered
 
-__all__ = ["graph_spectrum", "graph_radius_grid", "RADIUS_LOWER_CHOICES"]
+__all__ = ["graph_spectrum", "graph_counts", "graph_fit", "graph_radius_grid", "RADIUS_LOWER_CHOICES"]
 
 #: Accepted values of ``radius_lower`` (lower end of the default radius grid).
 RADIUS_LOWER_CHOICES = ("quantile", "min")
@@ -140,6 +141,39 @@ def _edge_distances(graph: Any) -> tuple[np.ndarray | None, float | None]:
     return np.asarray(m.data, dtype=np.float64), None
 
 
+def graph_counts(
+    graph: Any,
+    options: AnalysisOptions,
+    *,
+    radii: Sequence[float] | np.ndarray | None = None,
+    centres: Sequence[int] | np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Neighbour counts of a graph: ``(counts [C, R], radii [R], n_nodes)``.
+
+    The graph is prepared once; the radius grid (unless given) and the counts share it.
+
+    Raises:
+        ConfigError: Invalid graph, radii or centres.
+    """
+    backend = resolve_backend(options.backend)
+    directed = options.directed
+    r = None if radii is None else _check_radii(radii)
+    g = _prepared_graph(graph, directed)
+    n = g.n_nodes
+    if centres is None:
+        c = np.arange(n, dtype=np.int64)
+    else:
+        c = np.asarray(centres, dtype=np.int64).ravel()
+        if c.size and (c.min() < 0 or c.max() >= n):
+            raise ConfigError(f"centres must be node ids in [0, {n}), got values from {c.min()} to {c.max()}")
+    if c.size == 0:
+        raise ConfigError("no centres given: centres must name at least one node")
+    if r is None:
+        r = graph_radius_grid(g, c, n_radii=options.n_radii, upper=options.radius_upper, directed=directed,
+                              backend=backend, lower=options.radius_lower, edges=_edge_distances(graph))
+    return multi_source_counts(g, c, r, directed=directed, backend=backend), r, n
+
+
 def graph_spectrum(
     graph: Any,
     options: AnalysisOptions,
@@ -166,23 +200,11 @@ def graph_spectrum(
         ConfigError: Invalid graph, radii or centres.
         AnalysisError: Too few centres reach ``min_reach`` nodes.
     """
-    backend = resolve_backend(options.backend)
-    directed = options.directed
-    r = None if radii is None else _check_radii(radii)
-    g = _prepared_graph(graph, directed)
-    n = g.n_nodes
-    if centres is None:
-        c = np.arange(n, dtype=np.int64)
-    else:
-        c = np.asarray(centres, dtype=np.int64).ravel()
-        if c.size and (c.min() < 0 or c.max() >= n):
-            raise ConfigError(f"centres must be node ids in [0, {n}), got values from {c.min()} to {c.max()}")
-    if c.size == 0:
-        raise ConfigError("no centres given: centres must name at least one node")
-    if r is None:
-        r = graph_radius_grid(g, c, n_radii=options.n_radii, upper=options.radius_upper, directed=directed,
-                              backend=backend, lower=options.radius_lower, edges=_edge_distances(graph))
-    counts = multi_source_counts(g, c, r, directed=directed, backend=backend)
+    counts, r, n = graph_counts(graph, options, radii=radii, centres=centres)
+    return _spectrum(counts, r, n, options)
+
+
+def _spectrum(counts: np.ndarray, r: np.ndarray, n: int, options: AnalysisOptions) -> Any:
     return spectrum_from_counts(
         counts,
         r,
@@ -195,3 +217,20 @@ def graph_spectrum(
         fit_window=options.fit_window,
         window_min_span=options.window_min_span,
     )
+
+
+def graph_fit(graph: Any, options: AnalysisOptions) -> dict[str, Any]:
+    """What a fit plot shows: the partition series over every radius, the window and the slopes.
+
+    Returns:
+        ``{"q" [Q], "ln_r" [R], "ln_z" [Q, R], "window" (r_lo, r_hi), "tau" [Q], "convention",
+        "spectrum"}`` (``ln_z``: ``ln Z_q(r)`` for box-growing, ``ln <mu^(q-1)>`` for sandbox;
+        ``ln_r``: ``ln r``).
+    """
+    counts, r, n = graph_counts(graph, options)
+    spec = _spectrum(counts, r, n, options)
+    _, ln_z = partition_curves(counts, r, q=options.q_grid(), convention=options.convention,
+                               normalisation=options.normalisation, n_nodes=n, min_reach=options.min_reach)
+    window = (spec.diagnostics or {}).get("fit_window") or [float(spec.radii[0]), float(spec.radii[-1])]
+    return {"q": options.q_grid(), "ln_r": np.log(r), "ln_z": ln_z, "window": tuple(window),
+            "tau": np.asarray(spec.tau), "convention": options.convention, "spectrum": spec}

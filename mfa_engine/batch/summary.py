@@ -6,7 +6,7 @@
      "checkpoints": [{"checkpoint", "step", "alpha0", "width", "alpha0_std", "width_std",
                       "alpha0_median", "width_median", "alpha0_ci", "width_ci",
                       "emergence", "emergence_std", "emergence_ci", "n_samples", "n_flagged",
-                      "samples": [{"seed", "alpha0", "width"}],
+                      "samples": [{"seed", "alpha0", "width", "flagged"}],
                       "null": {...}}],            # only when the rows carry a null model
      "failed": [{"checkpoint", "step", "error"}],
      "reference_checkpoint": {"checkpoint", "step"} | None, "warnings": [str]}
@@ -34,6 +34,11 @@ from typing import Any, Sequence
 import numpy as np
 
 __all__ = ["summarise_series", "series_emergence", "series_emergence_ci", "value_stats"]
+
+
+def _flagged(row: dict[str, Any]) -> bool:
+    """True when a stored sample's diagnostics flag it (paper mode; docs/method.md, Spectrum)."""
+    return bool(((row.get("record") or {}).get("diagnostics") or {}).get("flagged"))
 
 
 def series_emergence(
@@ -226,8 +231,9 @@ def summarise_series(
             "emergence_std": None,
             "emergence_ci": None,
             "n_samples": len(samples),
-            "n_flagged": sum(1 for r in samples if ((r.get("record") or {}).get("diagnostics") or {}).get("flagged")),
-            "samples": [{"seed": r["seed"], "alpha0": r["alpha0"], "width": r["width"]} for r in samples],
+            "n_flagged": sum(1 for r in samples if _flagged(r)),
+            "samples": [{"seed": r["seed"], "alpha0": r["alpha0"], "width": r["width"], "flagged": _flagged(r)}
+                        for r in samples],
         })
     emerg = series_emergence(a_maps, w_maps)
     for entry, (e, e_std), ci in zip(entries, emerg, series_emergence_ci(a_maps, w_maps)):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from pathlib import Path
 from typing import Any
+
+from mfa_engine.errors import ConfigError
 
 __all__ = ["register", "add_analysis_options", "analysis_options", "option_flag", "print_summary", "fmt_ci"]
 
@@ -165,6 +167,8 @@ def _run(args: argparse.Namespace) -> int:
     from mfa_engine.io import atomic_write_json
 
     options = analysis_options(args)
+    if args.fit_plot and options.mode != "paper":
+        raise ConfigError("--fit-plot draws the paper-mode fit of one sample; it needs --mode paper")
     check_outputs(args)
     doc = analyze_checkpoint(args.path, options, revision=args.revision,
                              progress=not args.quiet and sys.stderr.isatty())
@@ -181,9 +185,27 @@ def _run(args: argparse.Namespace) -> int:
         from mfa_engine.plots import plot_spectrum
 
         out.run(lambda: plot_spectrum(doc, args.plot), lambda p: f"wrote {p}")
+    if args.fit_plot:
+        out.run(lambda: _fit_plot(args, options, doc), lambda p: f"wrote {p}")
     if not kept or (out.failed and not args.json):
         out.rescue(doc)
     return out.code
+
+
+def _fit_plot(args: argparse.Namespace, options: Any, doc: dict) -> Any:
+    """Draw the fit of the first unflagged sample (else the first sample) of ``doc``."""
+    from mfa_engine.checkpoint_analysis import resolved_options
+    from mfa_engine.checkpoints import open_checkpoint
+    from mfa_engine.modes.paper import sample_fit
+    from mfa_engine.plots import plot_fit
+
+    samples = doc["samples"]
+    chosen = next((s for s in samples if not (s.get("diagnostics") or {}).get("flagged")), samples[0])
+    with open_checkpoint(args.path, revision=args.revision, range_cache=options.range_cache,
+                         download=options.download) as ckpt:
+        fit = sample_fit(ckpt, chosen["seed"], resolved_options(options))
+    name = "/".join(Path(doc["checkpoint"]).parts[-2:])
+    return plot_fit(fit, args.fit_plot, title=f"{name} ({doc['model_type']}): scaling fit of seed {chosen['seed']}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

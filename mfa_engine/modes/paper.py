@@ -15,11 +15,11 @@ import numpy as np
 
 from mfa_engine.arch import get_adapter
 from mfa_engine.checkpoints.shuffled import ShuffledCheckpoint
-from mfa_engine.graph_spectrum import graph_spectrum
+from mfa_engine.graph_spectrum import graph_fit, graph_spectrum
 from mfa_engine.nin import build_nin
 from mfa_engine.progress import progress_bar
 
-__all__ = ["plan", "run", "sample_record"]
+__all__ = ["plan", "run", "sample_record", "sample_fit"]
 
 
 def _nin(ckpt: Any, adapter: Any, seed: int, options: Any, structural_scale: str | None = None) -> Any:
@@ -89,6 +89,20 @@ def _sample(ckpt: Any, adapter: Any, seed: int, options: Any) -> dict:
     """Build the NIN of one seed, fit its spectrum and return its record."""
     g = _nin(ckpt, adapter, seed, options)
     return sample_record(seed, g, graph_spectrum(g, options))
+
+
+def sample_fit(checkpoint: Any, seed: int, options: Any) -> dict[str, Any]:
+    """The fit of one sample, for a fit plot (:func:`mfa_engine.graph_spectrum.graph_fit`).
+
+    Args:
+        checkpoint: Opened checkpoint.
+        seed: The sample's seed.
+        options: The ``AnalysisOptions`` (paper mode).
+
+    Returns:
+        :func:`~mfa_engine.graph_spectrum.graph_fit`'s dict plus ``"seed"``.
+    """
+    return {**graph_fit(_nin(checkpoint, _adapter(checkpoint), seed, options), options), "seed": int(seed)}
 
 
 def run(

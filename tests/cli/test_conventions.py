@@ -142,3 +142,15 @@ def test_no_network_fails_at_once_naming_the_fix(tmp_path, capsys, monkeypatch) 
     err = capsys.readouterr().err
     assert "cannot reach https://huggingface.co: the host name huggingface.co does not resolve" in err
     assert "HF_HUB_OFFLINE=1" in err and "--download" in err and err.count("\n") == 1
+
+
+def test_fit_plot_of_analyze(tiny_checkpoint, tmp_path, capsys) -> None:
+    pytest.importorskip("matplotlib")
+    path = tiny_checkpoint("gpt2")
+    small = ["--samples", "1", "--neurons-per-layer", "5", "--n-radii", "12", "--backend", "cpu", "--quiet"]
+    assert main(["analyze", str(path), *small, "--fit-plot", str(tmp_path / "fit.png")]) == 0
+    assert (tmp_path / "fit.png").stat().st_size > 0 and f"wrote {tmp_path / 'fit.png'}" in capsys.readouterr().out
+    assert main(["analyze", str(path), "--mode", "reference", "--fit-plot", str(tmp_path / "f.png")]) == 2
+    assert "--fit-plot draws the paper-mode fit" in capsys.readouterr().err
+    assert main(["analyze", str(path), *small, "--fit-plot", str(tmp_path / "fit")]) == 2  # no image suffix
+    assert "image suffix" in capsys.readouterr().err
