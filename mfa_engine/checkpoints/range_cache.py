@@ -10,7 +10,7 @@ The key of a cached range is (repo, commit, file, byte range): a commit hash nam
 content, so a range fetched once is never fetched again, whatever seed, mode or run asks for it.
 The mirror has the remote file's size and holds the fetched ranges at their offsets (the rest
 are holes that take no disk space), so a mirror opens as a local safetensors file (header
-validation, memory map and row gathers are the local reader's own).
+validation, positioned reads and row gathers are the local reader's own).
 
 Crash and fault safety: a range is written only after its whole body arrived (length checked
 against the request), then flushed to disk (``fsync``), and only then appended to the range
