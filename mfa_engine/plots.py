@@ -63,6 +63,19 @@ def _save(fig: Any, out: Path) -> Path:
     return write_bytes(out, buf.getvalue())
 
 
+def _finish(fig: Any, ax: Any, out: Path) -> Path:
+    """Grid, legend and layout of a one-panel figure; write it to ``out`` and close it."""
+    import matplotlib.pyplot as plt
+
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    try:
+        return _save(fig, out)
+    finally:
+        plt.close(fig)
+
+
 def _flagged(record: dict) -> bool:
     """True when a sample's diagnostics flag it (docs/method.md, Spectrum)."""
     return bool(record.get("flagged") or (record.get("diagnostics") or {}).get("flagged"))
@@ -149,13 +162,7 @@ def plot_spectrum(doc: dict, out: str | Path) -> Path:
     if flagged:
         width += f"; {len(flagged)} flagged (dashed, may run off the axes)"
     ax.set_title(f"{name} ({doc['model_type']}, {doc['mode']} mode)\n{width}", fontsize=8)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    try:
-        return _save(fig, out)
-    finally:
-        plt.close(fig)
+    return _finish(fig, ax, out)
 
 
 def plot_fit(fit: dict, out: str | Path, title: str = "", n_q: int = 5) -> Path:
@@ -198,13 +205,7 @@ def plot_fit(fit: dict, out: str | Path, title: str = "", n_q: int = 5) -> Path:
     ax.set_xlabel(r"$\ln r$")
     ax.set_ylabel(series)
     ax.set_title(title, fontsize=8)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    try:
-        return _save(fig, out)
-    finally:
-        plt.close(fig)
+    return _finish(fig, ax, out)
 
 
 def _steps_axis(ax: Any, steps: list[float]) -> None:
