@@ -375,9 +375,8 @@ def open_hub_checkpoint(
     """
     if offline():
         raise CheckpointError(
-            f"{repo_id}@{revision or 'main'} is not fully in the local HF cache and HF_HUB_OFFLINE "
-            "is set: its config.json and weight files are missing locally; download them "
-            "(unset HF_HUB_OFFLINE) or pass a local directory"
+            f"{repo_id}@{revision or 'main'} is read from the Hub, but HF_HUB_OFFLINE is set: unset "
+            "HF_HUB_OFFLINE to read it from the Hub, or pass a local model folder"
         )
     if download:
         return download_checkpoint(repo_id, revision)
