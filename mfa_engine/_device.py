@@ -7,6 +7,7 @@ Importing this module is light: torch and triton are imported only when a probe 
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import sys
 from typing import Any
@@ -71,8 +72,6 @@ def triton_interpret() -> bool:
 
 def _installed(module: str) -> bool:
     """True when ``module`` can be imported (found on the path; not imported here)."""
-    import importlib.util
-
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):

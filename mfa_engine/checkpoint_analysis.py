@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from mfa_engine import __version__
 from mfa_engine._device import PATH_BACKENDS, resolve_backend
 from mfa_engine.checkpoints import open_checkpoint
 from mfa_engine.checkpoints.hub import HubCheckpoint
@@ -108,8 +109,6 @@ def analyze_checkpoint(
         ConfigError: An invalid or unknown option (before anything is read).
         BackendError: The backend cannot run here (before anything is read).
     """
-    from mfa_engine import __version__
-
     opts = resolved_options(as_options(options, **overrides))
     if not hasattr(path, "read_block"):
         path, revision = split_revision(path, revision)

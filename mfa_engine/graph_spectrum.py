@@ -16,8 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from mfa_engine.analysis import spectrum_from_counts
-from mfa_engine.analysis.spectrum import partition_curves
 from mfa_engine.analysis.radii import radius_grid, scaled_radius_grid
+from mfa_engine.analysis.spectrum import partition_curves
 from mfa_engine.errors import AnalysisError, ConfigError
 from mfa_engine.options import AnalysisOptions
 from mfa_engine.paths import multi_source_counts, multi_source_distances, prepare_graph

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.sparse as sp
 
 from mfa_engine.errors import ConfigError
 
@@ -99,8 +100,6 @@ class LayeredGraph:
         Returns:
             Canonical float64 CSR (sorted indices, no duplicates).
         """
-        import scipy.sparse as sp
-
         off = self.offsets
         rows, cols, vals = [], [], []
         for l, blk in enumerate(self.blocks):

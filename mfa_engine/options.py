@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from mfa_engine._device import PATH_BACKENDS as _BACKENDS
+from mfa_engine.analysis.qgrid import check_q, default_q, q_grid
 from mfa_engine.errors import ConfigError, plain
 from mfa_engine.limits import MAX_N_RADII, MAX_SAMPLES
 
@@ -123,8 +126,6 @@ def _neurons(name: str, v: Any) -> int | str:
 def _q_explicit(name: str, v: Any) -> tuple[float, ...] | None:
     if v is None:
         return None
-    from mfa_engine.analysis.qgrid import check_q
-
     return tuple(float(x) for x in check_q(v))
 
 
@@ -182,16 +183,12 @@ def _null_model(name: str, v: Any) -> str | None:
 
 
 def _path_or_none(name: str, v: Any) -> str | None:
-    import os
-
     if v is None:
         return None
     if not isinstance(v, (str, os.PathLike)) or not str(v):
         raise ConfigError(f"{name} must be a folder path, got {v!r}")
     return str(v)
 
-
-from mfa_engine._device import PATH_BACKENDS as _BACKENDS  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -289,15 +286,11 @@ class AnalysisOptions:
 
     def q_config(self) -> list[float] | None:
         """The q grid as recorded in configurations: None for the default grid, else the values."""
-        from mfa_engine.analysis.qgrid import default_q
-
         q = self.q_grid()
         return None if q.shape == (61,) and np.array_equal(q, default_q()) else q.tolist()
 
     def q_grid(self) -> np.ndarray:
         """The q grid: ``q`` if given, else ``q_min..q_max`` step ``q_step``; float64 ``[Q]``."""
-        from mfa_engine.analysis.qgrid import q_grid
-
         if self.q is not None:
             return np.array(self.q, dtype=np.float64)
         return q_grid(self.q_min, self.q_max, self.q_step)

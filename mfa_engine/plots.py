@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from mfa_engine.errors import ConfigError
+from mfa_engine.io import check_output_path, write_bytes
 
 __all__ = ["plot_spectrum", "plot_series", "plot_spectra", "plot_fit", "image_formats", "check_image_path",
            "check_formats"]
@@ -22,8 +28,6 @@ def check_formats(formats: tuple[str, ...] | list[str], option: str = "--formats
     Raises:
         ConfigError: No format, or a format matplotlib cannot write.
     """
-    from mfa_engine.errors import ConfigError
-
     fmts = tuple(f.strip().lstrip(".").lower() for f in formats if f.strip())
     if not fmts:
         raise ConfigError(f"{option} names no image format; expected e.g. png,svg")
@@ -42,9 +46,6 @@ def check_image_path(path: str | Path, option: str = "--plot") -> Path:
         ConfigError: No suffix or an unknown one.
         OutputError: The path is a directory or another object that cannot be a file.
     """
-    from mfa_engine.errors import ConfigError
-    from mfa_engine.io import check_output_path
-
     p = Path(path)
     if not p.suffix:
         raise ConfigError(f"{option} {p}: the file name needs an image suffix such as .png or .svg")
@@ -54,10 +55,6 @@ def check_image_path(path: str | Path, option: str = "--plot") -> Path:
 
 def _save(fig: Any, out: Path) -> Path:
     """Render ``fig`` in the format of ``out``'s suffix and write it with mfa_engine.io."""
-    import io
-
-    from mfa_engine.io import write_bytes
-
     buf = io.BytesIO()
     fig.savefig(buf, format=out.suffix.lstrip(".").lower())
     return write_bytes(out, buf.getvalue())
@@ -83,8 +80,6 @@ def _flagged(record: dict) -> bool:
 
 def _fit_limits(ax: Any, curves: list[tuple[Any, Any]], margin: float = 0.05) -> None:
     """Set the axes' limits from these curves only (flagged samples drawn elsewhere stay out)."""
-    import numpy as np
-
     xs = np.concatenate([np.asarray(x, dtype=float).ravel() for x, _ in curves]) if curves else np.zeros(0)
     ys = np.concatenate([np.asarray(y, dtype=float).ravel() for _, y in curves]) if curves else np.zeros(0)
     xs, ys = xs[np.isfinite(xs)], ys[np.isfinite(ys)]
@@ -96,8 +91,6 @@ def _fit_limits(ax: Any, curves: list[tuple[Any, Any]], margin: float = 0.05) ->
 
 
 def _mean_curve(records: list[dict]) -> tuple[Any, Any]:
-    import numpy as np
-
     return (np.mean([r["alpha"] for r in records], axis=0), np.mean([r["f_alpha"] for r in records], axis=0))
 
 
@@ -129,7 +122,7 @@ def plot_spectrum(doc: dict, out: str | Path) -> Path:
     for i, s in enumerate(kept):
         ax.plot(s["alpha"], s["f_alpha"], color="tab:blue", alpha=0.3, lw=0.8,
                 label=f"samples ({len(kept)})" if i == 0 else None)
-    for i, s in enumerate(flagged):
+    for s in flagged:
         flags = ", ".join((s.get("diagnostics") or {}).get("flags") or [])
         ax.plot(s["alpha"], s["f_alpha"], color="tab:orange", alpha=0.8, lw=1.0, ls="--",
                 label=f"flagged: seed {s['seed']} ({flags})")
@@ -183,8 +176,6 @@ def plot_fit(fit: dict, out: str | Path, title: str = "", n_q: int = 5) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
-
     out = check_image_path(out, "fit plot file")
     q = np.asarray(fit["q"], dtype=float)
     x = np.asarray(fit["ln_r"], dtype=float)
@@ -209,8 +200,6 @@ def plot_fit(fit: dict, out: str | Path, title: str = "", n_q: int = 5) -> Path:
 
 
 def _steps_axis(ax: Any, steps: list[float]) -> None:
-    import numpy as np
-
     pos = [s for s in steps if s > 0]
     if pos and max(pos) / min(pos) >= 100:
         lo = max(1.0, min(pos))
@@ -222,15 +211,11 @@ def _steps_axis(ax: Any, steps: list[float]) -> None:
 
 
 def _values(entries: list[dict], key: str) -> Any:
-    import numpy as np
-
     return np.array([np.nan if c.get(key) is None else c[key] for c in entries], dtype=float)
 
 
 def _band(entries: list[dict], key: str, std_key: str | None, y: Any) -> tuple[Any, Any, str]:
     """Lower and upper edge of the shaded band: the 95% CI, else (old summaries) mean ± std."""
-    import numpy as np
-
     if any(c.get(f"{key}_ci") is not None for c in entries):
         ci = [c.get(f"{key}_ci") or [np.nan, np.nan] for c in entries]
         return (np.array([v[0] for v in ci], dtype=float), np.array([v[1] for v in ci], dtype=float),
@@ -321,8 +306,6 @@ def plot_spectra(spectra: list[tuple[str, list[dict]]], out_stem: str | Path, ti
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
-
     fig, ax = plt.subplots(figsize=(6.0, 4.2), dpi=120)
     colors = plt.cm.viridis(np.linspace(0.0, 0.9, max(1, len(spectra))))
     curves: list[tuple[Any, Any]] = []

@@ -125,5 +125,5 @@ def test_fit_plot_draws_the_window_and_the_fitted_lines(tmp_path, figure):
     assert ax["labels"][0] == "fit window r in [2, 50]" and ax["title"] == "seed 0"
     fitted = [line for line in ax["lines"] if line[0].startswith("q = ")]
     assert [line[0] for line in fitted] == [f"q = {v:.3g}: tau = {0.8 * v:.4g}" for v in (-2.0, -1.0, 0.0, 1.0, 2.0)]
-    for _, _, lx, ly in fitted:  # drawn over the window only, on the data's line
+    for _, _, lx, _ in fitted:  # drawn over the window only, on the data's line
         assert lx.min() >= np.log(2.0) - 1e-9 and lx.max() <= np.log(50.0) + 1e-9

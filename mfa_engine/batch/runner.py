@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from mfa_engine import __version__
+from mfa_engine.batch.executors import InlineExecutor
+from mfa_engine.batch.progress import BatchProgress
 from mfa_engine.batch.series import CheckpointSpec, expand_series
 from mfa_engine.batch.store import ResultsStore
 from mfa_engine.batch.summary import summarise_series
@@ -151,10 +154,6 @@ def run_batch(
         ConfigError: Bad options or checkpoints.
         StoreError: The store belongs to another configuration (without ``force``).
     """
-    from mfa_engine import __version__
-    from mfa_engine.batch.executors import InlineExecutor
-    from mfa_engine.batch.progress import BatchProgress
-
     if not options:
         raise ConfigError("run_batch: no mode given; options must map 'paper'/'reference' to options")
     options = {m: _mode_options(m, o, samples, seed) for m, o in options.items()}

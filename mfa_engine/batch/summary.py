@@ -33,6 +33,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from mfa_engine.analysis.emergence import emergence_curve
+from mfa_engine.analysis.uncertainty import bootstrap_ci, emergence_ci
+
 __all__ = ["summarise_series", "series_emergence", "series_emergence_ci", "value_stats"]
 
 
@@ -56,8 +59,6 @@ def series_emergence(
     Returns:
         ``[(E, E_std)]`` per checkpoint; ``(0.0, 0.0)`` first; ``(None, None)`` where undefined.
     """
-    from mfa_engine.analysis.emergence import emergence_curve
-
     if not alpha0:
         return []
     a_mean = np.array([np.mean(list(a.values())) for a in alpha0], dtype=np.float64)
@@ -92,8 +93,6 @@ def series_emergence_ci(
     Returns:
         ``[lo, hi]`` per checkpoint (``[0.0, 0.0]`` first); None where undefined.
     """
-    from mfa_engine.analysis.uncertainty import emergence_ci
-
     out: list[list[float] | None] = []
     for t in range(len(alpha0)):
         if t == 0:
@@ -124,8 +123,6 @@ def value_stats(name: str, values: np.ndarray) -> dict[str, Any]:
         ``{name, name_std, name_median, name_ci}`` (``name_ci`` is ``[lo, hi]`` or None when a
         value is not finite).
     """
-    from mfa_engine.analysis.uncertainty import bootstrap_ci
-
     v = np.asarray(values, dtype=np.float64)
     finite = bool(v.size) and bool(np.all(np.isfinite(v)))
     return {

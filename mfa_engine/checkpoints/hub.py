@@ -287,7 +287,7 @@ def _fetch_headers(fetcher: RangeFetcher, mirrors: list[Mirror]) -> None:
             jobs += [(m.remote_name, a, b) for a, b in m.missing(want)]
         by_name = {m.remote_name: m for m in mirrors}
         got: dict[str, list[tuple[int, bytes]]] = {}
-        fetcher.fetch(jobs, lambda n, s, d: got.setdefault(n, []).append((s, d)), progress=False)
+        fetcher.fetch(jobs, lambda n, s, d, got=got: got.setdefault(n, []).append((s, d)), progress=False)
         for name, pieces in got.items():
             by_name[name].write(pieces)
 

@@ -201,7 +201,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.summary:
         for mode in modes:
             path = _summary_path(args.summary, mode, len(modes))
-            if out.run(lambda: atomic_write_json(path, report.summaries[mode]), lambda p: f"wrote {p}") is None:
+            if out.run(lambda path=path, mode=mode: atomic_write_json(path, report.summaries[mode]),
+                       lambda p: f"wrote {p}") is None:
                 out.rescue(report.summaries[mode])
     if args.export:
         from mfa_engine.batch.store import ResultsStore

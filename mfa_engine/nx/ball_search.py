@@ -6,9 +6,9 @@ from typing import Hashable, Iterator
 
 import numpy as np
 
+from mfa_engine.nx import results
 from mfa_engine.nx.float_results import float_ball_dicts
 from mfa_engine.nx.graph import MfaGraph
-from mfa_engine.nx import results
 from mfa_engine.nx.results import ball_dict, balls, batch_size, values
 
 __all__ = ["ball_dicts"]

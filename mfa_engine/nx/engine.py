@@ -18,6 +18,7 @@ from mfa_engine.graph_spectrum import graph_spectrum
 from mfa_engine.nx.convert import convert_from_nx
 from mfa_engine.nx.graph import MfaGraph
 from mfa_engine.options import AnalysisOptions
+from mfa_engine.paths import multi_source_counts
 
 __all__ = ["ball_sizes", "multifractal_spectrum", "ball_sizes_backend", "spectrum_backend"]
 
@@ -42,8 +43,6 @@ def _rows(g: MfaGraph, nodes: Any, what: str) -> np.ndarray:
 
 def ball_sizes_backend(G: MfaGraph, sources: Any = None, radii: Sequence[float] = (), weight: Any = "weight") -> dict:
     """:func:`ball_sizes` on a converted graph."""
-    from mfa_engine.paths import multi_source_counts
-
     rad = np.asarray(radii, dtype=np.float64).ravel()
     if rad.size == 0:
         raise ConfigError("ball_sizes: radii must hold at least one radius")

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Hashable, Iterator
 
-from mfa_engine.nx.graph import MfaGraph
+import networkx as nx
+
 from mfa_engine.nx.ball_search import ball_dicts
+from mfa_engine.nx.graph import MfaGraph
 from mfa_engine.nx.results import ball_dict, hop_cutoff, search, weight_cutoff
 
 __all__ = [
@@ -21,8 +23,6 @@ __all__ = [
 
 
 def _nx():
-    import networkx as nx
-
     return nx
 
 

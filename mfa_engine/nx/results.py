@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Hashable, Iterator
+from typing import Any
 
 import numpy as np
 
 from mfa_engine.nx.graph import MfaGraph
+from mfa_engine.paths.threads import numba_threads
 
 __all__ = ["balls", "batch_size", "workers_for", "search", "values", "ball_dict", "hop_cutoff", "weight_cutoff", "BATCH", "BATCH_ENTRIES"]
 
@@ -38,8 +39,6 @@ def hop_cutoff(cutoff: Any) -> float:
 
 def workers_for(groups: int) -> int:
     """Workers for ``groups`` independent searches: the numba threads, at most one per group."""
-    from mfa_engine.paths.threads import numba_threads
-
     return max(1, min(numba_threads(), groups))
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from mfa_engine.analysis.emergence import emergence_curve
 from mfa_engine.errors import CheckpointError, ConfigError
 from mfa_engine.reference.lists import REFERENCE_THRESHOLD, distance_lists_many
 from mfa_engine.reference.sampling import check_model_type, config_of, reference_sample_indices
@@ -162,8 +163,6 @@ def reference_emergence(
         ConfigError: Shapes differ, are empty, or alpha0/width values make the ratio undefined
             (alpha0 must be positive, w(t0) nonzero).
     """
-    from mfa_engine.analysis.emergence import emergence_curve
-
     a = np.asarray(alpha0_mean, dtype=np.float64)
     w = np.asarray(width_mean, dtype=np.float64)
     if a.ndim != 1 or a.shape != w.shape or a.shape[0] == 0:
