@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable
 
 from mfa_engine.checkpoints.hub import hub_branches, is_repo_id, offline
-from mfa_engine.checkpoints.locate import _cache_repo_for, parse_step, read_refs
+from mfa_engine.checkpoints.locate import cache_repo_for, parse_step, read_refs
 from mfa_engine.errors import ConfigError
 
 __all__ = ["CheckpointSpec", "expand_series", "step_of_path"]
@@ -85,7 +85,7 @@ def _with_revisions(model: str, revisions: Iterable[str]) -> list[CheckpointSpec
 def _local_refs(model: str) -> list[str] | None:
     """Refs of a local HF cache repository or sub-directories of a folder (None: not local)."""
     p = Path(model).expanduser()
-    repo = p if (p / "snapshots").is_dir() else _cache_repo_for(p, None)
+    repo = p if (p / "snapshots").is_dir() else cache_repo_for(p, None)
     if repo is not None:
         return sorted(read_refs(repo))
     if p.is_dir():

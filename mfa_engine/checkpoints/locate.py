@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mfa_engine.errors import CheckpointError
 
-__all__ = ["Location", "locate", "parse_step", "read_refs", "hub_cache_roots"]
+__all__ = ["Location", "locate", "parse_step", "read_refs", "hub_cache_roots", "cache_repo_for"]
 
 _STEP = re.compile(r"step(\d+)")
 
@@ -134,7 +134,7 @@ def _resolve_cache_revision(repo: Path, revision: str | None) -> Location:
     return Location(snapshot, name, commit, ref_names)
 
 
-def _cache_repo_for(path: Path, cache_dir: str | os.PathLike[str] | None) -> Path | None:
+def cache_repo_for(path: Path, cache_dir: str | os.PathLike[str] | None) -> Path | None:
     """Find ``models--Org--Name`` for a non-existing ``<root>/Org/Name`` or ``Org/Name`` path."""
     parts = path.parts
     if len(parts) >= 2:
@@ -176,7 +176,7 @@ def locate(
     """
     p = Path(path).expanduser()
     if not p.exists():
-        repo = _cache_repo_for(p, cache_dir)
+        repo = cache_repo_for(p, cache_dir)
         if repo is None:
             hint = "; to name a revision, pass revision=REV (or ORG/NAME@REV)" if "@" in p.name else ""
             raise CheckpointError(
