@@ -244,9 +244,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             action.default = ("paper",)
             action.metavar = "paper|reference|paper,reference"
             action.help = "analysis mode(s); several modes share one read (default paper)"
-    required = p.add_argument_group("required (on the command line or in the --config file)")
+    required = p.add_argument_group("required (here or as store in the --config file)")
     required.add_argument("--store", metavar="DIR", help="results store directory (created)")
-    required.add_argument("--config", metavar="FILE.toml", help="read options from a TOML file")
+    config = p.add_argument_group("configuration file")
+    config.add_argument("--config", metavar="FILE.toml",
+                        help="read options (any flag above, and checkpoints) from a TOML file; the command line wins")
     out = p.add_argument_group("output")
     out.add_argument("--summary", metavar="OUT.json",
                      help="write the summary JSON (with several modes: OUT.<mode>.json)")

@@ -39,8 +39,8 @@ def test_analyze_help_is_grouped_with_meaningful_metavars(capsys) -> None:
 def test_batch_help_shows_store_as_required_and_plot_dir(capsys) -> None:
     _help("batch")
     text = capsys.readouterr().out
-    required = text.split("\nrequired (on the command line or in the --config file):\n")[1].split("\n\n")[0]
-    assert "--store DIR" in required
+    required = text.split("\nrequired (here or as store in the --config file):\n")[1].split("\n\n")[0]
+    assert "--store DIR" in required and "--config" not in required
     assert "--plot-dir DIR" in text and re.search(r"--plot\b(?!-)", text) is None
 
 
