@@ -24,6 +24,7 @@ coalescing gap in bytes (default 4096, see :mod:`mfa_engine.checkpoints.hub`).
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import socket
 import sys
@@ -107,6 +108,11 @@ def check_reachable(what: str, endpoint: str | None = None) -> None:
     host = urlsplit(url).hostname
     if not host:
         return
+    try:
+        ipaddress.ip_address(host)
+        return  # an address needs no name lookup
+    except ValueError:
+        pass
     why = _resolves(host)
     if why is not None:
         _resolves.cache_clear()  # the network may come back
