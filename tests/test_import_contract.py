@@ -34,7 +34,7 @@ LAYERS: list[set[str]] = [
     {"modes", "nx"},
     {"checkpoint_analysis"},
     {"api", "batch", "tm"},
-    {"warmup"},
+    {"warmup", "tracking"},
     {"cli"},
     {"__main__"},
 ]
