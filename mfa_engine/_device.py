@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import glob
 import importlib.util
+import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from mfa_engine.errors import BackendError, ConfigError
@@ -21,6 +23,7 @@ __all__ = [
     "torch_device",
     "triton_interpret",
     "resolve_backend",
+    "suite_record_path",
 ]
 
 #: Backends of the path API (``multi_source_counts``, ``analyze_checkpoint(backend=...)``).
@@ -86,12 +89,40 @@ def _cupy_usable() -> bool:
     return True
 
 
+def suite_record_path() -> Path:
+    """Where ``benchmarks/gpu_suite.py`` records its backend verdict: ``$MFA_GPU_SUITE_JSON``, else
+    ``$XDG_CACHE_HOME/mfa-engine/gpu_suite_verdict.json`` (``~/.cache`` by default)."""
+    env = os.environ.get("MFA_GPU_SUITE_JSON")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "mfa-engine" / "gpu_suite_verdict.json"
+
+
+def _measured_cupy_ok() -> bool:
+    """True when the suite's verdict file says CuPy was measured exact on every case on a device
+    of this one's name, and faster than Triton there."""
+    try:
+        import torch
+
+        name = torch.cuda.get_device_name(0)
+        rec = json.loads(suite_record_path().read_text())
+    except Exception:  # no torch device name, no file, not JSON
+        return False
+    if not isinstance(rec, dict):
+        return False
+    return (rec.get("device") == name and rec.get("cupy_exact") is True
+            and rec.get("triton_exact") is True and rec.get("cupy_faster") is True)  # fmt: skip
+
+
 def resolve_backend(backend: str, allowed: tuple[str, ...], what: str, cuda: bool | None = None) -> str:
     """Resolve ``backend`` to a concrete one and check that it can run here (the one definition).
 
-    ``"auto"`` is: on a CUDA device with triton installed, the GPU backend the static SASS model
-    ranks first (docs/gpu.md): ``"cupy"`` when it is in ``allowed`` and CuPy imports (93.9%
-    useful instructions on sm_90), else ``"triton"`` (92.4%); without a CUDA device, ``"cpu"``.
+    ``"auto"`` is: on a CUDA device with triton installed, ``"triton"`` (executed exactly under
+    the interpreter; the first GPU runs it), unless ``"cupy"`` is in ``allowed``, CuPy imports and
+    ``benchmarks/gpu_suite.py`` has measured CuPy exact on every case on a device of this name
+    and faster than Triton (its verdict file, :func:`suite_record_path`): then ``"cupy"``;
+    without a CUDA device, ``"cpu"``.
     The checks need no GPU library import on a machine without a CUDA device, so a backend that
     cannot run fails at once.
 
@@ -118,7 +149,7 @@ def resolve_backend(backend: str, allowed: tuple[str, ...], what: str, cuda: boo
     if backend == "auto":
         if not (on_cuda and _installed("triton")):
             return "cpu"
-        return "cupy" if "cupy" in allowed and _cupy_usable() else "triton"
+        return "cupy" if "cupy" in allowed and _cupy_usable() and _measured_cupy_ok() else "triton"
     if backend == "triton":
         if not on_cuda and not triton_interpret():
             raise BackendError(

@@ -26,9 +26,9 @@ PACKAGE = ROOT / "mfa_engine"
 #: The layers of the top-level units, lowest first. A new module or subpackage goes here.
 LAYERS: list[set[str]] = [
     {"mfa_engine", "errors", "progress", "sass", "synthetic"},
-    {"limits", "io", "_device", "layered", "arch", "kernels"},
-    {"analysis", "aot"},
-    {"options", "checkpoints", "plots"},
+    {"limits", "io", "_device", "layered", "arch"},
+    {"kernels", "analysis"},
+    {"aot", "options", "checkpoints", "plots"},
     {"paths", "nin", "reference"},
     {"graph_spectrum", "summary"},
     {"modes", "nx"},

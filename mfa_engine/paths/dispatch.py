@@ -7,10 +7,12 @@ from typing import Any
 import numpy as np
 
 from mfa_engine import _device
+from mfa_engine._device import suite_record_path  # where benchmarks/gpu_suite.py records its verdict
 from mfa_engine.paths.counting import sorted_radii
 from mfa_engine.paths.prepare import prepare_graph
 
-__all__ = ["BACKENDS", "HISTOGRAMS", "resolve_backend", "run_counts", "run_distances", "histogram"]
+__all__ = ["BACKENDS", "HISTOGRAMS", "suite_record_path", "resolve_backend", "run_counts", "run_distances",
+           "histogram"]
 
 BACKENDS = _device.PATH_BACKENDS
 
