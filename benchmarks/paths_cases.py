@@ -21,8 +21,9 @@ every node reachable from the source; for dense layered DAGs this equals the min
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp

@@ -10,7 +10,8 @@ record is built, and its ``backend`` is resolved once by the caller
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp

@@ -94,7 +94,7 @@ class LayeredGraph:
                  if not (l < len(self.structural) and self.structural[l])]
         return np.concatenate([p[np.isfinite(p)] for p in parts]) if parts else np.zeros(0)
 
-    def to_csr(self) -> "scipy.sparse.csr_array":
+    def to_csr(self) -> scipy.sparse.csr_array:
         """Export as a SciPy CSR array ``[N, N]`` whose explicit entries are the finite distances.
 
         Returns:

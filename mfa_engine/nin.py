@@ -11,7 +11,8 @@ network is a layered DAG, stored as one dense distance block per pair of consecu
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -267,7 +268,7 @@ class AnalysisOptions:
             )
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None = None, **overrides: Any) -> "AnalysisOptions":
+    def from_mapping(cls, values: Mapping[str, Any] | None = None, **overrides: Any) -> AnalysisOptions:
         """Options from a mapping of option names (``-`` or ``_``) plus keyword overrides.
 
         Raises:
@@ -280,7 +281,7 @@ class AnalysisOptions:
             raise ConfigError(f"unknown analysis option {unknown[0]!r}; known options: {', '.join(sorted(names))}")
         return cls(**merged)
 
-    def replace(self, **changes: Any) -> "AnalysisOptions":
+    def replace(self, **changes: Any) -> AnalysisOptions:
         """A copy with some options changed (validated like a new record)."""
         return type(self).from_mapping(self.to_dict(q_grid_fields=True), **changes)
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue as queue_mod
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from mfa_engine._device import cuda_device_count
 from mfa_engine.batch.tasks import Task, TaskResult, compute_task, warm_task

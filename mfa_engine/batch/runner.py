@@ -8,9 +8,10 @@ finish, so a killed run loses at most the samples in flight and a re-run compute
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from mfa_engine import __version__
 from mfa_engine.batch.executors import InlineExecutor

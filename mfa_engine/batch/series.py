@@ -19,9 +19,9 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from mfa_engine.checkpoints.hub import hub_branches, is_repo_id, offline
 from mfa_engine.checkpoints.locate import cache_repo_for, parse_step, read_refs

@@ -24,8 +24,9 @@ import json
 import sqlite3
 import time
 import urllib.parse
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from mfa_engine.errors import StoreError, plain
 from mfa_engine.io import atomic_write_json, atomic_write_text

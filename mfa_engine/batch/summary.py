@@ -29,7 +29,8 @@ checkpoint asked for has no results (it failed), E(t) is measured from the next 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

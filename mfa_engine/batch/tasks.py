@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from mfa_engine.batch.series import CheckpointSpec
 from mfa_engine.checkpoint_analysis import as_options, resolved_options

@@ -29,8 +29,9 @@ import os
 import socket
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Any, Callable, Sequence
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from mfa_engine.errors import CheckpointError

@@ -30,8 +30,8 @@ import os
 import re
 import shutil
 import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from mfa_engine.errors import CheckpointError
 

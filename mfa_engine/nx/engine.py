@@ -7,7 +7,8 @@ it and run the engine; called with an :class:`MfaGraph` (or ``backend="mfa"``) t
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 import networkx as nx
 import numpy as np

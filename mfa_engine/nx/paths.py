@@ -3,7 +3,8 @@ and errors as NetworkX; see docs/networkx.md)."""
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Iterator
+from collections.abc import Hashable, Iterator
+from typing import Any
 
 import networkx as nx
 

@@ -6,8 +6,9 @@ states. Used by :func:`mfa_engine.tm.cache.build_replay_cache`; the cache layout
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -7,10 +7,10 @@ from collections import Counter
 import numpy as np
 
 from mfa_engine.api import analyze_checkpoint
-from mfa_engine.checkpoints import prefetch as pf
 from mfa_engine.batch.series import expand_series
 from mfa_engine.batch.tasks import Task, compute_task
 from mfa_engine.checkpoints import open_checkpoint
+from mfa_engine.checkpoints import prefetch as pf
 
 
 class CountingCheckpoint:

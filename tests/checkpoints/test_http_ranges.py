@@ -7,8 +7,8 @@ import socket
 import pytest
 
 from mfa_engine.checkpoints import http_ranges
-from mfa_engine.checkpoints.hub import hub_branches
 from mfa_engine.checkpoints.http_ranges import check_reachable, retry_settings
+from mfa_engine.checkpoints.hub import hub_branches
 from mfa_engine.errors import CheckpointError
 
 from .hub_server import HubServer

@@ -9,9 +9,9 @@ import pytest
 
 from mfa_engine.arch import get_adapter
 from mfa_engine.checkpoints import open_checkpoint
+from mfa_engine.checkpoints.shuffled import ShuffledCheckpoint, check_null
 from mfa_engine.errors import ConfigError
 from mfa_engine.nin import build_nin
-from mfa_engine.checkpoints.shuffled import ShuffledCheckpoint, check_null
 
 
 class _ArrayCheckpoint:
