@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mfa_engine.paths.dag import DagLevels
+from mfa_engine.paths.threads import numba_threads
 
 __all__ = ["dag_histogram", "csr_histogram", "group_sources", "choose_dtype", "gamma_for"]
 
@@ -235,13 +236,6 @@ def _stream64(levels: DagLevels, pos: np.ndarray, radii_sorted: np.ndarray, cuto
     hist = np.bincount(flat, minlength=k * r1).reshape(k, r1).astype(np.int64)
     dist = np.where(rows > cutoff, np.inf, rows).astype(np.float32) if want_dist else None
     return hist, dist
-
-
-def numba_threads() -> int:
-    """Number of numba worker threads."""
-    import numba
-
-    return int(numba.get_num_threads())
 
 
 def csr_histogram(
