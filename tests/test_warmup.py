@@ -57,6 +57,30 @@ def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
+class _Refs(ast.NodeVisitor):
+    """Collects ``module.name`` of the numba functions that one module's plain code refers to."""
+
+    def __init__(self, mod: str, names: dict[str, str], modules: dict[str, str],
+                 numba_defs: dict[str, set[str]], found: set[str]) -> None:
+        self.mod, self.names, self.modules, self.numba_defs, self.found = mod, names, modules, numba_defs, found
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        if not any(_is_jit(d) for d in node.decorator_list):  # compiled bodies are not entry points
+            self.generic_visit(node)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        owner = self.mod if node.id in self.numba_defs[self.mod] else self.names.get(node.id)
+        if owner is not None and node.id in self.numba_defs.get(owner, ()):
+            self.found.add(f"{owner}.{node.id}")
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if isinstance(node.value, ast.Name) and node.value.id in self.modules:
+            owner = self.modules[node.value.id]
+            if node.attr in self.numba_defs.get(owner, ()):
+                self.found.add(f"{owner}.{node.attr}")
+        self.generic_visit(node)
+
+
 def python_called_kernels() -> set[str]:
     """``module.name`` of every numba function that non-compiled code of the package calls.
 
@@ -89,24 +113,7 @@ def python_called_kernels() -> set[str]:
                     else:
                         names[a.asname or a.name] = src
 
-        class Visitor(ast.NodeVisitor):
-            def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-                if not any(_is_jit(d) for d in node.decorator_list):
-                    self.generic_visit(node)
-
-            def visit_Name(self, node: ast.Name) -> None:
-                owner = mod if node.id in numba_defs[mod] else names.get(node.id)
-                if owner is not None and node.id in numba_defs.get(owner, ()):
-                    found.add(f"{owner}.{node.id}")
-
-            def visit_Attribute(self, node: ast.Attribute) -> None:
-                if isinstance(node.value, ast.Name) and node.value.id in modules:
-                    owner = modules[node.value.id]
-                    if node.attr in numba_defs.get(owner, ()):
-                        found.add(f"{owner}.{node.attr}")
-                self.generic_visit(node)
-
-        Visitor().visit(tree)
+        _Refs(mod, names, modules, numba_defs, found).visit(tree)
     return found
 
 
