@@ -212,11 +212,16 @@ class HubCheckpoint(Checkpoint):
             path, ranges = self._ranges(name, rows, cols)
             wanted.setdefault(path, []).extend(ranges)
         jobs: list[tuple[str, int, int]] = []
-        for path, ranges in wanted.items():
+        merged = {path: merge_ranges(ranges, self.gap) for path, ranges in wanted.items()}
+        for path, ranges in merged.items():
             mirror = self.mirrors[path]
-            for a, b in mirror.missing(merge_ranges(ranges, self.gap)):
+            mirror.verify(ranges)  # a truncated or altered range is fetched again
+            for a, b in mirror.missing(ranges):
                 jobs.extend((str(path), s, min(b, s + _SPLIT)) for s in range(a, b, _SPLIT))
-        return self._fetch_jobs(jobs)
+        got = self._fetch_jobs(jobs)
+        for path, ranges in merged.items():
+            _check_again(self.mirrors[path], ranges, self.repo_id)
+        return got
 
     def _fetch_jobs(self, jobs: list[tuple[str, int, int]]) -> int:
         if not jobs:
@@ -272,6 +277,7 @@ def _fetch_headers(fetcher: RangeFetcher, mirrors: list[Mirror]) -> None:
     """Fetch the 8-byte length and the JSON header of each safetensors mirror (if not held)."""
     for step in ("length", "header"):
         jobs = []
+        wants: dict[str, list[tuple[int, int]]] = {}
         for m in mirrors:
             if m.size < 8:
                 raise CheckpointError(
@@ -285,12 +291,24 @@ def _fetch_headers(fetcher: RangeFetcher, mirrors: list[Mirror]) -> None:
                 if n > MAX_HEADER_BYTES or 8 + n > m.size:
                     continue  # SafetensorsFile reports the corrupt length
                 want = [(8, 8 + n)]
+            wants[m.remote_name] = want
+            m.verify(want)  # a truncated or altered range is fetched again
             jobs += [(m.remote_name, a, b) for a, b in m.missing(want)]
         by_name = {m.remote_name: m for m in mirrors}
         got: dict[str, list[tuple[int, bytes]]] = {}
         fetcher.fetch(jobs, lambda n, s, d, got=got: got.setdefault(n, []).append((s, d)), progress=False)
         for name, pieces in got.items():
             by_name[name].write(pieces)
+        for name, want in wants.items():
+            _check_again(by_name[name], want, fetcher.repo_id)
+
+
+def _check_again(mirror: Mirror, ranges: list[tuple[int, int]], repo_id: str) -> None:
+    """After a fetch, the wanted ranges must be held and intact (else an error naming the file)."""
+    if mirror.verify(ranges) or mirror.missing(ranges):
+        raise CheckpointError(
+            f"range cache file {mirror.path} (of {repo_id}) changed right after it was written "
+            "(truncated or altered by another process or the disk); its bytes cannot be trusted")
 
 
 def _resolve(repo_id: str, revision: str | None) -> tuple[str, dict[str, int]]:

@@ -4,7 +4,8 @@ Layout under the cache root (``--range-cache``, else ``$MFA_RANGE_CACHE``, else
 ``$HF_HOME/mfa-ranges``, else ``~/.cache/huggingface/mfa-ranges``)::
 
     <root>/models--Org--Name/<commit>/<file>          sparse file of the remote file's size
-    <root>/models--Org--Name/<commit>/<file>.ranges   held byte ranges, one "start end" per line
+    <root>/models--Org--Name/<commit>/<file>.ranges   held byte ranges, one "start end crc32" per line
+    <root>/.mfa-range-cache                            the manifest: every mirror the cache created
 
 The key of a cached range is (repo, commit, file, byte range): a commit hash names immutable
 content, so a range fetched once is never fetched again, whatever seed, mode or run asks for it.
@@ -19,29 +20,55 @@ fetch therefore leaves at most unreferenced bytes in a hole, never a range that 
 A torn last log line (killed mid-append) is ignored. Processes sharing the cache (pool or Ray
 workers) may fetch the same range at once; they write identical bytes.
 
+Verified bytes: each logged range carries the CRC-32 of its bytes. Before a read, the ranges it
+touches are checked against the mirror (its size, then the checksums); a truncated or altered
+range stops counting as held and is fetched again, so a damaged mirror never reads as zeros.
+
+Ownership: the cache deletes only what it wrote. The root holds a manifest
+(``.mfa-range-cache``) listing every mirror the cache created; eviction and :meth:`RangeCache.clear`
+delete only listed files (and their logs), never through a symbolic link, and remove only empty
+folders on a listed file's path. A folder that is not empty and has no manifest (an HF hub
+cache, any other folder) is refused as a range cache; mirrors and logs are opened with
+``O_NOFOLLOW``, so a mirror replaced by a symbolic link is an error, never written through.
+
 Size limit: after each fetch the least recently used mirrors (by modification time, touched
 on every open) are deleted until the allocated size is under the limit (``MFA_RANGE_CACHE_LIMIT``
-bytes, default 50 GB); mirrors of the checkpoint in use are kept.
+bytes, default 50 GB); mirrors of the checkpoint in use are kept, and so are mirrors another
+process has open (each open mirror holds a shared ``flock``; eviction takes an exclusive one
+without waiting and skips the mirror when it cannot).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
-import shutil
+import stat
 import threading
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from mfa_engine.errors import CheckpointError
 
 __all__ = ["RangeCache", "Mirror", "default_cache_root", "merge_ranges", "subtract_ranges",
-           "DEFAULT_LIMIT"]
+           "DEFAULT_LIMIT", "MANIFEST"]
+
+try:  # POSIX: mirrors in use are locked against other processes' eviction
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
 
 #: Default size limit of the range cache in bytes (``MFA_RANGE_CACHE_LIMIT`` overrides it).
 DEFAULT_LIMIT = 50 * 10**9
-_LINE = re.compile(r"^(\d+) (\d+)$")
+#: The range cache's manifest (in its root): the first line names the format, then one relative
+#: mirror path per line.
+MANIFEST = ".mfa-range-cache"
+_MANIFEST_HEAD = "mfa-engine range cache v1\n"
+_LINE = re.compile(r"^(\d+) (\d+) ([0-9a-f]{8})$")
 _LOG_SUFFIX = ".ranges"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 Range = tuple[int, int]
 
@@ -102,75 +129,174 @@ class Mirror:
         path: Mirror file (created with the remote size if missing).
         size: Remote file size in bytes.
         remote_name: The file's path in its repository (default: the mirror's name).
+        root: The cache root the mirror lies in: every folder between it and the mirror must
+            be a real folder, never a symbolic link (None: only the file itself is checked).
+
+    Attributes:
+        created: Whether this object created the mirror file (the cache lists it then).
 
     Raises:
-        CheckpointError: The mirror cannot be created (permissions, full disk).
+        CheckpointError: The mirror cannot be created (permissions, full disk, a symbolic link).
     """
 
-    def __init__(self, path: Path, size: int, remote_name: str | None = None) -> None:
+    def __init__(self, path: Path, size: int, remote_name: str | None = None, *,
+                 root: Path | None = None) -> None:
         self.path = Path(path)
         self.size = int(size)
         self.remote_name = remote_name or self.path.name
         self.log_path = self.path.with_name(self.path.name + _LOG_SUFFIX)
+        self.root = Path(root) if root is not None else None
         self._lock = threading.Lock()
+        self._pieces: dict[Range, int] = {}  # logged range -> CRC-32 of its bytes
+        self._lock_fd: int | None = None
+        self.created = False
         try:
             self._create()
         except OSError as exc:
-            raise CheckpointError(
-                f"cannot create range cache file {self.path}: {exc.strerror or exc}"
-            ) from None
-        self.held = self._load_log()
+            raise CheckpointError(f"cannot create range cache file {self.path}: "
+                                  f"{_why(exc, self.path)}") from None
+        self._add_log(self._load_log())
+
+    # ---------------------------------------------------------------- files
+    def _open(self, path: Path, flags: int, mode: int = 0o644) -> int:
+        """``os.open`` that never follows a symbolic link."""
+        return os.open(path, flags | _NOFOLLOW | _CLOEXEC, mode)
 
     def _create(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            self.log_path.unlink(missing_ok=True)  # a log without its mirror describes nothing
+        if self.root is not None:
+            _make_dirs(self.root, self.path.parent)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(5):
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:  # another process created it first
-                fd = os.open(self.path, os.O_WRONLY)
+                fd = self._open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+                self.created = True
+                self.log_path.unlink(missing_ok=True)  # a log without its mirror describes nothing
+            except FileExistsError:  # it exists (or another process created it first)
+                fd = self._open(self.path, os.O_RDWR)
             try:
-                if os.fstat(fd).st_size < self.size:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    raise CheckpointError(f"range cache file {self.path} is not a regular file")
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_SH)  # in use: other processes do not evict it
+                try:
+                    same = os.lstat(self.path).st_ino == os.fstat(fd).st_ino
+                except FileNotFoundError:
+                    same = False
+                if not same:  # evicted between open and lock: make it again
+                    os.close(fd)
+                    continue
+                current = st.st_size
+                if current > self.size:  # not this content: start over
+                    self.log_path.unlink(missing_ok=True)
+                    os.ftruncate(fd, 0)
+                    current = 0
+                if current < self.size:
                     os.ftruncate(fd, self.size)
-            finally:
+                self._truncated_at = current  # ranges past it are gone (checked on loading)
+                os.utime(fd)  # recently used (the size limit evicts the oldest)
+            except BaseException:
                 os.close(fd)
-        current = self.path.stat().st_size
-        if current < self.size:  # created by a racing process that has not sized it yet
-            os.truncate(self.path, self.size)
-        elif current > self.size:  # not this content: start over
-            self.log_path.unlink(missing_ok=True)
-            os.truncate(self.path, 0)
-            os.truncate(self.path, self.size)
-        os.utime(self.path)  # recently used (the size limit evicts the oldest)
+                raise
+            self._lock_fd = fd
+            return
+        raise CheckpointError(f"range cache file {self.path} keeps disappearing (another process "
+                              "is clearing the range cache)")
 
-    def _load_log(self) -> list[Range]:
+    def close(self) -> None:
+        """Release the mirror (its in-use lock); the object cannot fetch afterwards."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self) -> None:
         try:
-            text = self.log_path.read_text(encoding="ascii", errors="replace")
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    def _load_log(self) -> dict[Range, int]:
+        try:
+            fd = self._open(self.log_path, os.O_RDONLY)
         except FileNotFoundError:
-            return []
+            return {}
         except OSError as exc:
-            raise CheckpointError(f"cannot read range log {self.log_path}: {exc.strerror or exc}") from None
+            raise CheckpointError(f"cannot read range log {self.log_path}: {_why(exc, self.log_path)}") from None
+        with os.fdopen(fd, "rb") as fh:
+            text = fh.read().decode("ascii", errors="replace")
         lines = text.split("\n")
         if not text.endswith("\n"):
             lines = lines[:-1]  # a torn last line (killed mid-append) is not a range
-        ranges = []
+        limit = min(self.size, getattr(self, "_truncated_at", self.size))
+        pieces: dict[Range, int] = {}
         for line in lines:
-            m = _LINE.match(line)
+            m = _LINE.match(line)  # a line without a checksum is not trusted (fetched again)
             if m:
                 a, b = int(m.group(1)), int(m.group(2))
-                if 0 <= a < b <= self.size:
-                    ranges.append((a, b))
-        return merge_ranges(ranges)
+                if 0 <= a < b <= limit:
+                    pieces[(a, b)] = int(m.group(3), 16)
+        return pieces
+
+    def _add_log(self, pieces: dict[Range, int]) -> None:
+        with self._lock:
+            self._pieces.update(pieces)
+            self.held = merge_ranges(self._pieces)
 
     def refresh(self) -> None:
         """Re-read the range log (ranges other processes added)."""
-        with self._lock:
-            self.held = merge_ranges([*self.held, *self._load_log()])
+        self._truncated_at = self.size
+        self._add_log(self._load_log())
 
     def missing(self, ranges: Sequence[Range]) -> list[Range]:
         """Parts of the sorted disjoint ``ranges`` not held yet."""
         with self._lock:
             return subtract_ranges(ranges, self.held)
+
+    def verify(self, ranges: Sequence[Range]) -> int:
+        """Check the held bytes of ``ranges`` (size, then checksums); drop what is damaged.
+
+        A mirror truncated since it was opened is extended to its size again; a logged range
+        whose bytes no longer match its checksum stops counting as held, so the next
+        :meth:`missing` asks for it again.
+
+        Args:
+            ranges: Sorted disjoint byte ranges about to be read.
+
+        Returns:
+            The number of logged ranges dropped.
+
+        Raises:
+            CheckpointError: The mirror was deleted or cannot be read.
+        """
+        with self._lock:
+            pieces = [p for p in self._pieces if _overlaps(p, ranges)]
+        if not pieces:
+            return 0
+        try:
+            fd = self._open(self.path, os.O_RDWR)
+        except FileNotFoundError:
+            raise CheckpointError(_gone(self.path)) from None
+        except OSError as exc:
+            raise CheckpointError(f"cannot read range cache file {self.path}: {_why(exc, self.path)}") from None
+        bad = []
+        try:
+            current = os.fstat(fd).st_size
+            if current < self.size:  # truncated under us: its tail reads as zeros, so drop it
+                os.ftruncate(fd, self.size)
+            for a, b in pieces:
+                if b > current or zlib.crc32(_pread(fd, a, b - a)) != self._pieces.get((a, b)):
+                    bad.append((a, b))
+        except OSError as exc:
+            raise CheckpointError(f"cannot read range cache file {self.path}: {_why(exc, self.path)}") from None
+        finally:
+            os.close(fd)
+        if bad:
+            with self._lock:
+                for p in bad:
+                    self._pieces.pop(p, None)
+                self.held = merge_ranges(self._pieces)
+        return len(bad)
 
     def write(self, pieces: Sequence[tuple[int, bytes]]) -> None:
         """Store fetched ranges: data first (flushed to disk), then the log entries.
@@ -185,9 +311,12 @@ class Mirror:
                 raise CheckpointError(
                     f"range {off}-{off + len(data)} is outside {self.path.name} ({self.size} bytes)"
                 )
+        sums = {(off, off + len(data)): zlib.crc32(data) for off, data in pieces if data}
         try:
-            fd = os.open(self.path, os.O_WRONLY)
+            fd = self._open(self.path, os.O_WRONLY)
             try:
+                if os.fstat(fd).st_size < self.size:  # truncated by someone else: size it again
+                    os.ftruncate(fd, self.size)
                 for off, data in pieces:
                     view = memoryview(data)
                     done = 0
@@ -196,24 +325,67 @@ class Mirror:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            lines = "".join(f"{off} {off + len(data)}\n" for off, data in pieces if data)
-            fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            lines = "".join(f"{a} {b} {c:08x}\n" for (a, b), c in sums.items())
+            fd = self._open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
             try:
                 os.write(fd, lines.encode("ascii"))
                 os.fsync(fd)
             finally:
                 os.close(fd)
+        except FileNotFoundError:
+            raise CheckpointError(_gone(self.path)) from None
         except OSError as exc:
             raise CheckpointError(
-                f"cannot write to range cache file {self.path}: {exc.strerror or exc}"
+                f"cannot write to range cache file {self.path}: {_why(exc, self.path)}"
             ) from None
-        with self._lock:
-            self.held = merge_ranges([*self.held, *((o, o + len(d)) for o, d in pieces if d)])
+        self._add_log(sums)
 
     def held_bytes(self) -> int:
         """Bytes of the remote file held locally."""
         with self._lock:
             return sum(b - a for a, b in self.held)
+
+
+def _why(exc: OSError, path: Path) -> str:
+    if exc.errno == errno.ELOOP or (exc.errno == errno.EMLINK and _NOFOLLOW):
+        return ("it is a symbolic link; the range cache writes only files it made (delete the link, "
+                "or run `mfa cache clear`)")
+    return str(exc.strerror or exc)
+
+
+def _gone(path: Path) -> str:
+    return (f"range cache file {path} was deleted while in use (another process's `mfa cache clear`, "
+            "or a size-limit eviction by a process without in-use locks); run again")
+
+
+def _overlaps(piece: Range, ranges: Sequence[Range]) -> bool:
+    a, b = piece
+    return any(s < b and a < e for s, e in ranges)
+
+
+def _pread(fd: int, offset: int, length: int) -> bytes:
+    out = bytearray()
+    while len(out) < length:
+        chunk = os.pread(fd, length - len(out), offset + len(out))
+        if not chunk:
+            break  # past the end: the checksum fails
+        out += chunk
+    return bytes(out)
+
+
+def _make_dirs(root: Path, folder: Path) -> None:
+    """Create ``folder`` under ``root``; every folder on the way must be a real folder."""
+    rel = folder.relative_to(root)
+    cur = root
+    for part in rel.parts:
+        cur = cur / part
+        try:
+            cur.mkdir()
+        except FileExistsError:
+            pass
+        if not stat.S_ISDIR(os.lstat(cur).st_mode):
+            raise CheckpointError(f"range cache folder {cur} is a symbolic link or not a folder; "
+                                  "the range cache writes only into folders it made")
 
 
 def _repo_folder(repo_id: str) -> str:
@@ -222,10 +394,42 @@ def _repo_folder(repo_id: str) -> str:
 
 def _allocated(path: Path) -> int:
     try:
-        st = path.stat()
+        st = os.lstat(path)
     except OSError:
         return 0
     return int(getattr(st, "st_blocks", 0)) * 512 or st.st_size
+
+
+def _owned_file(root: Path, rel: str) -> Path | None:
+    """The listed file ``root/rel`` when every part of it is real (no link), else None."""
+    parts = Path(rel).parts
+    if (len(parts) < 3 or not parts[0].startswith("models--") or Path(rel).is_absolute()
+            or any(p in ("", ".", "..") for p in parts) or rel.endswith(_LOG_SUFFIX)):
+        return None
+    cur = root
+    try:
+        for part in parts[:-1]:
+            cur = cur / part
+            if not stat.S_ISDIR(os.lstat(cur).st_mode):
+                return None
+        cur = cur / parts[-1]
+        if not stat.S_ISREG(os.lstat(cur).st_mode):
+            return None
+    except OSError:
+        return None
+    return cur
+
+
+def _is_hf_hub_cache(root: Path) -> bool:
+    try:
+        from huggingface_hub import constants
+
+        if root.resolve() == Path(constants.HF_HUB_CACHE).expanduser().resolve():
+            return True
+    except (ImportError, OSError):
+        pass
+    return any((p / sub).exists() for p in root.glob("models--*")
+               for sub in ("blobs", "snapshots", "refs"))
 
 
 class RangeCache:
@@ -242,20 +446,83 @@ class RangeCache:
             limit = int(os.environ.get("MFA_RANGE_CACHE_LIMIT", DEFAULT_LIMIT))
         self.limit = int(limit)
 
+    @property
+    def manifest(self) -> Path:
+        """The manifest file (``<root>/.mfa-range-cache``)."""
+        return self.root / MANIFEST
+
+    def _claim(self) -> None:
+        """Make sure the root is this cache's own: create it with a manifest, or find one."""
+        if _is_hf_hub_cache(self.root):
+            raise CheckpointError(
+                f"{self.root} is a Hugging Face hub cache, not a range cache; give --range-cache "
+                "(or MFA_RANGE_CACHE) a folder of its own, such as $HF_HOME/mfa-ranges")
+        if self.manifest.is_file() and not self.manifest.is_symlink():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not stat.S_ISDIR(os.lstat(self.root).st_mode):
+            raise CheckpointError(f"range cache folder {self.root} is a symbolic link; give "
+                                  "--range-cache a real folder")
+        if any(True for _ in self.root.iterdir()):
+            raise CheckpointError(
+                f"{self.root} is not empty and has no range cache manifest ({MANIFEST}); the range "
+                "cache uses only a new or empty folder it made (give --range-cache another folder, "
+                "or delete this one if an older mfa-engine made it)")
+        try:
+            fd = os.open(self.manifest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+        except FileExistsError:
+            return
+        try:
+            os.write(fd, _MANIFEST_HEAD.encode("ascii"))
+        finally:
+            os.close(fd)
+
+    def _list(self, rel: str) -> None:
+        fd = os.open(self.manifest, os.O_WRONLY | os.O_APPEND | _NOFOLLOW)
+        try:
+            os.write(fd, (rel + "\n").encode("utf-8"))
+        finally:
+            os.close(fd)
+
+    def _listed(self) -> list[str]:
+        """Relative paths the manifest lists ([] without a manifest: nothing is the cache's)."""
+        try:
+            fd = os.open(self.manifest, os.O_RDONLY | _NOFOLLOW)
+        except OSError:
+            return []
+        with os.fdopen(fd, "rb") as fh:
+            text = fh.read().decode("utf-8", errors="replace")
+        if not text.startswith(_MANIFEST_HEAD):
+            return []
+        lines = text[len(_MANIFEST_HEAD):].split("\n")
+        if not text.endswith("\n"):
+            lines = lines[:-1]
+        return list(dict.fromkeys(line for line in lines if line))
+
     def mirror(self, repo_id: str, commit: str, filename: str, size: int) -> Mirror:
-        """The mirror of ``filename`` at ``commit`` of ``repo_id`` (created if missing)."""
+        """The mirror of ``filename`` at ``commit`` of ``repo_id`` (created if missing).
+
+        Raises:
+            CheckpointError: A bad key, or a root that is not this cache's own (an HF hub
+                cache, a folder with other content, a symbolic link on the way).
+        """
         if not re.fullmatch(r"[0-9a-fA-F]{7,64}", commit):
             raise CheckpointError(f"commit {commit!r} of {repo_id} is not a hash; cannot key the range cache")
         parts = Path(filename).parts
-        if not parts or any(p in ("..", "") or p.startswith("/") for p in parts):
+        if not parts or any(p in ("..", ".", "") or p.startswith("/") for p in parts):
             raise CheckpointError(f"file name {filename!r} of {repo_id} is not a relative path")
-        return Mirror(self.root / _repo_folder(repo_id) / commit / filename, size, filename)
+        if filename.endswith(_LOG_SUFFIX):
+            raise CheckpointError(f"file name {filename!r} of {repo_id} ends in {_LOG_SUFFIX}, "
+                                  "the range cache's log suffix")
+        self._claim()
+        rel = Path(_repo_folder(repo_id)) / commit / filename
+        m = Mirror(self.root / rel, size, filename, root=self.root)
+        if m.created or rel.as_posix() not in self._listed():
+            self._list(rel.as_posix())
+        return m
 
     def _mirrors(self) -> list[Path]:
-        if not self.root.is_dir():
-            return []
-        return [p for p in self.root.glob("models--*/*/**/*")
-                if p.is_file() and not p.name.endswith(_LOG_SUFFIX)]
+        return [p for p in (_owned_file(self.root, rel) for rel in self._listed()) if p is not None]
 
     def info(self) -> dict:
         """Size and content of the cache.
@@ -270,10 +537,11 @@ class RangeCache:
             rel = path.relative_to(self.root)
             repo = rel.parts[0].removeprefix("models--").replace("--", "/")
             m = Mirror.__new__(Mirror)  # read-only view: do not create or touch anything
-            m.path, m.size = path, path.stat().st_size
+            m.path, m.size = path, os.lstat(path).st_size
             m.log_path = path.with_name(path.name + _LOG_SUFFIX)
             m._lock = threading.Lock()
-            n = sum(b - a for a, b in m._load_log())
+            m._lock_fd = None
+            n = sum(b - a for a, b in merge_ranges(m._load_log()))
             entry = repos.setdefault(repo, {"commits": set(), "files": 0, "held_bytes": 0})
             entry["commits"].add(rel.parts[1])
             entry["files"] += 1
@@ -285,18 +553,76 @@ class RangeCache:
         return {"root": str(self.root), "limit": self.limit, "allocated_bytes": allocated,
                 "held_bytes": held, "repos": repos}
 
+    def _delete(self, path: Path) -> int | None:
+        """Delete one listed mirror and its log unless a process has it open; bytes freed."""
+        try:
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+        except OSError:
+            return None
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return None  # in use by a process
+            size = _allocated(path)
+            log = path.with_name(path.name + _LOG_SUFFIX)
+            if os.path.lexists(log) and not os.path.islink(log):
+                log.unlink(missing_ok=True)  # log first
+            path.unlink(missing_ok=True)
+            return size
+        finally:
+            os.close(fd)
+
+    def _prune(self, path: Path) -> None:
+        """Remove the now empty folders between ``path`` and the root (never a link)."""
+        cur = path.parent
+        while cur != self.root and self.root in cur.parents:
+            try:
+                if not stat.S_ISDIR(os.lstat(cur).st_mode):
+                    return
+                cur.rmdir()
+            except OSError:
+                return
+            cur = cur.parent
+
     def clear(self, repo_id: str | None = None) -> int:
-        """Delete the cache (or one repository's part of it); returns the bytes freed."""
-        target = self.root if repo_id is None else self.root / _repo_folder(repo_id)
-        if not target.exists():
+        """Delete the cache's own files (or one repository's); returns the bytes freed.
+
+        Only files the manifest lists are deleted, never through a symbolic link; files
+        another process has open are kept; then the empty folders on their paths go.
+
+        Raises:
+            CheckpointError: The root is an HF hub cache or a folder with content and no
+                manifest (nothing is deleted).
+        """
+        if not self.root.exists():
             return 0
-        freed = sum(_allocated(p) for p in target.rglob("*") if p.is_file())
-        if repo_id is None:
-            for child in self.root.iterdir():  # only what the cache made
-                if child.is_dir() and child.name.startswith("models--"):
-                    shutil.rmtree(child)
-        else:
-            shutil.rmtree(target)
+        if not self.manifest.is_file() or self.manifest.is_symlink():
+            if not any(True for _ in self.root.iterdir()):
+                return 0
+            raise CheckpointError(
+                f"{self.root} has no range cache manifest ({MANIFEST}): not a range cache made by "
+                "mfa-engine, nothing deleted (pass --range-cache the range cache folder)")
+        prefix = None if repo_id is None else _repo_folder(repo_id) + "/"
+        freed = 0
+        kept = []
+        for rel in self._listed():
+            if prefix is not None and not rel.startswith(prefix):
+                kept.append(rel)
+                continue
+            path = _owned_file(self.root, rel)
+            if path is None:
+                continue  # gone, or not the cache's own any more (a link): forgotten
+            n = self._delete(path)
+            if n is None:
+                kept.append(rel)
+                continue
+            freed += n
+            self._prune(path)
+        tmp = self.manifest.with_name(f"{MANIFEST}.{os.getpid()}.tmp")
+        tmp.write_text(_MANIFEST_HEAD + "".join(r + "\n" for r in kept), encoding="utf-8")
+        os.replace(tmp, self.manifest)
         return freed
 
     def evict(self, keep: Iterable[Path] = ()) -> int:
@@ -308,17 +634,23 @@ class RangeCache:
         Returns:
             Bytes freed.
         """
-        keep_set = {Path(p).resolve() for p in keep}
-        entries = [(p.stat().st_mtime, _allocated(p), p) for p in self._mirrors()]
+        keep_set = {Path(p).absolute() for p in keep}
+        entries = []
+        for p in self._mirrors():
+            try:
+                entries.append((os.lstat(p).st_mtime, _allocated(p), p))
+            except OSError:
+                continue
         total = sum(e[1] for e in entries)
         freed = 0
         for _, size, path in sorted(entries):
             if total <= self.limit:
                 break
-            if path.resolve() in keep_set:
+            if path.absolute() in keep_set:
                 continue
-            path.with_name(path.name + _LOG_SUFFIX).unlink(missing_ok=True)  # log first
-            path.unlink(missing_ok=True)
+            n = self._delete(path)
+            if n is None:
+                continue
             total -= size
-            freed += size
+            freed += n
         return freed

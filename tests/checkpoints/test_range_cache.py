@@ -81,6 +81,11 @@ def test_cache_keys_info_clear_and_limit(tmp_path: Path) -> None:
     os.utime(b.path, (1, 1))  # b is the least recently used
     small = RangeCache(tmp_path / "c", limit=1)
     small.evict(keep=[a.path])
+    assert b.path.exists()  # b is open (in use): kept
+    b.close()
+    small.evict(keep=[a.path])
     assert a.path.exists() and not b.path.exists() and not b.log_path.exists()
+    assert cache.clear("Org/A") == 0 and a.path.exists()  # a is open (in use): kept
+    a.close()
     assert cache.clear("Org/A") > 0 and cache.info()["repos"] == {}
     assert cache.clear() == 0
