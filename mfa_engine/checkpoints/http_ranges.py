@@ -17,6 +17,14 @@ Failures and what happens:
 * A host name that does not resolve (no network, no DNS): no retry, one error at once that
   names the ways to work offline (:func:`check_reachable`).
 
+* Deadlines (:func:`deadline_settings`): the range requests of one remote file may take
+  ``MFA_HUB_FILE_DEADLINE`` seconds in all (default 3600), those of one checkpoint (every
+  file of the commit) ``MFA_HUB_DEADLINE`` seconds (default 14400), counting only the time
+  spent fetching. A response stalls when a window of ``MFA_HUB_STALL`` seconds (default 60)
+  brings fewer than ``MFA_HUB_STALL_BYTES`` bytes (default 16384) without finishing the range
+  (so a server trickling a few bytes at a time cannot hold a run forever); a stall or a
+  deadline is one error at once, not retried, naming the variable to raise.
+
 Settings (environment): ``MFA_HUB_WORKERS`` parallel requests (default 8), ``MFA_HUB_GAP``
 coalescing gap in bytes (default 4096, see :mod:`mfa_engine.checkpoints.hub`).
 """
@@ -29,6 +37,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
@@ -38,7 +47,7 @@ from mfa_engine.errors import CheckpointError
 from mfa_engine.progress import progress_bar
 
 __all__ = ["RangeFetcher", "hub_endpoint", "env_int", "env_float", "retry_settings", "check_reachable",
-           "OFFLINE_HINT"]
+           "OFFLINE_HINT", "deadline_settings"]
 
 _MAX_WAIT = 8.0
 #: Show a byte progress bar when one fetch moves more than this (and stderr is a terminal).
@@ -77,6 +86,42 @@ def retry_settings() -> dict[str, Any]:
     """
     return {"max_retries": max(1, env_int("MFA_HUB_RETRIES", 5)) - 1,
             "base_wait_time": max(0.0, env_float("MFA_HUB_BACKOFF", 0.5)), "max_wait_time": _MAX_WAIT}
+
+
+def _env_positive(name: str, default: float) -> float:
+    """A positive finite number from the environment (``default`` when unset or empty).
+
+    Raises:
+        CheckpointError: One line naming the variable when it is not a positive number.
+    """
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        out = float(value)
+    except ValueError:
+        out = float("nan")
+    if not (0 < out < float("inf")):
+        raise CheckpointError(f"{name}={value!r} is not a positive number of "
+                              f"{'bytes' if name.endswith('BYTES') else 'seconds'}")
+    return out
+
+
+def deadline_settings() -> dict[str, float]:
+    """The deadlines and the stall rule of range reads (see the module docstring).
+
+    Returns:
+        ``{"file": s, "checkpoint": s, "stall": s, "stall_bytes": n}`` from
+        ``MFA_HUB_FILE_DEADLINE`` (3600), ``MFA_HUB_DEADLINE`` (14400), ``MFA_HUB_STALL`` (60)
+        and ``MFA_HUB_STALL_BYTES`` (16384).
+
+    Raises:
+        CheckpointError: A setting that is not a positive number (one line naming it).
+    """
+    return {"file": _env_positive("MFA_HUB_FILE_DEADLINE", 3600.0),
+            "checkpoint": _env_positive("MFA_HUB_DEADLINE", 14400.0),
+            "stall": _env_positive("MFA_HUB_STALL", 60.0),
+            "stall_bytes": _env_positive("MFA_HUB_STALL_BYTES", 16384.0)}
 
 
 def hub_endpoint() -> str:
@@ -147,6 +192,9 @@ class RangeFetcher:
         self._retry = retry_settings()
         self.attempts = self._retry["max_retries"] + 1
         self.workers = max(1, env_int("MFA_HUB_WORKERS", 8))
+        self.deadlines = deadline_settings()
+        self.spent = 0.0  # seconds spent fetching for this checkpoint
+        self.file_spent: dict[str, float] = {}  # ... and per remote file
         self.bytes_read = 0
         self.requests = 0
         self._lock = threading.Lock()
@@ -166,28 +214,80 @@ class RangeFetcher:
         headers["Accept-Encoding"] = "identity"
         return headers
 
-    def get(self, filename: str, start: int, end: int) -> bytes:
+    def get(self, filename: str, start: int, end: int,
+            deadline: tuple[float, str] | None = None) -> bytes:
         """Bytes ``[start, end)`` of ``filename``, retried on transient failures.
 
+        Args:
+            filename: The file's path in the repository.
+            start: First byte.
+            end: One past the last byte.
+            deadline: ``(time.monotonic() limit, what sets it)``; default: this call alone
+                under the per-file and per-checkpoint deadlines.
+
         Raises:
-            CheckpointError: Access denied, not found, a wrong answer, or still failing after
-                the last attempt.
+            CheckpointError: Access denied, not found, a wrong answer, a stall, the deadline,
+                or still failing after the last attempt.
         """
         from huggingface_hub.errors import HfHubHTTPError
-        from huggingface_hub.utils import http_backoff
+        from huggingface_hub.utils import http_stream_backoff
 
+        if deadline is None:
+            deadline = self._deadline(filename, time.monotonic())
+        limit, what = deadline
         where = f"{filename} of {self.repo_id}@{self.commit[:12]}"
-        failed = (f"reading bytes {start}-{end - 1} of {filename} from {self.repo_id}@{self.commit[:12]} "
-                  f"({self.endpoint}) failed after {self.attempts} attempts")
-        try:
-            r = http_backoff("GET", self.url(filename), headers=self._headers(start, end),
-                             follow_redirects=True, timeout=60.0, **self._retry)
-        except HfHubHTTPError as exc:  # a retried status, still failing after the last attempt
-            status = getattr(getattr(exc, "response", None), "status_code", None)
-            raise CheckpointError(f"{failed}: HTTP {status}") from None
-        except Exception as exc:  # noqa: BLE001 - transport errors, after the last attempt
-            raise CheckpointError(f"{failed}: {_cause(exc)}") from None
-        status = r.status_code
+        span = f"bytes {start}-{end - 1} of {filename} from {self.repo_id}@{self.commit[:12]}"
+        failed = f"reading {span} ({self.endpoint}) failed after {self.attempts} attempts"
+        stall, stall_bytes = self.deadlines["stall"], self.deadlines["stall_bytes"]
+
+        def remaining() -> float:
+            left = limit - time.monotonic()
+            if left <= 0:
+                raise CheckpointError(f"reading {span} stopped: the deadline {what} ran out "
+                                      "(raise it for slow links)")
+            return left
+
+        for attempt in range(self.attempts):
+            body = bytearray()
+            reading = False  # the answer's head arrived: errors from here on are ours to retry
+            try:
+                with http_stream_backoff("GET", self.url(filename), headers=self._headers(start, end),
+                                         follow_redirects=True, timeout=min(stall, remaining()),
+                                         **self._retry) as r:
+                    status = r.status_code
+                    got = r.headers.get("Content-Range", "")
+                    if status == 206:
+                        reading = True
+                        window, window_bytes = time.monotonic(), 0
+                        for chunk in r.iter_bytes():
+                            body += chunk
+                            window_bytes += len(chunk)
+                            remaining()
+                            now = time.monotonic()
+                            if len(body) >= end - start:
+                                continue
+                            if now - window >= stall:
+                                if window_bytes < stall_bytes:
+                                    raise CheckpointError(
+                                        f"reading {span} stalled: {window_bytes} bytes in "
+                                        f"{now - window:.0f} s (MFA_HUB_STALL={stall:g} s, "
+                                        f"MFA_HUB_STALL_BYTES={stall_bytes:g})")
+                                window, window_bytes = now, 0
+                break
+            except CheckpointError:
+                raise
+            except HfHubHTTPError as exc:  # a retried status, still failing after the last attempt
+                status = getattr(getattr(exc, "response", None), "status_code", None)
+                raise CheckpointError(f"{failed}: HTTP {status}") from None
+            except Exception as exc:  # noqa: BLE001 - transport errors
+                if "Timeout" in type(exc).__name__ and reading:  # silent mid-body: a stall
+                    raise CheckpointError(f"reading {span} stalled: no byte for {stall:g} s "
+                                          f"(MFA_HUB_STALL={stall:g} s)") from None
+                remaining()
+                if not reading or attempt + 1 == self.attempts:
+                    raise CheckpointError(f"{failed}: {_cause(exc)}") from None
+                wait_s = min(self._retry["base_wait_time"] * 2 ** attempt, self._retry["max_wait_time"])
+                time.sleep(max(0.0, min(wait_s, limit - time.monotonic())))
         if status in (401, 403):
             raise CheckpointError(
                 f"access to {self.repo_id} denied (HTTP {status}) reading {filename}: the "
@@ -201,8 +301,6 @@ class RangeFetcher:
                 f"{where}: the server answered HTTP {status} to a range request for bytes "
                 f"{start}-{end - 1}; expected 206 Partial Content"
             )
-        got = r.headers.get("Content-Range", "")
-        body = r.content
         if not got.startswith(f"bytes {start}-") or len(body) != end - start:
             raise CheckpointError(
                 f"{where}: the answer to a range request for bytes {start}-{end - 1} has "
@@ -211,7 +309,16 @@ class RangeFetcher:
         with self._lock:
             self.bytes_read += len(body)
             self.requests += 1
-        return body
+        return bytes(body)
+
+    def _deadline(self, filename: str, t0: float) -> tuple[float, str]:
+        """The deadline of a fetch of ``filename`` that started at ``t0`` (monotonic)."""
+        d = self.deadlines
+        file_left = d["file"] - self.file_spent.get(filename, 0.0)
+        ckpt_left = d["checkpoint"] - self.spent
+        if file_left <= ckpt_left:
+            return t0 + file_left, f"MFA_HUB_FILE_DEADLINE={d['file']:g} s for {filename}"
+        return t0 + ckpt_left, f"MFA_HUB_DEADLINE={d['checkpoint']:g} s for {self.repo_id}@{self.commit[:12]}"
 
     def fetch(self, jobs: Sequence[tuple[str, int, int]],
               sink: Callable[[str, int, bytes], None], *, progress: bool | None = None) -> None:
@@ -229,6 +336,19 @@ class RangeFetcher:
         """
         if not jobs:
             return
+        t0 = time.monotonic()
+        deadlines = {name: self._deadline(name, t0) for name in {n for n, _, _ in jobs}}
+        try:
+            self._fetch(jobs, sink, progress, deadlines)
+        finally:
+            took = time.monotonic() - t0
+            with self._lock:
+                self.spent += took
+                for name in deadlines:
+                    self.file_spent[name] = self.file_spent.get(name, 0.0) + took
+
+    def _fetch(self, jobs: Sequence[tuple[str, int, int]], sink: Callable[[str, int, bytes], None],
+               progress: bool | None, deadlines: dict[str, tuple[float, str]]) -> None:
         total = sum(e - s for _, s, e in jobs)
         if progress is None:
             progress = total > PROGRESS_MIN_BYTES and sys.stderr.isatty()
@@ -238,12 +358,12 @@ class RangeFetcher:
         try:
             if len(jobs) == 1 or self.workers == 1:
                 for name, s, e in jobs:
-                    sink(name, s, self.get(name, s, e))
+                    sink(name, s, self.get(name, s, e, deadlines[name]))
                     if bar is not None:
                         bar.update(e - s)
                 return
             with ThreadPoolExecutor(self.workers, thread_name_prefix="mfa-range") as pool:
-                pending = {pool.submit(self.get, n, s, e): (n, s, e) for n, s, e in jobs}
+                pending = {pool.submit(self.get, n, s, e, deadlines[n]): (n, s, e) for n, s, e in jobs}
                 while pending:
                     done, _ = wait(pending, return_when=FIRST_EXCEPTION)
                     for fut in done:

@@ -20,7 +20,8 @@ Files are real files or :class:`VirtualFile` objects whose bytes are computed fr
 
 Fault injection (:meth:`HubServer.add_fault`): ``"500"`` / ``"503"`` responses, ``"drop"``
 (close the connection without answering), ``"truncate"`` (announce the full length, send half
-the body, close), ``"401"`` (as a gated or private repo without a token), ``"404"``.
+the body, close), ``"trickle"`` (send the body 64 bytes at a time, one piece every
+:attr:`HubServer.trickle_interval` seconds), ``"401"`` (as a gated or private repo without a token), ``"404"``.
 A token can be required for the whole server (``token=``).
 """
 
@@ -30,6 +31,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -114,6 +116,7 @@ class HubServer:
         endpoint: ``http://127.0.0.1:<port>`` (set ``HF_ENDPOINT`` to it).
         bytes_sent: Body bytes sent in all responses.
         range_bytes: Body bytes sent in 206 (range) responses.
+        trickle_interval: Seconds between the 64-byte pieces of a ``"trickle"`` answer.
         log: ``(method, path, range header, status)`` per request.
     """
 
@@ -123,6 +126,7 @@ class HubServer:
         self.faults: list[Fault] = []
         self.bytes_sent = 0
         self.range_bytes = 0
+        self.trickle_interval = 0.5
         self.log: list[tuple[str, str, str | None, int]] = []
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -284,7 +288,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(401, None, "Invalid credentials in Authorization header", head)
             return
         fault = self.hub._take_fault(self.command, path, ranged)
-        if fault is not None and fault != "truncate" and self._apply_fault(fault, head):
+        self._trickle = fault == "trickle"
+        if fault is not None and fault not in ("truncate", "trickle") and self._apply_fault(fault, head):
             return
         if path.startswith("/api/models/"):
             self._api(path[len("/api/models/"):], head)
@@ -394,9 +399,12 @@ class _Handler(BaseHTTPRequestHandler):
         pos = start
         try:
             while pos < stop:
-                n = min(4 << 20, stop - pos)
+                n = min(64 if self._trickle else 4 << 20, stop - pos)
                 chunk = _read(src, pos, n)
                 self.wfile.write(chunk)
+                if self._trickle:
+                    self.wfile.flush()
+                    time.sleep(self.hub.trickle_interval)
                 sent += len(chunk)
                 pos += n
         except OSError:  # the client went away
