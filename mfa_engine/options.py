@@ -28,7 +28,7 @@ import numpy as np
 from mfa_engine._device import PATH_BACKENDS as _BACKENDS
 from mfa_engine.analysis.qgrid import check_q, default_q, q_grid
 from mfa_engine.errors import ConfigError, plain
-from mfa_engine.limits import MAX_N_RADII, MAX_SAMPLES
+from mfa_engine.limits import MAX_N_RADII, MAX_SAMPLES, check_run_budget
 
 __all__ = ["AnalysisOptions", "GROUPS", "MODES", "option", "option_fields", "check_option"]
 
@@ -260,7 +260,8 @@ class AnalysisOptions:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, f.metadata["check"](f.name, getattr(self, f.name)))
-        self.q_grid()  # the grid itself is valid (>= 3 values)
+        grid = self.q_grid()  # the grid itself is valid (>= 3 values)
+        check_run_budget(self.samples, int(grid.size), self.n_radii)  # results that fit
         if self.mode == "reference" and self.neurons_per_layer == "all":
             raise ConfigError(
                 "neurons_per_layer='all' is not supported in reference mode, which samples a fixed "

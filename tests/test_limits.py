@@ -97,3 +97,23 @@ def test_toml_mode_is_a_one_line_error(capsys, tmp_path, toml):
     cfg.write_text(f'store = "{tmp_path / "s"}"\ncheckpoints = ["{MISSING}"]\n{toml}\n')
     assert main(["batch", "--config", str(cfg)]) == 2
     assert "expected paper, reference or paper,reference" in _error(capsys)
+
+
+def test_x9_results_budget_refuses_with_the_estimate(capsys, tmp_path):
+    est = limits.estimate_run(10_000, 10_001, 64)
+    assert est == {"memory_bytes": 10_000 * (16_384 + 480 * 10_001) + 32 * 10_001 * 64,
+                   "json_bytes": 10_000 * (2_048 + 90 * 10_001)}
+    argv = ["--samples", "10000", "--q-min", "-5", "--q-max", "5", "--q-step", "0.001"]
+    for command in ("analyze", "batch"):
+        extra = ["--store", str(tmp_path / "s")] if command == "batch" else []
+        assert main([command, MISSING, *argv, *extra]) == 2
+        line = _error(capsys)
+        assert ("--samples 10000 with a q grid of 10001 values needs about 48.2 GB of memory for the "
+                "results (budget 8 GB) and about 9.0 GB of JSON per result (budget 2 GB); use fewer "
+                "samples or fewer q values (a larger --q-step)") in line
+    with pytest.raises(ConfigError, match=r"^samples=2000 with a q grid of 10001 values needs about 9\.7 GB of memory for the results \(budget 8 GB\); use fewer samples"):
+        AnalysisOptions(samples=2000, q_min=-5, q_max=5, q_step=0.001)
+    # inside the budget: accepted as before
+    assert AnalysisOptions(samples=1, q_min=-5, q_max=5, q_step=0.001).samples == 1
+    assert AnalysisOptions(samples=10_000).samples == 10_000
+    assert limits.check_run_budget(10, 61)["json_bytes"] == 10 * (2_048 + 90 * 61)
