@@ -1,8 +1,9 @@
 """Long run of the fuzz/property harness (tests/fuzz/) with a large example budget.
 
 Properties: CSR graphs, safetensors files, the results store, the CLI, NetworkX graphs with
-hostile weight kinds and cutoffs against NetworkX itself (``nx``), and config.json structure
-(``config``).
+hostile weight kinds and cutoffs against NetworkX itself (``nx``), config.json structure
+(``config``), and range cache tampering (``cache``, ``cache-open``: truncate, flip, symbolic links
+in place of mirrors, logs and repository folders, removal and eviction under an open reader).
 
 The pytest suite runs a fast, derandomised slice of the same properties (a few dozen examples
 each); this script runs them with ``MFA_FUZZ_EXAMPLES`` examples per property (default 300)
