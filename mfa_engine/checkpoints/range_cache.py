@@ -457,25 +457,34 @@ class RangeCache:
             raise CheckpointError(
                 f"{self.root} is a Hugging Face hub cache, not a range cache; give --range-cache "
                 "(or MFA_RANGE_CACHE) a folder of its own, such as $HF_HOME/mfa-ranges")
-        if self.manifest.is_file() and not self.manifest.is_symlink():
+        if self._has_manifest():
             return
         self.root.mkdir(parents=True, exist_ok=True)
         if not stat.S_ISDIR(os.lstat(self.root).st_mode):
             raise CheckpointError(f"range cache folder {self.root} is a symbolic link; give "
                                   "--range-cache a real folder")
-        if any(True for _ in self.root.iterdir()):
+        others = [p for p in self.root.iterdir() if not p.name.startswith(MANIFEST)]
+        if self._has_manifest():  # another process or thread made it meanwhile
+            return
+        if others:
             raise CheckpointError(
                 f"{self.root} is not empty and has no range cache manifest ({MANIFEST}); the range "
                 "cache uses only a new or empty folder it made (give --range-cache another folder, "
                 "or delete this one if an older mfa-engine made it)")
+        tmp = self.root / f"{MANIFEST}.{os.getpid()}.{threading.get_ident()}.tmp"
+        tmp.write_text(_MANIFEST_HEAD, encoding="ascii")
         try:
-            fd = os.open(self.manifest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+            os.link(tmp, self.manifest)  # appears whole, once
         except FileExistsError:
-            return
-        try:
-            os.write(fd, _MANIFEST_HEAD.encode("ascii"))
+            pass
         finally:
-            os.close(fd)
+            tmp.unlink(missing_ok=True)
+
+    def _has_manifest(self) -> bool:
+        try:
+            return stat.S_ISREG(os.lstat(self.manifest).st_mode)
+        except OSError:
+            return False
 
     def _list(self, rel: str) -> None:
         fd = os.open(self.manifest, os.O_WRONLY | os.O_APPEND | _NOFOLLOW)
@@ -598,7 +607,7 @@ class RangeCache:
         """
         if not self.root.exists():
             return 0
-        if not self.manifest.is_file() or self.manifest.is_symlink():
+        if not self._has_manifest():
             if not any(True for _ in self.root.iterdir()):
                 return 0
             raise CheckpointError(
@@ -620,7 +629,7 @@ class RangeCache:
                 continue
             freed += n
             self._prune(path)
-        tmp = self.manifest.with_name(f"{MANIFEST}.{os.getpid()}.tmp")
+        tmp = self.manifest.with_name(f"{MANIFEST}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(_MANIFEST_HEAD + "".join(r + "\n" for r in kept), encoding="utf-8")
         os.replace(tmp, self.manifest)
         return freed

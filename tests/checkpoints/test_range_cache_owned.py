@@ -213,3 +213,29 @@ def test_s1_damaged_mirror_is_refetched_end_to_end(hub, tmp_path: Path, damage: 
     assert again["samples"] == first["samples"]
     assert hub.range_bytes > 0 and again["bytes_read"] > 0  # the lost ranges were fetched again
     assert mirror.stat().st_size == size
+
+
+def test_fresh_cache_opened_by_many_threads_at_once(tmp_path: Path) -> None:
+    import threading
+
+    root = tmp_path / "c"
+    errors: list[str] = []
+    go = threading.Barrier(8)
+
+    def open_one(i: int) -> None:
+        go.wait()
+        try:
+            RangeCache(root).mirror(f"Org/M{i}", COMMIT, "model.safetensors", 100).close()
+        except CheckpointError as exc:
+            errors.append(str(exc))
+
+    threads = [threading.Thread(target=open_one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    listed = (root / MANIFEST).read_text().splitlines()
+    assert listed[0] == "mfa-engine range cache v1"
+    assert sorted(listed[1:]) == sorted(f"models--Org--M{i}/{COMMIT}/model.safetensors" for i in range(8))
+    assert sorted(p.name for p in root.iterdir()) == [MANIFEST, *sorted(f"models--Org--M{i}" for i in range(8))]
