@@ -80,6 +80,12 @@ def _steps(value: str) -> list[int]:
 def _run(args: argparse.Namespace) -> int:
     formats = tuple(args.formats.split(","))
     modes = [args.mode] if args.mode else None
+    from mfa_engine.cli.outputs import store_inputs
+    from mfa_engine.io import check_no_alias
+
+    out = Path(args.out or args.store)
+    check_no_alias([("--out", out / f"{m}-{kind}.{fmt}") for m in modes or ("paper", "reference")
+                    for kind in ("series", "spectra") for fmt in formats if fmt], store_inputs(args.store))
     for path in plot_store(args.store, args.out or args.store, modes=modes, steps=args.steps, formats=formats):
         print(f"wrote {path}")
     return 0
