@@ -44,7 +44,7 @@ from mfa_engine.checkpoints.range_cache import Mirror, RangeCache, merge_ranges
 from mfa_engine.checkpoints.safetensors_file import MAX_HEADER_BYTES, SafetensorsFile
 from mfa_engine.errors import CheckpointError
 
-__all__ = ["HubCheckpoint", "open_hub_checkpoint", "is_repo_id", "hub_branches",
+__all__ = ["HubCheckpoint", "open_hub_checkpoint", "is_repo_id", "hub_branches", "hub_commit",
            "download_checkpoint", "DEFAULT_GAP"]
 
 #: Default coalescing gap in bytes (``MFA_HUB_GAP`` overrides it).
@@ -302,6 +302,15 @@ def _resolve(repo_id: str, revision: str | None) -> tuple[str, dict[str, int]]:
         raise CheckpointError(f"{what}: the Hub's model info has no commit hash")
     sizes = {str(s["rfilename"]): int(s.get("size") or 0) for s in (info.get("siblings") or [])}
     return str(commit), sizes
+
+
+def hub_commit(repo_id: str, revision: str | None) -> str:
+    """The commit hash a revision of a Hub repository points at now (one model-info request).
+
+    Raises:
+        CheckpointError: The repository or revision does not exist, or the Hub cannot be reached.
+    """
+    return _resolve(repo_id, revision)[0]
 
 
 def _download(repo_id: str, commit: str, filename: str) -> str:

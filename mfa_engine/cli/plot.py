@@ -82,10 +82,12 @@ def _run(args: argparse.Namespace) -> int:
     modes = [args.mode] if args.mode else None
     from mfa_engine.cli.outputs import store_inputs
     from mfa_engine.io import check_no_alias
+    from mfa_engine.plots import check_formats
 
+    formats = check_formats(formats)
     out = Path(args.out or args.store)
     check_no_alias([("--out", out / f"{m}-{kind}.{fmt}") for m in modes or ("paper", "reference")
-                    for kind in ("series", "spectra") for fmt in formats if fmt], store_inputs(args.store))
+                    for kind in ("series", "spectra") for fmt in formats], store_inputs(args.store))
     for path in plot_store(args.store, args.out or args.store, modes=modes, steps=args.steps, formats=formats):
         print(f"wrote {path}")
     return 0
