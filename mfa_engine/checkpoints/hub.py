@@ -36,13 +36,14 @@ import numpy as np
 
 from mfa_engine.checkpoints.checkpoint import Checkpoint
 from mfa_engine.checkpoints.dtypes import SAFETENSORS_DTYPES
-from mfa_engine.checkpoints.http_ranges import RangeFetcher, check_reachable, env_int, hub_endpoint, retry_settings
+from mfa_engine.checkpoints.http_ranges import RangeFetcher, check_reachable, hub_endpoint, retry_settings
 from mfa_engine.checkpoints.json_file import read_json
 from mfa_engine.checkpoints.local import BIN_INDEX, BIN_SINGLE, SAFE_INDEX, SAFE_SINGLE, check_weight_map, open_local
 from mfa_engine.checkpoints.locate import parse_step
 from mfa_engine.checkpoints.range_cache import Mirror, RangeCache, merge_ranges
 from mfa_engine.checkpoints.safetensors_file import MAX_HEADER_BYTES, SafetensorsFile
 from mfa_engine.errors import CheckpointError
+from mfa_engine.limits import setting
 
 __all__ = ["HubCheckpoint", "open_hub_checkpoint", "is_repo_id", "hub_branches", "hub_commit",
            "download_checkpoint", "DEFAULT_GAP"]
@@ -168,7 +169,7 @@ class HubCheckpoint(Checkpoint):
         self.mirrors = mirrors
         self.fetcher = fetcher
         self.cache = cache
-        self.gap = max(0, env_int("MFA_HUB_GAP", DEFAULT_GAP))
+        self.gap = int(setting("MFA_HUB_GAP"))
         self.bytes_total = int(sum(m.size for m in mirrors.values()))
         self.progress: bool | None = None
 

@@ -47,11 +47,13 @@ def store_inputs(store: str | Path) -> list[tuple[str, Path]]:
 def silence_stdout() -> None:
     """Point file descriptor 1 at /dev/null (after a broken pipe or a full device), so that
     the interpreter's final flush of ``sys.stdout`` cannot fail again."""
+    if sys.stdout is None:  # started with fd 1 closed: nothing to silence
+        return
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         pass
 
 
@@ -63,6 +65,8 @@ def write_json_stdout(doc: Any) -> None:
     """
     from mfa_engine.errors import OutputError
 
+    if sys.stdout is None:  # the process was started with file descriptor 1 closed
+        raise OutputError("cannot write the JSON document to stdout: stdout is closed")
     try:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         sys.stdout.flush()

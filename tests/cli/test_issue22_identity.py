@@ -4,8 +4,6 @@ keyed by content identity; every setting read through one checked reader."""
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 
 import pytest
 
