@@ -41,7 +41,9 @@ def _local_gap(path: str | os.PathLike[str], revision: str | None,
     """What the local HF cache lacks of the repo id ``path``, in a few words (None: nothing)."""
     try:
         loc = locate(path, revision, cache_dir)
-    except CheckpointError:
+    except CheckpointError as exc:
+        if str(exc).startswith("cannot read the HF cache folder"):
+            raise
         roots = ", ".join(str(r) for r in hub_cache_roots(cache_dir))
         return f"no snapshot of {revision or 'main'} in {roots}"
     if not (loc.model_dir / "config.json").is_file():

@@ -72,3 +72,35 @@ def test_x6_json_to_a_closed_stdout_is_one_line(neox_series, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "error: cannot write the JSON document to stdout: stdout is closed" in lines
+
+
+def test_x4_unreadable_hf_cache_is_one_line_error(monkeypatch, tmp_path):
+    from mfa_engine.checkpoints import locate as loc
+    from mfa_engine.errors import CheckpointError
+
+    real_stat = loc.os.stat
+
+    def stat(path, *a, **k):
+        if "locked" in str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *a, **k)
+
+    monkeypatch.setattr(loc.os, "stat", stat)
+    with pytest.raises(CheckpointError, match=r"^cannot read the HF cache folder .*locked.*: Permission denied"):
+        loc.cache_repo_for(Path("Org/Name"), tmp_path / "locked")
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() != 0
+                    or not Path("/usr/bin/setpriv").exists(), reason="needs root and setpriv to drop privileges")
+@pytest.mark.parametrize("var", ["HF_HUB_CACHE", "HOME"])
+def test_x4_unreadable_cache_or_home_as_a_user(tmp_path, var):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o700)
+    tmp_path.chmod(0o755)
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "HOME": str(tmp_path),
+           var: str(locked / "hub") if var == "HF_HUB_CACHE" else str(locked)}
+    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                           "-m", "mfa_engine", "analyze", "Org/Name"], cwd="/", env=env, capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot read the HF cache folder {locked}") and "Permission denied" in line
