@@ -51,6 +51,9 @@ def plot_store(store_dir: str | Path, out_dir: str | Path, *, modes: Sequence[st
     out = Path(out_dir)
     paths: list[Path] = []
     with ResultsStore(store_dir, read_only=True) as store:
+        if not (modes or store.modes()):
+            raise StoreError(f"results store {store_dir} has no results in any mode (no checkpoint of "
+                             "its runs succeeded); nothing to plot")
         for mode in modes or store.modes():
             cfg = store.config(mode)
             rows = store.rows(mode, cfg[0]) if cfg else []

@@ -89,3 +89,18 @@ def test_d4_plot_output_linked_to_the_store_is_refused(neox_series, tmp_path, ca
     assert main(["plot", str(store)]) == 2
     assert "is a file of the results store" in _error(capsys)
     assert (store / "results.sqlite").read_bytes()[:16] == b"SQLite format 3\x00"
+
+
+def test_u4_plot_of_a_store_where_every_checkpoint_failed_is_an_error(neox_series, tmp_path, capsys):
+    from ..batch.conftest import truncate_weights
+
+    root = copy_series(neox_series, tmp_path / "s", (0,))
+    truncate_weights(root / "step0")
+    store = tmp_path / "st"
+    assert main(["batch", str(root / "step0"), "--mode", "reference", "--samples", "1", "--store",
+                 str(store), "--quiet"]) == 1
+    capsys.readouterr()
+    assert main(["plot", str(store), "--out", str(tmp_path / "plots")]) == 2
+    assert _error(capsys) == (f"error: results store {store} has no results in any mode (no checkpoint of "
+                              "its runs succeeded); nothing to plot")
+    assert not (tmp_path / "plots").exists()
