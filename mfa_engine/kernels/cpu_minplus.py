@@ -33,7 +33,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from mfa_engine.kernels.cpu_buckets import _ambiguity_bounds, _bucket_row
+from mfa_engine.kernels.cpu_buckets import _ambiguity_bounds, _bucket, _bucket_row
 
 __all__ = [
     "SRC_BLOCK",
@@ -73,6 +73,36 @@ def _fetch_add(typingctx, arr, idx, val):
         return builder.atomic_rmw("add", ptr, v, "seq_cst")
 
     return sig, codegen
+
+
+@intrinsic
+def _as_uint(typingctx, x):
+    """Bit pattern of a float as an unsigned integer of the same width (a register bitcast).
+
+    For non-negative floats (distances) and +inf the unsigned order of the bit patterns is the
+    float order, so a min-plus step may take its minimum in the integer pipes (``vpminud``)."""
+    if not isinstance(x, types.Float):
+        return None
+    ret = types.uint32 if x.bitwidth == 32 else types.uint64
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(ret))
+
+    return ret(x), codegen
+
+
+@intrinsic
+def _as_float(typingctx, x, like):
+    """Inverse of :func:`_as_uint`: the float (of ``like``'s type) with bit pattern ``x``."""
+    if not (isinstance(x, types.Integer) and isinstance(like, types.Float)):
+        return None
+    if x.bitwidth != like.bitwidth:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(like))
+
+    return like(x, like), codegen
 
 
 def row_buffers(nthreads: int, size: int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
@@ -150,11 +180,78 @@ def _single_update(o0, xt, s, wt, kq_n, jn, inf):
             o0[j] = t0 if t0 < t2 else t2
 
 
+@njit(fastmath=False, cache=True, inline="always")
+def _umin(a, b):
+    return a if a < b else b
+
+
+@njit(fastmath=False, cache=True, inline="always")
+def _pair_update_int(o0, o1, xt, s, wt, kq_n, jn, inf):
+    """:func:`_pair_update` with the minima taken on the bit patterns (integer pipes)."""
+    for kq in range(kq_n):
+        kk = 4 * kq
+        x0 = xt[s, kk]
+        x1 = xt[s, kk + 1]
+        x2 = xt[s, kk + 2]
+        x3 = xt[s, kk + 3]
+        y0 = xt[s + 1, kk]
+        y1 = xt[s + 1, kk + 1]
+        y2 = xt[s + 1, kk + 2]
+        y3 = xt[s + 1, kk + 3]
+        if x0 == inf and x1 == inf and x2 == inf and x3 == inf:
+            if y0 == inf and y1 == inf and y2 == inf and y3 == inf:
+                continue
+        for j in range(jn):
+            w0 = wt[kk, j]
+            w1 = wt[kk + 1, j]
+            w2 = wt[kk + 2, j]
+            w3 = wt[kk + 3, j]
+            c = o0[j]
+            t = _umin(_umin(_as_uint(x0 + w0), _as_uint(x1 + w1)), _umin(_as_uint(x2 + w2), _umin(_as_uint(x3 + w3), _as_uint(c))))
+            o0[j] = _as_float(t, c)
+            c = o1[j]
+            u = _umin(_umin(_as_uint(y0 + w0), _as_uint(y1 + w1)), _umin(_as_uint(y2 + w2), _umin(_as_uint(y3 + w3), _as_uint(c))))
+            o1[j] = _as_float(u, c)
+
+
+@njit(fastmath=False, cache=True, inline="always")
+def _single_update_int(o0, xt, s, wt, kq_n, jn, inf):
+    """:func:`_single_update` with the minima taken on the bit patterns (integer pipes)."""
+    for kq in range(kq_n):
+        kk = 4 * kq
+        x0 = xt[s, kk]
+        x1 = xt[s, kk + 1]
+        x2 = xt[s, kk + 2]
+        x3 = xt[s, kk + 3]
+        if x0 == inf and x1 == inf and x2 == inf and x3 == inf:
+            continue
+        for j in range(jn):
+            c = o0[j]
+            t = _umin(
+                _umin(_as_uint(x0 + wt[kk, j]), _as_uint(x1 + wt[kk + 1, j])),
+                _umin(_as_uint(x2 + wt[kk + 2, j]), _umin(_as_uint(x3 + wt[kk + 3, j]), _as_uint(c))),
+            )
+            o0[j] = _as_float(t, c)
+
+
 @njit(fastmath=False, cache=True)
-def _tile_update(buf, c0j, jn, xt, tile, kq_n, inf):
-    """Apply one reduction tile to every source row: 2 x 4 register blocks, then a single row."""
+def _tile_update(buf, c0j, jn, xt, tile, kq_n, inf, intmin=False):
+    """Apply one reduction tile to every source row: 2 x 4 register blocks, then a single row.
+
+    ``intmin``: take the minima on the unsigned bit patterns (exact for non-negative floats and
+    +inf; float32 only: there is no packed unsigned 64-bit min below AVX-512)."""
     nb = buf.shape[0]
     s = 0
+    if intmin and buf.itemsize == 4:
+        while s + 2 <= nb:
+            o0 = buf[s, c0j : c0j + jn]
+            o1 = buf[s + 1, c0j : c0j + jn]
+            _pair_update_int(o0, o1, xt, s, tile, kq_n, jn, inf)
+            s += 2
+        if s < nb:
+            o0 = buf[s, c0j : c0j + jn]
+            _single_update_int(o0, xt, s, tile, kq_n, jn, inf)
+        return
     while s + 2 <= nb:
         o0 = buf[s, c0j : c0j + jn]
         o1 = buf[s + 1, c0j : c0j + jn]
@@ -166,7 +263,7 @@ def _tile_update(buf, c0j, jn, xt, tile, kq_n, inf):
 
 
 @njit(fastmath=False, cache=True)
-def minplus_into(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt):
+def minplus_into(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, intmin=False):
     """In-place min-plus update of one level from another, inside a row buffer.
 
     ``buf[s, c0 + j] = min(buf[s, c0 + j], min_k buf[s, a0 + k] + W[k, j])`` where
@@ -196,6 +293,8 @@ def minplus_into(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt):
         zero: 0 in the dtype of ``buf`` (pads partial reduction tiles).
         wt: float [RED_TILE, COL_TILE] scratch tile.
         xt: float [B, RED_TILE] scratch tile.
+        intmin: Take the minima on the unsigned bit patterns of the float32 distances
+            (``vpminud``: integer pipes, beside the float adds); ignored for float64.
     """
     nb = buf.shape[0]
     if na == 0 or ncol == 0:
@@ -224,7 +323,7 @@ def minplus_into(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt):
             if jn == ncol and kn % 4 == 0:
                 base = woff + k0 * ncol
                 tile = w_flat[base : base + kn * ncol].reshape((kn, ncol))
-                _tile_update(buf, c0 + j0, jn, xt, tile, kq_n, inf)
+                _tile_update(buf, c0 + j0, jn, xt, tile, kq_n, inf, intmin)
             else:
                 for kk in range(4 * kq_n):
                     if kk < kn:
@@ -232,20 +331,178 @@ def minplus_into(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt):
                         wt[kk, :jn] = w_flat[base : base + jn]
                     else:
                         wt[kk, :jn] = zero
-                _tile_update(buf, c0 + j0, jn, xt, wt, kq_n, inf)
+                _tile_update(buf, c0 + j0, jn, xt, wt, kq_n, inf, intmin)
 
 
 @njit(fastmath=False, cache=True, inline="always")
+def _level_of(lvl_off, col):
+    """Level holding level-order position ``col`` (binary search over ``lvl_off``)."""
+    lo = 0
+    hi = lvl_off.shape[0] - 1
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if lvl_off[mid] <= col:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@njit(fastmath=False, cache=True)
+def _scan_preds(buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, w_flat, thr, bound, memo, marks, nmark):
+    """Predecessors of position ``v`` (column ``v - base`` of row ``i``) that may lie on a
+    shortest path to it: ``fl(d(k) + w(k, v)) <= bound`` in the pass's dtype, with ``d(k)``
+    at most the cutoff. Unmarked ones are marked (``memo`` -2) and appended to ``marks``;
+    returns the new length of ``marks``."""
+    bv = _level_of(lvl_off, v)
+    nbw = lvl_off[bv + 1] - lvl_off[bv]
+    col = v - lvl_off[bv]
+    for q in range(blk_src.shape[0]):
+        if blk_dst[q] != bv or blk_src[q] < l0:
+            continue
+        a = blk_src[q]
+        k0 = lvl_off[a]
+        for kk in range(lvl_off[a + 1] - k0):
+            x = buf[i, k0 + kk - base]
+            if x > thr or np.float64(x) > bound:  # weights are >= 0: no strided weight load
+                continue
+            if np.float64(x + w_flat[blk_off[q] + kk * nbw + col]) <= bound:
+                u = k0 + kk
+                if memo[u] == -1.0:
+                    memo[u] = -2.0
+                    marks[nmark] = u
+                    nmark += 1
+    return nmark
+
+
+@njit(fastmath=False, cache=True)
+def _exact_from(buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, w_flat, w64, thr, bound, memo):
+    """Float64 distance of position ``v``: the minimum of ``memo[k] + w64(k, v)`` over the
+    predecessors :func:`_scan_preds` selects (their exact distances are in ``memo``)."""
+    bv = _level_of(lvl_off, v)
+    nbw = lvl_off[bv + 1] - lvl_off[bv]
+    col = v - lvl_off[bv]
+    best = np.inf
+    for q in range(blk_src.shape[0]):
+        if blk_dst[q] != bv or blk_src[q] < l0:
+            continue
+        a = blk_src[q]
+        k0 = lvl_off[a]
+        for kk in range(lvl_off[a + 1] - k0):
+            x = buf[i, k0 + kk - base]
+            if x > thr or np.float64(x) > bound:
+                continue
+            idx = blk_off[q] + kk * nbw + col
+            if np.float64(x + w_flat[idx]) <= bound:
+                e = memo[k0 + kk] + w64[idx]
+                if e < best:
+                    best = e
+    return best
+
+
+#: Margin of the predecessor test, in units of the level's rounding bound (>= 2 is enough).
+_PRED_MARGIN = 4.0
+
+
+@njit(fastmath=False, cache=True)
+def _resolve_entry(buf, i, t, src_pos, sl, base, l0, lvl_off, blk_src, blk_dst, blk_off, w_flat, w64, thr, eps, memo, marks, nmark):
+    """Exact float64 distance (as float64 Dijkstra computes it) from the source of row ``i``
+    (level-order position ``src_pos``, level ``sl``) to position ``t``, from the row's
+    float32 distances.
+
+    Float64 Dijkstra sets ``d(v) = min_k fl64(d(k) + w(k, v))``. A predecessor ``k`` can be
+    the minimiser only if its float32 candidate ``fl32(d32(k) + w32(k, v))`` is within the
+    level's rounding bound ``gamma_v = (b_v - sl + 2) eps`` of ``d32(v)`` on both sides, i.e.
+    ``<= d32(v) (1 + 4 gamma_v)``; on dense random blocks that is nearly always one
+    predecessor. Phase 1 marks, backwards from ``t``, every node such a test reaches that has
+    no exact distance yet; phase 2 computes their float64 distances in level order (ascending
+    positions), each from its selected predecessors. Predecessors above the cutoff ``thr`` are
+    left out as the kernel left them out: a node whose exact distance is within the largest
+    radius has none on its shortest path, and any other node gets a path length above the
+    largest radius, so its bucket is right.
+
+    Args:
+        memo: float64 [N] exact distances of this row (-1 unknown, -2 marked), kept across
+            the entries of one row (the caller resets the positions in ``marks[:nmark]``).
+        marks: int64 [N] positions marked so far for this row; ``nmark`` of them.
+
+    Returns:
+        (exact distance, new nmark).
+    """
+    if memo[t] >= 0.0:
+        return memo[t], nmark
+    start = nmark
+    memo[t] = -2.0
+    marks[nmark] = t
+    nmark += 1
+    p = start
+    while p < nmark:
+        v = marks[p]
+        p += 1
+        if v == src_pos:
+            continue
+        bound = np.float64(buf[i, v - base]) * (1.0 + _PRED_MARGIN * (_level_of(lvl_off, v) - sl + 2) * eps)
+        nmark = _scan_preds(buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, w_flat, thr, bound, memo, marks, nmark)
+    order = np.sort(marks[start:nmark])
+    for m in range(order.shape[0]):
+        v = order[m]
+        if v == src_pos:
+            memo[v] = 0.0
+            continue
+        bound = np.float64(buf[i, v - base]) * (1.0 + _PRED_MARGIN * (_level_of(lvl_off, v) - sl + 2) * eps)
+        memo[v] = _exact_from(buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, w_flat, w64, thr, bound, memo)
+    return memo[t], nmark
+
+
+@njit(fastmath=False, cache=True)
+def _resolve_row(
+    buf, i, s, b, c0, c1, base, l0, sources, src_level, lvl_off, blk_src, blk_dst, blk_off, w_flat, w64,
+    radii, thr, eps, lo, hi, hist, dist, write_dist, memo, marks,
+):
+    """Re-resolve the ambiguous entries of one row (level ``b``) exactly and move their counts
+    to the buckets of their float64 distances. Returns the number of entries resolved."""
+    r = radii.shape[0]
+    rmax = radii[r - 1] if r > 0 else -np.inf
+    n = 0
+    nmark = 0
+    for j in range(c1 - c0):
+        d = buf[i, c0 + j]
+        if d > thr:
+            continue
+        dd = np.float64(d)
+        k = _bucket(radii, dd)
+        if not ((dd >= lo[k]) | (dd <= hi[k])):
+            continue
+        e, nmark = _resolve_entry(
+            buf, i, base + c0 + j, sources[s], src_level[s], base, l0, lvl_off, blk_src, blk_dst, blk_off,
+            w_flat, w64, thr, eps, memo, marks, nmark,
+        )
+        k2 = _bucket(radii, e)
+        if k2 != k:
+            hist[s, k] -= 1
+            hist[s, k2] += 1
+        if write_dist:
+            dist[s, base + c0 + j] = np.float32(e) if e <= rmax else np.inf
+        n += 1
+    for m in range(nmark):
+        memo[marks[m]] = -1.0
+    return n
+
+
+@njit(fastmath=False, cache=True)
 def _count_level(
     buf, bits, s0, nb, b, c0, c1, base, sources, src_level, radii, radii_pad, rtab,
     shift, eps, thr, k_zero, lo, hi, sub, hist, flags, dist, write_dist,
+    l0, lvl_off, blk_src, blk_dst, blk_off, w_flat, w64, resolve, memo, marks,
 ):
     """Bucket the new distances of level ``b`` (columns ``c0:c1`` of the group's rows) into
-    ``hist``, flag ambiguous sources and (optionally) write the distances; see
-    :func:`dag_minplus_counts` for the arguments."""
+    ``hist``, resolve (or, without ``resolve``, flag) ambiguous entries and (optionally) write
+    the distances; see :func:`dag_minplus_counts` for the arguments. Returns the number of
+    entries resolved."""
     r = radii.shape[0]
     rmax = radii[r - 1] if r > 0 else -np.inf
     gamma_prev = -1.0
+    nres = 0
     for i in range(nb):
         s = s0 + i
         sl = src_level[s]
@@ -260,12 +517,20 @@ def _count_level(
             _ambiguity_bounds(radii, gamma, lo, hi)
             gamma_prev = gamma
         row = buf[i, c0:c1]
-        if _bucket_row(radii_pad, rtab, row, bits[i, c0:c1], shift, thr, lo, hi, sub, hist[s]):
-            flags[s] = True
+        amb = _bucket_row(radii_pad, rtab, row, bits[i, c0:c1], shift, thr, lo, hi, sub, hist[s])
         if write_dist:
             for j in range(c1 - c0):
                 d = row[j]
                 dist[s, base + c0 + j] = d if np.float64(d) <= rmax else np.inf
+        if amb:
+            if resolve:
+                nres += _resolve_row(
+                    buf, i, s, b, c0, c1, base, l0, sources, src_level, lvl_off, blk_src, blk_dst, blk_off,
+                    w_flat, w64, radii, thr, eps, lo, hi, hist, dist, write_dist, memo, marks,
+                )
+            else:
+                flags[s] = True
+    return nres
 
 
 @njit(parallel=True, fastmath=False, cache=True)
@@ -273,6 +538,7 @@ def dag_minplus_counts(
     w_flat, blk_src, blk_dst, blk_off, lvl_off, sources, src_level, grp_start,
     radii, radii_pad, rtab, bufs, bufs_bits, eps, thr, inf,
     zero, hist, flags, dist, write_dist, grp_order, next_group,
+    w64, resolve, intmin, resolved,
 ):
     """Fused multi-source min-plus over the levels of a DAG.
 
@@ -307,6 +573,13 @@ def dag_minplus_counts(
             ``bufs``) takes the next group with an atomic fetch-and-add until none is left
             (dynamic scheduling: a worker slowed by other jobs on the machine takes fewer
             groups), and reuses its one buffer set for all of them (fresh pages are expensive).
+        w64: float64 [sum n_a * n_b] the same blocks in float64 (read only for the few
+            predecessors of an ambiguous entry; any array when ``resolve`` is False).
+        resolve: Resolve ambiguous entries exactly in place (:func:`_resolve_entry`: counts
+            identical to float64 Dijkstra without re-running any source); else flag their
+            sources in ``flags`` for the caller to recompute.
+        intmin: Take the min-plus minima on the float32 bit patterns (integer pipes).
+        resolved: int64 [T] output, entries resolved by each worker.
     """
     n = lvl_off[-1]
     nblk = blk_src.shape[0]
@@ -324,6 +597,9 @@ def dag_minplus_counts(
         sub = np.zeros((4, r + 1), dtype=np.int64)
         lo = np.empty(r + 1)
         hi = np.empty(r + 1)
+        memo = np.full(n if resolve else 0, -1.0)
+        marks = np.empty(n if resolve else 0, np.int64)
+        nres = 0
         while True:
             gi = _fetch_add(next_group, 0, 1)
             if gi >= ngrp:
@@ -350,12 +626,14 @@ def dag_minplus_counts(
                         a = blk_src[q]
                         a0 = lvl_off[a] - base
                         na = lvl_off[a + 1] - lvl_off[a]
-                        minplus_into(buf, a0, na, w_flat, blk_off[q], c0, c1 - c0, thr, inf, zero, wt, xt)
+                        minplus_into(buf, a0, na, w_flat, blk_off[q], c0, c1 - c0, thr, inf, zero, wt, xt, intmin)
                 # threshold, bucket and (optionally) write the new level
-                _count_level(
+                nres += _count_level(
                     buf, bits, s0, nb, b, c0, c1, base, sources, src_level, radii, radii_pad, rtab,
                     shift, eps, thr, k_zero, lo, hi, sub, hist, flags, dist, write_dist,
+                    l0, lvl_off, blk_src, blk_dst, blk_off, w_flat, w64, resolve, memo, marks,
                 )
+        resolved[t] = nres
 
 
 @njit(parallel=True, cache=True, fastmath=False)

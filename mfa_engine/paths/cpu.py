@@ -17,6 +17,17 @@ from mfa_engine.paths.dag import DagLevels
 __all__ = ["dag_histogram", "csr_histogram", "group_sources", "choose_dtype", "gamma_for"]
 
 _EPS32 = 2.0**-24
+#: Statistics of the last DAG kernel call: entries resolved in place, sources flagged.
+LAST_STATS: dict[str, int] = {}
+
+
+def intmin_enabled() -> bool:
+    """Whether the float32 min-plus takes its minima on the bit patterns (integer pipes):
+    on unless ``MFA_MINPLUS_INTMIN=0``. Exact for non-negative distances and +inf; numba
+    compiles for the host CPU at run time, so the widest vector ISA the host has is used."""
+    import os
+
+    return os.environ.get("MFA_MINPLUS_INTMIN", "1") != "0"
 #: Above this many bytes of float64 blocks, flagged sources are recomputed one block at a time.
 _STREAM_BYTES = 64 << 20
 
@@ -101,21 +112,24 @@ def _schedule(levels: DagLevels, lvl_sorted: np.ndarray, grp: np.ndarray) -> np.
     return np.argsort(-work, kind="stable").astype(np.int64)
 
 
-def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist):
+def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist, resolve_ok=True):
     """One pass of the fused min-plus kernel (float32 with ambiguity flags, or exact float64).
 
     Many sources run in groups of one level; a few (the float64 recomputation) run in mixed
     groups spread over all workers, so each group reuses every weight tile it streams.
 
+    The float32 pass resolves its ambiguous (source, target) entries exactly inside the kernel
+    (``resolve_ok``; :func:`mfa_engine.kernels.cpu_minplus._resolve_entry`), so no source is
+    flagged for a float64 re-run; ``resolve_ok=False`` gives the earlier flag-and-re-run scheme
+    (kept for comparison).
+
     Returns:
         (hist int64 [S, R + 1], flags bool [S], dist float32 [S, N] in level order or None).
     """
-    import numba
-
     from mfa_engine.kernels import cpu_buckets, cpu_minplus
 
     s_n = pos.shape[0]
-    nthreads = numba.get_num_threads()
+    nthreads = numba_threads()
     lvl = levels.level_of_position(pos).astype(np.int64)
     few = s_n <= nthreads * cpu_minplus.SRC_BLOCK // 2
     block = -(-s_n // nthreads) if few else cpu_minplus.SRC_BLOCK
@@ -129,14 +143,23 @@ def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist):
     flags = np.zeros(s_n, np.bool_)
     dist = np.full((s_n, levels.n_nodes), np.inf, np.float32) if want_dist else np.zeros((0, 0), np.float32)
     maxb = int(np.diff(grp).max(initial=0))
+    # resolving reads float64 weights: blocks gathered from a large CSR are not converted to
+    # float64 only for that (the flagged sources then stream their float64 blocks instead)
+    resolve = dtype == np.float32 and resolve_ok and (
+        levels._blocks is not None or "float64" in levels._packed or flat.size * 8 <= _STREAM_BYTES
+    )
+    w64 = levels.packed(np.float64)[0] if resolve else np.zeros(0)
+    resolved = np.zeros(workers, np.int64)
     cpu_minplus.dag_minplus_counts(
         flat, bsrc, bdst, boff, levels.lvl_off, pos[order], lvl_sorted, grp,
         radii_sorted, cpu_buckets.padded_radii(radii_sorted), cpu_buckets.radius_table(radii_sorted, dtype),
         *cpu_minplus.row_buffers(workers, maxb * levels.n_nodes, dtype),
         eps, dtype.type(min(thr, float(np.finfo(dtype).max))), dtype.type(np.inf), dtype.type(0.0),
         hist, flags, dist, bool(want_dist),
-        grp_order, np.zeros(1, np.int64),
+        grp_order, np.zeros(1, np.int64), w64, bool(resolve), bool(intmin_enabled()), resolved,
     )  # fmt: skip
+    LAST_STATS["resolved"] = int(resolved.sum())
+    LAST_STATS["flagged"] = int(flags.sum())
     inv = np.empty_like(order)
     inv[order] = np.arange(s_n, dtype=np.int64)
     return hist[inv], flags[inv], (dist[inv] if want_dist else None)
@@ -149,6 +172,7 @@ def dag_histogram(
     *,
     want_dist: bool = False,
     exact: bool = False,
+    resolve: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Histogram of distances over a radius grid (and optionally the distances) on a DAG.
 
@@ -158,6 +182,8 @@ def dag_histogram(
         radii_sorted: float64 [R] ascending; distances above ``radii_sorted[-1]`` are cut off.
         want_dist: Also return the distances.
         exact: Compute in float64 from the start (no float32 pass).
+        resolve: Resolve the float32 pass's ambiguous entries in place (default); False
+            re-runs every flagged source in float64 (the earlier scheme, for comparison).
 
     Returns:
         (hist int64 [S, R + 1] with bucket k = first radius >= d, dist float32 [S, N] in the
@@ -171,7 +197,8 @@ def dag_histogram(
     thr = rmax * (1.0 + gamma) if rmax > 0 else rmax
     if dtype == np.float32 and np.isfinite(thr):
         thr = float(np.nextafter(np.float32(thr), np.float32(np.inf)))
-    hist, flags, dist = _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist)
+    hist, flags, dist = _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist, resolve)
+    stats = dict(LAST_STATS)
     redo = np.flatnonzero(flags)
     if redo.size:  # exact float64 recomputation of the flagged sources
         big = levels.packed(np.float32)[0].size * 8 > _STREAM_BYTES
@@ -182,6 +209,7 @@ def dag_histogram(
         hist[redo] = h64
         if want_dist:
             dist[redo] = d64
+        LAST_STATS.update(stats)  # the first pass's numbers
     if want_dist and levels.perm is not None:
         out = np.empty_like(dist)
         out[:, levels.perm] = dist
@@ -238,10 +266,11 @@ def _stream64(levels: DagLevels, pos: np.ndarray, radii_sorted: np.ndarray, cuto
 
 
 def numba_threads() -> int:
-    """Number of numba worker threads."""
-    import numba
+    """Number of numba worker threads (``MFA_THREADS`` / the ``threads`` option applied first,
+    :func:`mfa_engine.threads.apply`)."""
+    from mfa_engine import threads
 
-    return int(numba.get_num_threads())
+    return threads.apply()
 
 
 def csr_histogram(
