@@ -51,8 +51,9 @@ __all__ = [
 SRC_BLOCK = 32
 #: Target columns per tile of the min-plus product.
 COL_TILE = 2048
-#: Bytes of W kept per reduction tile (about a quarter of a 1 MiB L2).
-TILE_BYTES = 256 * 1024
+#: Bytes of W kept per reduction tile (a quarter of a 512 KiB L2: the group's accumulator rows
+#: stay in L2 beside it; 128 KiB ran the 70M full network 1.10x faster than 256 KiB, 64 KiB the same).
+TILE_BYTES = 128 * 1024
 #: Reduction (source-level node) tile of the min-plus product.
 RED_TILE = 256
 
@@ -349,24 +350,29 @@ def _level_of(lvl_off, col):
 
 
 @njit(fastmath=False, cache=True)
-def _scan_preds(buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, w_flat, thr, bound, memo, marks, nmark):
+def _scan_preds(
+    buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, thr,
+    bound, memo, marks, nmark,
+):
     """Predecessors of position ``v`` (column ``v - base`` of row ``i``) that may lie on a
     shortest path to it: ``fl(d(k) + w(k, v)) <= bound`` in the pass's dtype, with ``d(k)``
     at most the cutoff. Unmarked ones are marked (``memo`` -2) and appended to ``marks``;
     returns the new length of ``marks``."""
     bv = _level_of(lvl_off, v)
-    nbw = lvl_off[bv + 1] - lvl_off[bv]
     col = v - lvl_off[bv]
     for q in range(blk_src.shape[0]):
         if blk_dst[q] != bv or blk_src[q] < l0:
             continue
-        a = blk_src[q]
-        k0 = lvl_off[a]
-        for kk in range(lvl_off[a + 1] - k0):
+        cc = col - blk_c0[q]
+        if cc < 0 or cc >= blk_nc[q]:
+            continue
+        k0 = lvl_off[blk_src[q]] + blk_r0[q]
+        ncq = blk_nc[q]
+        for kk in range(blk_nr[q]):
             x = buf[i, k0 + kk - base]
             if x > thr or np.float64(x) > bound:  # weights are >= 0: no strided weight load
                 continue
-            if np.float64(x + w_flat[blk_off[q] + kk * nbw + col]) <= bound:
+            if np.float64(x + w_flat[blk_off[q] + kk * ncq + cc]) <= bound:
                 u = k0 + kk
                 if memo[u] == -1.0:
                     memo[u] = -2.0
@@ -376,23 +382,28 @@ def _scan_preds(buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, w_flat,
 
 
 @njit(fastmath=False, cache=True)
-def _exact_from(buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, w_flat, w64, thr, bound, memo):
+def _exact_from(
+    buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, thr,
+    bound, memo,
+):
     """Float64 distance of position ``v``: the minimum of ``memo[k] + w64(k, v)`` over the
     predecessors :func:`_scan_preds` selects (their exact distances are in ``memo``)."""
     bv = _level_of(lvl_off, v)
-    nbw = lvl_off[bv + 1] - lvl_off[bv]
     col = v - lvl_off[bv]
     best = np.inf
     for q in range(blk_src.shape[0]):
         if blk_dst[q] != bv or blk_src[q] < l0:
             continue
-        a = blk_src[q]
-        k0 = lvl_off[a]
-        for kk in range(lvl_off[a + 1] - k0):
+        cc = col - blk_c0[q]
+        if cc < 0 or cc >= blk_nc[q]:
+            continue
+        k0 = lvl_off[blk_src[q]] + blk_r0[q]
+        ncq = blk_nc[q]
+        for kk in range(blk_nr[q]):
             x = buf[i, k0 + kk - base]
             if x > thr or np.float64(x) > bound:
                 continue
-            idx = blk_off[q] + kk * nbw + col
+            idx = blk_off[q] + kk * ncq + cc
             if np.float64(x + w_flat[idx]) <= bound:
                 e = memo[k0 + kk] + w64[idx]
                 if e < best:
@@ -405,7 +416,10 @@ _PRED_MARGIN = 4.0
 
 
 @njit(fastmath=False, cache=True)
-def _resolve_entry(buf, i, t, src_pos, sl, base, l0, lvl_off, blk_src, blk_dst, blk_off, w_flat, w64, thr, eps, memo, marks, nmark):
+def _resolve_entry(
+    buf, i, t, src_pos, sl, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc,
+    w_flat, w64, thr, eps, memo, marks, nmark,
+):
     """Exact float64 distance (as float64 Dijkstra computes it) from the source of row ``i``
     (level-order position ``src_pos``, level ``sl``) to position ``t``, from the row's
     float32 distances.
@@ -442,7 +456,10 @@ def _resolve_entry(buf, i, t, src_pos, sl, base, l0, lvl_off, blk_src, blk_dst, 
         if v == src_pos:
             continue
         bound = np.float64(buf[i, v - base]) * (1.0 + _PRED_MARGIN * (_level_of(lvl_off, v) - sl + 2) * eps)
-        nmark = _scan_preds(buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, w_flat, thr, bound, memo, marks, nmark)
+        nmark = _scan_preds(
+            buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, thr,
+            bound, memo, marks, nmark,
+        )
     order = np.sort(marks[start:nmark])
     for m in range(order.shape[0]):
         v = order[m]
@@ -450,13 +467,17 @@ def _resolve_entry(buf, i, t, src_pos, sl, base, l0, lvl_off, blk_src, blk_dst, 
             memo[v] = 0.0
             continue
         bound = np.float64(buf[i, v - base]) * (1.0 + _PRED_MARGIN * (_level_of(lvl_off, v) - sl + 2) * eps)
-        memo[v] = _exact_from(buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, w_flat, w64, thr, bound, memo)
+        memo[v] = _exact_from(
+            buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, thr,
+            bound, memo,
+        )
     return memo[t], nmark
 
 
 @njit(fastmath=False, cache=True)
 def _resolve_row(
-    buf, i, s, b, c0, c1, base, l0, sources, src_level, lvl_off, blk_src, blk_dst, blk_off, w_flat, w64,
+    buf, i, s, b, c0, c1, base, l0, sources, src_level, lvl_off, blk_src, blk_dst, blk_off,
+    blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64,
     radii, thr, eps, lo, hi, hist, dist, write_dist, memo, marks,
 ):
     """Re-resolve the ambiguous entries of one row (level ``b``) exactly and move their counts
@@ -475,7 +496,7 @@ def _resolve_row(
             continue
         e, nmark = _resolve_entry(
             buf, i, base + c0 + j, sources[s], src_level[s], base, l0, lvl_off, blk_src, blk_dst, blk_off,
-            w_flat, w64, thr, eps, memo, marks, nmark,
+            blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, thr, eps, memo, marks, nmark,
         )
         k2 = _bucket(radii, e)
         if k2 != k:
@@ -493,7 +514,7 @@ def _resolve_row(
 def _count_level(
     buf, bits, s0, nb, b, c0, c1, base, sources, src_level, radii, radii_pad, rtab,
     shift, eps, thr, k_zero, lo, hi, sub, hist, flags, dist, write_dist,
-    l0, lvl_off, blk_src, blk_dst, blk_off, w_flat, w64, resolve, memo, marks,
+    l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, resolve, memo, marks,
 ):
     """Bucket the new distances of level ``b`` (columns ``c0:c1`` of the group's rows) into
     ``hist``, resolve (or, without ``resolve``, flag) ambiguous entries and (optionally) write
@@ -526,7 +547,8 @@ def _count_level(
             if resolve:
                 nres += _resolve_row(
                     buf, i, s, b, c0, c1, base, l0, sources, src_level, lvl_off, blk_src, blk_dst, blk_off,
-                    w_flat, w64, radii, thr, eps, lo, hi, hist, dist, write_dist, memo, marks,
+                    blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, radii, thr, eps, lo, hi, hist, dist, write_dist,
+                    memo, marks,
                 )
             else:
                 flags[s] = True
@@ -535,7 +557,7 @@ def _count_level(
 
 @njit(parallel=True, fastmath=False, cache=True)
 def dag_minplus_counts(
-    w_flat, blk_src, blk_dst, blk_off, lvl_off, sources, src_level, grp_start,
+    w_flat, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, lvl_off, sources, src_level, grp_start,
     radii, radii_pad, rtab, bufs, bufs_bits, eps, thr, inf,
     zero, hist, flags, dist, write_dist, grp_order, next_group,
     w64, resolve, intmin, resolved,
@@ -547,6 +569,10 @@ def dag_minplus_counts(
         blk_src: int64 [nblk] source level a of each block, blocks sorted by (b, a).
         blk_dst: int64 [nblk] target level b (> a).
         blk_off: int64 [nblk] offset of each block in ``w_flat``.
+        blk_r0, blk_nr, blk_c0, blk_nc: int64 [nblk] each block is the rectangle of rows
+            ``r0 .. r0 + nr - 1`` of level a and columns ``c0 .. c0 + nc - 1`` of level b,
+            row-major [nr, nc] in ``w_flat`` (whole level blocks, or the non-empty tiles of a
+            sparse one: :meth:`mfa_engine.paths.dag.DagLevels.tiles`).
         lvl_off: int64 [L + 1] first node (in level order) of each level.
         sources: int64 [S] sources in level order, sorted by level.
         src_level: int64 [S] level of each source.
@@ -623,15 +649,14 @@ def dag_minplus_counts(
                     for q in range(nblk):
                         if blk_dst[q] != b or blk_src[q] < l0:
                             continue
-                        a = blk_src[q]
-                        a0 = lvl_off[a] - base
-                        na = lvl_off[a + 1] - lvl_off[a]
-                        minplus_into(buf, a0, na, w_flat, blk_off[q], c0, c1 - c0, thr, inf, zero, wt, xt, intmin)
+                        a0 = lvl_off[blk_src[q]] - base + blk_r0[q]
+                        minplus_into(buf, a0, blk_nr[q], w_flat, blk_off[q], c0 + blk_c0[q], blk_nc[q], thr, inf, zero, wt, xt, intmin)
                 # threshold, bucket and (optionally) write the new level
                 nres += _count_level(
                     buf, bits, s0, nb, b, c0, c1, base, sources, src_level, radii, radii_pad, rtab,
                     shift, eps, thr, k_zero, lo, hi, sub, hist, flags, dist, write_dist,
-                    l0, lvl_off, blk_src, blk_dst, blk_off, w_flat, w64, resolve, memo, marks,
+                    l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, resolve,
+                    memo, marks,
                 )
         resolved[t] = nres
 

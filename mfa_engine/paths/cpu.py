@@ -135,7 +135,8 @@ def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist, resolve_ok=True):
     block = -(-s_n // nthreads) if few else cpu_minplus.SRC_BLOCK
     order, grp = group_sources(lvl, block, by_level=not few)
     eps = _EPS32 if dtype == np.float32 else 0.0
-    flat, bsrc, bdst, boff = levels.packed(dtype)
+    tiles = levels.tiles(dtype)
+    flat = tiles.flat
     lvl_sorted = lvl[order]
     grp_order = _schedule(levels, lvl_sorted, grp)
     workers = max(1, min(nthreads, grp_order.size))
@@ -148,10 +149,10 @@ def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist, resolve_ok=True):
     resolve = dtype == np.float32 and resolve_ok and (
         levels._blocks is not None or "float64" in levels._packed or flat.size * 8 <= _STREAM_BYTES
     )
-    w64 = levels.packed(np.float64)[0] if resolve else np.zeros(0)
+    w64 = levels.tiles(np.float64).flat if resolve else np.zeros(0)
     resolved = np.zeros(workers, np.int64)
     cpu_minplus.dag_minplus_counts(
-        flat, bsrc, bdst, boff, levels.lvl_off, pos[order], lvl_sorted, grp,
+        *tiles.args(), levels.lvl_off, pos[order], lvl_sorted, grp,
         radii_sorted, cpu_buckets.padded_radii(radii_sorted), cpu_buckets.radius_table(radii_sorted, dtype),
         *cpu_minplus.row_buffers(workers, maxb * levels.n_nodes, dtype),
         eps, dtype.type(min(thr, float(np.finfo(dtype).max))), dtype.type(np.inf), dtype.type(0.0),

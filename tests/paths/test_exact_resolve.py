@@ -87,3 +87,34 @@ def test_distances_at_the_cutoff_are_exact(dtype) -> None:
     ref[ref > cutoff] = np.inf
     np.testing.assert_array_equal(np.isfinite(got), np.isfinite(ref))
     np.testing.assert_allclose(got[np.isfinite(got)], ref[np.isfinite(ref)], rtol=1e-5)
+
+
+@pytest.mark.parametrize("heads,hd", [(3, 64), (5, 70), (2, 33)])
+def test_block_diagonal_block_runs_on_its_heads(heads: int, hd: int) -> None:
+    """A structural-like block (block-diagonal per head, a diagonal part as the v -> ctx edges)
+    is cut into tiles with the all-+inf ones dropped; counts stay those of float64 Dijkstra."""
+    from mfa_engine.layered import LayeredGraph
+    from mfa_engine.paths import dag
+
+    rng = np.random.default_rng(heads * hd)
+    n_in, n_qkv, n_ctx, n_out = 50, 3 * heads * hd, heads * hd, 41
+    mask = np.zeros((n_qkv, n_ctx), bool)
+    for h in range(heads):
+        cols = slice(h * hd, (h + 1) * hd)
+        mask[h * hd : (h + 1) * hd, cols] = True  # q of head h
+        mask[(heads + h) * hd : (heads + h + 1) * hd, cols] = True  # k
+        mask[(2 * heads + h) * hd + np.arange(hd), h * hd + np.arange(hd)] = True  # v (h, d) -> ctx (h, d)
+    struct = np.where(mask, 1.3, np.inf)
+    blocks = [np.round(rng.uniform(0.2, 2, (n_in, n_qkv)), 1), struct, np.round(rng.uniform(0.2, 2, (n_ctx, n_out)), 1)]
+    g = LayeredGraph([n_in, n_qkv, n_ctx, n_out], blocks)
+    lv = dag.from_layered(g)
+    t = lv.tiles(np.float32)
+    struct_area = int((t.nr * t.nc).sum()) - n_in * n_qkv - n_ctx * n_out
+    assert struct_area <= n_qkv * n_ctx
+    if hd % dag.SPARSE_TILE == 0:  # heads aligned with the tiles: exactly the heads' blocks
+        assert t.nr.size > 3 and struct_area == 3 * heads * hd * hd
+    m = sp.csr_array(g.to_csr())
+    src = np.arange(0, g.n_nodes - n_out, 5)
+    d = csgraph.dijkstra(m, indices=src)
+    radii = np.unique(np.quantile(d[np.isfinite(d)], np.linspace(0.0, 1.0, 33)))
+    np.testing.assert_array_equal(multi_source_counts(g, src, radii), _oracle(m, src, radii))
