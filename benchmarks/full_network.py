@@ -19,6 +19,13 @@ CPU time (``time.process_time``), not wall time: the machine is shared. Counts a
 identical to SciPy's on the 64 centres.
 
 Run: .venv/bin/python benchmarks/full_network.py [--sources N] [--repeat 3] [--before /tmp/before]
+
+``--case 2p8b [--blocks K] [--centres 1200]``: one centre-sampled sample of a Pythia-2.8B-shaped
+checkpoint (synthetic, fp16, written once to ``--ckpt-dir``), streamed level by level
+(:func:`mfa_engine.paths.stream.stream_counts` over :func:`~mfa_engine.paths.stream.iter_nin_blocks`)
+in a child process: its peak RSS (``VmHWM``), CPU time and relaxations per CPU-second.
+``--blocks`` writes only the first K transformer blocks (the same level shapes; the streamed
+memory does not depend on the depth, the time is proportional to it).
 """
 
 from __future__ import annotations
@@ -146,13 +153,66 @@ def _scipy_per_core(data: str, n: int = 64) -> tuple[float, float, bool, np.ndar
     return per_src, float(radii[-1]), True, c, d
 
 
+_STREAM_WORKER = r"""
+import json, sys, time, numpy as np
+sys.path.insert(0, sys.argv[1])
+from mfa_engine.arch import get_adapter
+from mfa_engine.checkpoints import open_checkpoint
+from mfa_engine.paths import stream
+n_c = int(sys.argv[3])
+with open_checkpoint(sys.argv[2]) as ckpt:
+    ad = get_adapter(ckpt.config)
+    sizes = stream.nin_level_sizes(ad)
+    n = int(sum(sizes))
+    centres = np.sort(np.random.default_rng(0).choice(n - sizes[-1], n_c, replace=False))
+    radii = np.geomspace(50.0, 2000.0, 64)
+    t = time.process_time()
+    counts = stream.stream_counts(sizes, stream.iter_nin_blocks(ckpt, ad, structural_distance=50.0), centres, radii)
+    cpu = time.process_time() - t
+hwm = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
+print(json.dumps({"cpu": cpu, "sizes": sizes, "centres": centres.tolist(), "peak_rss_mb": hwm,
+                  "reach_median": float(np.median(counts[:, -1]))}))
+"""
+
+
+def _case_2p8b(args: argparse.Namespace) -> None:
+    from mfa_engine.synthetic import PYTHIA_2P8B, write_gpt_neox_checkpoint
+
+    shape = {**PYTHIA_2P8B, "vocab_size": 64, "num_hidden_layers": args.blocks}
+    path = Path(args.ckpt_dir) / f"pythia2p8b-shaped-{args.blocks}"
+    if not (path / "config.json").exists():
+        path.mkdir(parents=True, exist_ok=True)
+        write_gpt_neox_checkpoint(path, seed=0, **shape)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-c", _STREAM_WORKER, str(ROOT), str(path), str(args.centres)],
+                       env=env, check=True, capture_output=True, text=True, cwd=str(ROOT))
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    sizes, centres = res["sizes"], np.array(res["centres"], np.int64)
+    # work actually done: the structural blocks run on their heads' tiles
+    areas = []
+    for l in range(len(sizes) - 1):
+        dense = float(sizes[l] * sizes[l + 1])
+        areas.append(dense / shape["num_attention_heads"] * 3 if l % 5 == 1 else dense)
+    relax = relaxations(sizes, centres, areas)
+    print(f"2.8B-shaped, {args.blocks} block(s), {len(centres)} centres, {sum(sizes)} nodes")
+    print(f"cpu_s {res['cpu']:.2f}  relax {relax:.4g}  relax_per_cpu_s {relax / res['cpu']:.4g}  "
+          f"peak_rss_mb {res['peak_rss_mb']:.0f}  median reach {res['reach_median']:.0f}  load {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sources", type=int, default=0, help="evenly spaced centres (0: all 30,720)")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--before", default=None, help="root of an earlier revision to compare with")
     p.add_argument("--data", default=os.path.join(tempfile.gettempdir(), "mfa-full-70m.npz"))
+    p.add_argument("--case", choices=("70m", "2p8b"), default="70m")
+    p.add_argument("--blocks", type=int, default=32, help="2p8b: transformer blocks written")
+    p.add_argument("--centres", type=int, default=1200, help="2p8b: centres of the sample")
+    p.add_argument("--ckpt-dir", default=os.path.join(tempfile.gettempdir(), "mfa-bench-2p8b"))
     args = p.parse_args()
+    if args.case == "2p8b":
+        _case_2p8b(args)
+        return
     import minplus_peak
 
     if not os.path.exists(args.data):
