@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-__all__ = ["build_70m", "relaxations", "main"]
+__all__ = ["build_70m", "main", "relaxations", "tile_areas"]
 
 
 def build_70m(path: str) -> None:
@@ -63,7 +63,8 @@ def build_70m(path: str) -> None:
             g = build_nin(ckpt, get_adapter(ckpt.config), neurons_per_layer="all", seed=0, structural_scale="median")
     centres = np.arange(g.n_nodes - g.layer_sizes[-1])
     radii = graph_radius_grid(g, centres)
-    np.savez(path, sizes=np.array(g.layer_sizes), radii=radii, centres=centres, *g.blocks)
+    blocks = {f"arr_{i}": b for i, b in enumerate(g.blocks)}
+    np.savez(path, sizes=np.array(g.layer_sizes), radii=radii, centres=centres, **blocks)
 
 
 def relaxations(sizes: list[int], pos: np.ndarray, areas: list[float] | None = None) -> float:
@@ -78,11 +79,11 @@ def relaxations(sizes: list[int], pos: np.ndarray, areas: list[float] | None = N
     """
     off = np.concatenate([[0], np.cumsum(sizes)])
     lvl = np.searchsorted(off, pos, side="right") - 1
-    dense = [float(sizes[l] * sizes[l + 1]) for l in range(len(sizes) - 1)]
+    dense = [float(sizes[i] * sizes[i + 1]) for i in range(len(sizes) - 1)]
     area = np.array(list(areas if areas is not None else dense) + [0.0], np.float64)
     down = np.concatenate([np.cumsum(area[::-1])[::-1], [0.0]])
     # first hop: the source's own row of its block (its share of the block's cells)
-    first = np.array([area[l] / sizes[l] for l in range(len(sizes) - 1)] + [0.0], np.float64)
+    first = np.array([area[i] / sizes[i] for i in range(len(sizes) - 1)] + [0.0], np.float64)
     return float(first[lvl].sum() + down[lvl + 1].sum())
 
 
@@ -190,9 +191,9 @@ def _case_2p8b(args: argparse.Namespace) -> None:
     sizes, centres = res["sizes"], np.array(res["centres"], np.int64)
     # work actually done: the structural blocks run on their heads' tiles
     areas = []
-    for l in range(len(sizes) - 1):
-        dense = float(sizes[l] * sizes[l + 1])
-        areas.append(dense / shape["num_attention_heads"] * 3 if l % 5 == 1 else dense)
+    for i in range(len(sizes) - 1):
+        dense = float(sizes[i] * sizes[i + 1])
+        areas.append(dense / shape["num_attention_heads"] * 3 if i % 5 == 1 else dense)
     relax = relaxations(sizes, centres, areas)
     print(f"2.8B-shaped, {args.blocks} block(s), {len(centres)} centres, {sum(sizes)} nodes")
     print(f"cpu_s {res['cpu']:.2f}  relax {relax:.4g}  relax_per_cpu_s {relax / res['cpu']:.4g}  "

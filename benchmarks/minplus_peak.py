@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-__all__ = ["measured_peak", "widest_isa", "instruction_mix", "nominal_clock_hz"]
+__all__ = ["instruction_mix", "measured_peak", "nominal_clock_hz", "widest_isa"]
 
 _SRC = Path(__file__).resolve().parent / "minplus_peak.c"
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
-__all__ = ["ENV", "configure_wait_policy", "requested", "apply", "limited"]
+__all__ = ["ENV", "apply", "configure_wait_policy", "limited", "requested"]
 
 #: Environment variable holding the thread count.
 ENV = "MFA_THREADS"

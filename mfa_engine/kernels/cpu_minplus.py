@@ -199,9 +199,8 @@ def _pair_update_int(o0, o1, xt, s, wt, kq_n, jn, inf):
         y1 = xt[s + 1, kk + 1]
         y2 = xt[s + 1, kk + 2]
         y3 = xt[s + 1, kk + 3]
-        if x0 == inf and x1 == inf and x2 == inf and x3 == inf:
-            if y0 == inf and y1 == inf and y2 == inf and y3 == inf:
-                continue
+        if (x0 == inf and x1 == inf and x2 == inf and x3 == inf) and (y0 == inf and y1 == inf and y2 == inf and y3 == inf):
+            continue
         for j in range(jn):
             w0 = wt[kk, j]
             w1 = wt[kk + 1, j]
@@ -405,9 +404,7 @@ def _exact_from(
                 continue
             idx = blk_off[q] + kk * ncq + cc
             if np.float64(x + w_flat[idx]) <= bound:
-                e = memo[k0 + kk] + w64[idx]
-                if e < best:
-                    best = e
+                best = min(best, memo[k0 + kk] + w64[idx])
     return best
 
 

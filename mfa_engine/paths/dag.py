@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from mfa_engine.layered import LayeredGraph
 
-__all__ = ["DagLevels", "from_layered", "detect_dag", "prepare_sparse", "MAX_LEVELS", "SPARSE_TILE", "Tiles"]
+__all__ = ["MAX_LEVELS", "SPARSE_SHARE", "SPARSE_TILE", "DagLevels", "Tiles", "detect_dag", "from_layered", "prepare_sparse"]
 
 #: DAGs with more levels than this take the general CSR path.
 MAX_LEVELS = 512

@@ -18,8 +18,9 @@ the tiles of :meth:`mfa_engine.paths.dag.DagLevels.tiles` (all-+inf tiles droppe
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -44,8 +45,8 @@ class LevelBlock:
 def iter_layered_blocks(g: Any) -> Iterator[LevelBlock]:
     """The blocks of a :class:`~mfa_engine.layered.LayeredGraph`, in order."""
     structural = list(getattr(g, "structural", None) or [False] * len(g.blocks))
-    for l, b in enumerate(g.blocks):
-        yield LevelBlock(l, np.asarray(b, np.float64), bool(structural[l]))
+    for lv, b in enumerate(g.blocks):
+        yield LevelBlock(lv, np.asarray(b, np.float64), bool(structural[lv]))
 
 
 def nin_level_sizes(adapter: Any) -> list[int]:
@@ -137,10 +138,10 @@ def stream_counts(
     _place_sources(cur, src_s, lvl_s, off, 0)
     threads = numba_threads()
     for blk in blocks:
-        l = blk.level
-        na, nb = sizes[l], sizes[l + 1]
+        lv = blk.level
+        na, nb = sizes[lv], sizes[lv + 1]
         w = np.ascontiguousarray(blk.weights, np.float64)
-        active = int(np.searchsorted(lvl_s, l, side="right"))  # sources at levels <= l
+        active = int(np.searchsorted(lvl_s, lv, side="right"))  # sources at levels <= l
         row = na + nb
         buf = np.full(active * row, np.inf)
         view = buf.reshape(active, row)
@@ -158,7 +159,7 @@ def stream_counts(
             k[~np.isfinite(d)] = rs.size
             flat = (k + (np.arange(active, dtype=np.int64) * (rs.size + 1))[:, None]).ravel()
             hist[:active] += np.bincount(flat, minlength=active * (rs.size + 1)).reshape(active, rs.size + 1)
-        _place_sources(nxt, src_s, lvl_s, off, l + 1)
+        _place_sources(nxt, src_s, lvl_s, off, lv + 1)
         cur = nxt
         del buf, view, w
     cum = np.cumsum(hist[:, :-1], axis=1)  # sorted sources x sorted radii
@@ -167,7 +168,7 @@ def stream_counts(
     return out
 
 
-def _place_sources(panel: np.ndarray, src_s: np.ndarray, lvl_s: np.ndarray, off: np.ndarray, l: int) -> None:
-    """Distance 0 for the sources of level ``l`` in their own rows of the panel."""
-    idx = np.flatnonzero(lvl_s == l)
-    panel[idx, src_s[idx] - off[l]] = 0.0
+def _place_sources(panel: np.ndarray, src_s: np.ndarray, lvl_s: np.ndarray, off: np.ndarray, level: int) -> None:
+    """Distance 0 for the sources of level ``level`` in their own rows of the panel."""
+    idx = np.flatnonzero(lvl_s == level)
+    panel[idx, src_s[idx] - off[level]] = 0.0

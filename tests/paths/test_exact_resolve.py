@@ -20,12 +20,12 @@ def _tie_rich(rng: np.random.Generator, sizes: list[int], density: float, skip: 
     radii: weights on a coarse decimal grid that float32 cannot hold exactly."""
     off = np.concatenate([[0], np.cumsum(sizes)])
     rows, cols, vals = [], [], []
-    for l in range(len(sizes) - 1):
-        targets = [l + 1] + ([l + 2] if skip and l + 2 < len(sizes) else [])
+    for lv in range(len(sizes) - 1):
+        targets = [lv + 1] + ([lv + 2] if skip and lv + 2 < len(sizes) else [])
         for t in targets:
-            i, j = np.meshgrid(np.arange(sizes[l]), np.arange(sizes[t]), indexing="ij")
-            keep = rng.random(i.size) < (density if t == l + 1 else density / 8)
-            rows.append((i + off[l]).ravel()[keep])
+            i, j = np.meshgrid(np.arange(sizes[lv]), np.arange(sizes[t]), indexing="ij")
+            keep = rng.random(i.size) < (density if t == lv + 1 else density / 8)
+            rows.append((i + off[lv]).ravel()[keep])
             cols.append((j + off[t]).ravel()[keep])
             vals.append(np.round(rng.uniform(0.1, 2.0, int(keep.sum())), 1))
     n = int(off[-1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -21,7 +23,7 @@ def _oracle(g: LayeredGraph, src: np.ndarray, radii: np.ndarray) -> np.ndarray:
 def test_stream_counts_match_dijkstra(sizes: list[int], zeros: bool) -> None:
     rng = np.random.default_rng(sum(sizes) + zeros)
     blocks = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for a, b in itertools.pairwise(sizes):
         w = np.round(rng.uniform(0.1, 2.0, (a, b)), 1)
         w[rng.random((a, b)) < 0.3] = np.inf
         if zeros:
