@@ -19,8 +19,15 @@ Precision: the kernel runs in the dtype of the weights it is given (float32 for 
 for exactness). In float32 a distance to level b from a source at level a is within a relative
 ``gamma = (b - a + 2) * eps`` of the float64 value (a path has at most b - a edges, each adding
 at most one rounding of ``eps = 2**-24``, plus margin); every distance that lands within
-``gamma`` of a radius sets ``flags[s]`` so the caller recomputes that source in float64 (float64
-min-plus adds along each path in the same order as Dijkstra, so it matches SciPy bit for bit).
+``gamma`` of a radius is resolved in place (``resolve``): its float64 distance is computed from
+the float32 row and the float64 weights of the predecessors that can be on a shortest path
+(:func:`_resolve_entry`), and its count moved to the right bucket; without ``resolve`` the entry
+sets ``flags[s]`` so the caller recomputes that source in float64 (float64 min-plus adds along
+each path in the same order as Dijkstra, so it matches SciPy bit for bit).
+
+The float32 minima may be taken on the bit patterns (``intmin``: ``vpminud`` in the integer
+pipes beside the float adds; exact since distances are non-negative and +inf orders last).
+numba compiles for the host CPU at run time, so the widest vector ISA it has is used.
 
 All ``@njit(cache=True, fastmath=False)``; indices and offsets are int64 (S * N may exceed
 2**31).
@@ -33,7 +40,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from mfa_engine.kernels.cpu_buckets import _ambiguity_bounds, _bucket, _bucket_row
+from mfa_engine.kernels.cpu_buckets import _ambiguity_bounds, _bucket, _bucket_row, _bucket_row_idx
 
 __all__ = [
     "SRC_BLOCK",
@@ -350,7 +357,7 @@ def _level_of(lvl_off, col):
 
 @njit(fastmath=False, cache=True)
 def _scan_preds(
-    buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, thr,
+    buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_t, thr,
     bound, memo, marks, nmark,
 ):
     """Predecessors of position ``v`` (column ``v - base`` of row ``i``) that may lie on a
@@ -367,11 +374,12 @@ def _scan_preds(
             continue
         k0 = lvl_off[blk_src[q]] + blk_r0[q]
         ncq = blk_nc[q]
-        for kk in range(blk_nr[q]):
+        nrq = blk_nr[q]
+        for kk in range(nrq):
             x = buf[i, k0 + kk - base]
             if x > thr or np.float64(x) > bound:  # weights are >= 0: no strided weight load
                 continue
-            if np.float64(x + w_flat[blk_off[q] + kk * ncq + cc]) <= bound:
+            if np.float64(x + w_t[blk_off[q] + cc * nrq + kk]) <= bound:
                 u = k0 + kk
                 if memo[u] == -1.0:
                     memo[u] = -2.0
@@ -382,7 +390,7 @@ def _scan_preds(
 
 @njit(fastmath=False, cache=True)
 def _exact_from(
-    buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, thr,
+    buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_t, w64, thr,
     bound, memo,
 ):
     """Float64 distance of position ``v``: the minimum of ``memo[k] + w64(k, v)`` over the
@@ -398,13 +406,13 @@ def _exact_from(
             continue
         k0 = lvl_off[blk_src[q]] + blk_r0[q]
         ncq = blk_nc[q]
-        for kk in range(blk_nr[q]):
+        nrq = blk_nr[q]
+        for kk in range(nrq):
             x = buf[i, k0 + kk - base]
             if x > thr or np.float64(x) > bound:
                 continue
-            idx = blk_off[q] + kk * ncq + cc
-            if np.float64(x + w_flat[idx]) <= bound:
-                best = min(best, memo[k0 + kk] + w64[idx])
+            if np.float64(x + w_t[blk_off[q] + cc * nrq + kk]) <= bound:
+                best = min(best, memo[k0 + kk] + w64[blk_off[q] + kk * ncq + cc])
     return best
 
 
@@ -415,7 +423,7 @@ _PRED_MARGIN = 4.0
 @njit(fastmath=False, cache=True)
 def _resolve_entry(
     buf, i, t, src_pos, sl, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc,
-    w_flat, w64, thr, eps, memo, marks, nmark,
+    w_t, w64, thr, eps, memo, marks, nmark,
 ):
     """Exact float64 distance (as float64 Dijkstra computes it) from the source of row ``i``
     (level-order position ``src_pos``, level ``sl``) to position ``t``, from the row's
@@ -454,7 +462,7 @@ def _resolve_entry(
             continue
         bound = np.float64(buf[i, v - base]) * (1.0 + _PRED_MARGIN * (_level_of(lvl_off, v) - sl + 2) * eps)
         nmark = _scan_preds(
-            buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, thr,
+            buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_t, thr,
             bound, memo, marks, nmark,
         )
     order = np.sort(marks[start:nmark])
@@ -465,7 +473,7 @@ def _resolve_entry(
             continue
         bound = np.float64(buf[i, v - base]) * (1.0 + _PRED_MARGIN * (_level_of(lvl_off, v) - sl + 2) * eps)
         memo[v] = _exact_from(
-            buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, thr,
+            buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_t, w64, thr,
             bound, memo,
         )
     return memo[t], nmark
@@ -474,26 +482,26 @@ def _resolve_entry(
 @njit(fastmath=False, cache=True)
 def _resolve_row(
     buf, i, s, b, c0, c1, base, l0, sources, src_level, lvl_off, blk_src, blk_dst, blk_off,
-    blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64,
-    radii, thr, eps, lo, hi, hist, dist, write_dist, memo, marks,
+    blk_r0, blk_nr, blk_c0, blk_nc, w_t, w64,
+    radii, thr, eps, lo, hi, hist, dist, write_dist, memo, marks, nmarks, mi, persist, amb_idx, n_amb,
 ):
     """Re-resolve the ambiguous entries of one row (level ``b``) exactly and move their counts
-    to the buckets of their float64 distances. Returns the number of entries resolved."""
+    to the buckets of their float64 distances. Returns the number of entries resolved.
+
+    ``memo`` / ``marks`` are the row's (``nmarks[mi]`` marked so far); with ``persist`` the
+    exact distances stay for the row's later levels (entries share their shortest-path
+    prefixes; the caller resets them when the group ends), else they are reset here."""
     r = radii.shape[0]
     rmax = radii[r - 1] if r > 0 else -np.inf
     n = 0
-    nmark = 0
-    for j in range(c1 - c0):
-        d = buf[i, c0 + j]
-        if d > thr:
-            continue
-        dd = np.float64(d)
+    nmark = nmarks[mi]
+    for a in range(n_amb):  # the ambiguous columns, listed by the bucketing pass
+        j = amb_idx[a]
+        dd = np.float64(buf[i, c0 + j])
         k = _bucket(radii, dd)
-        if not ((dd >= lo[k]) | (dd <= hi[k])):
-            continue
         e, nmark = _resolve_entry(
             buf, i, base + c0 + j, sources[s], src_level[s], base, l0, lvl_off, blk_src, blk_dst, blk_off,
-            blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, thr, eps, memo, marks, nmark,
+            blk_r0, blk_nr, blk_c0, blk_nc, w_t, w64, thr, eps, memo, marks, nmark,
         )
         k2 = _bucket(radii, e)
         if k2 != k:
@@ -502,8 +510,12 @@ def _resolve_row(
         if write_dist:
             dist[s, base + c0 + j] = np.float32(e) if e <= rmax else np.inf
         n += 1
-    for m in range(nmark):
-        memo[marks[m]] = -1.0
+    if persist:
+        nmarks[mi] = nmark
+    else:
+        for m in range(nmark):
+            memo[marks[m]] = -1.0
+        nmarks[mi] = 0
     return n
 
 
@@ -512,6 +524,7 @@ def _count_level(
     buf, bits, s0, nb, b, c0, c1, base, sources, src_level, radii, radii_pad, rtab,
     shift, eps, thr, k_zero, lo, hi, sub, hist, flags, dist, write_dist,
     l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, resolve, memo, marks,
+    nmarks, persist, amb_idx, w_t,
 ):
     """Bucket the new distances of level ``b`` (columns ``c0:c1`` of the group's rows) into
     ``hist``, resolve (or, without ``resolve``, flag) ambiguous entries and (optionally) write
@@ -535,17 +548,23 @@ def _count_level(
             _ambiguity_bounds(radii, gamma, lo, hi)
             gamma_prev = gamma
         row = buf[i, c0:c1]
-        amb = _bucket_row(radii_pad, rtab, row, bits[i, c0:c1], shift, thr, lo, hi, sub, hist[s])
+        if resolve:
+            n_amb = _bucket_row_idx(radii_pad, rtab, row, bits[i, c0:c1], shift, thr, lo, hi, sub, hist[s], amb_idx)
+            amb = n_amb > 0
+        else:
+            n_amb = 0
+            amb = _bucket_row(radii_pad, rtab, row, bits[i, c0:c1], shift, thr, lo, hi, sub, hist[s])
         if write_dist:
             for j in range(c1 - c0):
                 d = row[j]
                 dist[s, base + c0 + j] = d if np.float64(d) <= rmax else np.inf
         if amb:
             if resolve:
+                mi = i if persist else 0
                 nres += _resolve_row(
                     buf, i, s, b, c0, c1, base, l0, sources, src_level, lvl_off, blk_src, blk_dst, blk_off,
-                    blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, radii, thr, eps, lo, hi, hist, dist, write_dist,
-                    memo, marks,
+                    blk_r0, blk_nr, blk_c0, blk_nc, w_t, w64, radii, thr, eps, lo, hi, hist, dist, write_dist,
+                    memo[mi], marks[mi], nmarks, mi, persist, amb_idx, n_amb,
                 )
             else:
                 flags[s] = True
@@ -557,7 +576,7 @@ def dag_minplus_counts(
     w_flat, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, lvl_off, sources, src_level, grp_start,
     radii, radii_pad, rtab, bufs, bufs_bits, eps, thr, inf,
     zero, hist, flags, dist, write_dist, grp_order, next_group,
-    w64, resolve, intmin, resolved,
+    w64, resolve, intmin, resolved, persist, w_t,
 ):
     """Fused multi-source min-plus over the levels of a DAG.
 
@@ -603,6 +622,10 @@ def dag_minplus_counts(
             sources in ``flags`` for the caller to recompute.
         intmin: Take the min-plus minima on the float32 bit patterns (integer pipes).
         resolved: int64 [T] output, entries resolved by each worker.
+        w_t: float [sum n_a * n_b] each block of ``w_flat`` transposed (column-major: the
+            predecessors of one target are contiguous), read by the resolution.
+        persist: Keep each row's exact distances for the group's later levels (a float64
+            and an int64 [max group size, N] array per worker); else per row and level.
     """
     n = lvl_off[-1]
     nblk = blk_src.shape[0]
@@ -620,8 +643,11 @@ def dag_minplus_counts(
         sub = np.zeros((4, r + 1), dtype=np.int64)
         lo = np.empty(r + 1)
         hi = np.empty(r + 1)
-        memo = np.full(n if resolve else 0, -1.0)
-        marks = np.empty(n if resolve else 0, np.int64)
+        mrows = max(1, bufs.shape[1] // max(n, 1)) if persist else 1
+        memo = np.full((mrows, n) if resolve else (0, 0), -1.0)
+        marks = np.empty((mrows, n) if resolve else (0, 0), np.int64)
+        nmarks = np.zeros(mrows, np.int64)
+        amb_idx = np.empty(n if resolve else 0, np.int64)
         nres = 0
         while True:
             gi = _fetch_add(next_group, 0, 1)
@@ -653,8 +679,13 @@ def dag_minplus_counts(
                     buf, bits, s0, nb, b, c0, c1, base, sources, src_level, radii, radii_pad, rtab,
                     shift, eps, thr, k_zero, lo, hi, sub, hist, flags, dist, write_dist,
                     l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, resolve,
-                    memo, marks,
+                    memo, marks, nmarks, persist, amb_idx, w_t,
                 )
+            if resolve and persist:  # the group's rows are done: forget their exact distances
+                for i in range(nb):
+                    for m in range(nmarks[i]):
+                        memo[i, marks[i, m]] = -1.0
+                    nmarks[i] = 0
         resolved[t] = nres
 
 

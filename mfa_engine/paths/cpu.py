@@ -1,9 +1,12 @@
 """CPU backend driver: prepares inputs for the numba kernels in ``mfa_engine.kernels.cpu_*``
 (layered DAGs) and ``mfa_engine.kernels.cpu_sssp`` (general graphs).
 
-The DAG path runs in float32 (twice the SIMD width of float64) and recomputes in float64 the
-few sources whose float32 distances land within the rounding bound of a radius, so counts are
-exactly those of float64 Dijkstra (SciPy). The general CSR path is a float64 bounded Dijkstra
+The DAG path runs in float32 (twice the SIMD width of float64); every (source, target) entry
+whose float32 distance lands within the rounding bound of a radius is resolved in float64 inside
+the kernel, from the row's float32 distances and the float64 weights of its few possible
+predecessors, so counts are exactly those of float64 Dijkstra (SciPy) without re-running any
+source (``resolve=False`` gives the earlier scheme: flagged sources re-run in float64).
+Sparse level blocks run on their non-empty tiles (:meth:`mfa_engine.paths.dag.DagLevels.tiles`). The general CSR path is a float64 bounded Dijkstra
 that touches only each ball.
 """
 
@@ -17,6 +20,9 @@ from mfa_engine.paths.dag import DagLevels
 __all__ = ["dag_histogram", "csr_histogram", "group_sources", "choose_dtype", "gamma_for"]
 
 _EPS32 = 2.0**-24
+#: Most bytes of per-row exact-distance memos (all workers) the resolution keeps for a whole
+#: source group (else it keeps them per row and level).
+_MEMO_BYTES = 256 << 20
 #: Statistics of the last DAG kernel call: entries resolved in place, sources flagged.
 LAST_STATS: dict[str, int] = {}
 
@@ -150,6 +156,7 @@ def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist, resolve_ok=True):
         levels._blocks is not None or "float64" in levels._packed or flat.size * 8 <= _STREAM_BYTES
     )
     w64 = levels.tiles(np.float64).flat if resolve else np.zeros(0)
+    w_t = levels.tiles_transposed(dtype) if resolve else np.zeros(0, dtype)
     resolved = np.zeros(workers, np.int64)
     cpu_minplus.dag_minplus_counts(
         *tiles.args(), levels.lvl_off, pos[order], lvl_sorted, grp,
@@ -158,6 +165,7 @@ def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist, resolve_ok=True):
         eps, dtype.type(min(thr, float(np.finfo(dtype).max))), dtype.type(np.inf), dtype.type(0.0),
         hist, flags, dist, bool(want_dist),
         grp_order, np.zeros(1, np.int64), w64, bool(resolve), bool(intmin_enabled()), resolved,
+        bool(workers * maxb * levels.n_nodes * 16 <= _MEMO_BYTES), w_t,
     )  # fmt: skip
     LAST_STATS["resolved"] = int(resolved.sum())
     LAST_STATS["flagged"] = int(flags.sum())

@@ -200,6 +200,19 @@ class DagLevels:
         self._packed[key] = out
         return out
 
+    def tiles_transposed(self, dtype: Any) -> np.ndarray:
+        """:meth:`tiles` with every rectangle stored transposed ([nc, nr], same offsets), cached
+        per dtype: the exact resolution of the CPU kernel reads the predecessors of one target,
+        a column of a block, contiguously."""
+        key = "tiles-T-" + np.dtype(dtype).name
+        if key not in self._packed:
+            t = self.tiles(dtype)
+            out = np.empty_like(t.flat)
+            for o, h, w in zip(t.off.tolist(), t.nr.tolist(), t.nc.tolist()):
+                out[o : o + h * w].reshape(w, h)[:] = t.flat[o : o + h * w].reshape(h, w).T
+            self._packed[key] = out
+        return self._packed[key]
+
     def weight_range(self) -> tuple[float, float]:
         """(smallest positive, largest finite) block entry, cached (inf, 0 when there is none).
 
