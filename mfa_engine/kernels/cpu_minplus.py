@@ -373,7 +373,6 @@ def _scan_preds(
         if cc < 0 or cc >= blk_nc[q]:
             continue
         k0 = lvl_off[blk_src[q]] + blk_r0[q]
-        ncq = blk_nc[q]
         nrq = blk_nr[q]
         for kk in range(nrq):
             x = buf[i, k0 + kk - base]
