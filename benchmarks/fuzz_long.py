@@ -1,5 +1,9 @@
 """Long run of the fuzz/property harness (tests/fuzz/) with a large example budget.
 
+Properties: CSR graphs, safetensors files, the results store, the CLI, NetworkX graphs with
+hostile weight kinds and cutoffs against NetworkX itself (``nx``), and config.json structure
+(``config``).
+
 The pytest suite runs a fast, derandomised slice of the same properties (a few dozen examples
 each); this script runs them with ``MFA_FUZZ_EXAMPLES`` examples per property (default 300)
 and fresh random draws, then prints how many cases each property ran and how they ended

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from paths_cases import CASES, Case, make_case  # noqa: E402
 
 #: HBM bandwidth by device name fragment (bytes/s), for the memory floor; peak datasheet values.
-_HBM = {"H100": 3.35e12, "A100": 2.0e12, "L40": 8.64e11, "A10": 6.0e11, "RTX 4090": 1.0e12}
+_HBM = {"H200": 4.8e12, "H100": 3.35e12, "A100": 2.0e12, "L40": 8.64e11, "A10": 6.0e11, "RTX 4090": 1.0e12}
 
 
 def _layered(widths: list[int], rng: np.random.Generator) -> sp.csr_array:
@@ -114,6 +114,29 @@ def run_case(case: Case, backends: list[str], repeat: int, dev: dict) -> list[di
     return rows
 
 
+def write_verdict(device_name: str, rows: list[dict]) -> dict:
+    """Record which backends were exact on every case on this device, and whether CuPy was faster
+    (sum of best times), where ``backend="auto"`` reads it (``dispatch.suite_record_path``)."""
+    from mfa_engine.paths.dispatch import suite_record_path
+
+    def ok(be: str) -> bool:
+        mine = [r for r in rows if r["backend"] == be]
+        return bool(mine) and all(r.get("exact") for r in mine)
+
+    def total(be: str) -> float:
+        return sum(r.get("seconds", np.inf) for r in rows if r["backend"] == be) or np.inf
+
+    v = {"device": device_name, "triton_exact": ok("triton"), "cupy_exact": ok("cupy"),
+         "cupy_faster": bool(ok("cupy") and total("cupy") < total("triton")), "source": "benchmarks/gpu_suite.py"}  # fmt: skip
+    path = suite_record_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(v, indent=1))
+    except OSError as exc:
+        print(f"could not record the backend verdict in {path}: {exc}")
+    return v
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the suite; exit 1 when any backend disagrees with the CPU or fails."""
     p = argparse.ArgumentParser(prog="gpu_suite.py")
@@ -148,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     for case in cases:
         rows.extend(run_case(case, backends, args.repeat, dev))
     Path(args.out).write_text(json.dumps({"device": dev, "full": args.full, "results": rows}, indent=1))
+    write_verdict(dev["name"], rows)
     bad = [r for r in rows if not r.get("exact")]
     print(f"{len(rows) - len(bad)}/{len(rows)} exact; results in {args.out}")
     return 1 if bad else 0

@@ -9,6 +9,9 @@ Public API (contract):
                                                ``mfa analyze --json``
     AnalysisOptions                            every analysis option, validated
     Spectrum                                   result record of one spectrum
+    track(model, step, store=..., options=...) analyse a training model's weights in the
+                                               background (mfa_engine.tracking)
+    MFACallback                                transformers.Trainer callback doing the same
 """
 
 from __future__ import annotations
@@ -21,13 +24,24 @@ _configure_wait_policy()  # idle OpenMP workers sleep (before any runtime starts
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "analyze_graph", "analyze_checkpoint", "AnalysisOptions", "Spectrum", "errors"]
+__all__ = [
+    "AnalysisOptions",
+    "MFACallback",
+    "Spectrum",
+    "__version__",
+    "analyze_checkpoint",
+    "analyze_graph",
+    "errors",
+    "track",
+]
 
 _LAZY = {
     "analyze_graph": ("mfa_engine.api", "analyze_graph"),
     "analyze_checkpoint": ("mfa_engine.api", "analyze_checkpoint"),
     "AnalysisOptions": ("mfa_engine.options", "AnalysisOptions"),
     "Spectrum": ("mfa_engine.analysis.spectrum", "Spectrum"),
+    "track": ("mfa_engine.tracking.loop", "track"),
+    "MFACallback": ("mfa_engine.tracking.callback", "MFACallback"),
 }
 
 

@@ -11,8 +11,10 @@ Registers and local memory (spills) are read from each cubin with ``cuobjdump
 the ``ptxas -v`` spill-store bytes are also taken into account. The SASS (``cuobjdump -sass``)
 is read too (:mod:`mfa_engine.sass`): for a min-plus kernel the useful-instruction share
 (FADD + FMNMX) of its hottest loop, for other kernels the widths of their global loads. A kernel
-passes when it compiles, uses no local memory and, for a float32 min-plus kernel on sm_90 and
-newer, reaches :data:`MIN_USEFUL_SHARE`. The Triton interpreter (``TRITON_INTERPRET=1``) replaces ``@triton.jit``
+passes when it compiles, uses no local memory and, for a min-plus kernel on sm_90 and newer,
+passes the SASS gate (:func:`mfa_engine.sass.gate_loop`: :data:`MIN_USEFUL_SHARE` in the loop
+holding the loads, the tile's count per trip, no rival loop); float32 min-plus kernels also need
+:data:`MIN_CTAS_PER_SM` and (Triton) 64-bit K-loop offsets in the compiled IR. The Triton interpreter (``TRITON_INTERPRET=1``) replaces ``@triton.jit``
 functions at import, so in that case the check re-runs itself in a clean subprocess.
 """
 
@@ -39,6 +41,9 @@ __all__ = [
     "find_tool",
     "compile_triton_spec",
     "compile_cuda_source",
+    "k_loop_offsets",
+    "ctas_per_sm",
+    "gate_self_test",
     "check_all",
     "main",
 ]
@@ -65,8 +70,15 @@ def check_archs(archs: Iterable[int]) -> tuple[int, ...]:
                           f"compiles for; expected some of {' '.join(map(str, KNOWN_ARCHS))} (e.g. 80 for sm_80)")
     return out
 
-#: Minimum useful-instruction share of a float32 min-plus kernel's hottest loop (sm_90 and newer).
+#: Minimum useful-instruction share of a min-plus kernel's gated loop (sm_90 and newer; for the
+#: float64 kernels DADD + DSETP + FSEL count as useful).
 MIN_USEFUL_SHARE = 0.80
+#: Minimum resident CTAs per SM of a float32 min-plus kernel (registers, threads, shared memory).
+MIN_CTAS_PER_SM = 2
+#: Shared memory per SM usable by CTAs, by compute capability (bytes); 1 KB is reserved per CTA.
+_SMEM_PER_SM = {80: 167936, 86: 102400, 87: 167936, 89: 102400, 90: 233472}
+#: Radii assumed for the CUDA kernel's dynamic shared histogram in the occupancy model.
+_MODEL_R = 64
 
 
 @dataclass
@@ -84,6 +96,10 @@ class KernelReport:
         useful_share: Useful-instruction share of the hottest loop (min-plus kinds), else None.
         loop: "useful/total" instructions of that loop ('' when not analysed).
         load_widths: Global loads by bit width, e.g. "128:4 32:2" ('' when not analysed).
+        shared_bytes: Shared memory per CTA (static, plus the CUDA histogram at R = 64), -1 unknown.
+        ctas_per_sm: Resident CTAs per SM by registers, threads and shared memory (-1 unknown).
+        k_offsets: Integer width of the K loop's pointer offsets in the compiled IR ("i64", or
+            "i32" which fails), '' when not checked.
     """
 
     kernel: str
@@ -96,10 +112,13 @@ class KernelReport:
     useful_share: float | None = None
     loop: str = ""
     load_widths: str = ""
+    shared_bytes: int = -1
+    ctas_per_sm: int = -1
+    k_offsets: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON record: ``{"kernel", "arch", "registers", "spill_bytes", "ok", "kind",
-        "useful_share", "loop", "load_widths"}``."""
+        "useful_share", "loop", "load_widths", "shared_bytes", "ctas_per_sm", "k_offsets"}``."""
         d = asdict(self)
         d.pop("error")
         return d
@@ -137,7 +156,57 @@ def _resource_usage(cubin: Path) -> tuple[int, int]:
     return max(int(r) for r in regs), max(int(x) for x in local)
 
 
-def _analyse(report: KernelReport, cubin: Path, function: str | None = None) -> KernelReport:
+def ctas_per_sm(registers: int, threads: int, shared_bytes: int, arch: int) -> int:
+    """Resident CTAs per SM: the minimum over registers (64K per SM, allocated per warp in units
+    of 256), threads (2048 per SM), shared memory (:data:`_SMEM_PER_SM`, 1 KB reserved per CTA)
+    and the 32-CTA limit. -1 when the registers are unknown."""
+    if registers <= 0 or threads <= 0:
+        return -1
+    warps = -(-threads // 32)
+    per_warp = -(-registers * 32 // 256) * 256
+    by_regs = (65536 // per_warp) // warps
+    by_threads = 2048 // (warps * 32)
+    smem = _SMEM_PER_SM.get(arch, 102400)
+    by_smem = smem // (shared_bytes + 1024) if shared_bytes > 0 else 32
+    return int(min(by_regs, by_threads, by_smem, 32))
+
+
+def k_loop_offsets(ttir: str) -> str:
+    """Integer width of the pointer offsets in the K loop of a Triton kernel's TTIR.
+
+    The K loop is the ``scf.for`` whose body holds the most ``tt.load``. Returns "i64" when every
+    ``tt.addptr`` in it takes 64-bit offsets and no 32-bit multiply feeds it; "i32" otherwise
+    (a K x stride product formed in 32 bits overflows at 2^31 elements); "" without a loop.
+    """
+    lines = ttir.splitlines()
+    depth, best, best_loads = 0, None, -1
+    opens: list[tuple[int, int]] = []
+    for i, ln in enumerate(lines):
+        code = ln.split(" loc(")[0]
+        if "scf.for" in code and code.rstrip().endswith("{"):
+            opens.append((i, depth))
+        depth += code.count("{") - code.count("}")
+        while opens and depth <= opens[-1][1] and i > opens[-1][0]:
+            start, _ = opens.pop()
+            body = lines[start + 1 : i]
+            n_loads = sum("tt.load" in b for b in body)
+            if n_loads > best_loads:
+                best, best_loads = body, n_loads
+    if best is None:
+        return ""
+    for b in best:
+        code = b.split(" loc(")[0]
+        if "tt.addptr" in code:
+            off_type = code.rsplit(",", 1)[-1].strip()
+            if not re.search(r"(^|x)i64>?$", off_type):
+                return "i32"
+        if "arith.muli" in code and re.search(r"(: i32|xi32>)\s*$", code):
+            return "i32"
+    return "i64"
+
+
+def _analyse(report: KernelReport, cubin: Path, function: str | None = None,
+             useful_per_trip: int | None = None) -> KernelReport:  # fmt: skip
     """Fill the SASS fields of ``report`` from ``cubin`` and apply the min-plus gate."""
     from mfa_engine import sass
 
@@ -148,13 +217,20 @@ def _analyse(report: KernelReport, cubin: Path, function: str | None = None) -> 
     instrs = funcs.get(function) if function else next(iter(funcs.values()), [])
     instrs = instrs or []
     if report.kind.startswith("minplus"):
-        useful = sass.MINPLUS_USEFUL if report.kind == "minplus" else sass.MINPLUS_FP64_USEFUL
-        loop = sass.hottest_loop(instrs, useful)
+        fp32 = report.kind == "minplus"
+        useful = sass.MINPLUS_USEFUL if fp32 else sass.MINPLUS_FP64_USEFUL
+        gated = report.arch >= 90  # float32 and float64 min-plus loops alike
+        res = sass.gate_loop(instrs, useful, min_share=MIN_USEFUL_SHARE if gated else None,
+                             useful_per_trip=useful_per_trip)  # fmt: skip
+        loop = res.loop
         report.useful_share = round(loop.share, 4) if loop else 0.0
         report.loop = f"{loop.useful}/{loop.total}" if loop else "0/0"
-        if report.kind == "minplus" and report.arch >= 90 and report.useful_share < MIN_USEFUL_SHARE and report.ok:
+        if gated and not res.ok and report.ok:
             report.ok = False
-            report.error = f"hottest loop {report.useful_share:.1%} FADD+FMNMX (< {MIN_USEFUL_SHARE:.0%})"
+            report.error = "SASS gate: " + "; ".join(res.problems)
+        if fp32 and 0 <= report.ctas_per_sm < MIN_CTAS_PER_SM and report.ok:
+            report.ok = False
+            report.error = f"{report.ctas_per_sm} CTA per SM (< {MIN_CTAS_PER_SM}): registers or shared memory"
     else:
         report.load_widths = " ".join(f"{w}:{n}" for w, n in sass.global_load_widths(instrs).items())
     return report
@@ -210,19 +286,30 @@ def compile_triton_spec(module: str, spec: dict[str, Any], arch: int, workdir: P
         ok = local == 0
         rep = KernelReport(name, arch, regs, local, ok, "" if ok else f"{local} bytes of local memory (spills)")
         rep.kind = str(spec.get("kind", ""))
-        return _analyse(rep, cubin)
+        rep.shared_bytes = int(getattr(kernel.metadata, "shared", 0) or 0)
+        rep.ctas_per_sm = ctas_per_sm(regs, 32 * int(options["num_warps"]), rep.shared_bytes, arch)
+        if spec.get("k_loop_offsets"):
+            rep.k_offsets = k_loop_offsets(kernel.asm.get("ttir", "")) or "none"
+            if rep.k_offsets != "i64" and rep.ok:
+                rep.ok = False
+                rep.error = f"K-loop pointer offsets are {rep.k_offsets} in the compiled IR (need i64)"
+        return _analyse(rep, cubin, None, spec.get("useful_per_trip"))
     except Exception as exc:  # report, never crash the whole check
         msg = f"{exc.__class__.__name__}: {exc}".splitlines()[0][:300]
         return KernelReport(name, arch, -1, -1, False, msg)
 
 
 def compile_cuda_source(
-    path: str, text: str, arch: int, workdir: Path, kinds: dict[str, str] | None = None
+    path: str, text: str, arch: int, workdir: Path, kinds: dict[str, str] | None = None,
+    useful_per_trip: dict[str, int] | None = None, threads: dict[str, int] | None = None,
 ) -> list[KernelReport]:
     """Compile one CUDA source with nvcc for ``sm_<arch>``; one report per kernel in the file.
 
-    ``kinds`` maps a kernel name to its SASS gate kind ("minplus", ...)."""
+    ``kinds`` maps a kernel name to its SASS gate kind ("minplus", ...), ``useful_per_trip`` to
+    the useful instructions per K-loop trip its tile gives, ``threads`` to its block size."""
     kinds = kinds or {}
+    useful_per_trip = useful_per_trip or {}
+    threads = threads or {}
     base = Path(path).stem
     nvcc = find_tool("nvcc")
     if nvcc is None:
@@ -249,7 +336,12 @@ def compile_cuda_source(
         ok = spill_b == 0
         rep = KernelReport(f"{path}:{fn}", arch, regs, spill_b, ok, "" if ok else f"{spill_b} bytes spilled")
         rep.kind = kinds.get(fn, "")
-        reports.append(_analyse(rep, cubin, fn))
+        m = re.search(r"SHARED:(\d+)", body)
+        rep.shared_bytes = int(m.group(1)) if m else 0
+        if rep.kind.startswith("minplus"):  # dynamic shared histogram [128][R + 1] and radii at R = 64
+            rep.shared_bytes += 128 * (_MODEL_R + 1) * 4 + _MODEL_R * (8 if "f64" in fn else 4)
+        rep.ctas_per_sm = ctas_per_sm(regs, threads.get(fn, 256), rep.shared_bytes, arch)
+        reports.append(_analyse(rep, cubin, fn, useful_per_trip.get(fn)))
     if not reports:
         reports.append(KernelReport(f"{path}", arch, -1, -1, False, "no kernels found in cubin"))
     return reports
@@ -278,7 +370,13 @@ def check_all(archs: Iterable[int] = ARCHS) -> list[KernelReport]:
     archs = check_archs(archs)
     if triton_interpret():
         return _check_in_subprocess(archs)
-    from mfa_engine.kernels.cupy_paths import CUDA_KINDS, CUDA_SOURCES, cuda_source
+    from mfa_engine.kernels.cupy_paths import (
+        CUDA_KINDS,
+        CUDA_SOURCES,
+        CUDA_THREADS,
+        CUDA_USEFUL_PER_TRIP,
+        cuda_source,
+    )
 
     reports: list[KernelReport] = []
     with tempfile.TemporaryDirectory(prefix="mfa-aot-") as tmp:
@@ -292,20 +390,45 @@ def check_all(archs: Iterable[int] = ARCHS) -> list[KernelReport]:
             for module, spec in specs:
                 reports.append(compile_triton_spec(module, spec, arch, work))
             for path in CUDA_SOURCES:
-                reports.extend(compile_cuda_source(path, cuda_source(path), arch, work, CUDA_KINDS))
+                reports.extend(compile_cuda_source(path, cuda_source(path), arch, work, CUDA_KINDS,
+                                                   CUDA_USEFUL_PER_TRIP, CUDA_THREADS))  # fmt: skip
+            if arch >= 90:
+                reports.append(gate_self_test(arch, work))
     return reports
+
+
+def gate_self_test(arch: int, workdir: Path) -> KernelReport:
+    """Compile the decoy kernel (:mod:`mfa_engine.kernels.gate_decoy`: a real K loop far below the
+    bar plus a never-executed loop of pure FADD/FMNMX) and check that the SASS gate rejects it.
+
+    Returns:
+        A report that is ok when the gate rejected the decoy (its error field then says why the
+        decoy failed, prefixed "rejected:"), and fails when the decoy passed.
+    """
+    from mfa_engine.kernels.gate_decoy import DECOY_SPEC
+
+    rep = compile_triton_spec("gate_decoy", DECOY_SPEC, arch, workdir)
+    name = "self-test:gate rejects decoy loop"
+    if rep.registers < 0:
+        return KernelReport(name, arch, -1, -1, False, f"decoy did not compile: {rep.error}", kind="selftest")
+    out = KernelReport(name, arch, rep.registers, rep.spill_bytes, not rep.ok, kind="selftest",
+                       useful_share=rep.useful_share, loop=rep.loop)  # fmt: skip
+    out.error = "" if not rep.ok else "the SASS gate ACCEPTED the decoy kernel"
+    out.load_widths = ("rejected: " + rep.error)[:200] if not rep.ok else ""
+    return out
 
 
 def format_table(reports: list[KernelReport]) -> str:
     """Human-readable table of reports."""
     width = max([len(r.kernel) for r in reports] + [6])
-    lines = [f"{'kernel':<{width}}  arch  regs  spill  useful (loop)        loads (bits:n)  status"]
+    lines = [f"{'kernel':<{width}}  arch  regs  spill  CTA/SM  K-off  useful (loop)        loads (bits:n)  status"]
     for r in reports:
         status = "ok" if r.ok else f"FAIL {r.error}"
         share = f"{r.useful_share:6.1%} ({r.loop})" if r.useful_share is not None else ""
+        cta = str(r.ctas_per_sm) if r.ctas_per_sm >= 0 else ""
         lines.append(
-            f"{r.kernel:<{width}}  sm_{r.arch:<2}  {r.registers:>4}  {r.spill_bytes:>5}  {share:<20} "
-            f"{r.load_widths:<15} {status}"
+            f"{r.kernel:<{width}}  sm_{r.arch:<2}  {r.registers:>4}  {r.spill_bytes:>5}  {cta:>6}  {r.k_offsets:<5}  "
+            f"{share:<20} {r.load_widths:<15} {status}"
         )
     return "\n".join(lines)
 

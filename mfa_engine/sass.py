@@ -20,6 +20,13 @@ method (documented in ``docs/gpu.md``):
    loop does nothing but relaxations; loads, address arithmetic, barriers and the loop branch
    are the overhead.
 
+**The gate** (:func:`gate_loop`, what ``mfa kernels check`` applies) does not trust step 3
+alone: a loop that never runs (a decoy) could hold the most useful instructions. The gated loop
+is the loop that holds the kernel's global or shared loads (``LDG``, ``LDS``, ``LDGSTS``) and,
+among those, the most useful instructions; its useful count per trip must equal the count the
+tile shape gives (``2 * TJ * TS * UNROLL`` for a float32 min-plus loop); and no other loop outside
+it may hold a comparable amount of min-plus work (then the SASS cannot tell which one runs).
+
 For other kernels (TM loss) :func:`global_load_widths` reports the vector width of the global
 loads instead.
 """
@@ -40,6 +47,9 @@ __all__ = [
     "hottest_loop",
     "useful_share",
     "global_load_widths",
+    "GateResult",
+    "gate_loop",
+    "LOAD_OPS",
     "MINPLUS_USEFUL",
     "MINPLUS_FP64_USEFUL",
 ]
@@ -49,6 +59,9 @@ MINPLUS_USEFUL = ("FADD", "FMNMX")
 #: Float64 min-plus (reported, not gated): DADD, and the DSETP + two FSEL of each minimum
 #: (sm_80/sm_90 have no float64 min instruction).
 MINPLUS_FP64_USEFUL = ("DADD", "DSETP", "FSEL")
+
+#: Opcodes of the loads that feed a min-plus loop (global, shared, and async global -> shared).
+LOAD_OPS = ("LDG", "LDS", "LDGSTS", "LDSM")
 
 _LINE = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_]*)((?:\.[A-Z0-9_]+)*)([^;]*);")
 _FUNC = re.compile(r"Function\s*:\s*(\S+)")
@@ -87,6 +100,11 @@ class LoopStats:
     total: int
     useful: int
     classes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def loads(self) -> int:
+        """Global and shared loads in the body (:data:`LOAD_OPS`)."""
+        return sum(n for op, n in self.classes.items() if op in LOAD_OPS)
 
     @property
     def share(self) -> float:
@@ -164,3 +182,64 @@ def global_load_widths(instrs: list[Instr]) -> dict[int, int]:
         width = {"U8": 8, "S8": 8, "U16": 16, "S16": 16, "64": 64, "128": 128}.get(m.group(1)) if m else 32
         out[width] += 1
     return dict(sorted(out.items()))
+
+
+@dataclass
+class GateResult:
+    """Outcome of :func:`gate_loop`.
+
+    Attributes:
+        loop: The gated loop (the one holding the loads and the most useful instructions), or None.
+        problems: Why the gate fails ([] when it passes).
+    """
+
+    loop: LoopStats | None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the gate passes."""
+        return not self.problems
+
+
+def gate_loop(
+    instrs: list[Instr],
+    useful_ops: tuple[str, ...] = MINPLUS_USEFUL,
+    *,
+    min_share: float | None = None,
+    useful_per_trip: int | None = None,
+    rival_fraction: float = 0.25,
+) -> GateResult:
+    """The SASS gate of a min-plus kernel, robust to loops that never run.
+
+    Args:
+        instrs: The function's instructions (:func:`parse_sass`).
+        useful_ops: Opcode stems counted as useful.
+        min_share: Fail below this useful share in the gated loop (None: not checked).
+        useful_per_trip: Expected useful instructions per trip from the tile shape (None: not
+            checked).
+        rival_fraction: Fail when a loop that neither contains nor is inside the gated loop holds
+            at least this fraction of its useful instructions.
+
+    Returns:
+        A :class:`GateResult`: the gated loop is the loop holding at least one global or shared
+        load, with the most useful instructions (innermost on ties).
+    """
+    stats = [_stats(instrs, s, e, useful_ops) for s, e in _loops(instrs)]
+    fed = [st for st in stats if st.loads > 0 and st.useful > 0]
+    if not fed:
+        return GateResult(None, ["no loop holds both the kernel's loads and its useful instructions"])
+    g = max(fed, key=lambda st: (st.useful, -st.total))
+    res = GateResult(g)
+    if useful_per_trip is not None and g.useful != useful_per_trip:
+        res.problems.append(f"the loop holding the loads has {g.useful} useful instructions per trip; the tile "
+                            f"shape gives {useful_per_trip}")  # fmt: skip
+    for st in stats:
+        nested = (st.start <= g.start and g.end <= st.end) or (g.start <= st.start and st.end <= g.end)
+        if not nested and st.useful >= max(1, rival_fraction * g.useful):
+            res.problems.append(f"another loop [{st.start:#x}, {st.end:#x}] holds {st.useful} useful instructions "
+                                f"({st.loads} loads): the gate cannot tell which loop runs")  # fmt: skip
+            break
+    if min_share is not None and g.share < min_share:
+        res.problems.append(f"the loop holding the loads is {g.share:.1%} useful (< {min_share:.0%})")
+    return res

@@ -26,12 +26,13 @@ __all__ = ["warm_jit_cache"]
 
 
 def _paths() -> None:
-    """Both DAG dtypes (float32 with an exact float64 recomputation: integer weights put
-    distances exactly on radii), distances, a SciPy DAG (level detection, hash, scans) and a
-    graph with a cycle (Dijkstra), directed and undirected."""
+    """Layered DAGs: both dtypes (float32 with an exact float64 recomputation: integer weights
+    put distances exactly on radii), distances, a SciPy DAG (level detection, hash, scans) with
+    the block-streamed float64 recomputation that large DAGs take, and a graph with a cycle
+    (Dijkstra), directed and undirected."""
     import scipy.sparse as sp
 
-    from mfa_engine.paths import multi_source_counts, multi_source_distances
+    from mfa_engine.paths import cpu, multi_source_counts, multi_source_distances
 
     rng = np.random.default_rng(0)
     sizes = [5, 7, 6]
@@ -44,11 +45,81 @@ def _paths() -> None:
     dag = sp.csr_array(sp.triu(dag, k=1))
     dag.data = rng.integers(1, 4, dag.nnz).astype(np.float64)
     multi_source_counts(dag, np.arange(30), radii, backend="cpu")
+    # DAGs whose float32 blocks pass cpu._STREAM_BYTES recompute flagged sources block by block:
+    # the same code path on a small DAG, with the threshold lowered for this one call.
+    limit, cpu._STREAM_BYTES = cpu._STREAM_BYTES, -1
+    try:
+        multi_source_counts(dag.copy(), np.arange(30), radii, backend="cpu")
+    finally:
+        cpu._STREAM_BYTES = limit
+    # A dense layered DAG numbered level by level (a full NIN handed over as a SciPy matrix):
+    # the CSR data array is the float64 blocks, and the float32 blocks are cast from it.
+    w01, w12 = rng.uniform(0.5, 2.0, (4, 5)), rng.uniform(0.5, 2.0, (5, 3))
+    dense = sp.csr_array(sp.block_array([[None, w01, None], [None, None, w12], [np.zeros((3, 4)), None, None]]))
+    dense.eliminate_zeros()
+    multi_source_counts(dense, np.arange(12), radii, backend="cpu")
     cyc = dag + sp.csr_array((np.ones(1), (np.array([29]), np.array([0]))), shape=(30, 30))
     multi_source_counts(cyc, np.arange(30), radii, backend="cpu")
     multi_source_counts(dag, np.arange(30), radii, directed=False, backend="cpu")
     multi_source_distances(cyc, np.arange(30), cutoff=5.0, backend="cpu")
     multi_source_distances(cyc, np.arange(30), backend="cpu")  # no cutoff: the heap queue
+
+
+def _general() -> None:
+    """General graphs as users first pass them: a random SciPy matrix through ``analyze_graph``
+    (directed and undirected), and a large, scattered graph (above the renumbering threshold,
+    arrays large enough for the compiled fingerprint hash)."""
+    import scipy.sparse as sp
+
+    from mfa_engine.api import analyze_graph
+    from mfa_engine.paths import multi_source_counts
+    from mfa_engine.paths.csr_kernel_graph import RELABEL_MIN_NODES
+
+    rng = np.random.default_rng(1)
+    n = 300
+    m = sp.random_array((n, n), density=0.03, rng=rng, format="csr")
+    m.data = rng.uniform(0.5, 2.0, m.nnz)
+    analyze_graph(m)
+    analyze_graph(sp.csr_matrix(m), directed=False)
+    n = RELABEL_MIN_NODES + 1000
+    e = 4 * n
+    big = sp.csr_array((rng.uniform(0.5, 2.0, e), (rng.integers(0, n, e), rng.integers(0, n, e))), shape=(n, n))
+    radii = np.array([0.5, 1.0, 2.0])
+    for _ in range(2):  # the second call hashes the arrays to find the prepared graph again
+        multi_source_counts(big, np.arange(8), radii, backend="cpu")
+
+
+def _networkx() -> None:
+    """The NetworkX backend on float and integer weights: single source, all pairs with a
+    cutoff (balls sorted by distance), breadth-first lengths, a pair, the engine's own ball sizes
+    and spectrum, and a graph above the renumbering threshold."""
+    import networkx as nx
+
+    from mfa_engine.nx import ball_sizes, multifractal_spectrum
+
+    rng = np.random.default_rng(2)
+    g = nx.random_geometric_graph(300, 0.12, seed=2)  # more sources than one batch (nx.results.BATCH)
+    for u, v in g.edges:
+        g[u][v]["weight"] = float(rng.uniform(0.5, 2.0))
+    h = nx.grid_2d_graph(8, 8)
+    for u, v in h.edges:
+        h[u][v]["weight"] = int(rng.integers(1, 4))
+    caching, nx.config.cache_converted_graphs = nx.config.cache_converted_graphs, False
+    try:  # plain NetworkX graphs, converted by the backend as in a user's call
+        for graph, cutoff in ((g, 0.3), (h, 4)):
+            nodes = list(graph)
+            nx.single_source_dijkstra_path_length(graph, nodes[0], backend="mfa")
+            nx.single_source_dijkstra_path_length(graph, nodes[0], cutoff=cutoff, backend="mfa")
+            dict(nx.all_pairs_dijkstra_path_length(graph, cutoff=cutoff, backend="mfa"))
+            dict(nx.all_pairs_shortest_path_length(graph, backend="mfa"))
+            nx.single_source_shortest_path_length(graph, nodes[0], backend="mfa")
+            nx.dijkstra_path_length(graph, nodes[0], nodes[-1], backend="mfa")
+        ball_sizes(g, radii=[0.2, 0.5], backend="mfa")
+        multifractal_spectrum(g, backend="mfa")
+        side = 130  # 16,900 nodes: renumbered
+        nx.single_source_dijkstra_path_length(nx.grid_2d_graph(side, side), (0, 0), cutoff=10, backend="mfa")
+    finally:
+        nx.config.cache_converted_graphs = caching
 
 
 def _analysis() -> None:
@@ -77,7 +148,9 @@ def _tm() -> None:
     loss.backward()
 
 
-_STEPS: tuple[tuple[str, Callable[[], None]], ...] = (("paths", _paths), ("analysis", _analysis), ("tm", _tm))
+_STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
+    ("paths", _paths), ("general graphs", _general), ("networkx", _networkx), ("analysis", _analysis), ("tm", _tm),
+)
 
 
 def warm_jit_cache(log: Callable[[str], None] = print) -> float:

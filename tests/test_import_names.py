@@ -60,7 +60,9 @@ def _check_probe(r: subprocess.CompletedProcess) -> None:
     lines = [ln for ln in (r.stdout + r.stderr).splitlines() if "PROBE{" in ln]
     assert lines, r.stdout[-2000:]
     where = json.loads(lines[-1].split("PROBE", 1)[1])["kernels"]
-    inside = [p for p in (where or []) if Path(p).resolve().is_relative_to(ROOT)]
+    # The repository's own files, not a virtual environment that happens to live in it.
+    venv = Path(sys.prefix).resolve()
+    inside = [p for p in (where or []) if Path(p).resolve().is_relative_to(ROOT) and not Path(p).resolve().is_relative_to(venv)]
     if _hf_kernels_installed():
         # A regular package anywhere on sys.path wins over a namespace portion: HF's must win.
         assert not inside, f"`kernels` resolves into the repository: {where}"
@@ -116,22 +118,36 @@ def _canon(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
+def _tracked() -> list[Path]:
+    """Files the repository holds (git's list; every file when git is not at hand)."""
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return [p for p in ROOT.rglob("*") if p.is_file() and ".venv" not in p.parts]
+    return [ROOT / f for f in out.decode().split("\0") if f]
+
+
 def _exposed_names() -> dict[str, str]:
     """Top-level names the project installs or puts on sys.path -> where they come from.
 
     The repository root (python -m, pytest's rootdir), and benchmarks/, examples/ and scripts/
     (the folder of a script run by path is first on sys.path): their importable entries, i.e.
     ``*.py`` files and folders named like identifiers (a folder without ``__init__.py`` is still a
-    namespace portion).
+    namespace portion). tests/ is a package, so pytest puts the root on sys.path, never tests/.
     """
     names: dict[str, str] = {}
-    for folder in (ROOT, ROOT / "benchmarks", ROOT / "examples", ROOT / "scripts", ROOT / "tests"):
-        for entry in folder.iterdir():
-            stem = entry.stem if entry.suffix == ".py" else entry.name
-            if entry.name.startswith(".") or not stem.isidentifier():
-                continue
-            if entry.is_dir() or entry.suffix == ".py":
-                names[stem] = str(entry.relative_to(ROOT))
+    folders = (ROOT, ROOT / "benchmarks", ROOT / "examples", ROOT / "scripts")
+    entries = set()
+    for f in _tracked():
+        for folder in folders:
+            if f.is_relative_to(folder) and f != folder:
+                entries.add(folder / f.relative_to(folder).parts[0])
+    for entry in sorted(entries):
+        stem = entry.stem if entry.suffix == ".py" else entry.name
+        if entry.name.startswith(".") or not stem.isidentifier():
+            continue
+        if entry.is_dir() or entry.suffix == ".py":
+            names[stem] = str(entry.relative_to(ROOT))
     dist = importlib.metadata.distribution("mfa-engine")
     for top in (dist.read_text("top_level.txt") or "").split():
         names.setdefault(top, "installed by mfa-engine")
@@ -179,6 +195,12 @@ def test_no_exposed_name_collides_with_the_dependency_tree() -> None:
                 continue
             clashes.append(f"{name} ({where}) vs {owners or 'a distribution in the dependency tree'}")
     assert not clashes, "repository names shadow distributions: " + "; ".join(clashes)
+
+
+def test_tests_folder_is_a_package() -> None:
+    # pytest's prepend import mode then puts the root on sys.path, not tests/ (whose
+    # tests/kernels/ mirrors mfa_engine/kernels/ and would otherwise shadow HF's `kernels`).
+    assert (ROOT / "tests" / "__init__.py").is_file()
 
 
 def test_kernels_folder_holds_no_python() -> None:

@@ -213,5 +213,5 @@ __device__ __forceinline__ void minplus_step(const T* __restrict__ d, const T* _
     minplus_step(d, w, out, hist, flags, gsrc, radii, S, K, J, R, stride_d, stride_w, stride_o, thr, gamma,       \
                  accumulate, finalize, count, with_flags, hist_smem)
 
-extern "C" __global__ void __launch_bounds__(THREADS, 1) layered_minplus_f32(MINPLUS_ARGS(float)) { MINPLUS_CALL; }
+extern "C" __global__ void __launch_bounds__(THREADS, 2) layered_minplus_f32(MINPLUS_ARGS(float)) { MINPLUS_CALL; }
 extern "C" __global__ void __launch_bounds__(THREADS, 1) layered_minplus_f64(MINPLUS_ARGS(double)) { MINPLUS_CALL; }

@@ -22,6 +22,11 @@ ADAPTERS: dict[str, type[Adapter]] = {
 }
 
 
+def _json_type(value: Any) -> str:
+    return {bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}.get(type(value),
+                                                                                               type(value).__name__)
+
+
 def supported_model_types() -> list[str]:
     """The registered ``model_type`` values, sorted."""
     return sorted(ADAPTERS)
@@ -48,8 +53,11 @@ def get_adapter(config: Mapping[str, Any] | Any) -> Adapter:
         )
     model_type = config.get("model_type")
     supported = ", ".join(supported_model_types())
-    if not model_type:
+    if model_type is None or model_type == "":
         raise ArchitectureError(f"config has no 'model_type'; supported model types: {supported}")
+    if not isinstance(model_type, str):
+        raise ArchitectureError(f"config field 'model_type' = {model_type!r} is a JSON {_json_type(model_type)}; "
+                                f"expected a string, one of: {supported}")
     if model_type not in ADAPTERS:
         raise ArchitectureError(
             f"unsupported model_type {model_type!r}; supported model types: {supported}"

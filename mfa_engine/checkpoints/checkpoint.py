@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -63,6 +64,7 @@ class Checkpoint:
         step: int | None = None,
         revision: str | None = None,
         commit: str | None = None,
+        weight_map: dict[str, str] | None = None,
     ) -> None:
         self.path = path
         self.config = config
@@ -72,9 +74,32 @@ class Checkpoint:
         self.commit = commit
         self.files = files
         self._where: dict[str, WeightFile] = {}
+        #: Tensors stored in more than one file: name -> the other files (checked on first use).
+        self._copies: dict[str, list[WeightFile]] = {}
+        by_name = {f.path.name: f for f in files}
+        self._indexed = set(weight_map or ())
         for file in files:
             for key in file.entries:
-                self._where.setdefault(key, file)
+                if key in self._where:
+                    self._copies.setdefault(key, []).append(file)
+                else:
+                    self._where[key] = file
+        for key, shard in (weight_map or {}).items():  # the index names the one file to read from
+            named = by_name.get(Path(shard).name)
+            if key in self._where and named is not None and key in named.entries and self._where[key] is not named:
+                first = self._where[key]
+                self._where[key] = named
+                self._copies[key] = [first, *(f for f in self._copies[key] if f is not named)]
+        for key in self._copies:
+            kept = self._where[key].entries[key]
+            for other in self._copies[key]:
+                entry = other.entries[key]
+                if tuple(entry.shape) != tuple(kept.shape) or entry.dtype != kept.dtype:
+                    raise CheckpointError(
+                        f"tensor {key!r} is stored in both {self._where[key].path.name} ({kept.dtype} "
+                        f"{list(kept.shape)}) and {other.path.name} ({entry.dtype} {list(entry.shape)}); expected "
+                        "each tensor in one file"
+                    )
 
     # ----------------------------------------------------------------- metadata
     def keys(self) -> list[str]:
@@ -86,7 +111,7 @@ class Checkpoint:
 
     def _file(self, name: str) -> WeightFile:
         try:
-            return self._where[name]
+            file = self._where[name]
         except KeyError:
             close = difflib.get_close_matches(name, list(self._where), n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -94,6 +119,28 @@ class Checkpoint:
                 f"tensor {name!r} not found in checkpoint {self.path} "
                 f"({len(self._where)} tensors){hint}"
             ) from None
+        if name in self._copies:
+            self._check_copies(name, file)
+        return file
+
+    def _check_copies(self, name: str, file: WeightFile) -> None:
+        """Compare the copies of a tensor stored in several files, byte for byte (first use only).
+
+        Raises:
+            CheckpointError: a copy differs from the one read (the file the index names, else the
+                first file holding it).
+        """
+        kept = np.ascontiguousarray(np.asarray(file.raw(name))).view(np.uint8)
+        for other in self._copies[name]:
+            if not np.array_equal(kept, np.ascontiguousarray(np.asarray(other.raw(name))).view(np.uint8)):
+                raise CheckpointError(
+                    f"tensor {name!r} is stored in both {file.path.name} and {other.path.name} with different "
+                    f"values; expected each tensor in one file"
+                    + (f" (the index names {file.path.name})" if name in self._indexed else "")
+                )
+        others = ", ".join(f.path.name for f in self._copies.pop(name))
+        warnings.warn(f"tensor {name!r} is stored in {file.path.name} and again in {others} (identical copies); "
+                      f"reading {file.path.name}", UserWarning, stacklevel=4)
 
     def shape(self, name: str) -> tuple[int, ...]:
         """Shape of tensor ``name`` as stored."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from mfa_engine.checkpoints.checkpoint import Checkpoint, WeightFile
+from mfa_engine.checkpoints.json_file import read_json
 from mfa_engine.checkpoints.locate import locate
 from mfa_engine.checkpoints.safetensors_file import SafetensorsFile
 from mfa_engine.errors import CheckpointError
@@ -21,12 +21,7 @@ BIN_INDEX = "pytorch_model.bin.index.json"
 
 
 def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{what} {path} is not valid JSON: {exc}") from None
+    return read_json(path, what)
 
 
 def _index_shards(index_path: Path) -> tuple[list[Path], dict[str, str]]:
@@ -38,6 +33,10 @@ def _index_shards(index_path: Path) -> tuple[list[Path], dict[str, str]]:
             f"index file {index_path} has no weight_map; expected "
             '{"weight_map": {tensor name: shard file}}'
         )
+    bad = next(((k, v) for k, v in weight_map.items() if not isinstance(v, str)), None)
+    if bad is not None:
+        raise CheckpointError(f"index file {index_path} maps tensor {bad[0]!r} to {bad[1]!r}; expected a shard "
+                              "file name (a JSON string)")
     shards: list[Path] = []
     for shard in dict.fromkeys(weight_map.values()):
         shard_path = index_path.parent / str(shard)
@@ -202,4 +201,5 @@ def _open(path: str | os.PathLike[str], revision: str | None,
         step=loc.step(),
         revision=loc.revision,
         commit=loc.commit,
+        weight_map=weight_map,
     )

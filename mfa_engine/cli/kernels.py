@@ -1,8 +1,10 @@
 """``mfa kernels``: kernel tooling. ``mfa kernels check [--json] [--arch 80 90]`` compiles every
 Triton kernel and CUDA source ahead of time, reads registers, spills and the SASS of each
-kernel's hottest loop (useful-instruction share for min-plus kernels, global-load widths for
-the others; method in docs/gpu.md), and fails on a compile error, a spill, or a float32 min-plus
-kernel below 80% FADD + FMNMX on sm_90."""
+kernel's gated loop (useful-instruction share of the loop holding the loads for min-plus kernels,
+global-load widths for the others; method in docs/gpu.md), CTAs per SM and the width of the K
+loop's pointer offsets in the compiled IR, and fails on a compile error, a spill, a float32
+min-plus kernel below 80% FADD + FMNMX on sm_90 or below 2 CTAs per SM, 32-bit K-loop offsets,
+or a SASS gate that accepts the decoy kernel."""
 
 from __future__ import annotations
 
@@ -18,11 +20,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     ksub.required = True
     c = ksub.add_parser(
         "check",
-        help="compile every Triton kernel and CUDA source for sm_80/sm_90; report registers, spills and "
-        "SASS hot-loop shares; fail on errors, spills or a min-plus kernel below 80%% useful on sm_90",
+        help="compile every Triton kernel and CUDA source for sm_80/sm_90; report registers, spills, CTAs "
+        "per SM, K-loop offset width and SASS shares of the loop holding the loads; fail on errors, spills, "
+        "32-bit K offsets, a min-plus kernel below 80%% useful on sm_90 or below 2 CTAs per SM, or a gate "
+        "that accepts the decoy kernel",
     )
     c.add_argument("--json", action="store_true", help='print a JSON list of {"kernel", "arch", "registers", "spill_bytes", "ok", "kind", '
-                   '"useful_share", "loop", "load_widths"}')
+                   '"useful_share", "loop", "load_widths", "shared_bytes", "ctas_per_sm", "k_offsets"}')
     c.add_argument("--arch", type=int, nargs="+", default=[80, 90], help="compute capabilities (default: 80 90)")
     c.set_defaults(func=run_check)
 

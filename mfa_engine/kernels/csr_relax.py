@@ -27,6 +27,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from mfa_engine.kernels.launch_checks import check_count, check_csr_round
 from mfa_engine.kernels.layered_minplus import _bucket
 
 __all__ = ["csr_relax_round", "count_distances", "AOT_SPECS"]
@@ -93,6 +94,7 @@ def csr_relax_round(indptr, cols, w, bits, act_in, act_out, node_in, node_out, c
         cutoff: float64 [1] inclusive cutoff.
         block_s: Sources per program.
     """
+    check_csr_round(indptr, cols, w, bits, act_in, act_out, node_in, node_out, block_s)
     n, s_n = bits.shape
     if n == 0 or s_n == 0:
         return
@@ -109,6 +111,7 @@ def count_distances(bits, hist, radii, *, block_n: int = 32, block_s: int = 32) 
         radii: float64 [R] ascending. Bucket of ``d`` = number of radii < d; d beyond the grid
             and +inf are not counted.
     """
+    check_count(bits, hist, radii)
     n, s_n = bits.shape
     r_n = int(radii.shape[0])
     if n == 0 or s_n == 0 or r_n == 0:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "CUDA_SOURCES", "CUDA_KINDS", "cuda_source", "layered_minplus_aligned", "csr_relax_round", "count_distances",
+    "CUDA_SOURCES", "CUDA_KINDS", "CUDA_USEFUL_PER_TRIP", "CUDA_THREADS", "cuda_source", "layered_minplus_aligned", "csr_relax_round", "count_distances",
 ]  # fmt: skip
 
 #: CUDA source files (relative to this package) and the kernels each defines.
@@ -25,6 +25,12 @@ CUDA_SOURCES: dict[str, list[str]] = {
 
 #: SASS gate of each kernel for ``mfa kernels check`` (see docs/gpu.md).
 CUDA_KINDS: dict[str, str] = {"layered_minplus_f32": "minplus", "layered_minplus_f64": "minplus_fp64"}
+#: Useful instructions per trip of the K loop (the SASS gate checks the count against the tile):
+#: 8 x 8 micro-tile x 16 k (one K tile) x (FADD + FMNMX).
+CUDA_USEFUL_PER_TRIP: dict[str, int] = {"layered_minplus_f32": 2 * 8 * 8 * 16}
+#: Threads per block of each kernel (the occupancy model of ``mfa kernels check``).
+CUDA_THREADS: dict[str, int] = {"layered_minplus_f32": 256, "layered_minplus_f64": 256, "csr_relax_exact": 32,
+                                "csr_count": 256}  # fmt: skip
 
 _TILE = 128
 _STATIC_SMEM = 32 * 1024  # two stages of w and d K tiles (see cuda/layered_minplus.cu)
@@ -88,14 +94,23 @@ def layered_minplus_aligned(
     None. The histogram lives in shared memory when it fits (opting in above 48 KB), else the
     kernel adds straight to the global one (any R).
     """
+    from mfa_engine.kernels.launch_checks import check_minplus_aligned
+
+    f64 = str(d.dtype).endswith("float64")
+    check_minplus_aligned(d, w, out, s_n, j_n, k_tile=8 if f64 else 16, s_tile=_TILE, j_tile=_TILE,
+                          what="layered_minplus_aligned")  # fmt: skip
+    count_ok = hist is not None
+    if count_ok and (hist.shape[0] < s_n or radii is None or hist.shape[1] != int(radii.shape[0]) + 1):
+        raise ValueError("layered_minplus_aligned: hist must be at least [s_n, R + 1] for radii [R]")
+    if count_ok and flags is not None and (flags.shape[0] < s_n or gsrc is None or gsrc.shape[0] < s_n):
+        raise ValueError(f"layered_minplus_aligned: flags and gsrc need at least {s_n} entries")
+    if s_n == 0 or j_n == 0:
+        return
     import cupy
     import numpy as np
 
-    if s_n == 0 or j_n == 0:
-        return
     with _stream(d):
         dc, wc, oc = _cp(d), _cp(w), _cp(out)
-        f64 = dc.dtype == np.float64
         kern = _kernel("cuda/layered_minplus.cu", "layered_minplus_f64" if f64 else "layered_minplus_f32")
         count = hist is not None
         with_flags = count and flags is not None
@@ -135,6 +150,9 @@ def csr_relax_round(
         from mfa_engine.errors import ConfigError
 
         raise ConfigError(f"csr_relax_round: block_s must be 32 for the CUDA kernel, got {block_s}")
+    from mfa_engine.kernels.launch_checks import check_csr_round
+
+    check_csr_round(indptr, cols, w, bits, act_in, act_out, node_in, node_out, 32)
     nb = -(-s_n // 32)
     with _stream(bits):
         args = [_cp(x) for x in (indptr, cols, w, bits, act_in, act_out, node_in, node_out, changed, cutoff)]
@@ -146,6 +164,9 @@ def count_distances(bits, hist, radii) -> None:
     ``hist`` (int32 [S, R + 1]); ``radii`` float64 [R] ascending."""
     import numpy as np
 
+    from mfa_engine.kernels.launch_checks import check_count
+
+    check_count(bits, hist, radii, "count_distances (CUDA)")
     n, s_n = bits.shape
     r_n = int(radii.shape[0])
     if n == 0 or s_n == 0 or r_n == 0:

@@ -21,7 +21,7 @@ sources exactly in float64 with the same kernel). No barrier or reduction in the
 
 Grid: ``(cdiv(J, BJ), cdiv(S, BS))`` with ``BJ = TJ * NJ``, ``BS = TS * NS`` (J on axis 0).
 The K loop has no bound checks: S and J are padded to the tile and K to UNROLL with +inf.
-Offsets are int64. See docs/gpu.md for the SASS analysis of the K loop.
+Offsets are int64 (the K loop advances 64-bit pointers; `mfa kernels check` verifies the IR). See docs/gpu.md for the SASS analysis of the K loop.
 """
 
 from __future__ import annotations
@@ -29,22 +29,33 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-__all__ = ["layered_minplus_step", "launch_aligned", "tile_config", "AOT_SPECS"]
+from mfa_engine.kernels.launch_checks import check_minplus_aligned
 
-#: Tile per (architecture major, float64): (TJ, TS, NJ, NS, UNROLL, num_warps). float32: 8 x 8
-#: micro-tiles in 128 x 128 tiles (256 threads); float64 (twice the registers): 4 x 4 in 64 x 64.
+__all__ = ["layered_minplus_step", "launch_aligned", "check_aligned", "tile_config", "AOT_SPECS"]
+
+#: Tile per (architecture major, float64): (TJ, TS, NJ, NS, UNROLL, num_warps, maxnreg). float32:
+#: 8 x 8 micro-tiles in 128 x 128 tiles (256 threads); float64 (twice the registers): 4 x 4 in
+#: 64 x 64, K unrolled 8x like float32 (4x left the loop at 74-80% useful). ``maxnreg`` 128 (256 threads x 128 = half the register file of an SM) lets two CTAs
+#: share an SM with no spill (``mfa kernels check`` verifies both); 0 = the compiler's choice.
 _TILES = {
-    (8, False): (8, 8, 16, 16, 8, 8),
-    (9, False): (8, 8, 16, 16, 8, 8),
-    (8, True): (4, 4, 16, 16, 4, 8),
-    (9, True): (4, 4, 16, 16, 4, 8),
+    (8, False): (8, 8, 16, 16, 8, 8, 128),
+    (9, False): (8, 8, 16, 16, 8, 8, 128),
+    (8, True): (4, 4, 16, 16, 8, 8, 128),
+    (9, True): (4, 4, 16, 16, 8, 8, 128),
 }
 
 
 def tile_config(arch_major: int = 9, fp64: bool = False) -> dict[str, int]:
     """Tile constants for a compute-capability major (sm_80 and sm_90 share one config)."""
-    tj, ts, nj, ns, un, nw = _TILES.get((arch_major, bool(fp64)), _TILES[(9, bool(fp64))])
-    return {"TJ": tj, "TS": ts, "NJ": nj, "NS": ns, "UNROLL": un, "num_warps": nw}
+    tj, ts, nj, ns, un, nw, mr = _TILES.get((arch_major, bool(fp64)), _TILES[(9, bool(fp64))])
+    return {"TJ": tj, "TS": ts, "NJ": nj, "NS": ns, "UNROLL": un, "num_warps": nw, "maxnreg": mr}
+
+
+def check_aligned(d, w, out, s_n: int, j_n: int, cfg: dict[str, int]) -> None:
+    """Refuse a launch that breaks :func:`launch_aligned`'s contract (see
+    :func:`mfa_engine.kernels.launch_checks.check_minplus_aligned`; raises ValueError)."""
+    check_minplus_aligned(d, w, out, s_n, j_n, k_tile=cfg["UNROLL"], s_tile=cfg["TS"] * cfg["NS"],
+                          j_tile=cfg["TJ"] * cfg["NJ"])  # fmt: skip
 
 
 @triton.jit
@@ -111,17 +122,23 @@ def _layered_minplus_kernel(
     acc = tl.full((TJ, TS, NJ, NS), float("inf"), d_ptr.dtype.element_ty)
     w_ptrs = w_ptr + offs_j
     d_ptrs = d_ptr + offs_s
+    # 64-bit row steps: the pointers advance by UNROLL rows per trip, so no K x stride product
+    # is ever formed in 32 bits (K x stride may pass 2^31 elements).
+    sw = stride_w.to(tl.int64)
+    sd = stride_d.to(tl.int64)
     # No bounds checks in the K loop: the launcher pads S and J to the tile and K to UNROLL
     # (padding is +inf, which never wins a minimum), so every load here is in bounds.
-    for k0 in range(0, K, UNROLL):
+    for _k0 in range(0, K, UNROLL):
         for kk in tl.static_range(UNROLL):
-            a = tl.load(w_ptrs + (k0 + kk) * stride_w)
-            b = tl.load(d_ptrs + (k0 + kk) * stride_d)
+            a = tl.load(w_ptrs + kk * sw)
+            b = tl.load(d_ptrs + kk * sd)
             cand = a[:, None, :, None] + b[None, :, None, :]
             if FP64:  # compare + select: float64 has no min instruction, and no NaN occurs here
                 acc = tl.where(cand < acc, cand, acc)
             else:
                 acc = tl.minimum(acc, cand)
+        w_ptrs += UNROLL * sw
+        d_ptrs += UNROLL * sd
     if ACCUMULATE:  # after the loop, so the K loop keeps its own register layout
         acc = tl.minimum(acc, tl.load(o_ptrs, mask=ok, other=float("inf")))
     if FINALIZE:
@@ -134,8 +151,11 @@ def _layered_minplus_kernel(
 
 
 def _padded(x, rows: int, cols: int, fill: float):
-    """``x`` itself when already ``[rows, cols]``, else a copy into a ``fill``-padded tensor."""
-    if tuple(x.shape) == (rows, cols):
+    """``x`` itself when already ``[rows, cols]`` (unit column stride, 16-byte aligned rows), else a
+    copy into a ``fill``-padded tensor."""
+    item = x.element_size()
+    if tuple(x.shape) == (rows, cols) and x.stride(1) == 1 and (x.stride(0) * item) % 16 == 0 \
+            and x.data_ptr() % 16 == 0:  # fmt: skip
         return x
     import torch
 
@@ -154,10 +174,16 @@ def launch_aligned(
     UNROLL; only the first ``s_n`` sources and ``j_n`` targets are stored and counted. ``hist``,
     ``flags``, ``gsrc`` as in :func:`layered_minplus_step` (at least ``s_n`` rows), or None.
     """
+    check_aligned(d, w, out, s_n, j_n, cfg)
     bj, bs = cfg["TJ"] * cfg["NJ"], cfg["TS"] * cfg["NS"]
     count = hist is not None
     with_flags = count and flags is not None
     r_n = int(radii.shape[0]) if count else 0
+    if count and (hist.shape[0] < s_n or hist.shape[1] != r_n + 1):
+        raise ValueError(f"launch_aligned: hist {tuple(hist.shape)} must be at least [{s_n}, {r_n + 1}]")
+    if with_flags and (flags.shape[0] < s_n or gsrc is None or gsrc.shape[0] < s_n):
+        raise ValueError(f"launch_aligned: flags and gsrc need at least {s_n} entries")
+    extra = {"maxnreg": cfg["maxnreg"]} if cfg.get("maxnreg") and not _interpreting() else {}
     grid = (triton.cdiv(j_n, bj), triton.cdiv(s_n, bs))
     _layered_minplus_kernel[grid](
         d, w, out, hist if count else out, flags if with_flags else out, gsrc if with_flags else out,
@@ -165,8 +191,14 @@ def launch_aligned(
         float(thr), float(gamma), int(r_n).bit_length(),
         TJ=cfg["TJ"], TS=cfg["TS"], NJ=cfg["NJ"], NS=cfg["NS"], UNROLL=cfg["UNROLL"],
         ACCUMULATE=bool(accumulate), FINALIZE=bool(finalize), COUNT=count, FLAGS=with_flags,
-        num_warps=cfg["num_warps"],
+        num_warps=cfg["num_warps"], **extra,
     )  # fmt: skip
+
+
+def _interpreting() -> bool:
+    from mfa_engine._device import triton_interpret
+
+    return triton_interpret()
 
 
 def layered_minplus_step(
@@ -248,6 +280,8 @@ def _spec(tag: str, fp: str, acc: bool, fin: bool, cnt: bool, flg: bool) -> dict
     names = list(sig)
     cfg = tile_config(9, fp == "fp64")
     nw = cfg.pop("num_warps")
+    maxnreg = cfg.pop("maxnreg")
+    per_relax = 2 if fp == "fp32" else 4  # FADD + FMNMX, or DADD + DSETP + 2 FSEL
     return {
         "name": f"layered_minplus[{tag}]",
         "fn": _layered_minplus_kernel,
@@ -255,18 +289,28 @@ def _spec(tag: str, fp: str, acc: bool, fin: bool, cnt: bool, flg: bool) -> dict
         "constexprs": {**cfg, "ACCUMULATE": acc, "FINALIZE": fin, "COUNT": cnt, "FLAGS": flg},
         "attrs": {(names.index(n),): [["tt.divisibility", 16]] for n in _ALIGNED},
         "num_warps": nw,
+        "options": {"maxnreg": maxnreg} if maxnreg else {},
         "kind": "minplus" if fp == "fp32" else "minplus_fp64",
+        # useful instructions per trip of the K loop: every thread's micro-tile, UNROLL times
+        "useful_per_trip": per_relax * cfg["TJ"] * cfg["TS"] * cfg["UNROLL"],
+        "k_loop_offsets": True,
     }
 
 
-#: Ahead-of-time compilation specs (consumed by ``mfa kernels check``), with the alignment the
-#: driver's padded layout gives at run time. ``kind`` selects the SASS gate: ``minplus`` (fp32)
-#: must reach 80% FADD + FMNMX in the K loop; ``minplus_fp64`` (the exact recomputation of
-#: flagged sources) is reported, not gated (see docs/gpu.md).
+#: Ahead-of-time compilation specs (consumed by ``mfa kernels check``): exactly the variants the
+#: GPU driver launches (paths/gpu.py: the only block into a level -> ``count``; several blocks ->
+#: ``first``, ``partial``..., ``accumulate_count``; the float64 pass the same without flags),
+#: with the alignment its padded layout gives at run time and the register cap that gives two
+#: CTAs per SM. ``kind`` selects the SASS gate: ``minplus`` (fp32) must reach 80% FADD + FMNMX
+#: in the K loop (the loop holding the loads, with ``useful_per_trip`` useful instructions) and
+#: two CTAs per SM; ``minplus_fp64`` must reach 80% DADD + DSETP + FSEL (see docs/gpu.md).
 AOT_SPECS = [
     _spec("count", "fp32", False, True, True, True),
-    _spec("accumulate_count", "fp32", True, True, True, True),
+    _spec("first", "fp32", False, False, False, False),
     _spec("partial", "fp32", True, False, False, False),
-    _spec("distances", "fp32", False, True, False, False),
+    _spec("accumulate_count", "fp32", True, True, True, True),
     _spec("fp64_count", "fp64", False, True, True, False),
+    _spec("fp64_first", "fp64", False, False, False, False),
+    _spec("fp64_partial", "fp64", True, False, False, False),
+    _spec("fp64_accumulate_count", "fp64", True, True, True, False),
 ]

@@ -3,6 +3,7 @@ per-edge Python statements: the adjacency is walked with C-level iterators)."""
 
 from __future__ import annotations
 
+import math
 from itertools import chain
 from operator import methodcaller
 from typing import Any
@@ -15,12 +16,24 @@ __all__ = ["convert_from_nx", "convert_to_nx", "weight_array"]
 
 #: The values view of an adjacency row (a dict, or a filtered view of one).
 _VALUES = methodcaller("values")
-#: Integer weights are exact in float64 below this magnitude.
+#: Integer weights and their sums are exact in float64 below this magnitude.
 _EXACT_INT = 2**53
+#: Path sums below this bound cannot overflow float64 (half its largest finite value).
+_NO_OVERFLOW = 2.0**1023
+#: The weight types whose sums the backend reproduces exactly (value and type): NetworkX adds
+#: numpy scalars with numpy's rules (float32 sums, int64 wrap-around), so those stay in NetworkX.
+_PLAIN = frozenset({int, float})
 
 
-def weight_array(values: list, attr: str) -> tuple[np.ndarray, bool | np.ndarray]:
+def weight_array(values: list, attr: str, n_nodes: int | None = None, *,
+                 exact: bool = True) -> tuple[np.ndarray, bool | np.ndarray]:
     """Validate edge weights gathered from a NetworkX graph.
+
+    Args:
+        values: The weights (Python numbers), one per adjacency entry.
+        attr: Attribute name (for messages).
+        n_nodes: Nodes of the graph: a shortest path has at most ``n_nodes - 1`` edges (bounds
+            its length; None = bound by the number of values).
 
     Returns:
         (float64 [nnz], integral): ``integral`` is True when every value is an integer, False
@@ -28,34 +41,61 @@ def weight_array(values: list, attr: str) -> tuple[np.ndarray, bool | np.ndarray
         Python's int/float types, so the backend tracks them).
 
     Raises:
-        NotImplementedError: Non-numeric, boolean, non-finite or negative weights (NetworkX then
-            runs the call itself).
+        NotImplementedError: Weights whose NetworkX sums the backend would not reproduce (NetworkX
+            then runs the call itself): non-numeric, boolean or numpy scalar values, non-finite
+            or negative values, integer sums that may reach 2**53 (float64 would round them),
+            sums that may overflow to inf.
     """
-    arr = np.asarray(values) if values else np.zeros(0)
-    if arr.dtype.kind in "iu":
-        if arr.size and int(np.abs(arr).max()) >= _EXACT_INT:
-            raise NotImplementedError(f"edge attribute {attr!r} has integers too large for float64")
-        out, integral = arr.astype(np.float64), True
-    elif arr.dtype.kind == "f":
-        out, integral = arr.astype(np.float64), False
-        kinds = set(map(type, values))
-        if any(issubclass(k, (int, np.integer)) for k in kinds):
-            integral = np.fromiter((isinstance(v, (int, np.integer)) for v in values), np.uint8, count=len(values))
+    kinds = set(map(type, values))
+    if not exact:
+        kinds = {int if issubclass(k, (int, np.integer)) and not issubclass(k, (bool, np.bool_)) else
+                 float if issubclass(k, (float, np.floating)) else k for k in kinds}
+    if not kinds <= _PLAIN:
+        odd = ", ".join(sorted(k.__name__ for k in kinds - _PLAIN))
+        raise NotImplementedError(f"edge attribute {attr!r} holds {odd} values: the mfa backend runs Python int and "
+                                  "float weights only (NetworkX keeps the other types in its sums)")
+    try:
+        out = np.array(values, dtype=np.float64) if values else np.zeros(0)
+    except OverflowError:
+        raise NotImplementedError(f"edge attribute {attr!r} has integers too large for float64") from None
+    if kinds == {int}:
+        integral: bool | np.ndarray = True
+    elif int in kinds:
+        integral = np.fromiter((isinstance(v, (int, np.integer)) for v in values), np.uint8, count=len(values))
     else:
-        raise NotImplementedError(f"edge attribute {attr!r} must be int or float (got dtype {arr.dtype})")
+        integral = False
     if out.size and not np.isfinite(out).all():
         raise NotImplementedError(f"edge attribute {attr!r} has non-finite values")
     if out.size and out.min() < 0:
         raise NotImplementedError(f"edge attribute {attr!r} has negative values (Dijkstra needs >= 0)")
+    if out.size and exact:
+        edges = max(1, min(out.size, (n_nodes or out.size) - 1))
+        if integral is not False:
+            ints = out if integral is True else out[integral.astype(bool)]
+            top = float(ints.max()) if ints.size else 0.0
+            if top >= _EXACT_INT or (top * edges >= _EXACT_INT and math.fsum(ints) >= _EXACT_INT):
+                raise NotImplementedError(f"edge attribute {attr!r}: integer path sums may reach 2**53, "
+                                          "which float64 rounds (NetworkX keeps them exact)")
+        top = float(out.max())
+        if top * edges >= _NO_OVERFLOW:
+            with np.errstate(over="ignore"):
+                total = float(out.sum())
+            if not total < _NO_OVERFLOW:
+                raise NotImplementedError(f"edge attribute {attr!r}: path sums may overflow float64 "
+                                          "(NetworkX lists such nodes at inf)")
     return out, integral
 
 
-def _weights(rows: list, attr: str, default: Any, multigraph: bool) -> tuple[np.ndarray, bool | np.ndarray]:
+def _weights(rows: list, attr: str, default: Any, multigraph: bool,
+             exact: bool = True) -> tuple[np.ndarray, bool | np.ndarray]:
     if multigraph:
-        vals = [min(dd.get(attr, default) for dd in kd.values()) for r in rows for kd in r.values()]
+        try:
+            vals = [min(dd.get(attr, default) for dd in kd.values()) for r in rows for kd in r.values()]
+        except TypeError:
+            raise NotImplementedError(f"edge attribute {attr!r} holds values that do not compare") from None
     else:
         vals = list(map(methodcaller("get", attr, default), chain.from_iterable(map(_VALUES, rows))))
-    return weight_array(vals, attr)
+    return weight_array(vals, attr, len(rows), exact=exact)
 
 
 def convert_from_nx(
@@ -68,6 +108,7 @@ def convert_from_nx(
     preserve_graph_attrs: bool = False,
     name: str | None = None,
     graph_name: str | None = None,
+    exact: bool = True,
 ) -> MfaGraph:
     """NetworkX graph -> :class:`MfaGraph` (NetworkX's ``convert_from_nx`` backend hook).
 
@@ -79,6 +120,8 @@ def convert_from_nx(
         preserve_edge_attrs: Keep all edge attributes: not supported.
         preserve_graph_attrs: Copy ``graph.graph``.
         name, graph_name: Calling function and argument (for messages).
+        exact: Refuse weights whose NetworkX sums the backend would not reproduce (see
+            :func:`weight_array`); the engine's own algorithms pass False.
 
     Raises:
         NotImplementedError: Unsupported request or weights (NetworkX falls back to itself).
@@ -107,7 +150,7 @@ def convert_from_nx(
     multi = graph.is_multigraph()
     weights, integral = {}, {}
     for attr, default in (edge_attrs or {}).items():
-        weights[attr], integral[attr] = _weights(rows, attr, 1 if default is None else default, multi)
+        weights[attr], integral[attr] = _weights(rows, attr, 1 if default is None else default, multi, exact)
     return MfaGraph(nodes, indptr, indices, directed=graph.is_directed(), multigraph=multi,
                     weights=weights, integral=integral,
                     graph=dict(graph.graph) if preserve_graph_attrs else None, index=index,

@@ -69,7 +69,8 @@ def spectrum_backend(
 def _converted(G: Any, weight: Any) -> MfaGraph:
     if callable(weight):
         raise ConfigError("mfa_engine.nx: weight must be an edge attribute name or None, not a function")
-    return convert_from_nx(G, edge_attrs=None if weight is None else {weight: 1}, name="mfa_engine.nx")
+    return convert_from_nx(G, edge_attrs=None if weight is None else {weight: 1}, name="mfa_engine.nx",
+                           exact=False)
 
 
 @nx._dispatchable(name="mfa_ball_sizes", edge_attrs="weight")

@@ -135,14 +135,22 @@ class MfaGraph:
         return self._labels
 
     def edge_weights(self, weight: str | None) -> tuple[np.ndarray, bool | np.ndarray]:
-        """Weights of attribute ``weight`` (1 where absent; all ones for None).
+        """Weights of attribute ``weight`` (all ones for None: hop counts).
 
         Returns:
             (float64 [nnz], integral: True, False or a uint8 [nnz] mask; see ``integral``).
+
+        Raises:
+            ConfigError: The graph does not carry ``weight`` (it was converted without it, so
+                its values are unknown here; NetworkX would read them from the original graph).
         """
-        if weight is not None and weight in self.weights:
-            return self.weights[weight], self.integral.get(weight, False)
-        return np.ones(self.indices.shape[0]), True
+        if weight is None:
+            return np.ones(self.indices.shape[0]), True
+        if weight not in self.weights:
+            carried = ", ".join(map(repr, self.weights)) or "none"
+            raise ConfigError(f"MfaGraph does not carry edge attribute {weight!r} (carried: {carried}); convert "
+                              f"with mfa_engine.nx.from_networkx(G, edge_attrs={{{weight!r}: 1}})")
+        return self.weights[weight], self.integral.get(weight, False)
 
     def __repr__(self) -> str:
         kind = "directed" if self._directed else "undirected"

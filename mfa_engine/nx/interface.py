@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import numbers
 from itertools import chain
 from operator import methodcaller
 from typing import Any
+
+import numpy as np
 
 from mfa_engine.nx import engine, paths
 from mfa_engine.nx.convert import convert_from_nx, convert_to_nx
@@ -67,6 +70,12 @@ def can_run(name: str, args: tuple, kwargs: dict) -> bool | str:
             return f"method {a['method']!r} is not supported"
         if a["source"] is None and a["target"] is not None:
             return "the target-only form is not supported"
+    cutoff = a.get("cutoff")
+    if cutoff is not None:
+        if not isinstance(cutoff, numbers.Real):
+            return f"cutoff {cutoff!r} is not a real number"
+        if "weight" in a and isinstance(cutoff, np.floating) and not isinstance(cutoff, float):
+            return f"a numpy {type(cutoff).__name__} cutoff compares in its own precision"
     G = a["G"]
     if isinstance(G, MfaGraph):
         return True

@@ -18,22 +18,42 @@ BATCH_ENTRIES = 1 << 22
 
 
 def weight_cutoff(cutoff: Any) -> float:
-    """NetworkX's Dijkstra cutoff (``None`` = none; a node is kept when ``d <= cutoff``)."""
-    return np.inf if cutoff is None else float(cutoff)
+    """NetworkX's Dijkstra cutoff as an inclusive float64 bound (``None`` = none).
+
+    NetworkX drops a node when ``d > cutoff`` (an exact Python comparison), so a NaN cutoff
+    drops nothing (no cutoff), an integer beyond float64's range is ``+-inf``, and an integer or
+    fraction that float64 cannot hold is rounded down to the largest float64 not above it.
+    """
+    if cutoff is None:
+        return np.inf
+    try:
+        c = float(cutoff)
+    except OverflowError:
+        return np.inf if cutoff > 0 else -np.inf
+    if math.isnan(c):
+        return np.inf
+    if math.isfinite(c) and not isinstance(cutoff, float) and c > cutoff:
+        c = math.nextafter(c, -math.inf)
+    return c
 
 
 def hop_cutoff(cutoff: Any) -> float:
     """The breadth-first cutoff of NetworkX as a distance bound on unit weights.
 
     NetworkX expands level ``l + 1`` while ``cutoff > l``, so the deepest level kept is
-    ``ceil(cutoff)`` for a positive cutoff and 0 otherwise.
+    ``ceil(cutoff)`` for a positive cutoff and 0 otherwise (a NaN cutoff expands nothing).
     """
     if cutoff is None:
         return np.inf
-    c = float(cutoff)
-    if c <= 0:
+    if not cutoff > 0:  # NaN included: ``nan > 0`` is False
         return -1.0
-    return float(math.ceil(c)) if math.isfinite(c) else np.inf
+    try:
+        c = float(cutoff)
+    except OverflowError:
+        return np.inf
+    if not math.isfinite(c) or c >= 2**53:
+        return np.inf
+    return float(math.ceil(cutoff))
 
 
 def workers_for(groups: int) -> int:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,7 +13,7 @@ from mfa_engine import _device
 from mfa_engine.paths.counting import sorted_radii
 from mfa_engine.paths.prepare import prepare_graph
 
-__all__ = ["BACKENDS", "resolve_backend", "run_counts", "run_distances", "histogram"]
+__all__ = ["BACKENDS", "suite_record_path", "resolve_backend", "run_counts", "run_distances", "histogram"]
 
 BACKENDS = _device.PATH_BACKENDS
 
@@ -18,21 +21,50 @@ BACKENDS = _device.PATH_BACKENDS
 _DIST_BATCH_ELEMS = 1 << 25
 
 
+def suite_record_path() -> Path:
+    """Where ``benchmarks/gpu_suite.py`` records its backend verdict: ``$MFA_GPU_SUITE_JSON``, else
+    ``$XDG_CACHE_HOME/mfa-engine/gpu_suite_verdict.json`` (``~/.cache`` by default)."""
+    env = os.environ.get("MFA_GPU_SUITE_JSON")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "mfa-engine" / "gpu_suite_verdict.json"
+
+
+def _measured_cupy_ok(device_name: str) -> bool:
+    """True when the suite's verdict file says CuPy was measured exact on every case on a device
+    of this name, and faster than Triton there."""
+    try:
+        rec = json.loads(suite_record_path().read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(rec, dict):
+        return False
+    return (rec.get("device") == device_name and rec.get("cupy_exact") is True
+            and rec.get("triton_exact") is True and rec.get("cupy_faster") is True)  # fmt: skip
+
+
 def _auto_gpu_backend() -> str:
-    """The GPU backend the static SASS model ranks first (docs/gpu.md): the CUDA kernel (93.9%
-    useful instructions on sm_90, cp.async double buffering, CTA-local histogram) when CuPy is
-    importable, else Triton (92.4%). A measurement by benchmarks/gpu_suite.py overrides it."""
+    """``triton`` (executed exactly under the interpreter; the first GPU runs it by default),
+    unless ``benchmarks/gpu_suite.py`` has measured CuPy exact on every case on a device of this
+    name and faster than Triton (its verdict file, :func:`suite_record_path`): then ``cupy``."""
     try:
         import cupy  # noqa: F401
     except Exception:
         return "triton"
-    return "cupy"
+    try:
+        import torch
+
+        name = torch.cuda.get_device_name(0)
+    except Exception:
+        return "triton"
+    return "cupy" if _measured_cupy_ok(name) else "triton"
 
 
 def resolve_backend(backend: str) -> str:
     """Resolve a paths ``backend`` (one of :data:`BACKENDS`) to "triton", "cupy", "cpu" or
-    "torch" (see :func:`mfa_engine._device.resolve_backend`); on CUDA, "auto" takes the GPU
-    backend :func:`_auto_gpu_backend` ranks first."""
+    "torch" (see :func:`mfa_engine._device.resolve_backend`); on CUDA, "auto" takes Triton
+    unless the GPU suite measured CuPy exact and faster on this device (:func:`_auto_gpu_backend`)."""
     be = _device.resolve_backend(backend, BACKENDS, "paths")
     if backend == "auto" and be == "triton":
         return _auto_gpu_backend()

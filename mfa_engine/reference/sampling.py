@@ -81,15 +81,14 @@ def dims(config_or_dims: Any) -> tuple[int, int]:
     config = config_of(config_or_dims)
     if config is not None:
         check_model_type(config)
-        try:
-            n_blocks = int(config["num_hidden_layers"])
-            hidden = int(config["hidden_size"])
-        except KeyError as exc:
-            raise ArchitectureError(
-                f"reference mode: the config lacks {exc.args[0]!r} (needs num_hidden_layers "
-                "and hidden_size)"
-            ) from None
+        from mfa_engine.arch.base import config_int
+
+        # config_int: a missing field or a value of the wrong JSON type is an error naming the field
+        n_blocks = config_int(config, "reference mode: gpt_neox", "num_hidden_layers")
+        hidden = config_int(config, "reference mode: gpt_neox", "hidden_size")
         ffn = config.get("intermediate_size")
+        if ffn is not None:
+            ffn = config_int(config, "reference mode: gpt_neox", "intermediate_size")
         if ffn is not None and int(ffn) != 4 * hidden:
             raise ArchitectureError(
                 "reference mode reproduces the published NeuroMFA code, which samples the MLP "

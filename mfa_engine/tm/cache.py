@@ -333,6 +333,125 @@ def build_replay_cache(
     return out
 
 
+#: meta.json larger than this is not a replay cache's (it holds a few hundred bytes).
+_META_BYTES = 1 << 20
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _read_meta(path: Path) -> dict:
+    """meta.json of a replay cache, parsed and checked field by field (one-line errors).
+
+    Raises:
+        MFAError: missing, unreadable, not JSON, too large or too deep, another format or
+            version, or a field of the wrong type or out of range (named).
+    """
+    meta_file = path / "meta.json"
+    if not meta_file.is_file():
+        raise MFAError(f"{path} is not a replay cache: meta.json is missing")
+    try:
+        with meta_file.open("rb") as f:
+            raw = f.read(_META_BYTES + 1)
+        if len(raw) > _META_BYTES:
+            raise MFAError(f"{meta_file} is larger than {_META_BYTES} bytes; not a replay cache's meta.json")
+        meta = json.loads(raw.decode("utf-8"))
+    except OSError as exc:
+        raise MFAError(f"cannot read {meta_file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise MFAError(f"{meta_file} is not UTF-8 text; the replay cache is damaged") from None
+    except json.JSONDecodeError as exc:
+        raise MFAError(f"{meta_file} is not valid JSON ({exc.msg} at line {exc.lineno}); the replay cache is "
+                       "damaged or truncated") from None
+    except (RecursionError, ValueError) as exc:  # nesting too deep, an integer too long
+        raise MFAError(f"{meta_file} cannot be parsed ({type(exc).__name__}); the replay cache is damaged") from None
+    if not isinstance(meta, dict):
+        raise MFAError(f"{meta_file} must hold a JSON object, got {type(meta).__name__}")
+    if meta.get("format") != CACHE_FORMAT:
+        raise MFAError(f"{meta_file}: format is {plain(meta.get('format'))}, expected {CACHE_FORMAT!r}")
+    if meta.get("version") != _VERSION or not _is_int(meta.get("version")):
+        raise MFAError(f"{meta_file}: version is {plain(meta.get('version'))}; this mfa-engine reads version "
+                       f"{_VERSION}")
+
+    def field(name: str, ok: bool, want: str) -> None:
+        if not ok:
+            raise MFAError(f"{meta_file}: field {name!r} must be {want}; the replay cache is damaged or was edited")
+
+    k = meta.get("k")
+    field("k", isinstance(k, (int, float)) and not isinstance(k, bool) and math.isfinite(k) and k > 0,
+          f"a finite number > 0 (thresholds mu +- k sigma), got {plain(k)}")
+    field("layer", _is_int(meta.get("layer")), f"an integer, got {plain(meta.get('layer'))}")
+    h = meta.get("hidden_size")
+    field("hidden_size", _is_int(h) and h >= 1, f"an integer >= 1, got {plain(h)}")
+    for name in ("n_samples", "n_tokens"):
+        v = meta.get(name)
+        field(name, _is_int(v) and v >= 0, f"an integer >= 0, got {plain(v)}")
+    tok, trunc = meta.get("tokenizer"), meta.get("truncation")
+    field("tokenizer", isinstance(tok, dict), "an object")
+    pad = tok.get("pad_token_id")
+    field("tokenizer.pad_token_id", pad is None or (_is_int(pad) and pad >= 0),
+          f"an integer >= 0 or null, got {plain(pad)}")
+    field("truncation", isinstance(trunc, dict), "an object")
+    ml = trunc.get("max_length")
+    field("truncation.max_length", _is_int(ml) and ml >= 1, f"an integer >= 1, got {plain(ml)}")
+    return meta
+
+
+def _load_array(path: Path, name: str, kinds: str, ndim: int, size: int | None = None,
+                mmap: bool = False) -> np.ndarray:
+    """One .npy file of a replay cache, its dtype kind, dimensions and length checked."""
+    f = path / name
+    if not f.is_file():
+        raise MFAError(f"replay cache {path} is incomplete: {name} is missing")
+    try:
+        arr = np.load(f, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        raise MFAError(f"{f} is not a readable .npy array ({first}); the replay cache is damaged or truncated") from None
+    if arr.dtype.kind not in kinds or arr.ndim != ndim or (size is not None and arr.shape[0] != size):
+        want = f"{ndim}-D {'integer' if 'i' in kinds else 'float'}" + (f" of length {size}" if size is not None else "")
+        raise MFAError(f"{f} holds {arr.dtype} {list(arr.shape)}, expected {want}; the replay cache is damaged")
+    return arr
+
+
+def _check_samples(path: Path, meta: dict, lengths: np.ndarray, offsets: np.ndarray, tokens: np.ndarray,
+                   H: int) -> None:
+    """Sample lengths, token ids and count, and states offsets agree with each other and with meta.json."""
+    n_tokens = tokens.shape[0]
+    n = lengths.shape[0]
+    ml = meta["truncation"]["max_length"]
+    if n and (int(lengths.min()) < 1 or int(lengths.max()) > ml):
+        raise MFAError(f"{path / 'lengths.npy'}: sample lengths must be 1..{ml} (truncation.max_length), got "
+                       f"{int(lengths.min())}..{int(lengths.max())}")
+    total = int(lengths.sum())
+    if total != n_tokens or meta["n_tokens"] != total or meta["n_samples"] != n:
+        raise MFAError(f"replay cache {path}: meta.json has n_samples {meta['n_samples']} and n_tokens "
+                       f"{meta['n_tokens']}, lengths.npy counts {n} samples of {total} tokens, tokens.npy holds "
+                       f"{n_tokens}; the replay cache is damaged")
+    if tokens.size and int(tokens.min()) < 0:
+        raise MFAError(f"{path / 'tokens.npy'} holds negative token ids; the replay cache is damaged")
+    want = np.zeros(n + 1, np.int64)
+    np.cumsum((lengths * H + 3) // 4, out=want[1:])
+    if not np.array_equal(offsets, want):
+        raise MFAError(f"{path / 'offsets.npy'} does not match the sample lengths and hidden size {H}; "
+                       "the replay cache is damaged")
+
+
+def _check_statistics(path: Path, mu: np.ndarray, sigma: np.ndarray, k: float) -> None:
+    """mu finite, sigma finite and >= 0, and thresholds ``mu +- k sigma`` finite in float32."""
+    from mfa_engine.tm.stats import thresholds_from_stats
+
+    if not np.isfinite(mu).all():
+        raise MFAError(f"{path / 'mu.npy'} holds non-finite values; the replay cache is damaged")
+    if not np.isfinite(sigma).all() or (sigma < 0).any():
+        raise MFAError(f"{path / 'sigma.npy'} must hold finite values >= 0; the replay cache is damaged")
+    with np.errstate(over="ignore"):
+        pos, neg = thresholds_from_stats(mu, sigma, k)
+    if not (np.isfinite(pos).all() and np.isfinite(neg).all()):
+        raise MFAError(f"replay cache {path}: thresholds mu +- k sigma overflow float32")
+
+
 class ReplayCache:
     """Read-only view of a replay cache directory (memory-mapped).
 
@@ -345,24 +464,21 @@ class ReplayCache:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        meta_file = self.path / "meta.json"
-        if not meta_file.is_file():
-            raise MFAError(f"{self.path} is not a replay cache: meta.json is missing")
-        self.meta: dict = json.loads(meta_file.read_text())
-        if self.meta.get("format") != CACHE_FORMAT:
-            raise MFAError(f"{meta_file}: format is {self.meta.get('format')!r}, expected {CACHE_FORMAT!r}")
-        try:
-            self.lengths = np.load(self.path / "lengths.npy")
-            self.offsets = np.load(self.path / "offsets.npy")
-            self.tokens = np.load(self.path / "tokens.npy", mmap_mode="r")
-            self.mu = np.load(self.path / "mu.npy")
-            self.sigma = np.load(self.path / "sigma.npy")
-        except FileNotFoundError as exc:
-            raise MFAError(f"replay cache {self.path} is incomplete: {Path(exc.filename).name} is missing") from None
-        self.hidden_size = int(self.meta["hidden_size"])
+        self.meta: dict = _read_meta(self.path)
+        self.hidden_size = self.meta["hidden_size"]
+        H = self.hidden_size
+        self.lengths = _load_array(self.path, "lengths.npy", "iu", 1)
+        n = self.lengths.shape[0]
+        self.offsets = _load_array(self.path, "offsets.npy", "iu", 1, n + 1)
+        self.tokens = _load_array(self.path, "tokens.npy", "iu", 1, mmap=True)
+        self.mu = _load_array(self.path, "mu.npy", "f", 1, H)
+        self.sigma = _load_array(self.path, "sigma.npy", "f", 1, H)
+        self.lengths, self.offsets = self.lengths.astype(np.int64), self.offsets.astype(np.int64)
+        _check_samples(self.path, self.meta, self.lengths, self.offsets, self.tokens, H)
+        _check_statistics(self.path, self.mu, self.sigma, self.meta["k"])
         self.token_offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
         expect = int(self.offsets[-1])
-        size = (self.path / "states.bin").stat().st_size if (self.path / "states.bin").exists() else -1
+        size = (self.path / "states.bin").stat().st_size if (self.path / "states.bin").is_file() else -1
         if size != expect:
             raise MFAError(f"{self.path / 'states.bin'} has {size} bytes, offsets.npy expects {expect}")
         self.states_data = (
@@ -419,7 +535,7 @@ class ReplayCache:
 
         idx = [int(i) for i in indices]
         if pad_token_id is None:
-            pad_token_id = int(self.meta["tokenizer"].get("pad_token_id") or 0)
+            pad_token_id = self.meta["tokenizer"]["pad_token_id"] or 0
         B, H = len(idx), self.hidden_size
         T = int(max(self.lengths[i] for i in idx)) if idx else 0
         input_ids = torch.full((B, T), pad_token_id, dtype=torch.long)

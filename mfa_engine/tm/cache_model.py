@@ -85,7 +85,8 @@ def tokenize_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> tup
         ``(ids, n_truncated)``: int32 ``[L_i]`` per text, and how many texts were truncated.
 
     Raises:
-        ConfigError: if a text tokenizes to zero tokens.
+        ConfigError: if a text tokenizes to zero tokens, or to more than ``max_length`` (a
+            tokenizer keeps its special tokens when ``max_length`` is shorter than them).
     """
     ids: list[np.ndarray] = []
     n_truncated = 0
@@ -97,6 +98,13 @@ def tokenize_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> tup
             raise ConfigError(
                 f"replay text {len(ids) + 1} ({t[:40]!r}) tokenizes to zero tokens with "
                 f"{type(tokenizer).__name__}; expected a tokenizer that adds at least one token"
+            )
+        if len(enc) > max_length:
+            extra = getattr(tokenizer, "num_special_tokens_to_add", None)
+            need = f"at least {extra()}, the special tokens it adds" if callable(extra) else "a larger max_length"
+            raise ConfigError(
+                f"max_length {max_length} cannot be honoured: replay text {len(ids) + 1} keeps {len(enc)} tokens "
+                f"with {type(tokenizer).__name__}; expected {need}"
             )
         ids.append(np.asarray(enc, dtype=np.int32))
     return ids, n_truncated

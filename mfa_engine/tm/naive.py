@@ -66,8 +66,8 @@ def naive_tm_loss(
         + is_pos * torch.relu(pos - hidden)
     )
     n_valid = _valid_count(hidden, mask)
-    if mask is not None:
-        elem = elem * mask.to(elem.dtype).unsqueeze(-1)
+    if mask is not None:  # select, not multiply: NaN or inf at a masked token must not leak (NaN * 0 is NaN)
+        elem = torch.where((mask != 0).unsqueeze(-1), elem, torch.zeros((), dtype=elem.dtype, device=elem.device))
     return _reduce(elem, n_valid, reduction)
 
 
@@ -106,5 +106,5 @@ def eager_tm_loss_from_codes(
     valid = c != 3
     if mask is not None:
         valid = valid & (mask != 0).unsqueeze(-1)
-    elem = elem * valid
+    elem = torch.where(valid, elem, torch.zeros((), dtype=elem.dtype, device=elem.device))  # NaN * 0 is NaN
     return _reduce(elem, valid.sum(), reduction)

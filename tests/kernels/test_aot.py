@@ -26,10 +26,15 @@ def test_cli_check_compiles_every_kernel_without_spills() -> None:
     rows = json.loads(res.stdout)
     assert res.returncode == 0, res.stderr[-3000:]
     for row in rows:
-        assert set(row) == {"kernel", "arch", "registers", "spill_bytes", "ok", "kind", "useful_share", "loop", "load_widths"}
+        assert set(row) == {"kernel", "arch", "registers", "spill_bytes", "ok", "kind", "useful_share", "loop",
+                            "load_widths", "shared_bytes", "ctas_per_sm", "k_offsets"}  # fmt: skip
         assert row["ok"] and row["spill_bytes"] == 0 and 0 < row["registers"] <= 255, row
         if row["kind"] == "minplus":  # the acceptance gate: >= 80% FADD + FMNMX in the K loop
+            assert row["useful_share"] >= 0.80 and row["ctas_per_sm"] >= 2, row
+        if row["kind"] == "minplus_fp64" and row["arch"] >= 90:  # DADD + DSETP + FSEL
             assert row["useful_share"] >= 0.80, row
+        if row["kernel"].startswith("layered_minplus:"):  # 64-bit K-loop offsets in the compiled IR
+            assert row["k_offsets"] == "i64", row
         if row["kind"] == "":
             assert row["useful_share"] is None and row["load_widths"], row
     names = {(r["kernel"], r["arch"]) for r in rows}
@@ -52,6 +57,8 @@ def test_cli_check_compiles_every_kernel_without_spills() -> None:
             assert (kernel, arch) in names
 
 
+    selftest = [r for r in rows if r["kind"] == "selftest"]
+    assert selftest and all(r["load_widths"].startswith("rejected:") for r in selftest)  # the decoy failed the gate
     minplus = {r["kernel"] for r in rows if r["kind"] == "minplus"}
     assert {"layered_minplus:layered_minplus[count]", "cuda/layered_minplus.cu:layered_minplus_f32"} <= minplus
 
@@ -102,4 +109,43 @@ def test_minplus_gate_fails_a_slow_kernel(tmp_path: Path) -> None:
     for arch, ok in ((80, True), (90, False)):
         (rep,) = aot.compile_cuda_source("cuda/slow.cu", src, arch, tmp_path, {"slow": "minplus"})
         assert rep.useful_share is not None and rep.useful_share < 0.5
-        assert rep.ok is ok and (ok or "FADD+FMNMX" in rep.error)
+        assert rep.ok is ok and (ok or "useful (< 80%)" in rep.error)
+
+
+def test_decoy_loop_fails_the_gate_but_would_pass_the_old_rule(tmp_path: Path) -> None:
+    """The decoy kernel: a never-run loop of pure FADD/FMNMX (99.7%) and the real loop far below the
+    bar. "Most useful instructions" picks the decoy; the gate on the loop holding the loads fails."""
+    from mfa_engine import sass
+    from mfa_engine.kernels.gate_decoy import DECOY_SPEC
+
+    rep = aot.compile_triton_spec("gate_decoy", DECOY_SPEC, 90, tmp_path)
+    assert rep.registers > 0 and not rep.ok and "SASS gate" in rep.error, rep
+    assert rep.useful_share < 0.5
+    (cubin,) = tmp_path.glob("*.cubin")
+    instrs = next(iter(sass.disassemble(cubin, aot.find_tool("cuobjdump")).values()))
+    old = sass.hottest_loop(instrs)
+    assert old.share > 0.95 and old.loads == 0  # what the old gate scored
+    self_test = aot.gate_self_test(90, tmp_path)
+    assert self_test.ok and self_test.load_widths.startswith("rejected:")
+
+
+def test_k_loop_offsets_reads_the_ttir() -> None:
+    loop = """    %r:2 = scf.for %k = %c0_i32 to %K step %c8_i32 iter_args(%a = %x, %p = %q) -> (f32, !tt.ptr<f32>)  : i32 {
+      %o = arith.muli %k, %stride : i32 loc(#loc1)
+      %s = tt.splat %o : i32 -> tensor<8x16xi32> loc(#loc2)
+      %v = tt.addptr %p0, %s : tensor<8x16x!tt.ptr<f32>>, tensor<8x16xi32> loc(#loc3)
+      %l = tt.load %v : tensor<8x16x!tt.ptr<f32>> loc(#loc4)
+      scf.yield %a, %p : f32, !tt.ptr<f32> loc(#loc5)
+    } loc(#loc6)
+"""
+    assert aot.k_loop_offsets(loop) == "i32"
+    ok = loop.replace("arith.muli %k, %stride : i32", "arith.muli %k, %stride : i64").replace("xi32>", "xi64>")
+    assert aot.k_loop_offsets(ok) == "i64"
+    assert aot.k_loop_offsets("tt.func @f() {\n  tt.return\n}") == ""
+
+
+@pytest.mark.parametrize("regs,threads,smem,arch,want", [(128, 256, 8192, 90, 2), (152, 256, 8192, 90, 1),
+                                                         (110, 256, 0, 90, 2), (128, 256, 120_000, 90, 1),
+                                                         (40, 32, 0, 90, 32), (-1, 256, 0, 90, -1)])  # fmt: skip
+def test_ctas_per_sm_model(regs: int, threads: int, smem: int, arch: int, want: int) -> None:
+    assert aot.ctas_per_sm(regs, threads, smem, arch) == want

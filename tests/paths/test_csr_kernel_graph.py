@@ -27,7 +27,7 @@ def _as_matrix(kg, n: int) -> sp.csr_array:
 
 def _assert_same_sparse(a: sp.csr_array, b: sp.csr_array) -> None:
     """Equal as matrices, compared sparsely (no dense n x n copy): same pattern, same values."""
-    a, b = sp.csr_array(a), sp.csr_array(b)
+    a, b = sp.csr_array(a, copy=True), sp.csr_array(b, copy=True)  # sum_duplicates sorts in place
     a.sum_duplicates()
     b.sum_duplicates()
     assert a.shape == b.shape and a.nnz == b.nnz
