@@ -179,7 +179,7 @@ class DagLevels:
                     kept = [(q, 0, na, 0, nb)]
                 layout.extend(kept)
             self._packed["tile-layout"] = layout
-        whole = all(r == 0 and c == 0 and nr == sizes[self.pairs[q][0]] and nc == sizes[self.pairs[q][1]]
+        whole = len(layout) == len(self.pairs) and all(r == 0 and c == 0 and nr == sizes[self.pairs[q][0]] and nc == sizes[self.pairs[q][1]]
                     for q, r, nr, c, nc in layout)
         qs = np.array([x[0] for x in layout], np.int64)
         r0 = np.array([x[1] for x in layout], np.int64)

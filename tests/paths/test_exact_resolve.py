@@ -118,3 +118,19 @@ def test_block_diagonal_block_runs_on_its_heads(heads: int, hd: int) -> None:
     d = csgraph.dijkstra(m, indices=src)
     radii = np.unique(np.quantile(d[np.isfinite(d)], np.linspace(0.0, 1.0, 33)))
     np.testing.assert_array_equal(multi_source_counts(g, src, radii), _oracle(m, src, radii))
+
+
+def test_an_empty_block_is_dropped_from_the_tiles() -> None:
+    """A level pair whose block holds no edge at all (possible in a layered graph) has no
+    rectangle; the other blocks keep theirs, aligned with their own offsets."""
+    from mfa_engine.layered import LayeredGraph
+    from mfa_engine.paths import dag
+
+    blocks = [np.full((3, 4), 1.5), np.full((4, 2), np.inf), np.array([[0.5, 2.0, np.inf]] * 2)]
+    g = LayeredGraph([3, 4, 2, 3], blocks)
+    t = dag.from_layered(g).tiles(np.float32)
+    assert t.src.tolist() == [0, 2] and t.off.size == 2 and t.nr.tolist() == [3, 2]
+    m = sp.csr_array(g.to_csr())
+    src = np.arange(g.n_nodes)
+    radii = np.array([0.0, 0.5, 1.5, 2.0, 9.0])
+    np.testing.assert_array_equal(multi_source_counts(g, src, radii), _oracle(m, src, radii))
