@@ -151,10 +151,10 @@ def report() -> dict:
               f"loss+backward {r['time_s'] * 1e3:8.1f} ms ({r['speedup_vs_naive']:.2f} x faster)  loss {r['loss']:.6f}")
     cr = cache_ratio()
     out["cache"] = cr
-    print("cache: packed states %.4f B/element = %.4f of fp32" % (cr["packed_bytes_per_element"], cr["ratio_vs_fp32"]))
+    print(f"cache: packed states {cr['packed_bytes_per_element']:.4f} B/element = {cr['ratio_vs_fp32']:.4f} of fp32")
     if "minilm_states_ratio_vs_fp32" in cr:
-        print("cache (MiniLM, %d elements): states.bin %.4f of fp32, whole directory %.4f of fp32"
-              % (cr["minilm_elements"], cr["minilm_states_ratio_vs_fp32"], cr["minilm_dir_ratio_vs_fp32"]))
+        print(f"cache (MiniLM, {cr['minilm_elements']} elements): states.bin "
+              f"{cr['minilm_states_ratio_vs_fp32']:.4f} of fp32, whole directory {cr['minilm_dir_ratio_vs_fp32']:.4f} of fp32")
     return out
 
 

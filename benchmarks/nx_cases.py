@@ -14,7 +14,8 @@ conversion, the guards and building the result dicts are all inside the time.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import networkx as nx
 import numpy as np

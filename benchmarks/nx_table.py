@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         g, call = make_nx_case(name)
         run_mfa(g, call)  # compile the kernels
         for r in range(args.rounds):
-            t_nx, ref = best(lambda: run_nx(g, call), 1)
-            t_mfa, got = best(lambda: run_mfa(g, call), args.repeat)
+            t_nx, ref = best(lambda g=g, call=call: run_nx(g, call), 1)
+            t_mfa, got = best(lambda g=g, call=call: run_mfa(g, call), args.repeat)
             print(f"{name:<22} {r:>5} {t_nx:>11.3f} {t_mfa:>8.3f} {t_nx / t_mfa:>10.1f}  {same(got, ref)}")
             sys.stdout.flush()
     return 0

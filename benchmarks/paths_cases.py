@@ -21,8 +21,9 @@ every node reachable from the source; for dense layered DAGs this equals the min
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -78,7 +79,8 @@ def _nin(rng: np.random.Generator) -> sp.csr_array:
         rows, cols, vals = [], [], []
         for l in range(len(sizes) - 1):
             i, j = np.meshgrid(np.arange(sizes[l]), np.arange(sizes[l + 1]), indexing="ij")
-            rows.append((i + off[l]).ravel()); cols.append((j + off[l + 1]).ravel())
+            rows.append((i + off[l]).ravel())
+            cols.append((j + off[l + 1]).ravel())
             vals.append(1.0 / np.abs(rng.normal(0, 0.02, i.size)))
         n = int(off[-1])
         return sp.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))

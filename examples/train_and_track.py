@@ -9,7 +9,7 @@ weights at the start and at every save with the default options of ``mfa analyze
 mode, 32 neurons per layer, 10 samples) in a background thread; the results go to the
 results store ``OUT/mfa-store`` and, through ``Trainer.log``, to TensorBoard (``OUT/tb``):
 
-    tensorboard --logdir OUT/tb          # train/mfa/paper/emergence, alpha0, width, ... 
+    tensorboard --logdir OUT/tb          # train/mfa/paper/emergence, alpha0, width, ...
     mfa plot OUT/mfa-store --out OUT/plots
 
 The script prints the E(t) it reads back from TensorBoard's event files, writes the plots of

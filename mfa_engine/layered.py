@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.sparse as sp
 
 from mfa_engine.errors import ConfigError
 
@@ -93,14 +94,12 @@ class LayeredGraph:
                  if not (l < len(self.structural) and self.structural[l])]
         return np.concatenate([p[np.isfinite(p)] for p in parts]) if parts else np.zeros(0)
 
-    def to_csr(self) -> "scipy.sparse.csr_array":
+    def to_csr(self) -> scipy.sparse.csr_array:
         """Export as a SciPy CSR array ``[N, N]`` whose explicit entries are the finite distances.
 
         Returns:
             Canonical float64 CSR (sorted indices, no duplicates).
         """
-        import scipy.sparse as sp
-
         off = self.offsets
         rows, cols, vals = [], [], []
         for l, blk in enumerate(self.blocks):

@@ -11,12 +11,14 @@ network is a layered DAG, stored as one dense distance block per pair of consecu
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from mfa_engine.errors import ConfigError
 from mfa_engine.layered import LayeredGraph
+from mfa_engine.options import check_option
 
 __all__ = ["LayeredGraph", "build_nin", "sample_neurons", "LAYER_KINDS", "EDGE_KINDS"]
 
@@ -96,8 +98,6 @@ def build_nin(
     Raises:
         ConfigError: For a non-positive sample size or negative eps/structural distance.
     """
-    from mfa_engine.options import check_option
-
     npl = None if neurons_per_layer is None else check_option("neurons_per_layer", neurons_per_layer)
     k: int | None = None if npl == "all" else npl
     check_option("eps", eps)

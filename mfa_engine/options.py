@@ -18,15 +18,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
+from mfa_engine._device import PATH_BACKENDS as _BACKENDS
+from mfa_engine.analysis.qgrid import check_q, default_q, q_grid
 from mfa_engine.errors import ConfigError, plain
 from mfa_engine.limits import MAX_N_RADII, MAX_SAMPLES
 
-__all__ = ["AnalysisOptions", "MODES", "option", "option_fields", "check_option"]
+__all__ = ["AnalysisOptions", "GROUPS", "MODES", "option", "option_fields", "check_option"]
 
 #: Analysis modes: ``paper`` (exact multi-hop distances) and ``reference`` (the published code).
 MODES: tuple[str, ...] = ("paper", "reference")
@@ -37,9 +41,19 @@ REFERENCE = ("reference",)
 MAX_RADII = MAX_N_RADII
 
 
+#: Groups of the options in ``--help`` (``group=`` of :func:`option`), in the order shown.
+GROUPS: dict[str, str] = {
+    "sampling": "sampling and network",
+    "fit": "radii and fit",
+    "null": "null model",
+    "hub": "Hugging Face Hub",
+    "execution": "execution",
+}
+
+
 def option(default: Any, check: Callable[[str, Any], Any], *, affects: tuple[str, ...],
-           help: str, choices: tuple[Any, ...] | None = None, q_grid: bool = False,
-           flag: str | None = None, omit_default: bool = False) -> Any:
+           help: str, group: str, metavar: str | None = None, choices: tuple[Any, ...] | None = None,
+           q_grid: bool = False, flag: str | None = None, omit_default: bool = False) -> Any:
     """Declare one analysis option (a dataclass field with its metadata).
 
     Args:
@@ -49,6 +63,8 @@ def option(default: Any, check: Callable[[str, Any], Any], *, affects: tuple[str
         affects: Modes whose results the option changes (it then enters the batch
             configuration hash of those modes); ``()`` for execution-only options.
         help: One line for ``--help``.
+        group: Key of :data:`GROUPS`: the group the CLI lists the flag in.
+        metavar: What the CLI shows for the value (e.g. ``N``, ``DIR``); choices show themselves.
         choices: Accepted values, when the option is a choice (also shown by the CLI).
         q_grid: Part of the q grid: the configuration records the grid as ``q`` instead of
             this field.
@@ -57,8 +73,10 @@ def option(default: Any, check: Callable[[str, Any], Any], *, affects: tuple[str
         omit_default: Leave the option out of the batch configuration while it has its default
             (an option added later then keeps the hashes of earlier stores).
     """
-    meta = {"check": check, "affects": tuple(affects), "help": help, "choices": choices, "q_grid": q_grid,
-            "flag": flag, "omit_default": omit_default}
+    if group not in GROUPS:
+        raise ValueError(f"option group must be one of {', '.join(GROUPS)}, got {group!r}")
+    meta = {"check": check, "affects": tuple(affects), "help": help, "group": group, "metavar": metavar,
+            "choices": choices, "q_grid": q_grid, "flag": flag, "omit_default": omit_default}
     return field(default=default, metadata=meta)
 
 
@@ -109,8 +127,6 @@ def _neurons(name: str, v: Any) -> int | str:
 def _q_explicit(name: str, v: Any) -> tuple[float, ...] | None:
     if v is None:
         return None
-    from mfa_engine.analysis.qgrid import check_q
-
     return tuple(float(x) for x in check_q(v))
 
 
@@ -159,7 +175,7 @@ def _fit_range(name: str, v: Any) -> tuple[float, float] | None:
     return (lo, hi)
 
 
-#: Null models (``mfa_engine.null_model``).
+#: Null models (``mfa_engine.checkpoints.shuffled``).
 NULL_MODELS = ("shuffle",)
 
 
@@ -168,16 +184,12 @@ def _null_model(name: str, v: Any) -> str | None:
 
 
 def _path_or_none(name: str, v: Any) -> str | None:
-    import os
-
     if v is None:
         return None
     if not isinstance(v, (str, os.PathLike)) or not str(v):
         raise ConfigError(f"{name} must be a folder path, got {v!r}")
     return str(v)
 
-
-from mfa_engine._device import PATH_BACKENDS as _BACKENDS  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -189,61 +201,61 @@ class AnalysisOptions:
     ``q_min..q_max`` step ``q_step`` unless ``q`` lists the values.
     """
 
-    mode: str = option("paper", _choice(MODES), affects=(), choices=MODES,
+    mode: str = option("paper", _choice(MODES), group="sampling", affects=(), choices=MODES,
                        help="paper: exact multi-hop distances; reference: the published code's semantics")
-    neurons_per_layer: int | str = option(32, _neurons, affects=BOTH,
+    neurons_per_layer: int | str = option(32, _neurons, group="sampling", metavar="N|all", affects=BOTH,
                                           help="neurons sampled per node layer (twice that in the MLP layer), or 'all'")
-    samples: int = option(10, lambda n, v: _integer(n, v, 1, MAX_SAMPLES), affects=(), help="number of samples (seeds)")
-    seed: int = option(0, lambda n, v: _integer(n, v, 0, 2**32 - 1), affects=(),
+    samples: int = option(10, lambda n, v: _integer(n, v, 1, MAX_SAMPLES), group="sampling", metavar="N", affects=(), help="number of samples (seeds)")
+    seed: int = option(0, lambda n, v: _integer(n, v, 0, 2**32 - 1), group="sampling", metavar="SEED", affects=(),
                        help="first seed; samples use seed, seed+1, ...")
-    q_min: float = option(-3.0, _number, affects=BOTH, q_grid=True, help="first q of the grid")
-    q_max: float = option(3.0, _number, affects=BOTH, q_grid=True, help="last q of the grid")
-    q_step: float = option(0.1, _positive, affects=BOTH, q_grid=True, help="q grid spacing")
-    q: tuple[float, ...] | None = option(None, _q_explicit, affects=BOTH, q_grid=True,
+    q_min: float = option(-3.0, _number, group="fit", metavar="Q", affects=BOTH, q_grid=True, help="first q of the grid")
+    q_max: float = option(3.0, _number, group="fit", metavar="Q", affects=BOTH, q_grid=True, help="last q of the grid")
+    q_step: float = option(0.1, _positive, group="fit", metavar="STEP", affects=BOTH, q_grid=True, help="q grid spacing")
+    q: tuple[float, ...] | None = option(None, _q_explicit, group="fit", metavar="Q1,Q2,...", affects=BOTH, q_grid=True,
                                          help="explicit q grid (overrides q_min/q_max/q_step)")
-    threshold: float = option(150.0, _threshold, affects=REFERENCE,
+    threshold: float = option(150.0, _threshold, group="fit", metavar="T", affects=REFERENCE,
                               help="reference mode: keep distances 1 < d <= T")
-    n_radii: int = option(64, lambda n, v: _integer(n, v, 2, MAX_RADII), affects=PAPER,
+    n_radii: int = option(64, lambda n, v: _integer(n, v, 2, MAX_RADII), group="fit", metavar="N", affects=PAPER,
                           help="paper mode: radius grid size")
-    radius_upper: str = option("p99", _choice(("p99", "max", "rounded")), affects=PAPER,
+    radius_upper: str = option("p99", _choice(("p99", "max", "rounded")), group="fit", affects=PAPER,
                                choices=("p99", "max", "rounded"),
                                help="paper mode: top of the radius grid (p99: 99th percentile of distances)")
-    convention: str = option("boxgrowing", _choice(("boxgrowing", "sandbox")), affects=PAPER,
+    convention: str = option("boxgrowing", _choice(("boxgrowing", "sandbox")), group="fit", affects=PAPER,
                              choices=("boxgrowing", "sandbox"), help="paper mode: measure convention")
-    normalisation: str | None = option(None, _normalisation, affects=PAPER, choices=("centre", "global"),
+    normalisation: str | None = option(None, _normalisation, group="fit", affects=PAPER, choices=("centre", "global"),
                                        help="measure normalisation (default: centre for boxgrowing, global for sandbox)")
-    min_reach: int = option(10, lambda n, v: _integer(n, v, 0), affects=PAPER,
+    min_reach: int = option(10, lambda n, v: _integer(n, v, 0), group="fit", metavar="N", affects=PAPER,
                             help="drop centres reaching fewer nodes within the largest radius")
-    directed: bool = option(True, _bool, affects=PAPER, flag="--undirected",
+    directed: bool = option(True, _bool, group="sampling", affects=PAPER, flag="--undirected",
                             help="paper mode: ignore edge directions")
-    eps: float = option(0.0, _non_negative, affects=PAPER, help="paper mode: drop weights with |w| <= eps")
-    structural_distance: float = option(1.0, _positive, affects=PAPER,
+    eps: float = option(0.0, _non_negative, group="sampling", metavar="EPS", affects=PAPER, help="paper mode: drop weights with |w| <= eps")
+    structural_distance: float = option(1.0, _positive, group="sampling", metavar="D", affects=PAPER,
                                         help="distance of the structural QKV -> context edges (paper mode: a factor, see structural_scale)")
-    backend: str = option("auto", _choice(_BACKENDS), affects=(), choices=_BACKENDS, help="paths backend")
-    threads: int = option(0, lambda n, v: _integer(n, v, 0, 4096), affects=(),
+    backend: str = option("auto", _choice(_BACKENDS), group="execution", affects=(), choices=_BACKENDS, help="paths backend")
+    threads: int = option(0, lambda n, v: _integer(n, v, 0, 4096), group="execution", affects=(),
                           help="CPU kernel threads (0: MFA_THREADS, else every core)")
-    structural_scale: str = option("median", _choice(("median", "absolute")), affects=PAPER,
+    structural_scale: str = option("median", _choice(("median", "absolute")), group="sampling", affects=PAPER,
                                    choices=("median", "absolute"),
                                    help="paper mode: structural_distance is a factor of the sample's median "
                                         "weight distance (scale-invariant) or the distance itself")
-    radius_lower: str = option("quantile", _choice(("quantile", "min")), affects=PAPER,
+    radius_lower: str = option("quantile", _choice(("quantile", "min")), group="fit", affects=PAPER,
                                choices=("quantile", "min"),
                                help="paper mode: bottom of the radius grid: the 0.05 quantile of the edge "
                                     "distances, not below the structural distance, or the smallest distance "
                                     "(the earlier grid)")
-    fit_window: str = option("auto", _choice(("auto", "full")), affects=PAPER, choices=("auto", "full"),
+    fit_window: str = option("auto", _choice(("auto", "full")), group="fit", affects=PAPER, choices=("auto", "full"),
                              help="paper mode: fit on the most stable window of the radii, or on all")
-    fit_range: tuple[float, float] | None = option(None, _fit_range, affects=PAPER,
+    fit_range: tuple[float, float] | None = option(None, _fit_range, group="fit", metavar="LO,HI", affects=PAPER,
                                                    help="paper mode: fit only on radii in [LO, HI] "
                                                         "(LO,HI; overrides fit_window)")
-    window_min_span: float = option(1.0, _positive, affects=PAPER,
+    window_min_span: float = option(1.0, _positive, group="fit", metavar="SPAN", affects=PAPER,
                                     help="paper mode: smallest span in ln r of the automatic fit window")
-    null: str | None = option(None, _null_model, affects=BOTH, choices=NULL_MODELS, omit_default=True,
+    null: str | None = option(None, _null_model, group="null", affects=BOTH, choices=NULL_MODELS, omit_default=True,
                               help="also analyse a null model: shuffle = every weight matrix permuted at random "
                                    "(same values, no structure), seeded per sample (docs/science.md)")
-    cache_dir: str | None = option(None, _path_or_none, affects=(),
+    range_cache: str | None = option(None, _path_or_none, group="hub", metavar="DIR", affects=(),
                                    help="range cache of checkpoints read from the Hub (default $HF_HOME/mfa-ranges)")
-    download: bool = option(False, _bool, affects=(),
+    download: bool = option(False, _bool, group="hub", affects=(),
                             help="Hub checkpoints: download whole files into the HF cache instead of reading "
                                  "only the sampled byte ranges (needed for --neurons-per-layer all)")
 
@@ -258,7 +270,7 @@ class AnalysisOptions:
             )
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None = None, **overrides: Any) -> "AnalysisOptions":
+    def from_mapping(cls, values: Mapping[str, Any] | None = None, **overrides: Any) -> AnalysisOptions:
         """Options from a mapping of option names (``-`` or ``_``) plus keyword overrides.
 
         Raises:
@@ -271,21 +283,17 @@ class AnalysisOptions:
             raise ConfigError(f"unknown analysis option {unknown[0]!r}; known options: {', '.join(sorted(names))}")
         return cls(**merged)
 
-    def replace(self, **changes: Any) -> "AnalysisOptions":
+    def replace(self, **changes: Any) -> AnalysisOptions:
         """A copy with some options changed (validated like a new record)."""
         return type(self).from_mapping(self.to_dict(q_grid_fields=True), **changes)
 
     def q_config(self) -> list[float] | None:
         """The q grid as recorded in configurations: None for the default grid, else the values."""
-        from mfa_engine.analysis.qgrid import default_q
-
         q = self.q_grid()
         return None if q.shape == (61,) and np.array_equal(q, default_q()) else q.tolist()
 
     def q_grid(self) -> np.ndarray:
         """The q grid: ``q`` if given, else ``q_min..q_max`` step ``q_step``; float64 ``[Q]``."""
-        from mfa_engine.analysis.qgrid import q_grid
-
         if self.q is not None:
             return np.array(self.q, dtype=np.float64)
         return q_grid(self.q_min, self.q_max, self.q_step)

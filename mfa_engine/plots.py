@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_spectrum", "plot_series", "plot_spectra", "image_formats", "check_image_path",
+import numpy as np
+
+from mfa_engine.errors import ConfigError
+from mfa_engine.io import check_output_path, write_bytes
+
+__all__ = ["plot_spectrum", "plot_series", "plot_spectra", "plot_fit", "image_formats", "check_image_path",
            "check_formats"]
 
 
@@ -22,8 +28,6 @@ def check_formats(formats: tuple[str, ...] | list[str], option: str = "--formats
     Raises:
         ConfigError: No format, or a format matplotlib cannot write.
     """
-    from mfa_engine.errors import ConfigError
-
     fmts = tuple(f.strip().lstrip(".").lower() for f in formats if f.strip())
     if not fmts:
         raise ConfigError(f"{option} names no image format; expected e.g. png,svg")
@@ -42,9 +46,6 @@ def check_image_path(path: str | Path, option: str = "--plot") -> Path:
         ConfigError: No suffix or an unknown one.
         OutputError: The path is a directory or another object that cannot be a file.
     """
-    from mfa_engine.errors import ConfigError
-    from mfa_engine.io import check_output_path
-
     p = Path(path)
     if not p.suffix:
         raise ConfigError(f"{option} {p}: the file name needs an image suffix such as .png or .svg")
@@ -54,17 +55,52 @@ def check_image_path(path: str | Path, option: str = "--plot") -> Path:
 
 def _save(fig: Any, out: Path) -> Path:
     """Render ``fig`` in the format of ``out``'s suffix and write it with mfa_engine.io."""
-    import io
-
-    from mfa_engine.io import write_bytes
-
     buf = io.BytesIO()
     fig.savefig(buf, format=out.suffix.lstrip(".").lower())
     return write_bytes(out, buf.getvalue())
 
 
+def _finish(fig: Any, ax: Any, out: Path) -> Path:
+    """Grid, legend and layout of a one-panel figure; write it to ``out`` and close it."""
+    import matplotlib.pyplot as plt
+
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    try:
+        return _save(fig, out)
+    finally:
+        plt.close(fig)
+
+
+def _flagged(record: dict) -> bool:
+    """True when a sample's diagnostics flag it (docs/method.md, Spectrum)."""
+    return bool(record.get("flagged") or (record.get("diagnostics") or {}).get("flagged"))
+
+
+def _fit_limits(ax: Any, curves: list[tuple[Any, Any]], margin: float = 0.05) -> None:
+    """Set the axes' limits from these curves only (flagged samples drawn elsewhere stay out)."""
+    xs = np.concatenate([np.asarray(x, dtype=float).ravel() for x, _ in curves]) if curves else np.zeros(0)
+    ys = np.concatenate([np.asarray(y, dtype=float).ravel() for _, y in curves]) if curves else np.zeros(0)
+    xs, ys = xs[np.isfinite(xs)], ys[np.isfinite(ys)]
+    if xs.size and ys.size:
+        dx = (xs.max() - xs.min()) or 1.0
+        dy = (ys.max() - ys.min()) or 1.0
+        ax.set_xlim(xs.min() - margin * dx, xs.max() + margin * dx)
+        ax.set_ylim(ys.min() - margin * dy, ys.max() + margin * dy)
+
+
+def _mean_curve(records: list[dict]) -> tuple[Any, Any]:
+    return (np.mean([r["alpha"] for r in records], axis=0), np.mean([r["f_alpha"] for r in records], axis=0))
+
+
 def plot_spectrum(doc: dict, out: str | Path) -> Path:
-    """Draw f(alpha) of an ``analyze_checkpoint`` document: every sample thin, the mean bold.
+    """Draw f(alpha) of an ``analyze_checkpoint`` document.
+
+    Every sample thin; the mean of the unflagged samples bold (the document's own means, over
+    all samples, are in its title); flagged samples dashed and left out of the mean and of
+    the axes' limits (one outlying sample must not hide the others); alpha0 with its 95% CI;
+    the null model's mean and alpha0 interval where a null was run.
 
     Args:
         doc: The JSON document of ``mfa analyze``.
@@ -79,17 +115,21 @@ def plot_spectrum(doc: dict, out: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     out = check_image_path(out, "plot file")
-    fig, ax = plt.subplots(figsize=(5.5, 4.0), dpi=120)
-    labelled: set[bool] = set()
-    for s in doc["samples"]:
-        flagged = bool((s.get("diagnostics") or {}).get("flagged"))
-        label = None
-        if flagged not in labelled:
-            labelled.add(flagged)
-            label = "flagged samples (docs/method.md)" if flagged else "samples"
-        ax.plot(s["alpha"], s["f_alpha"], color="tab:orange" if flagged else "tab:blue",
-                alpha=0.5 if flagged else 0.3, lw=0.8, ls="--" if flagged else "-", label=label)
-    ax.plot(doc["alpha"], doc["f_alpha"], color="tab:red", lw=2.0, label="mean over samples")
+    samples = doc["samples"]
+    kept = [s for s in samples if not _flagged(s)]
+    flagged = [s for s in samples if _flagged(s)]
+    fig, ax = plt.subplots(figsize=(5.8, 4.2), dpi=120)
+    for i, s in enumerate(kept):
+        ax.plot(s["alpha"], s["f_alpha"], color="tab:blue", alpha=0.3, lw=0.8,
+                label=f"samples ({len(kept)})" if i == 0 else None)
+    for s in flagged:
+        flags = ", ".join((s.get("diagnostics") or {}).get("flags") or [])
+        ax.plot(s["alpha"], s["f_alpha"], color="tab:orange", alpha=0.8, lw=1.0, ls="--",
+                label=f"flagged: seed {s['seed']} ({flags})")
+    mean = _mean_curve(kept or samples)
+    which = "samples" if not flagged else ("unflagged samples" if kept else "samples (all flagged)")
+    ax.plot(*mean, color="tab:red", lw=2.0, label=f"mean of the {which}")
+    curves = [(s["alpha"], s["f_alpha"]) for s in kept or samples] + [mean]
     ci = doc.get("alpha0_ci")
     ci_text = f", 95% CI [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else f" ± {doc['alpha0_std']:.2g}"
     ax.axvline(doc["alpha0"], color="grey", ls=":", lw=1.0, label=f"alpha0 = {doc['alpha0']:.4g}{ci_text}")
@@ -97,31 +137,71 @@ def plot_spectrum(doc: dict, out: str | Path) -> Path:
         ax.axvspan(ci[0], ci[1], color="grey", alpha=0.15, lw=0)
     null = doc.get("null")
     if null:
-        ax.plot(null["alpha"], null["f_alpha"], color="black", ls="--", lw=1.5,
+        nulls = [s["null"] for s in kept or samples if isinstance(s.get("null"), dict)] or [null]
+        ncurve = _mean_curve(nulls)
+        ax.plot(*ncurve, color="black", ls="--", lw=1.5,
                 label=f"{null.get('model')} null (alpha0 = {null['alpha0']:.4g})")
+        if null.get("alpha0_ci"):
+            ax.axvspan(*null["alpha0_ci"], color="black", alpha=0.08, lw=0, label="null alpha0 95% CI")
+        curves.append(ncurve)
+    _fit_limits(ax, curves)
     ax.set_xlabel(r"$\alpha$")
     ax.set_ylabel(r"$f(\alpha)$")
     parts = Path(doc["checkpoint"]).parts
     name = "/".join(parts[-2:]) if parts else doc["checkpoint"]
-    width = f"width {doc['width']:.3g}"
+    width = f"all {len(samples)} samples: width {doc['width']:.3g}"
     if doc.get("width_median") is not None:
         width += f" (median {doc['width_median']:.3g})"
-    if doc.get("n_flagged"):
-        width += f", {doc['n_flagged']} of {len(doc['samples'])} samples flagged"
-    ax.set_title(f"{name} ({doc['model_type']}, {doc['mode']} mode)\n{width}", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    try:
-        return _save(fig, out)
-    finally:
-        plt.close(fig)
+    if flagged:
+        width += f"; {len(flagged)} flagged (dashed, may run off the axes)"
+    ax.set_title(f"{name} ({doc['model_type']}, {doc['mode']} mode)\n{width}", fontsize=8)
+    return _finish(fig, ax, out)
+
+
+def plot_fit(fit: dict, out: str | Path, title: str = "", n_q: int = 5) -> Path:
+    """Draw the scaling fit of one sample: the partition series against ln r, the fit window
+    shaded, and the fitted line (slope tau(q)) over the window, for a few q.
+
+    Args:
+        fit: :func:`mfa_engine.graph_spectrum.graph_fit`'s dict (``q``, ``ln_r``, ``ln_z``,
+            ``window``, ``tau``, ``convention``).
+        out: Output image path.
+        title: Figure title.
+        n_q: How many q values to draw (spread over the grid, q = 0 and the ends included).
+
+    Returns:
+        The written path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    out = check_image_path(out, "fit plot file")
+    q = np.asarray(fit["q"], dtype=float)
+    x = np.asarray(fit["ln_r"], dtype=float)
+    y = np.asarray(fit["ln_z"], dtype=float)
+    lo, hi = (float(v) for v in fit["window"])
+    inside = (x >= np.log(lo) - 1e-12) & (x <= np.log(hi) + 1e-12)
+    picks = sorted({0, q.size - 1, int(np.argmin(np.abs(q))), *np.linspace(0, q.size - 1, n_q).round().astype(int)})
+    fig, ax = plt.subplots(figsize=(6.0, 4.4), dpi=120)
+    ax.axvspan(np.log(lo), np.log(hi), color="tab:green", alpha=0.12, lw=0,
+               label=f"fit window r in [{lo:.4g}, {hi:.4g}]")
+    colors = plt.cm.coolwarm(np.linspace(0.0, 1.0, len(picks)))
+    for j, color in zip(picks, colors):
+        ax.plot(x, y[j], "o", ms=2.5, color=color, alpha=0.8)
+        slope, icept = np.polyfit(x[inside], y[j][inside], 1)
+        ax.plot(x[inside], slope * x[inside] + icept, "-", color=color, lw=1.6,
+                label=f"q = {q[j]:.3g}: tau = {fit['tau'][j]:.4g}")
+    series = r"$\ln Z_q(r)$" if fit.get("convention", "boxgrowing") == "boxgrowing" else r"$\ln \langle\mu^{q-1}\rangle$"
+    ax.set_xlabel(r"$\ln r$")
+    ax.set_ylabel(series)
+    ax.set_title(title, fontsize=8)
+    return _finish(fig, ax, out)
 
 
 def _steps_axis(ax: Any, steps: list[float]) -> None:
-    import numpy as np
-
     pos = [s for s in steps if s > 0]
-    if pos and max(pos) / min(pos) > 100:
+    if pos and max(pos) / min(pos) >= 100:
         lo = max(1.0, min(pos))
         ax.set_xscale("symlog", linthresh=lo)
         # Major ticks: 0 (if present) and the decades from the linear threshold up, so no
@@ -131,15 +211,11 @@ def _steps_axis(ax: Any, steps: list[float]) -> None:
 
 
 def _values(entries: list[dict], key: str) -> Any:
-    import numpy as np
-
     return np.array([np.nan if c.get(key) is None else c[key] for c in entries], dtype=float)
 
 
 def _band(entries: list[dict], key: str, std_key: str | None, y: Any) -> tuple[Any, Any, str]:
     """Lower and upper edge of the shaded band: the 95% CI, else (old summaries) mean ± std."""
-    import numpy as np
-
     if any(c.get(f"{key}_ci") is not None for c in entries):
         ci = [c.get(f"{key}_ci") or [np.nan, np.nan] for c in entries]
         return (np.array([v[0] for v in ci], dtype=float), np.array([v[1] for v in ci], dtype=float),
@@ -169,7 +245,7 @@ def plot_series(summary: dict, out_stem: str | Path, formats: tuple[str, ...] = 
 
     ck = [c for c in summary["checkpoints"]]
     steps = [float(c["step"]) if c["step"] is not None else float(i) for i, c in enumerate(ck)]
-    fig, axes = plt.subplots(1, 3, figsize=(13.0, 3.8), dpi=120)
+    fig, axes = plt.subplots(1, 3, figsize=(13.0, 3.8), dpi=120, sharex=True)
     panels = (("alpha0", "alpha0_std", r"$\alpha_0$"), ("width", "width_std", r"width $\Delta\alpha$"),
               ("emergence", "emergence_std", r"emergence $E(t)$"))
     for ax, (key, std_key, label) in zip(axes, panels):
@@ -184,16 +260,25 @@ def plot_series(summary: dict, out_stem: str | Path, formats: tuple[str, ...] = 
             ax.plot(steps, yn, "s--", color="black", lw=1.2, ms=3,
                     label=f"{next(iter(n.get('model') for n in nulls if n), None) or 'shuffle'} null")
             ax.fill_between(steps, lon, hin, color="grey", alpha=0.2)
-        if key != "emergence":
+        if key == "emergence":
+            ax.axhline(0.0, color="black", lw=0.8, zorder=1)  # E = 0: no change since t0
+        else:
             for i, c in enumerate(ck):
-                ax.scatter([steps[i]] * len(c["samples"]), [s[key] for s in c["samples"]],
-                           s=6, color="grey", alpha=0.5, zorder=3)
+                ok = [s[key] for s in c["samples"] if not _flagged(s)]
+                bad = [s[key] for s in c["samples"] if _flagged(s)]
+                ax.scatter([steps[i]] * len(ok), ok, s=6, color="grey", alpha=0.5, zorder=3,
+                           label="samples" if i == 0 else None)
+                ax.scatter([steps[i]] * len(bad), bad, s=22, marker="x", color="tab:orange", zorder=4,
+                           label="flagged samples" if bad and not any(_flagged(s) for c2 in ck[:i]
+                                                                      for s in c2["samples"]) else None)
         ax.set_xlabel("training step")
         ax.set_ylabel(label)
         _steps_axis(ax, steps)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"{summary['mode']} mode, {len(ck)} checkpoints", fontsize=10)
+    n_flagged = sum(1 for c in ck for s in c["samples"] if _flagged(s))
+    flagged = f"; {n_flagged} flagged samples (orange x, in the means)" if n_flagged else ""
+    fig.suptitle(f"{summary['mode']} mode, {len(ck)} checkpoints{flagged}", fontsize=10)
     fig.tight_layout()
     out_stem = Path(out_stem)
     try:
@@ -204,8 +289,9 @@ def plot_series(summary: dict, out_stem: str | Path, formats: tuple[str, ...] = 
 
 def plot_spectra(spectra: list[tuple[str, list[dict]]], out_stem: str | Path, title: str = "",
                  formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
-    """Draw f(alpha) of selected checkpoints: each sample thin, the mean over samples bold, the
-    mean of the null records (if any) dashed.
+    """Draw f(alpha) of selected checkpoints: each sample thin, the mean of the unflagged samples
+    bold, flagged samples dotted (out of the mean and the axes' limits), the mean of the null
+    records (if any) dashed.
 
     Args:
         spectra: ``(label, per-sample records with "alpha" and "f_alpha")`` per checkpoint.
@@ -220,19 +306,28 @@ def plot_spectra(spectra: list[tuple[str, list[dict]]], out_stem: str | Path, ti
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
-
     fig, ax = plt.subplots(figsize=(6.0, 4.2), dpi=120)
     colors = plt.cm.viridis(np.linspace(0.0, 0.9, max(1, len(spectra))))
+    curves: list[tuple[Any, Any]] = []
     for (label, recs), color in zip(spectra, colors):
-        for r in recs:
+        good = [r for r in recs if not _flagged(r)]
+        bad = [r for r in recs if _flagged(r)]
+        for r in good:
             ax.plot(r["alpha"], r["f_alpha"], color=color, alpha=0.25, lw=0.7)
-        ax.plot(np.mean([r["alpha"] for r in recs], axis=0), np.mean([r["f_alpha"] for r in recs], axis=0),
-                color=color, lw=2.0, label=f"{label} ({len(recs)} samples)")
-        nulls = [r["null"] for r in recs if isinstance(r.get("null"), dict)]
+        for r in bad:
+            ax.plot(r["alpha"], r["f_alpha"], color=color, alpha=0.7, lw=0.9, ls=":")
+        kept = good or recs  # all flagged: their mean, still drawn
+        mean = _mean_curve(kept)
+        note = f"; {len(bad)} flagged: dotted, not in the mean" if bad else ""
+        ax.plot(*mean, color=color, lw=2.0, label=f"{label} ({len(kept)} samples{note})")
+        curves += [(r["alpha"], r["f_alpha"]) for r in kept] + [mean]
+        nulls = [r["null"] for r in kept if isinstance(r.get("null"), dict)]
         if nulls:
-            ax.plot(np.mean([r["alpha"] for r in nulls], axis=0), np.mean([r["f_alpha"] for r in nulls], axis=0),
-                    color=color, lw=1.2, ls="--", label=f"{label} null")
+            ncurve = _mean_curve(nulls)
+            ax.plot(*ncurve, color=color, lw=1.2, ls="--", label=f"{label} null")
+            curves.append(ncurve)
+    _fit_limits(ax, curves)
+    ax.grid(alpha=0.3)
     ax.set_xlabel(r"$\alpha$")
     ax.set_ylabel(r"$f(\alpha)$")
     ax.set_title(title, fontsize=9)

@@ -7,8 +7,8 @@ large checkpoints (e.g. Pythia-2.8B shapes, fp16, sharded safetensors).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 

@@ -88,7 +88,7 @@ def main() -> None:
     original = Dispatcher._compile_for_args
 
     def recording(self, *args, **kws):  # type: ignore[no-untyped-def]
-        key = names.get(id(self), getattr(self.py_func, "__qualname__", "?"))
+        key = names.get(id(self)) or f"{self.py_func.__module__}.{self.py_func.__qualname__}"
         calls.add((key, str(tuple(self.typeof_pyval(a) for a in args))))
         return original(self, *args, **kws)
 

@@ -38,14 +38,14 @@ def test_q_grid_is_exact():
 def test_torus_sandbox_dims_equal_mass_slope_and_boxgrowing_width_zero():
     g = torus(15)
     radii = np.arange(1.0, 7.0)
-    spec = analyze_graph(g, convention="sandbox", radii=radii, directed=False)
+    spec = analyze_graph(g, convention="sandbox", radii=radii, directed=False, fit_window="full")
     # Oracle: M(r) from SciPy, identical for every centre on a vertex-transitive graph.
     d = csgraph.dijkstra(g, directed=False, indices=[0])
     m = np.array([(d[0] <= r).sum() for r in radii], dtype=float)
     slope = np.polyfit(np.log(radii), np.log(m), 1)[0]
     assert spec.dims is not None
     np.testing.assert_allclose(spec.dims, slope, rtol=1e-9)
-    box = analyze_graph(g, radii=radii, directed=False)
+    box = analyze_graph(g, radii=radii, directed=False, fit_window="full")
     assert box.width == pytest.approx(0.0, abs=1e-9)
     np.testing.assert_allclose(box.alpha, slope, rtol=1e-9)
 
@@ -58,7 +58,7 @@ def test_counts_pipeline_matches_scipy_counts():
     a.setdiag(0)
     a.eliminate_zeros()
     radii = np.linspace(0.5, 9.0, 20)
-    spec = analyze_graph(a, radii=radii, min_reach=3)
+    spec = analyze_graph(a, radii=radii, min_reach=3, fit_window="full")
     d = csgraph.dijkstra(a, directed=True)
     counts = (d[:, :, None] <= radii[None, None, :]).sum(axis=1)
     ref = spectrum_from_counts(counts, radii, min_reach=3)
@@ -68,7 +68,7 @@ def test_counts_pipeline_matches_scipy_counts():
 
 def test_default_radius_grid_reaches_p99():
     g = torus(9)
-    spec = analyze_graph(g, directed=False, n_radii=16, min_reach=2)
+    spec = analyze_graph(g, directed=False, n_radii=16, min_reach=2, fit_window="full")
     d = csgraph.dijkstra(g, directed=False)
     fin = d[np.isfinite(d) & (d > 0)]
     assert spec.radii[0] == pytest.approx(fin.min())

@@ -23,14 +23,14 @@ def _error(capsys) -> str:
 
 
 @pytest.mark.parametrize("argv, msg", [
-    (["--samples", "1000000000"], "samples must be an integer in [1, 10000], got 1000000000"),
-    (["--samples", "0"], "samples must be an integer in [1, 10000], got 0"),
+    (["--samples", "1000000000"], "--samples must be an integer in [1, 10000], got 1000000000"),
+    (["--samples", "0"], "--samples must be an integer in [1, 10000], got 0"),
     (["--q-step", "1e-9"], "has 6000000001 values, above the limit of 10001"),
-    (["--n-radii", "100000000"], "n_radii must be an integer in [2, 4096], got 100000000"),
-    (["--seed", "-1"], "seed must be an integer in [0, 4294967295], got -1"),
-    (["--threshold", "nan"], "threshold must be finite"),
-    (["--eps", "-1"], "eps must be >= 0"),
-    (["--min-reach", "-3"], "min_reach must be an integer >= 0"),
+    (["--n-radii", "100000000"], "--n-radii must be an integer in [2, 4096], got 100000000"),
+    (["--seed", "-1"], "--seed must be an integer in [0, 4294967295], got -1"),
+    (["--threshold", "nan"], "--threshold must be finite"),
+    (["--eps", "-1"], "--eps must be >= 0"),
+    (["--min-reach", "-3"], "--min-reach must be an integer >= 0"),
 ])
 @pytest.mark.parametrize("command", ["analyze", "batch"])
 def test_cli_limits_name_the_option(capsys, tmp_path, command, argv, msg):
@@ -41,14 +41,14 @@ def test_cli_limits_name_the_option(capsys, tmp_path, command, argv, msg):
 
 
 @pytest.mark.parametrize("toml, msg", [
-    ("neurons-per-layer = 0", "neurons_per_layer must be a positive integer or 'all', got 0"),
-    ("samples = 0", "samples must be an integer in [1, 10000]"),
-    ("samples = 1000000000", "samples must be an integer in [1, 10000]"),
-    ("n-radii = 1000000000", "n_radii must be an integer in [2, 4096]"),
+    ("neurons-per-layer = 0", "--neurons-per-layer must be a positive integer or 'all', got 0"),
+    ("samples = 0", "--samples must be an integer in [1, 10000]"),
+    ("samples = 1000000000", "--samples must be an integer in [1, 10000]"),
+    ("n-radii = 1000000000", "--n-radii must be an integer in [2, 4096]"),
     ("q-step = 1e-9", "above the limit of 10001"),
-    ("seed = -1", "seed must be an integer in [0, 4294967295]"),
-    ("samples = true", "samples must be an integer, got True"),
-    ("samples = 2.5", "samples must be an integer, got 2.5"),
+    ("seed = -1", "--seed must be an integer in [0, 4294967295]"),
+    ("samples = true", "--samples must be an integer, got True"),
+    ("samples = 2.5", "--samples must be an integer, got 2.5"),
     ("store = 3", "store = 3; expected a string"),
     ("workers = \"x\"", "workers = 'x': expected an integer"),
     ("checkpoints = [1, 2]", "checkpoints = [1, 2]; expected a string or a list of strings"),

@@ -22,7 +22,7 @@ ALTERNATIVE = {
     "directed": False, "eps": 0.01, "structural_distance": 2.0, "backend": "cpu",
     "structural_scale": "absolute", "radius_lower": "min", "fit_window": "full",
     "fit_range": (1.0, 2.0), "window_min_span": 0.5, "null": "shuffle",
-    "cache_dir": "/tmp/ranges", "download": True, "threads": 2,
+    "range_cache": "/tmp/ranges", "download": True, "threads": 2,
 }
 
 
@@ -113,7 +113,7 @@ def test_batch_config_follows_field_metadata(mode):
 
 
 def test_analyze_checkpoint_validates_before_opening(monkeypatch, tmp_path):
-    import mfa_engine.checkpoints as ck
+    import mfa_engine.checkpoint_analysis as ck
     from mfa_engine.api import analyze_checkpoint
 
     def never(*a, **k):
@@ -130,8 +130,8 @@ def test_analyze_checkpoint_validates_before_opening(monkeypatch, tmp_path):
 
 def test_cli_analyze_rejects_options_before_reading(tmp_path, capsys):
     missing = str(tmp_path / "missing")
-    for argv, word in ((["--n-radii", "1"], "n_radii"), (["--neurons-per-layer", "0"], "neurons_per_layer"),
-                       (["--q-min", "0", "--q-max", "0.1"], "at least 3"), (["--threshold", "1"], "threshold")):
+    for argv, word in ((["--n-radii", "1"], "--n-radii must"), (["--neurons-per-layer", "0"], "--neurons-per-layer must"),
+                       (["--q-min", "0", "--q-max", "0.1"], "at least 3"), (["--threshold", "1"], "--threshold must")):
         assert main(["analyze", missing, *argv, "--quiet"]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error:") and word in err and "missing" not in err, err
@@ -139,7 +139,7 @@ def test_cli_analyze_rejects_options_before_reading(tmp_path, capsys):
 
 def test_toml_values_are_validated_by_the_option_checks(tmp_path, capsys):
     store = tmp_path / "store"
-    for line, word in (("neurons_per_layer = 0", "neurons_per_layer"), ("n-radii = 1", "n_radii"),
+    for line, word in (("neurons_per_layer = 0", "neurons-per-layer"), ("n-radii = 1", "n-radii"),
                        ("convention = 'x'", "convention"), ("q = [0.0, 1.0]", "at least 3")):
         cfg = tmp_path / "b.toml"
         cfg.write_text(f'checkpoints = ["{tmp_path}/nothing"]\nstore = "{store}"\n{line}\n')
@@ -188,7 +188,7 @@ def test_demo_accepts_all_and_validates(monkeypatch, tmp_path, capsys):
         main(["demo", "--out", str(tmp_path / "o"), "--neurons-per-layer", "all", "--samples", "2"])
     assert seen["options"] == AnalysisOptions(neurons_per_layer="all", samples=2)
     assert main(["demo", "--out", str(tmp_path / "o"), "--neurons-per-layer", "0"]) == 2
-    assert "neurons_per_layer" in capsys.readouterr().err
+    assert "--neurons-per-layer" in capsys.readouterr().err
 
 
 def test_json_config_records_the_options(tiny_checkpoint):
@@ -196,9 +196,14 @@ def test_json_config_records_the_options(tiny_checkpoint):
 
     path = tiny_checkpoint("gpt2")
     doc = analyze_checkpoint(path, AnalysisOptions(samples=1, neurons_per_layer=5), n_radii=12, backend="cpu")
-    assert doc["config"] == {"mode": "paper", "revision": None,
-                             **AnalysisOptions(samples=1, neurons_per_layer=5, n_radii=12, backend="cpu").to_dict()}
+    want = AnalysisOptions(samples=1, neurons_per_layer=5, n_radii=12, backend="cpu").to_dict()
+    del want["range_cache"]  # a machine path: never in a result document
+    assert doc["config"] == {"mode": "paper", "revision": None, **want}
     assert doc["config"]["n_radii"] == 12 and doc["config"]["q"] is None
+    ranged = analyze_checkpoint(path, AnalysisOptions(samples=1, neurons_per_layer=5, range_cache="/tmp/x"),
+                                n_radii=12, backend="cpu")
+    assert "range_cache" not in ranged["config"] and "/tmp/x" not in json.dumps(ranged)
+    assert ranged["samples"] == doc["samples"]
     json.dumps(doc)
 
 

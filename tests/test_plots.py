@@ -1,4 +1,5 @@
-"""The f(alpha) figure of `mfa analyze --plot`: flagged samples drawn apart and counted."""
+"""The figures: flagged samples drawn apart (out of the mean and the axes' limits), flags marked in
+series and spectra, a zero line on E(t), the null band, and the fit plot with its window."""
 
 from __future__ import annotations
 
@@ -7,42 +8,122 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from mfa_engine.plots import plot_spectrum  # noqa: E402
+from mfa_engine.plots import plot_fit, plot_series, plot_spectra, plot_spectrum  # noqa: E402
 
 
-def _doc(flags: list[bool]) -> dict:
+def _record(i: int, flagged: bool, shift: float = 0.0) -> dict:
     q = np.linspace(-1.0, 1.0, 5)
-    samples = []
-    for i, flagged in enumerate(flags):
-        alpha = (1.0 + 0.1 * i) - 0.2 * q
-        samples.append({"seed": i, "alpha": alpha.tolist(), "f_alpha": (q * alpha - q).tolist(),
-                        "diagnostics": {"flagged": flagged}})
+    alpha = (1.0 + 0.1 * i + shift) - 0.2 * q
+    return {"seed": i, "alpha": alpha.tolist(), "f_alpha": (q * alpha - q).tolist(), "alpha0": 1.0 + 0.1 * i,
+            "width": 0.4, "diagnostics": {"flagged": flagged, "flags": ["qmin_dominated"] if flagged else []}}
+
+
+def _doc(flags: list[bool], outlier: float = 0.0) -> dict:
+    samples = [_record(i, f, outlier if f else 0.0) for i, f in enumerate(flags)]
     return {"checkpoint": "runs/step0", "model_type": "gpt_neox", "mode": "paper",
-            "alpha": samples[0]["alpha"], "f_alpha": samples[0]["f_alpha"], "alpha0": 1.0,
+            "alpha": np.mean([s["alpha"] for s in samples], axis=0).tolist(),
+            "f_alpha": np.mean([s["f_alpha"] for s in samples], axis=0).tolist(), "alpha0": 1.0,
             "alpha0_std": 0.0, "alpha0_ci": [0.9, 1.1], "width": 0.4, "width_median": 0.4,
             "n_flagged": sum(flags), "samples": samples}
 
 
-@pytest.mark.parametrize("flags", [[False, False], [False, True, True], [True]])
-def test_flagged_samples_get_their_own_legend_entry_and_title_count(tmp_path, monkeypatch, flags):
+@pytest.fixture
+def figure(monkeypatch):
+    """The figure of the next plot call, read before it is closed."""
     import matplotlib.pyplot as plt
 
     seen: dict = {}
     real_close = plt.close
 
-    def spy(fig=None):  # read the figure before it is closed
-        ax = fig.axes[0]
-        seen["labels"] = [t.get_text() for t in ax.get_legend().get_texts()]
-        seen["title"] = ax.get_title()
-        seen["styles"] = [line.get_linestyle() for line in ax.get_lines()[: len(flags)]]
+    def spy(fig=None):
+        seen["fig"] = fig
+        seen["axes"] = [
+            {"labels": [t.get_text() for t in ax.get_legend().get_texts()] if ax.get_legend() else [],
+             "title": ax.get_title(), "xlim": ax.get_xlim(), "ylim": ax.get_ylim(),
+             "lines": [(ln.get_label(), ln.get_linestyle(), np.asarray(ln.get_xdata(), dtype=float),
+                        np.asarray(ln.get_ydata(), dtype=float)) for ln in ax.get_lines()],
+             "collections": [c.get_label() for c in ax.collections]}
+            for ax in fig.axes]
+        seen["suptitle"] = fig._suptitle.get_text() if fig._suptitle else ""
         real_close(fig)
 
     monkeypatch.setattr(plt, "close", spy)
+    return seen
+
+
+@pytest.mark.parametrize("flags", [[False, False], [False, True, True], [True]])
+def test_spectrum_draws_flagged_samples_apart(tmp_path, figure, flags):
     out = plot_spectrum(_doc(flags), tmp_path / "s.png")
     assert out.stat().st_size > 0
+    ax = figure["axes"][0]
+    lines = ax["lines"]
     n_flagged = sum(flags)
-    assert ("flagged samples (docs/method.md)" in seen["labels"]) == (n_flagged > 0)
-    assert ("samples" in seen["labels"]) == (n_flagged < len(flags))
-    assert seen["styles"] == ["--" if f else "-" for f in flags]
-    assert (f"{n_flagged} of {len(flags)} samples flagged" in seen["title"]) == (n_flagged > 0)
-    assert "median 0.4" in seen["title"]
+    assert [ls for _, ls, _, _ in lines[: len(flags)]] == ["-"] * (len(flags) - n_flagged) + ["--"] * n_flagged
+    flagged_labels = [lab for lab in ax["labels"] if lab.startswith("flagged: seed")]
+    assert flagged_labels == [f"flagged: seed {i} (qmin_dominated)" for i, f in enumerate(flags) if f]
+    mean = next(line for line in lines if line[0].startswith("mean of the"))
+    kept = [s for s in _doc(flags)["samples"] if not s["diagnostics"]["flagged"]] or _doc(flags)["samples"]
+    np.testing.assert_allclose(mean[2], np.mean([s["alpha"] for s in kept], axis=0))
+    assert (f"{n_flagged} flagged" in ax["title"]) == (n_flagged > 0) and "median 0.4" in ax["title"]
+
+
+def test_an_outlying_flagged_sample_sets_neither_the_limits_nor_the_mean(tmp_path, figure):
+    plot_spectrum(_doc([False, False, True], outlier=5.0), tmp_path / "s.png")
+    ax = figure["axes"][0]
+    assert ax["xlim"][1] < 2.0  # the flagged curve lies beyond alpha = 5.6
+    mean = next(line for line in ax["lines"] if line[0] == "mean of the unflagged samples")
+    assert mean[2].max() < 1.5
+
+
+def _summary(with_null: bool) -> dict:
+    ck = []
+    for t, step in enumerate((0, 100, 1000)):
+        samples = [{"seed": s, "alpha0": 1.0 + 0.01 * t + 0.001 * s, "width": 0.5, "flagged": s == 2 and t == 1}
+                   for s in range(3)]
+        c = {"checkpoint": f"step{step}", "step": step, "alpha0": 1.0 + 0.01 * t, "width": 0.5,
+             "alpha0_ci": [0.99, 1.02 + 0.01 * t], "width_ci": [0.45, 0.55], "emergence": -0.01 * t,
+             "emergence_ci": [-0.02 * t, 0.0], "samples": samples}
+        if with_null:
+            c["null"] = {"model": "shuffle", "alpha0": 1.0, "width": 0.6, "emergence": 0.0,
+                         "alpha0_ci": [0.98, 1.02], "width_ci": [0.55, 0.65], "emergence_ci": [-0.01, 0.01]}
+        ck.append(c)
+    return {"mode": "paper", "checkpoints": ck}
+
+
+@pytest.mark.parametrize("with_null", [False, True])
+def test_series_marks_flags_a_zero_line_on_e_and_the_null_band(tmp_path, figure, with_null):
+    (png,) = plot_series(_summary(with_null), tmp_path / "series", ("png",))
+    assert png.stat().st_size > 0
+    a0, _, e = figure["axes"]
+    assert "flagged samples" in a0["labels"] and "1 flagged samples" in figure["suptitle"]
+    zero = [line for line in e["lines"] if np.all(line[3] == 0.0) and line[1] == "-" and len(line[3]) == 2]
+    assert len(zero) == 1  # the E = 0 line
+    assert ("shuffle null" in a0["labels"]) == with_null
+    assert len(e["collections"]) == (2 if with_null else 1)  # CI band, and the null's band
+
+
+def test_spectra_leave_flagged_samples_out_of_the_mean(tmp_path, figure):
+    recs = [_record(0, False), _record(1, False), _record(2, True, shift=5.0)]
+    plot_spectra([("step 0", recs)], tmp_path / "spectra", "t", ("png",))
+    ax = figure["axes"][0]
+    assert ax["labels"] == ["step 0 (2 samples; 1 flagged: dotted, not in the mean)"]
+    assert [ls for _, ls, _, _ in ax["lines"][:3]] == ["-", "-", ":"]
+    mean = ax["lines"][3]
+    np.testing.assert_allclose(mean[2], np.mean([recs[0]["alpha"], recs[1]["alpha"]], axis=0))
+    assert ax["xlim"][1] < 2.0
+
+
+def test_fit_plot_draws_the_window_and_the_fitted_lines(tmp_path, figure):
+    x = np.log(np.geomspace(1.0, 100.0, 20))
+    q = np.linspace(-2.0, 2.0, 9)
+    tau = 0.8 * q
+    fit = {"q": q, "ln_r": x, "ln_z": tau[:, None] * x[None, :] + 3.0, "window": (2.0, 50.0), "tau": tau,
+           "convention": "boxgrowing"}
+    out = plot_fit(fit, tmp_path / "fit.png", title="seed 0")
+    assert out.stat().st_size > 0
+    ax = figure["axes"][0]
+    assert ax["labels"][0] == "fit window r in [2, 50]" and ax["title"] == "seed 0"
+    fitted = [line for line in ax["lines"] if line[0].startswith("q = ")]
+    assert [line[0] for line in fitted] == [f"q = {v:.3g}: tau = {0.8 * v:.4g}" for v in (-2.0, -1.0, 0.0, 1.0, 2.0)]
+    for _, _, lx, _ in fitted:  # drawn over the window only, on the data's line
+        assert lx.min() >= np.log(2.0) - 1e-9 and lx.max() <= np.log(50.0) + 1e-9

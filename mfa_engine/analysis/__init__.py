@@ -21,8 +21,8 @@ from __future__ import annotations
 from mfa_engine.analysis.emergence import emergence
 from mfa_engine.analysis.fit import LinearFit, linear_fit
 from mfa_engine.analysis.nfd import node_fractal_dimension
-from mfa_engine.analysis.radii import radius_grid
 from mfa_engine.analysis.qgrid import check_q, default_q, q_grid
+from mfa_engine.analysis.radii import radius_grid
 from mfa_engine.analysis.spectrum import Spectrum, spectrum_from_counts
 from mfa_engine.analysis.uncertainty import bootstrap_ci, emergence_ci
 

@@ -53,6 +53,7 @@ from mfa_engine.errors import AnalysisError, ConfigError, plain
 __all__ = [
     "Spectrum",
     "spectrum_from_counts",
+    "partition_curves",
     "default_q",
     "CONVENTIONS",
     "NORMALISATIONS",
@@ -285,6 +286,40 @@ def spectrum_from_counts(
     window = _choose_window(c, r, ln_mu, fit_range, mask, fit_window, power0,
                             window_min_span, slope_baseline)
     return _spectrum_on_window(qa, c, r, ln_mu, window, convention, power0)
+
+
+def partition_curves(
+    counts: np.ndarray,
+    radii: np.ndarray,
+    *,
+    q: np.ndarray | None = None,
+    convention: str = "boxgrowing",
+    normalisation: str | None = None,
+    n_nodes: int | None = None,
+    min_reach: int = 10,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The series whose slopes over the fit window are tau, over the whole radius grid.
+
+    The same centres, measure and sums as :func:`spectrum_from_counts` (for a fit plot).
+
+    Args:
+        counts: ``[C, R]`` neighbour counts (see :func:`spectrum_from_counts`).
+        radii: ``[R]`` radii.
+        q: q grid (default :func:`default_q`).
+        convention: ``"boxgrowing"`` (``ln Z_q``) or ``"sandbox"`` (``ln <mu^(q-1)>``).
+        normalisation: As in :func:`spectrum_from_counts`.
+        n_nodes: As in :func:`spectrum_from_counts`.
+        min_reach: As in :func:`spectrum_from_counts`.
+
+    Returns:
+        ``(x [R], y [Q, R])``: ``x = ln(r / r_max)`` and the series per q.
+    """
+    normalisation = _check_convention(convention, normalisation)
+    qa = check_q(q)
+    c, r = _check_counts_radii(counts, radii)
+    c = _reaching_centres(c, r, min_reach)
+    ln_mu = _ln_measure(c, normalisation, n_nodes, convention)
+    return np.log(r / r[-1]), _ln_partition(qa, ln_mu, convention, c.shape[0])
 
 
 def _spectrum_on_window(

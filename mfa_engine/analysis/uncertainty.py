@@ -1,4 +1,4 @@
-"""Bootstrap confidence intervals over samples (pure NumPy; see docs/science.md).
+"""Bootstrap confidence intervals over samples (SciPy's bootstrap; see docs/science.md).
 
 The samples (seeds) of an analysis are independent draws of neurons, so the uncertainty of a
 mean over samples is estimated by resampling the seeds with replacement (percentile bootstrap).
@@ -7,6 +7,12 @@ the same neurons at every checkpoint, so one resample of seed indices is applied
 checkpoint at once and E is recomputed from the resampled means. Per-seed effects shared by all
 checkpoints (one sample's neurons are simply "heavier" than another's) then cancel in the ratio
 instead of inflating the interval.
+
+:func:`bootstrap_ci` is :func:`scipy.stats.bootstrap` (percentile method, the generator seeded
+with :data:`BOOTSTRAP_SEED`); the percentiles of its bootstrap distribution are taken here with
+``numpy.quantile``, as :func:`emergence_ci` takes them, so both kinds of interval are cut alike.
+:func:`emergence_ci` keeps its own paired resampling: E(t) needs one draw of seed indices for
+every checkpoint of a ``[T, S]`` table.
 
 Defaults: 2000 resamples (:data:`N_RESAMPLES`), 95% level, a fixed generator seed
 (:data:`BOOTSTRAP_SEED`), so the same inputs always give the same intervals. With 2000
@@ -97,9 +103,14 @@ def bootstrap_ci(
         raise ConfigError(f"bootstrap: need finite per-sample values, got {v.size} values")
     if stat not in ("mean", "median"):
         raise ConfigError(f"bootstrap: stat must be 'mean' or 'median', got {stat!r}")
-    draws = v[resample_indices(v.size, n_resamples, seed)]
-    stats = draws.mean(axis=1) if stat == "mean" else np.median(draws, axis=1)
-    lo, hi = _percentiles(stats, level)
+    if v.size == 1:  # every resample is the one value (SciPy needs two observations)
+        return float(v[0]), float(v[0])
+    from scipy import stats  # SciPy's bootstrap: imported when an interval is asked for
+
+    res = stats.bootstrap((v,), np.mean if stat == "mean" else np.median, n_resamples=int(n_resamples),
+                          confidence_level=float(level), method="percentile", vectorized=True, axis=-1,
+                          rng=np.random.default_rng(seed))
+    lo, hi = _percentiles(res.bootstrap_distribution, level)
     return float(lo), float(hi)
 
 

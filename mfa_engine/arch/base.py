@@ -85,9 +85,9 @@ def config_int(config: Mapping[str, Any], model_type: str, *names: str, default:
 class Adapter(abc.ABC):
     """Maps one architecture's parameters to NIN node layers and edges.
 
-    Subclasses set :attr:`model_type`, :attr:`blocks_container` and :attr:`probe`, read the
-    config in :meth:`_read_config` and implement :meth:`weight_specs` and
-    :meth:`qkv_storage`.
+    Subclasses set :attr:`model_type`, :attr:`blocks_container` and :attr:`probe`, declare the
+    config fields they read as data (:attr:`config_keys`, :attr:`ffn_default_factor`; read by
+    :meth:`_read_config`) and implement :meth:`weight_specs` and :meth:`qkv_storage`.
 
     Attributes:
         n_blocks: number of transformer blocks.
@@ -104,6 +104,19 @@ class Adapter(abc.ABC):
     # to a block used to detect the prefix in front of it.
     blocks_container: ClassVar[str] = ""
     probe: ClassVar[str] = ""
+    #: Shape attribute -> the config fields that hold it, the first present one wins. An empty
+    #: tuple: not in the config (``n_kv_heads`` = ``n_heads``; ``head_dim`` = hidden / heads);
+    #: ``n_kv_heads`` and ``head_dim`` fall back to those when their fields are absent.
+    config_keys: ClassVar[dict[str, tuple[str, ...]]] = {
+        "n_blocks": ("num_hidden_layers",),
+        "hidden": ("hidden_size",),
+        "n_heads": ("num_attention_heads",),
+        "n_kv_heads": (),
+        "ffn": ("intermediate_size",),
+        "head_dim": (),
+    }
+    #: MLP size when no ``ffn`` field is present, as a multiple of ``hidden`` (None: required).
+    ffn_default_factor: ClassVar[int | None] = None
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = dict(config)
@@ -122,9 +135,21 @@ class Adapter(abc.ABC):
         self._prefixes: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
     # ------------------------------------------------------------------ to implement
-    @abc.abstractmethod
     def _read_config(self, config: dict[str, Any]) -> None:
-        """Set the shape attributes (n_blocks, hidden, ffn, heads, ...) from the config."""
+        """Set the shape attributes (n_blocks, hidden, ffn, heads, ...) from the config, as
+        :attr:`config_keys` and :attr:`ffn_default_factor` declare them."""
+        t, keys = self.model_type, self.config_keys
+        self.n_blocks = config_int(config, t, *keys["n_blocks"])
+        self.hidden = config_int(config, t, *keys["hidden"])
+        self.n_heads = config_int(config, t, *keys["n_heads"])
+        self.n_kv_heads = (config_int(config, t, *keys["n_kv_heads"], default=self.n_heads)
+                           if keys["n_kv_heads"] else self.n_heads)
+        factor = self.ffn_default_factor
+        self.ffn = config_int(config, t, *keys["ffn"], default=None if factor is None else factor * self.hidden)
+        if any(config.get(k) is not None for k in keys["head_dim"]):
+            self.head_dim = config_int(config, t, *keys["head_dim"])
+        else:
+            self.head_dim = self._head_dim_divides()
 
     @abc.abstractmethod
     def weight_specs(self) -> dict[str, WeightSpec]:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from mfa_engine.arch.base import Adapter, WeightSpec, config_int
+from mfa_engine.arch.base import Adapter, WeightSpec
 from mfa_engine.arch.separate_qkv import split_qkv
 
 __all__ = ["BertAdapter"]
@@ -22,15 +20,6 @@ class BertAdapter(Adapter):
     model_type = "bert"
     blocks_container = "encoder.layer"
     probe = "attention.self.query.weight"
-
-    def _read_config(self, config: dict[str, Any]) -> None:
-        t = self.model_type
-        self.n_blocks = config_int(config, t, "num_hidden_layers")
-        self.hidden = config_int(config, t, "hidden_size")
-        self.n_heads = config_int(config, t, "num_attention_heads")
-        self.n_kv_heads = self.n_heads
-        self.ffn = config_int(config, t, "intermediate_size")
-        self.head_dim = self._head_dim_divides()
 
     def weight_specs(self) -> dict[str, WeightSpec]:
         h, f = self.hidden, self.ffn

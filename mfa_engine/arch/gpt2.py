@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from mfa_engine.arch.base import Adapter, WeightSpec, config_int
+from mfa_engine.arch.base import Adapter, WeightSpec
 
 __all__ = ["GPT2Adapter"]
 
@@ -20,17 +18,12 @@ class GPT2Adapter(Adapter):
     """
 
     model_type = "gpt2"
+    config_keys = {"n_blocks": ("n_layer", "num_hidden_layers"), "hidden": ("n_embd", "hidden_size"),
+                   "n_heads": ("n_head", "num_attention_heads"), "n_kv_heads": (), "ffn": ("n_inner",),
+                   "head_dim": ()}
+    ffn_default_factor = 4
     blocks_container = "h"
     probe = "attn.c_attn.weight"
-
-    def _read_config(self, config: dict[str, Any]) -> None:
-        t = self.model_type
-        self.n_blocks = config_int(config, t, "n_layer", "num_hidden_layers")
-        self.hidden = config_int(config, t, "n_embd", "hidden_size")
-        self.n_heads = config_int(config, t, "n_head", "num_attention_heads")
-        self.n_kv_heads = self.n_heads
-        self.ffn = config_int(config, t, "n_inner", default=4 * self.hidden)
-        self.head_dim = self._head_dim_divides()
 
     def weight_specs(self) -> dict[str, WeightSpec]:
         h, f = self.hidden, self.ffn

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from mfa_engine.arch.base import Adapter, WeightSpec, config_int
+from mfa_engine.arch.base import Adapter, WeightSpec
 
 __all__ = ["GPTNeoXAdapter"]
 
@@ -20,17 +18,9 @@ class GPTNeoXAdapter(Adapter):
     """
 
     model_type = "gpt_neox"
+    ffn_default_factor = 4
     blocks_container = "layers"
     probe = "attention.query_key_value.weight"
-
-    def _read_config(self, config: dict[str, Any]) -> None:
-        t = self.model_type
-        self.n_blocks = config_int(config, t, "num_hidden_layers")
-        self.hidden = config_int(config, t, "hidden_size")
-        self.n_heads = config_int(config, t, "num_attention_heads")
-        self.n_kv_heads = self.n_heads
-        self.ffn = config_int(config, t, "intermediate_size", default=4 * self.hidden)
-        self.head_dim = self._head_dim_divides()
 
     def weight_specs(self) -> dict[str, WeightSpec]:
         h, f = self.hidden, self.ffn

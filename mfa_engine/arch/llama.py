@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from mfa_engine.arch.base import Adapter, WeightSpec, config_int
+from mfa_engine.arch.base import Adapter, WeightSpec
 from mfa_engine.arch.separate_qkv import split_qkv
 
 __all__ = ["LlamaAdapter"]
@@ -22,20 +20,9 @@ class LlamaAdapter(Adapter):
     """
 
     model_type = "llama"
+    config_keys = {**Adapter.config_keys, "n_kv_heads": ("num_key_value_heads",), "head_dim": ("head_dim",)}
     blocks_container = "layers"
     probe = "self_attn.q_proj.weight"
-
-    def _read_config(self, config: dict[str, Any]) -> None:
-        t = self.model_type
-        self.n_blocks = config_int(config, t, "num_hidden_layers")
-        self.hidden = config_int(config, t, "hidden_size")
-        self.n_heads = config_int(config, t, "num_attention_heads")
-        self.n_kv_heads = config_int(config, t, "num_key_value_heads", default=self.n_heads)
-        self.ffn = config_int(config, t, "intermediate_size")
-        if config.get("head_dim") is not None:
-            self.head_dim = config_int(config, t, "head_dim")
-        else:
-            self.head_dim = self._head_dim_divides()
 
     def weight_specs(self) -> dict[str, WeightSpec]:
         h, f, nq, nkv = self.hidden, self.ffn, self.n_q, self.n_kv

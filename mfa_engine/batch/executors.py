@@ -13,11 +13,15 @@ Every executor calls, in the driver process, ``on_row(row)`` for each finished s
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import queue as queue_mod
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from typing import Any
 
-from mfa_engine.batch.tasks import Task, TaskResult, compute_task
+from mfa_engine._device import cuda_device_count
+from mfa_engine.batch.tasks import Task, TaskResult, compute_task, warm_task
 from mfa_engine.errors import BackendError, ConfigError
 
 __all__ = ["InlineExecutor", "PoolExecutor", "RayExecutor", "make_executor", "visible_gpus"]
@@ -31,8 +35,6 @@ _ROW_WAIT_SECONDS = 60.0
 
 def visible_gpus() -> int:
     """Number of CUDA devices torch can see (0 without torch, a driver or CUDA)."""
-    from mfa_engine._device import cuda_device_count
-
     return cuda_device_count()
 
 
@@ -47,10 +49,6 @@ class InlineExecutor:
         While a task computes, a background thread fetches the next Hub checkpoint's byte
         ranges into the range cache (:func:`~mfa_engine.batch.tasks.warm_task`).
         """
-        from concurrent.futures import ThreadPoolExecutor
-
-        from mfa_engine.batch.tasks import warm_task
-
         with ThreadPoolExecutor(1, thread_name_prefix="mfa-warm") as bg:
             warming = None
             for i, task in enumerate(tasks):
@@ -110,9 +108,6 @@ class PoolExecutor:
 
     def run(self, tasks: Sequence[Task], on_row: OnRow, on_done: OnDone) -> None:
         """Run the tasks on the pool; callbacks run here, in the driver."""
-        import multiprocessing as mp
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
         ctx = mp.get_context("spawn")
         rows = ctx.Queue()
         devices = ctx.Queue()

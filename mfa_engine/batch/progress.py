@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mfa_engine.batch.tasks import Task, TaskResult
+from mfa_engine.progress import progress_bar
 
 __all__ = ["BatchProgress"]
 
@@ -35,11 +37,8 @@ class BatchProgress:
         self._bar: Any = None
         self._ckpt_bars: dict[int, Any] = {}
         if bars:
-            from tqdm.auto import tqdm
-
-            self._tqdm = tqdm
-            self._bar = tqdm(total=self.total, desc=f"{len(tasks)} checkpoints", unit="sample",
-                             position=0, dynamic_ncols=True)
+            self._bar = progress_bar(self.total, f"{len(tasks)} checkpoints", True, leave=True,
+                                     position=0, dynamic_ncols=True)
 
     def sample(self, task_index: int) -> None:
         """One sample of ``task_index`` finished."""
@@ -49,8 +48,8 @@ class BatchProgress:
         bar = self._ckpt_bars.get(task_index)
         if bar is None:
             task = self.tasks[task_index]
-            bar = self._tqdm(total=task.n_samples, desc=f"  {task.spec.label}", unit="sample",
-                             position=1 + len(self._ckpt_bars), leave=False, dynamic_ncols=True)
+            bar = progress_bar(task.n_samples, f"  {task.spec.label}", True,
+                               position=1 + len(self._ckpt_bars), dynamic_ncols=True)
             self._ckpt_bars[task_index] = bar
         bar.update(1)
         self._bar.update(1)

@@ -8,14 +8,19 @@ finish, so a killed run loses at most the samples in flight and a re-run compute
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
+from mfa_engine import __version__
+from mfa_engine.batch.executors import InlineExecutor
+from mfa_engine.batch.progress import BatchProgress
 from mfa_engine.batch.series import CheckpointSpec, expand_series
 from mfa_engine.batch.store import ResultsStore
 from mfa_engine.batch.summary import summarise_series
 from mfa_engine.batch.tasks import Task, TaskResult
+from mfa_engine.checkpoint_analysis import as_options
 from mfa_engine.errors import ConfigError
 from mfa_engine.options import MODES
 
@@ -37,8 +42,6 @@ def mode_config(mode: str, options: Any) -> dict[str, Any]:
         (:meth:`AnalysisOptions.config`: the fields whose metadata names the mode; the
         backend, seeds and sample count are not part of it).
     """
-    from mfa_engine.api import as_options
-
     if mode not in MODES:
         raise ConfigError(f"mode must be 'paper' or 'reference', got {mode!r}")
     return as_options(options, mode=mode).config()
@@ -46,8 +49,6 @@ def mode_config(mode: str, options: Any) -> dict[str, Any]:
 
 def _mode_options(mode: str, opts: Any, samples: int, seed: int) -> Any:
     """The validated options of one mode, with the run's samples and seed."""
-    from mfa_engine.api import as_options
-
     if mode not in MODES:
         raise ConfigError(f"mode must be 'paper' or 'reference', got {mode!r}")
     if isinstance(opts, Mapping):
@@ -154,10 +155,6 @@ def run_batch(
         ConfigError: Bad options or checkpoints.
         StoreError: The store belongs to another configuration (without ``force``).
     """
-    from mfa_engine import __version__
-    from mfa_engine.batch.executors import InlineExecutor
-    from mfa_engine.batch.progress import BatchProgress
-
     if not options:
         raise ConfigError("run_batch: no mode given; options must map 'paper'/'reference' to options")
     options = {m: _mode_options(m, o, samples, seed) for m, o in options.items()}

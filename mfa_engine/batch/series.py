@@ -19,11 +19,12 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
-from mfa_engine.checkpoints.locate import parse_step, read_refs
+from mfa_engine.checkpoints.hub import hub_branches, is_repo_id, offline
+from mfa_engine.checkpoints.locate import cache_repo_for, parse_step, read_refs
 from mfa_engine.errors import ConfigError
 
 __all__ = ["CheckpointSpec", "expand_series", "step_of_path"]
@@ -83,10 +84,8 @@ def _with_revisions(model: str, revisions: Iterable[str]) -> list[CheckpointSpec
 
 def _local_refs(model: str) -> list[str] | None:
     """Refs of a local HF cache repository or sub-directories of a folder (None: not local)."""
-    from mfa_engine.checkpoints.locate import _cache_repo_for
-
     p = Path(model).expanduser()
-    repo = p if (p / "snapshots").is_dir() else _cache_repo_for(p, None)
+    repo = p if (p / "snapshots").is_dir() else cache_repo_for(p, None)
     if repo is not None:
         return sorted(read_refs(repo))
     if p.is_dir():
@@ -96,10 +95,8 @@ def _local_refs(model: str) -> list[str] | None:
 
 def _glob_revisions(model: str, patterns: list[str]) -> list[str]:
     """Revisions of ``model`` matching any of the glob ``patterns``."""
-    from mfa_engine.checkpoints.hub import _offline, hub_branches, is_repo_id
-
     names = None
-    if not is_repo_id(model) or Path(model).expanduser().exists() or _offline():
+    if not is_repo_id(model) or Path(model).expanduser().exists() or offline():
         names = _local_refs(model)
     if names is None:
         if not is_repo_id(model):
@@ -129,8 +126,6 @@ def _one(arg: str) -> list[CheckpointSpec]:
         return [s for m in matches for s in _one(m)]
     p = Path(arg).expanduser()
     if not p.exists() and not os.path.isabs(arg):
-        from mfa_engine.checkpoints.hub import is_repo_id
-
         if is_repo_id(arg):  # a Hub repository (or a cached repo id): its main branch
             return [CheckpointSpec(arg, None, None, arg)]
     if not p.is_dir():

@@ -19,14 +19,17 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import io
 import json
 import sqlite3
 import time
 import urllib.parse
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from mfa_engine.errors import StoreError, plain
+from mfa_engine.io import atomic_write_json, atomic_write_text
 
 __all__ = ["ResultsStore", "config_hash", "STORE_FILE", "NO_STEP"]
 
@@ -366,16 +369,12 @@ class ResultsStore:
         Raises:
             StoreError: An unknown suffix.
         """
-        from mfa_engine.io import atomic_write_json, atomic_write_text
-
         out = Path(out)
         rows = self._export_rows(mode, current_only)
         if out.suffix.lower() == ".json":
             return atomic_write_json(out, rows)
         if out.suffix.lower() != ".csv":
             raise StoreError(f"cannot export to {out.name}: expected a .csv or .json file name")
-        import io
-
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(_CSV_FIELDS), lineterminator="\n")
         writer.writeheader()

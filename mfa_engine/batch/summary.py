@@ -6,7 +6,7 @@
      "checkpoints": [{"checkpoint", "step", "alpha0", "width", "alpha0_std", "width_std",
                       "alpha0_median", "width_median", "alpha0_ci", "width_ci",
                       "emergence", "emergence_std", "emergence_ci", "n_samples", "n_flagged",
-                      "samples": [{"seed", "alpha0", "width"}],
+                      "samples": [{"seed", "alpha0", "width", "flagged"}],
                       "null": {...}}],            # only when the rows carry a null model
      "failed": [{"checkpoint", "step", "error"}],
      "reference_checkpoint": {"checkpoint", "step"} | None, "warnings": [str]}
@@ -29,11 +29,20 @@ checkpoint asked for has no results (it failed), E(t) is measured from the next 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from mfa_engine.analysis.emergence import emergence_curve
+from mfa_engine.analysis.uncertainty import bootstrap_ci, emergence_ci
+
 __all__ = ["summarise_series", "series_emergence", "series_emergence_ci", "value_stats"]
+
+
+def _flagged(row: dict[str, Any]) -> bool:
+    """True when a stored sample's diagnostics flag it (paper mode; docs/method.md, Spectrum)."""
+    return bool(((row.get("record") or {}).get("diagnostics") or {}).get("flagged"))
 
 
 def series_emergence(
@@ -51,8 +60,6 @@ def series_emergence(
     Returns:
         ``[(E, E_std)]`` per checkpoint; ``(0.0, 0.0)`` first; ``(None, None)`` where undefined.
     """
-    from mfa_engine.analysis.emergence import emergence_curve
-
     if not alpha0:
         return []
     a_mean = np.array([np.mean(list(a.values())) for a in alpha0], dtype=np.float64)
@@ -87,8 +94,6 @@ def series_emergence_ci(
     Returns:
         ``[lo, hi]`` per checkpoint (``[0.0, 0.0]`` first); None where undefined.
     """
-    from mfa_engine.analysis.uncertainty import emergence_ci
-
     out: list[list[float] | None] = []
     for t in range(len(alpha0)):
         if t == 0:
@@ -119,8 +124,6 @@ def value_stats(name: str, values: np.ndarray) -> dict[str, Any]:
         ``{name, name_std, name_median, name_ci}`` (``name_ci`` is ``[lo, hi]`` or None when a
         value is not finite).
     """
-    from mfa_engine.analysis.uncertainty import bootstrap_ci
-
     v = np.asarray(values, dtype=np.float64)
     finite = bool(v.size) and bool(np.all(np.isfinite(v)))
     return {
@@ -226,8 +229,9 @@ def summarise_series(
             "emergence_std": None,
             "emergence_ci": None,
             "n_samples": len(samples),
-            "n_flagged": sum(1 for r in samples if ((r.get("record") or {}).get("diagnostics") or {}).get("flagged")),
-            "samples": [{"seed": r["seed"], "alpha0": r["alpha0"], "width": r["width"]} for r in samples],
+            "n_flagged": sum(1 for r in samples if _flagged(r)),
+            "samples": [{"seed": r["seed"], "alpha0": r["alpha0"], "width": r["width"], "flagged": _flagged(r)}
+                        for r in samples],
         })
     emerg = series_emergence(a_maps, w_maps)
     for entry, (e, e_std), ci in zip(entries, emerg, series_emergence_ci(a_maps, w_maps)):

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from mfa_engine.batch.series import CheckpointSpec
+from mfa_engine.checkpoint_analysis import as_options, resolved_options
+from mfa_engine.checkpoints import open_checkpoint
+from mfa_engine.checkpoints.hub import is_repo_id
+from mfa_engine.checkpoints.prefetch import prefetch_checkpoint, record_requests
+from mfa_engine.errors import ConfigError, MFAError
+from mfa_engine.modes import get_mode
+from mfa_engine.summary import bytes_total
 
 __all__ = ["Task", "TaskResult", "compute_task", "warm_task"]
 
@@ -34,8 +42,6 @@ class Task:
     engine_version: str = ""
 
     def __post_init__(self) -> None:
-        from mfa_engine.api import as_options
-
         self.options = {m: as_options(o, mode=m) for m, o in self.options.items()}
 
     @property
@@ -85,8 +91,6 @@ def _plans(task: Task) -> list[Callable[[Any], None]]:
     Paper mode with ``neurons_per_layer="all"`` is left out: the full network gains nothing
     from prefetching and is too large to hold (its samples read the checkpoint themselves).
     """
-    from mfa_engine.modes import get_mode
-
     plans: list[Callable[[Any], None]] = []
     for mode, seeds in task.seeds.items():
         opts = task.options[mode]
@@ -99,17 +103,13 @@ def _plans(task: Task) -> list[Callable[[Any], None]]:
 
 def _open(task: Task) -> Any:
     """Open the task's checkpoint (a Hub id with the range cache / download of its options)."""
-    from mfa_engine.checkpoints import open_checkpoint
-
     opts = next(iter(task.options.values()), None)
-    hub = {} if opts is None else {k: v for k, v in (("range_cache", opts.cache_dir),
+    hub = {} if opts is None else {k: v for k, v in (("range_cache", opts.range_cache),
                                                      ("download", opts.download)) if v}
     return open_checkpoint(task.spec.path, revision=task.spec.revision, **hub)
 
 
 def _check_ranged(task: Task) -> None:
-    from mfa_engine.errors import ConfigError
-
     if any(o.neurons_per_layer == "all" for o in task.options.values()):
         raise ConfigError(
             f"neurons_per_layer='all' reads every weight whole, but {task.spec.path} is read from "
@@ -126,9 +126,6 @@ def warm_task(task: Task) -> int:
     Returns:
         Bytes fetched (headers included).
     """
-    from mfa_engine.batch.prefetch import record_requests
-    from mfa_engine.checkpoints.hub import is_repo_id
-
     if not is_repo_id(task.spec.path):
         return 0
     try:
@@ -148,7 +145,7 @@ def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = N
     Each mode's ``run`` gets all the task's seeds of that mode (any set of seeds).
 
     The checkpoint is opened once; its reads for all modes and seeds are recorded and served
-    from one streamed read (:mod:`mfa_engine.batch.prefetch`). A failure (corrupt checkpoint,
+    from one streamed read (:mod:`mfa_engine.checkpoints.prefetch`). A failure (corrupt checkpoint,
     too few centres, ...) is caught and returned as ``error``; rows finished before it stand.
 
     Args:
@@ -159,16 +156,13 @@ def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = N
     Returns:
         The :class:`TaskResult`.
     """
-    from mfa_engine.api import _bytes_total
-    from mfa_engine.batch.prefetch import prefetch_checkpoint, record_requests
-    from mfa_engine.errors import MFAError
-    from mfa_engine.modes import get_mode
-
     t0 = time.perf_counter()
     result = TaskResult(task.index)
     sink = on_row if on_row is not None else result.rows.append
     spec = task.spec
     try:
+        # the backend of each mode resolved once per task, before the checkpoint is opened
+        options = {mode: resolved_options(o) for mode, o in task.options.items()}
         with _open(task) as ckpt:
             reader: Any = ckpt
             remote = getattr(ckpt, "source", None) == "hub"
@@ -188,9 +182,9 @@ def compute_task(task: Task, on_row: Callable[[dict[str, Any]], None] | None = N
                           "seed": int(rec["seed"]), "config_hash": task.config_hash[mode],
                           "record": rec, "engine_version": task.engine_version})
 
-                get_mode(mode).run(reader, seeds, task.options[mode], emit)
+                get_mode(mode).run(reader, seeds, options[mode], emit)
             result.bytes_read = int(getattr(ckpt, "bytes_read", 0) or 0)
-            result.bytes_total = _bytes_total(ckpt)
+            result.bytes_total = bytes_total(ckpt)
     except MFAError as exc:
         result.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - one bad checkpoint must not stop a series

@@ -29,11 +29,12 @@ class WeightFile(Protocol):
     entries: dict[str, _Entry]
 
     def raw(self, key: str) -> np.ndarray:
-        """Stored values of ``key`` as a (memory-mapped) NumPy array."""
+        """Stored values of ``key`` as an array-like (positioned reads of safetensors files; the
+        ``.bin`` reader's torch memory map)."""
         ...
 
     def close(self) -> None:
-        """Release mapped memory."""
+        """Release open file handles (and a ``.bin`` file's memory map)."""
         ...
 
 
@@ -270,7 +271,7 @@ class Checkpoint:
 
     # ----------------------------------------------------------------- lifecycle
     def close(self) -> None:
-        """Release all memory maps (the checkpoint can still be read; files are remapped)."""
+        """Release the files' handles (the checkpoint can still be read; files are reopened)."""
         for file in self.files:
             file.close()
 
@@ -281,7 +282,7 @@ class Checkpoint:
         self.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        self.close()  # memory maps are not picklable; they are re-created lazily
+        self.close()  # open files are not picklable; they are reopened lazily
         return self.__dict__.copy()
 
     def __repr__(self) -> str:

@@ -1,4 +1,5 @@
-"""Row and block gathers from (memory-mapped) arrays into float32, chunked to bound memory."""
+"""Row and block gathers from a weight file's tensors (positioned reads) into float32, chunked to
+bound memory."""
 
 from __future__ import annotations
 

@@ -1,17 +1,21 @@
-"""HTTP Range reads of files of one Hub commit: retries, backoff, parallel fetches, byte counts.
+"""HTTP Range reads of files of one Hub commit: retries, parallel fetches, byte counts.
 
 Requests go to ``{endpoint}/{repo}/resolve/{commit}/{file}`` with ``Range: bytes=a-b`` through
-huggingface_hub's HTTP session (``HF_ENDPOINT``, ``HF_TOKEN``, proxies and redirects as the Hub
-client handles them). Every response is checked: status 206, a ``Content-Range`` starting at
-the requested offset, and exactly the requested number of body bytes.
+huggingface_hub's ``http_backoff`` (its HTTP session: ``HF_ENDPOINT``, ``HF_TOKEN``, proxies
+and redirects as the Hub client handles them). Every response is checked: status 206, a
+``Content-Range`` starting at the requested offset, and exactly the requested number of body
+bytes.
 
 Failures and what happens:
 
-* 429, 5xx, a dropped connection, a timeout or a short body: retried with exponential backoff
-  (``MFA_HUB_RETRIES`` attempts, default 5; first wait ``MFA_HUB_BACKOFF`` seconds, default
-  0.5, doubled each time, capped at 8 s); after the last attempt one
+* 408, 429, 5xx, a dropped connection or a timeout: retried by ``http_backoff`` with
+  exponential backoff (``MFA_HUB_RETRIES`` attempts, default 5; first wait ``MFA_HUB_BACKOFF``
+  seconds, default 0.5, doubled each time, capped at 8 s: :func:`retry_settings`, the one
+  retry policy of every Hub request); after the last attempt one
   :class:`~mfa_engine.errors.CheckpointError` names the file, the range and the last cause.
 * 401/403 (gated or private repository, bad token) and 404: no retry, one error at once.
+* A host name that does not resolve (no network, no DNS): no retry, one error at once that
+  names the ways to work offline (:func:`check_reachable`).
 
 Settings (environment): ``MFA_HUB_WORKERS`` parallel requests (default 8), ``MFA_HUB_GAP``
 coalescing gap in bytes (default 4096, see :mod:`mfa_engine.checkpoints.hub`).
@@ -19,21 +23,29 @@ coalescing gap in bytes (default 4096, see :mod:`mfa_engine.checkpoints.hub`).
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import os
+import socket
 import sys
 import threading
-import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Callable, Sequence
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 from mfa_engine.errors import CheckpointError
+from mfa_engine.progress import progress_bar
 
-__all__ = ["RangeFetcher", "hub_endpoint", "env_int", "env_float"]
+__all__ = ["RangeFetcher", "hub_endpoint", "env_int", "env_float", "retry_settings", "check_reachable",
+           "OFFLINE_HINT"]
 
 _MAX_WAIT = 8.0
 #: Show a byte progress bar when one fetch moves more than this (and stderr is a terminal).
 PROGRESS_MIN_BYTES = 64 << 20
+#: What to do without a network (said by every error that retrying cannot fix).
+OFFLINE_HINT = ("to work offline, set HF_HUB_OFFLINE=1 and pass a local model folder or a checkpoint "
+                "already in the HF cache (download it once with --download while online)")
 
 
 def env_int(name: str, default: int) -> int:
@@ -54,15 +66,64 @@ def env_float(name: str, default: float) -> float:
         raise CheckpointError(f"{name}={value!r} is not a number") from None
 
 
+def retry_settings() -> dict[str, Any]:
+    """Keyword arguments of ``huggingface_hub.utils.http_backoff`` for every Hub request.
+
+    ``MFA_HUB_RETRIES`` attempts in all (default 5), the first wait ``MFA_HUB_BACKOFF``
+    seconds (default 0.5), doubled each time, capped at 8 s.
+
+    Raises:
+        CheckpointError: A setting that is not a number.
+    """
+    return {"max_retries": max(1, env_int("MFA_HUB_RETRIES", 5)) - 1,
+            "base_wait_time": max(0.0, env_float("MFA_HUB_BACKOFF", 0.5)), "max_wait_time": _MAX_WAIT}
+
+
 def hub_endpoint() -> str:
-    """The Hub endpoint (``HF_ENDPOINT`` as huggingface_hub reads it)."""
+    """The Hub endpoint (``HF_ENDPOINT``, as :mod:`huggingface_hub.constants` reads it)."""
     from huggingface_hub import constants
 
-    return str(os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+    return str(constants.ENDPOINT).rstrip("/")
 
 
-class _Retry(Exception):
-    """A transient failure worth another attempt."""
+@functools.lru_cache(maxsize=8)
+def _resolves(host: str) -> str | None:
+    try:
+        socket.getaddrinfo(host, None)
+    except socket.gaierror as exc:
+        return exc.strerror or str(exc)
+    except (OSError, UnicodeError) as exc:
+        return str(exc)
+    return None
+
+
+def check_reachable(what: str, endpoint: str | None = None) -> None:
+    """Fail at once when the endpoint's host name does not resolve (no network, no DNS).
+
+    Retrying cannot fix this, so nothing is retried; the message names the fixes.
+
+    Raises:
+        CheckpointError: The host name does not resolve.
+    """
+    url = endpoint or hub_endpoint()
+    host = urlsplit(url).hostname
+    if not host:
+        return
+    try:
+        ipaddress.ip_address(host)
+        return  # an address needs no name lookup
+    except ValueError:
+        pass
+    why = _resolves(host)
+    if why is not None:
+        _resolves.cache_clear()  # the network may come back
+        raise CheckpointError(f"{what}: cannot reach {url}: the host name {host} does not resolve "
+                              f"({why}); {OFFLINE_HINT}")
+
+
+def _cause(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else "connection failed"
+    return f"{type(exc).__name__}: {text}"
 
 
 class RangeFetcher:
@@ -76,7 +137,6 @@ class RangeFetcher:
     Attributes:
         bytes_read: Body bytes received (successful responses only).
         requests: Range requests answered successfully.
-        retries: Attempts that failed and were retried.
     """
 
     def __init__(self, repo_id: str, commit: str, token: str | None = None) -> None:
@@ -84,12 +144,11 @@ class RangeFetcher:
         self.commit = commit
         self.token = token
         self.endpoint = hub_endpoint()
-        self.attempts = max(1, env_int("MFA_HUB_RETRIES", 5))
-        self.backoff = max(0.0, env_float("MFA_HUB_BACKOFF", 0.5))
+        self._retry = retry_settings()
+        self.attempts = self._retry["max_retries"] + 1
         self.workers = max(1, env_int("MFA_HUB_WORKERS", 8))
         self.bytes_read = 0
         self.requests = 0
-        self.retries = 0
         self._lock = threading.Lock()
         self._base_headers: dict[str, str] | None = None
 
@@ -107,17 +166,28 @@ class RangeFetcher:
         headers["Accept-Encoding"] = "identity"
         return headers
 
-    def _once(self, filename: str, start: int, end: int) -> bytes:
-        from huggingface_hub.utils import get_session
+    def get(self, filename: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of ``filename``, retried on transient failures.
+
+        Raises:
+            CheckpointError: Access denied, not found, a wrong answer, or still failing after
+                the last attempt.
+        """
+        from huggingface_hub.errors import HfHubHTTPError
+        from huggingface_hub.utils import http_backoff
 
         where = f"{filename} of {self.repo_id}@{self.commit[:12]}"
+        failed = (f"reading bytes {start}-{end - 1} of {filename} from {self.repo_id}@{self.commit[:12]} "
+                  f"({self.endpoint}) failed after {self.attempts} attempts")
         try:
-            r = get_session().get(self.url(filename), headers=self._headers(start, end),
-                                  follow_redirects=True, timeout=60.0)
-            status = r.status_code
-            body = r.content if status in (200, 206) else b""
-        except Exception as exc:  # noqa: BLE001 - every transport failure is retried
-            raise _Retry(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'connection failed'}") from None
+            r = http_backoff("GET", self.url(filename), headers=self._headers(start, end),
+                             follow_redirects=True, timeout=60.0, **self._retry)
+        except HfHubHTTPError as exc:  # a retried status, still failing after the last attempt
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            raise CheckpointError(f"{failed}: HTTP {status}") from None
+        except Exception as exc:  # noqa: BLE001 - transport errors, after the last attempt
+            raise CheckpointError(f"{failed}: {_cause(exc)}") from None
+        status = r.status_code
         if status in (401, 403):
             raise CheckpointError(
                 f"access to {self.repo_id} denied (HTTP {status}) reading {filename}: the "
@@ -126,45 +196,22 @@ class RangeFetcher:
             )
         if status == 404:
             raise CheckpointError(f"{where} not found on {self.endpoint} (HTTP 404)")
-        if status == 429 or status >= 500:
-            raise _Retry(f"HTTP {status}")
         if status != 206:
             raise CheckpointError(
                 f"{where}: the server answered HTTP {status} to a range request for bytes "
                 f"{start}-{end - 1}; expected 206 Partial Content"
             )
         got = r.headers.get("Content-Range", "")
-        if not got.startswith(f"bytes {start}-"):
-            raise _Retry(f"Content-Range {got!r} does not start at byte {start}")
-        if len(body) != end - start:
-            raise _Retry(f"short body: {len(body)} of {end - start} bytes")
+        body = r.content
+        if not got.startswith(f"bytes {start}-") or len(body) != end - start:
+            raise CheckpointError(
+                f"{where}: the answer to a range request for bytes {start}-{end - 1} has "
+                f"Content-Range {got!r} and {len(body)} bytes"
+            )
+        with self._lock:
+            self.bytes_read += len(body)
+            self.requests += 1
         return body
-
-    def get(self, filename: str, start: int, end: int) -> bytes:
-        """Bytes ``[start, end)`` of ``filename``, retried on transient failures.
-
-        Raises:
-            CheckpointError: Access denied, not found, or still failing after the last attempt.
-        """
-        reason = ""
-        for attempt in range(self.attempts):
-            if attempt:
-                with self._lock:
-                    self.retries += 1
-                time.sleep(min(_MAX_WAIT, self.backoff * 2 ** (attempt - 1)))
-            try:
-                body = self._once(filename, start, end)
-            except _Retry as exc:
-                reason = str(exc)
-                continue
-            with self._lock:
-                self.bytes_read += len(body)
-                self.requests += 1
-            return body
-        raise CheckpointError(
-            f"reading bytes {start}-{end - 1} of {filename} from {self.repo_id}@{self.commit[:12]} "
-            f"({self.endpoint}) failed after {self.attempts} attempts: {reason}"
-        )
 
     def fetch(self, jobs: Sequence[tuple[str, int, int]],
               sink: Callable[[str, int, bytes], None], *, progress: bool | None = None) -> None:
@@ -187,10 +234,7 @@ class RangeFetcher:
             progress = total > PROGRESS_MIN_BYTES and sys.stderr.isatty()
         bar = None
         if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, unit="B", unit_scale=True, leave=False,
-                       desc=f"fetching {self.repo_id}")
+            bar = progress_bar(total, f"fetching {self.repo_id}", True, unit="B", unit_scale=True)
         try:
             if len(jobs) == 1 or self.workers == 1:
                 for name, s, e in jobs:

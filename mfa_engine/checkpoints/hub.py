@@ -23,19 +23,22 @@ downloaded whole into the HF cache (a message on stderr says so), as are all fil
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
 from mfa_engine.checkpoints.checkpoint import Checkpoint
 from mfa_engine.checkpoints.dtypes import SAFETENSORS_DTYPES
-from mfa_engine.checkpoints.http_ranges import RangeFetcher, env_int, hub_endpoint
+from mfa_engine.checkpoints.http_ranges import RangeFetcher, check_reachable, env_int, hub_endpoint, retry_settings
+from mfa_engine.checkpoints.json_file import read_json
+from mfa_engine.checkpoints.local import BIN_INDEX, BIN_SINGLE, SAFE_INDEX, SAFE_SINGLE, check_weight_map, open_local
 from mfa_engine.checkpoints.locate import parse_step
 from mfa_engine.checkpoints.range_cache import Mirror, RangeCache, merge_ranges
 from mfa_engine.checkpoints.safetensors_file import MAX_HEADER_BYTES, SafetensorsFile
@@ -50,10 +53,6 @@ _SPLIT = 16 << 20
 _FLUSH = 32 << 20
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
-SAFE_SINGLE = "model.safetensors"
-SAFE_INDEX = "model.safetensors.index.json"
-BIN_SINGLE = "pytorch_model.bin"
-BIN_INDEX = "pytorch_model.bin.index.json"
 
 
 def is_repo_id(text: str) -> bool:
@@ -61,56 +60,62 @@ def is_repo_id(text: str) -> bool:
     return bool(_REPO_ID.match(str(text)))
 
 
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+def offline() -> bool:
+    """True in offline mode (``HF_HUB_OFFLINE``, as :func:`huggingface_hub.constants.is_offline_mode` reads it)."""
+    from huggingface_hub import constants
+
+    return bool(constants.is_offline_mode())
 
 
-def _hub_call(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call a huggingface_hub function; its errors become one-line CheckpointErrors.
-
-    Transient failures (5xx, dropped connections) are retried like range reads.
-    """
-    import time
-
+def _hub_errors(what: str, attempts: int, exc: Exception) -> CheckpointError:
+    """One-line :class:`CheckpointError` of a failed Hub call (after ``http_backoff``'s retries)."""
     from huggingface_hub import errors as hf_errors
 
-    attempts = max(1, env_int("MFA_HUB_RETRIES", 5))
-    backoff = float(os.environ.get("MFA_HUB_BACKOFF") or 0.5)
-    reason = ""
-    for attempt in range(attempts):
-        if attempt:
-            time.sleep(min(8.0, backoff * 2 ** (attempt - 1)))
-        try:
-            return fn(*args, **kwargs)
-        except hf_errors.RevisionNotFoundError:
-            raise CheckpointError(f"{what}: revision not found on the Hub (HTTP 404)") from None
-        except hf_errors.GatedRepoError:
-            raise CheckpointError(
-                f"{what}: access denied (HTTP 401/403): the repository is gated; set HF_TOKEN to a "
-                "token with access"
-            ) from None
-        except hf_errors.RepositoryNotFoundError as exc:
-            status = getattr(getattr(exc, "response", None), "status_code", 404)
-            raise CheckpointError(
-                f"{what}: repository not found on the Hub or not accessible (HTTP {status}); "
-                "check the name, or set HF_TOKEN for a private repository"
-            ) from None
-        except hf_errors.EntryNotFoundError:
-            raise CheckpointError(f"{what}: file not found on the Hub (HTTP 404)") from None
-        except hf_errors.OfflineModeIsEnabled:
-            raise CheckpointError(f"{what}: HF_HUB_OFFLINE is set; cannot reach the Hub") from None
-        except hf_errors.HfHubHTTPError as exc:
-            status = getattr(getattr(exc, "response", None), "status_code", None)
-            if status in (401, 403):
-                raise CheckpointError(
-                    f"{what}: access denied (HTTP {status}); set HF_TOKEN to a token with access"
-                ) from None
-            if status is not None and status < 500 and status != 429:
-                raise CheckpointError(f"{what}: HTTP {status} from the Hub") from None
-            reason = f"HTTP {status}"
-        except Exception as exc:  # noqa: BLE001 - transport errors of any HTTP client
-            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    raise CheckpointError(f"{what}: failed after {attempts} attempts: {reason}")
+    if isinstance(exc, hf_errors.RevisionNotFoundError):
+        return CheckpointError(f"{what}: revision not found on the Hub (HTTP 404)")
+    if isinstance(exc, hf_errors.GatedRepoError):
+        return CheckpointError(f"{what}: access denied (HTTP 401/403): the repository is gated; set HF_TOKEN "
+                               "to a token with access")
+    if isinstance(exc, hf_errors.RepositoryNotFoundError):
+        status = getattr(getattr(exc, "response", None), "status_code", 404)
+        return CheckpointError(f"{what}: repository not found on the Hub or not accessible (HTTP {status}); "
+                               "check the name, or set HF_TOKEN for a private repository")
+    if isinstance(exc, hf_errors.EntryNotFoundError):
+        return CheckpointError(f"{what}: file not found on the Hub (HTTP 404)")
+    if isinstance(exc, hf_errors.OfflineModeIsEnabled):
+        return CheckpointError(f"{what}: HF_HUB_OFFLINE is set; cannot reach the Hub")
+    if isinstance(exc, hf_errors.HfHubHTTPError):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status in (401, 403):
+            return CheckpointError(f"{what}: access denied (HTTP {status}); set HF_TOKEN to a token with access")
+        if status is not None and status < 500 and status not in (408, 429):
+            return CheckpointError(f"{what}: HTTP {status} from the Hub")
+        return CheckpointError(f"{what}: failed after {attempts} attempts: HTTP {status}")
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return CheckpointError(f"{what}: failed after {attempts} attempts: {type(exc).__name__}: {text}")
+
+
+def _api_json(what: str, path: str) -> Any:
+    """GET ``{endpoint}/api/models/{path}`` (``http_backoff``'s retries) and decode the JSON.
+
+    Raises:
+        CheckpointError: No network (at once), an HTTP error, or a transient failure after the
+            last attempt; one line naming ``what``.
+    """
+    from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, http_backoff
+
+    endpoint = hub_endpoint()
+    check_reachable(what, endpoint)
+    retry = retry_settings()
+    try:
+        r = http_backoff("GET", f"{endpoint}/api/models/{path}", headers=build_hf_headers(),
+                         follow_redirects=True, timeout=60.0, **retry)
+        hf_raise_for_status(r)
+        return r.json()
+    except ValueError as exc:  # JSONDecodeError
+        raise CheckpointError(f"{what}: the Hub's answer is not JSON ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - HTTP and transport errors of the Hub client
+        raise _hub_errors(what, retry["max_retries"] + 1, exc) from None
 
 
 def _choose_files(names: Sequence[str]) -> tuple[str, str | None, list[str]]:
@@ -136,10 +141,8 @@ def _choose_files(names: Sequence[str]) -> tuple[str, str | None, list[str]]:
 
 
 def _read_json(path: str, what: str) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{what} is not valid JSON: {exc}") from None
+    """A downloaded JSON file, read with the local checkpoints' limits (size, depth, integers)."""
+    return read_json(Path(path), what)
 
 
 class HubCheckpoint(Checkpoint):
@@ -157,8 +160,10 @@ class HubCheckpoint(Checkpoint):
 
     def __init__(self, repo_id: str, config: dict[str, Any], files: list[SafetensorsFile],
                  mirrors: dict[Path, Mirror], fetcher: RangeFetcher, cache: RangeCache, *,
-                 step: int | None, revision: str | None, commit: str) -> None:
-        super().__init__(Path(repo_id), config, files, step=step, revision=revision, commit=commit)
+                 step: int | None, revision: str | None, commit: str,
+                 weight_map: dict[str, str] | None = None) -> None:
+        super().__init__(Path(repo_id), config, files, step=step, revision=revision, commit=commit,
+                         weight_map=weight_map)
         self.repo_id = repo_id
         self.mirrors = mirrors
         self.fetcher = fetcher
@@ -283,41 +288,31 @@ def _fetch_headers(fetcher: RangeFetcher, mirrors: list[Mirror]) -> None:
             jobs += [(m.remote_name, a, b) for a, b in m.missing(want)]
         by_name = {m.remote_name: m for m in mirrors}
         got: dict[str, list[tuple[int, bytes]]] = {}
-        fetcher.fetch(jobs, lambda n, s, d: got.setdefault(n, []).append((s, d)), progress=False)
+        fetcher.fetch(jobs, lambda n, s, d, got=got: got.setdefault(n, []).append((s, d)), progress=False)
         for name, pieces in got.items():
             by_name[name].write(pieces)
 
 
-def _hf_cache() -> str:
-    """The HF hub cache folder, read from the environment now (huggingface_hub reads it once
-    at import): ``HF_HUB_CACHE``, else ``HF_HOME/hub``, else ``~/.cache/huggingface/hub``."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return str(Path(os.environ["HF_HUB_CACHE"]).expanduser())
-    return str(Path(os.environ.get("HF_HOME") or "~/.cache/huggingface").expanduser() / "hub")
-
-
-def _api() -> Any:
-    from huggingface_hub import HfApi
-
-    return HfApi(endpoint=hub_endpoint())
-
-
 def _resolve(repo_id: str, revision: str | None) -> tuple[str, dict[str, int]]:
-    """``(commit, {file name: size})`` of a revision."""
+    """``(commit, {file name: size})`` of a revision (the Hub's model info with file sizes)."""
     what = f"{repo_id}@{revision or 'main'}"
-    info = _hub_call(what, _api().model_info, repo_id, revision=revision, files_metadata=True)
-    commit = getattr(info, "sha", None)
+    info = _api_json(what, f"{repo_id}/revision/{quote(revision or 'main', safe='')}?blobs=true")
+    commit = info.get("sha") if isinstance(info, dict) else None
     if not commit:
         raise CheckpointError(f"{what}: the Hub's model info has no commit hash")
-    sizes = {s.rfilename: int(s.size or 0) for s in (info.siblings or [])}
+    sizes = {str(s["rfilename"]): int(s.get("size") or 0) for s in (info.get("siblings") or [])}
     return str(commit), sizes
 
 
 def _download(repo_id: str, commit: str, filename: str) -> str:
+    """Download one file of a commit into the HF cache (huggingface_hub's own download)."""
     from huggingface_hub import hf_hub_download
 
-    return _hub_call(f"{filename} of {repo_id}@{commit[:12]}", hf_hub_download, repo_id,
-                     filename, revision=commit, cache_dir=_hf_cache(), endpoint=hub_endpoint())
+    what = f"{filename} of {repo_id}@{commit[:12]}"
+    try:
+        return hf_hub_download(repo_id, filename, revision=commit, endpoint=hub_endpoint())
+    except Exception as exc:  # noqa: BLE001 - HTTP and transport errors of the Hub client
+        raise _hub_errors(what, 1, exc) from None
 
 
 def download_checkpoint(repo_id: str, revision: str | None = None, *, why: str = "") -> Checkpoint:
@@ -331,8 +326,6 @@ def download_checkpoint(repo_id: str, revision: str | None = None, *, why: str =
     Returns:
         The local :class:`Checkpoint` of the snapshot (``source = "download"``).
     """
-    from mfa_engine.checkpoints.open import open_checkpoint
-
     commit, sizes = _resolve(repo_id, revision)
     kind, index, files = _choose_files(list(sizes))
     names = ["config.json"]
@@ -349,7 +342,7 @@ def download_checkpoint(repo_id: str, revision: str | None = None, *, why: str =
     path = ""
     for name in names + files:
         path = _download(repo_id, commit, name)
-    ckpt = open_checkpoint(Path(path).parent)
+    ckpt = open_local(Path(path).parent, None)
     ckpt.revision = revision
     ckpt.commit = commit
     ckpt.step = parse_step(revision or "")
@@ -362,7 +355,7 @@ def open_hub_checkpoint(
     repo_id: str,
     revision: str | None = None,
     *,
-    cache_dir: str | os.PathLike[str] | None = None,
+    range_cache: str | os.PathLike[str] | None = None,
     download: bool = False,
 ) -> Checkpoint:
     """Open a Hub checkpoint for range reads (or download it whole).
@@ -370,7 +363,7 @@ def open_hub_checkpoint(
     Args:
         repo_id: ``"Org/Name"``.
         revision: Branch (``"step1000"``), tag or commit hash (default main).
-        cache_dir: Range cache root (default :func:`~mfa_engine.checkpoints.range_cache.default_cache_root`).
+        range_cache: Range cache root (default :func:`~mfa_engine.checkpoints.range_cache.default_cache_root`).
         download: Download whole files into the standard HF cache instead of range reads.
 
     Returns:
@@ -381,11 +374,10 @@ def open_hub_checkpoint(
         CheckpointError: offline mode, unknown repository/revision, access denied, missing or
             corrupt files, or the Hub failing after the last retry.
     """
-    if _offline():
+    if offline():
         raise CheckpointError(
-            f"{repo_id}@{revision or 'main'} is not fully in the local HF cache and HF_HUB_OFFLINE "
-            "is set: its config.json and weight files are missing locally; download them "
-            "(unset HF_HUB_OFFLINE) or pass a local directory"
+            f"{repo_id}@{revision or 'main'} is read from the Hub, but HF_HUB_OFFLINE is set: unset "
+            "HF_HUB_OFFLINE to read it from the Hub, or pass a local model folder"
         )
     if download:
         return download_checkpoint(repo_id, revision)
@@ -414,7 +406,7 @@ def open_hub_checkpoint(
         for f in files:
             if f not in sizes:
                 raise CheckpointError(f"{index} of {what} points to missing shard {f}")
-    cache = RangeCache(cache_dir)
+    cache = RangeCache(range_cache)
     fetcher = RangeFetcher(repo_id, commit)
     mirrors: dict[Path, Mirror] = {}
     for f in files:
@@ -423,17 +415,15 @@ def open_hub_checkpoint(
     _fetch_headers(fetcher, list(mirrors.values()))
     opened = [SafetensorsFile(p) for p in mirrors]
     if weight_map is not None:
-        from mfa_engine.checkpoints.open import _check_weight_map
-
-        _check_weight_map(opened, weight_map, SAFE_INDEX)  # type: ignore[arg-type]
+        check_weight_map(opened, weight_map, SAFE_INDEX)  # type: ignore[arg-type]
     step = parse_step(revision or "")
     return HubCheckpoint(repo_id, config, opened, mirrors, fetcher, cache, step=step,
-                         revision=revision, commit=commit)
+                         revision=revision, commit=commit, weight_map=weight_map)
 
 
 def hub_branches(repo_id: str) -> list[str]:
     """Branch names of a Hub repository (``list_repo_refs``)."""
-    if _offline():
+    if offline():
         raise CheckpointError(f"cannot list the branches of {repo_id}: HF_HUB_OFFLINE is set")
-    refs = _hub_call(f"{repo_id} (branches)", _api().list_repo_refs, repo_id)
-    return [b.name for b in refs.branches]
+    refs = _api_json(f"{repo_id} (branches)", f"{repo_id}/refs")
+    return [str(b["name"]) for b in (refs.get("branches") or [])] if isinstance(refs, dict) else []

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mfa_engine.errors import CheckpointError
 
-__all__ = ["Location", "locate", "parse_step", "read_refs", "hub_cache_roots"]
+__all__ = ["Location", "locate", "parse_step", "read_refs", "hub_cache_roots", "cache_repo_for"]
 
 _STEP = re.compile(r"step(\d+)")
 
@@ -79,16 +79,15 @@ def read_refs(repo: Path) -> dict[str, str]:
 
 
 def hub_cache_roots(cache_dir: str | os.PathLike[str] | None = None) -> list[Path]:
-    """Candidate HF hub cache roots, most specific first (no network, no huggingface_hub)."""
+    """Candidate HF hub cache roots, most specific first (no network): ``cache_dir``, then the
+    HF cache (``huggingface_hub.constants.HF_HUB_CACHE``: ``$HF_HUB_CACHE``, else
+    ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``)."""
+    from huggingface_hub import constants
+
     roots: list[Path] = []
     if cache_dir is not None:
         roots.append(Path(cache_dir).expanduser())
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(var):
-            roots.append(Path(os.environ[var]).expanduser())
-    if os.environ.get("HF_HOME"):
-        roots.append(Path(os.environ["HF_HOME"]).expanduser() / "hub")
-    roots.append(Path("~/.cache/huggingface/hub").expanduser())
+    roots.append(Path(constants.HF_HUB_CACHE).expanduser())
     return roots
 
 
@@ -135,7 +134,7 @@ def _resolve_cache_revision(repo: Path, revision: str | None) -> Location:
     return Location(snapshot, name, commit, ref_names)
 
 
-def _cache_repo_for(path: Path, cache_dir: str | os.PathLike[str] | None) -> Path | None:
+def cache_repo_for(path: Path, cache_dir: str | os.PathLike[str] | None) -> Path | None:
     """Find ``models--Org--Name`` for a non-existing ``<root>/Org/Name`` or ``Org/Name`` path."""
     parts = path.parts
     if len(parts) >= 2:
@@ -177,11 +176,12 @@ def locate(
     """
     p = Path(path).expanduser()
     if not p.exists():
-        repo = _cache_repo_for(p, cache_dir)
+        repo = cache_repo_for(p, cache_dir)
         if repo is None:
+            hint = "; to name a revision, pass revision=REV (or ORG/NAME@REV)" if "@" in p.name else ""
             raise CheckpointError(
                 f"checkpoint directory {p} does not exist (expected a model directory with "
-                "config.json, an HF cache repo models--Org--Name, or a cached repo id)"
+                f"config.json, an HF cache repo models--Org--Name, or a cached repo id){hint}"
             )
         return _resolve_cache_revision(repo, revision)
     if not p.is_dir():

@@ -1,6 +1,6 @@
 """The local range cache of Hub checkpoints: sparse mirrors of remote files plus a range log.
 
-Layout under the cache root (``--cache-dir``, else ``$MFA_RANGE_CACHE``, else
+Layout under the cache root (``--range-cache``, else ``$MFA_RANGE_CACHE``, else
 ``$HF_HOME/mfa-ranges``, else ``~/.cache/huggingface/mfa-ranges``)::
 
     <root>/models--Org--Name/<commit>/<file>          sparse file of the remote file's size
@@ -10,7 +10,7 @@ The key of a cached range is (repo, commit, file, byte range): a commit hash nam
 content, so a range fetched once is never fetched again, whatever seed, mode or run asks for it.
 The mirror has the remote file's size and holds the fetched ranges at their offsets (the rest
 are holes that take no disk space), so a mirror opens as a local safetensors file (header
-validation, memory map and row gathers are the local reader's own).
+validation, positioned reads and row gathers are the local reader's own).
 
 Crash and fault safety: a range is written only after its whole body arrived (length checked
 against the request), then flushed to disk (``fsync``), and only then appended to the range
@@ -30,8 +30,8 @@ import os
 import re
 import shutil
 import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from mfa_engine.errors import CheckpointError
 
@@ -47,11 +47,13 @@ Range = tuple[int, int]
 
 
 def default_cache_root() -> Path:
-    """The range cache root: ``$MFA_RANGE_CACHE``, else ``$HF_HOME/mfa-ranges``."""
+    """The range cache root: ``$MFA_RANGE_CACHE``, else ``mfa-ranges`` in the HF home folder
+    (``huggingface_hub.constants.HF_HOME``: ``$HF_HOME``, else ``~/.cache/huggingface``)."""
     if os.environ.get("MFA_RANGE_CACHE"):
         return Path(os.environ["MFA_RANGE_CACHE"]).expanduser()
-    home = os.environ.get("HF_HOME") or "~/.cache/huggingface"
-    return Path(home).expanduser() / "mfa-ranges"
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HOME).expanduser() / "mfa-ranges"
 
 
 def merge_ranges(ranges: Iterable[Range], gap: int = 0) -> list[Range]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from pathlib import Path
 from typing import Any
 
+from mfa_engine.errors import ConfigError
+
 __all__ = ["register", "add_analysis_options", "analysis_options", "option_flag", "print_summary", "fmt_ci"]
-
-
-_METAVARS = {"neurons_per_layer": "N|all", "fit_range": "LO,HI"}
 
 
 def option_flag(f: Any) -> str:
@@ -18,46 +17,82 @@ def option_flag(f: Any) -> str:
     return f.metadata["flag"] or "--" + f.name.replace("_", "-")
 
 
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _neurons(text: str) -> int | str:
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}") from None
+
+
+def _numbers(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
 def _parser_of(f: Any) -> Any:
     """Argument parser of one field's value (validation proper is ``AnalysisOptions``'s)."""
-    if f.name == "q":
-        return lambda v: tuple(float(x) for x in v.split(",") if x.strip())
-    if f.name == "neurons_per_layer":
-        return lambda v: v if v.strip().lower() == "all" else int(v)
-    if f.name == "fit_range":
-        return lambda v: tuple(float(x) for x in v.split(","))
+    special = {"q": _numbers, "neurons_per_layer": _neurons, "fit_range": _numbers}
+    if f.name in special:
+        return special[f.name]
     if isinstance(f.default, bool):
         return None
     if isinstance(f.default, int):
-        return int
+        return _integer
     if isinstance(f.default, float):
-        return float
+        return _number
     return None  # strings
 
 
-def add_analysis_options(p: argparse.ArgumentParser) -> None:
-    """Add ``--revision``, one flag per ``AnalysisOptions`` field, and ``--quiet``.
+def add_analysis_options(p: argparse.ArgumentParser) -> dict[str, argparse._ArgumentGroup]:
+    """Add ``--revision``, one flag per ``AnalysisOptions`` field, and ``--quiet``, in groups.
 
     Every option defaults to None ("not given"), so a TOML file can fill what the command line
     left out; the defaults themselves live in :class:`~mfa_engine.options.AnalysisOptions`.
-    """
-    from mfa_engine.options import option_fields
 
-    p.add_argument("--revision", help="revision (branch, tag or commit) of an HF cache layout or "
-                                      "a Hub repository, e.g. step1000")
+    Returns:
+        The argument groups by key of :data:`mfa_engine.options.GROUPS` (a command adds its own
+        flags to them).
+    """
+    from mfa_engine.cli.messages import as_cli_message
+    from mfa_engine.options import GROUPS, option_fields
+
+    groups = {key: p.add_argument_group(title) for key, title in GROUPS.items()}
+    groups["hub"].add_argument("--revision", metavar="REV",
+                               help="revision (branch, tag or commit) of an HF cache layout or a Hub "
+                                    "repository, e.g. step1000 (or CHECKPOINT@REV)")
     for f in option_fields():
         meta = f.metadata
         flag = option_flag(f)
+        group = groups[meta["group"]]
         if isinstance(f.default, bool):
-            p.add_argument(flag, dest=f.name, action="store_const", const=not f.default, default=None,
-                           help=meta["help"])
+            group.add_argument(flag, dest=f.name, action="store_const", const=not f.default, default=None,
+                               help=as_cli_message(meta["help"]))
             continue
-        shown = "comma-separated values" if f.name == "q" else f" (default {f.default})"
-        shown = " (comma-separated, e.g. --q=-1,0,1)" if f.name == "q" else ("" if f.default is None else shown)
-        p.add_argument(flag, dest=f.name, type=_parser_of(f), choices=meta["choices"], default=None,
-                       metavar=None if meta["choices"] else _METAVARS.get(f.name),
-                       help=meta["help"] + shown)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+        shown = "" if f.default is None else f" (default {f.default})"
+        if f.name == "q":
+            shown = " (comma-separated, e.g. --q=-1,0,1)"
+        group.add_argument(flag, dest=f.name, type=_parser_of(f), choices=meta["choices"], default=None,
+                           metavar=None if meta["choices"] else meta["metavar"], help=as_cli_message(meta["help"]) + shown)
+    groups["execution"].add_argument("--quiet", action="store_true", help="no progress bars")
+    return groups
 
 
 def analysis_options(args: argparse.Namespace, **overrides: Any) -> Any:
@@ -119,10 +154,11 @@ def check_outputs(args: argparse.Namespace) -> None:
 
     if getattr(args, "json", None) and args.json != "-":
         check_output_path(args.json)
-    if getattr(args, "plot", None):
-        from mfa_engine.plots import check_image_path
+    for name in ("plot", "fit_plot"):
+        if getattr(args, name, None):
+            from mfa_engine.plots import check_image_path
 
-        check_image_path(args.plot)
+            check_image_path(getattr(args, name))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -131,6 +167,8 @@ def _run(args: argparse.Namespace) -> int:
     from mfa_engine.io import atomic_write_json
 
     options = analysis_options(args)
+    if args.fit_plot and options.mode != "paper":
+        raise ConfigError("--fit-plot draws the paper-mode fit of one sample; it needs --mode paper")
     check_outputs(args)
     doc = analyze_checkpoint(args.path, options, revision=args.revision,
                              progress=not args.quiet and sys.stderr.isatty())
@@ -147,9 +185,27 @@ def _run(args: argparse.Namespace) -> int:
         from mfa_engine.plots import plot_spectrum
 
         out.run(lambda: plot_spectrum(doc, args.plot), lambda p: f"wrote {p}")
+    if args.fit_plot:
+        out.run(lambda: _fit_plot(args, options, doc), lambda p: f"wrote {p}")
     if not kept or (out.failed and not args.json):
         out.rescue(doc)
     return out.code
+
+
+def _fit_plot(args: argparse.Namespace, options: Any, doc: dict) -> Any:
+    """Draw the fit of the first unflagged sample (else the first sample) of ``doc``."""
+    from mfa_engine.checkpoint_analysis import resolved_options
+    from mfa_engine.checkpoints import open_checkpoint
+    from mfa_engine.modes.paper import sample_fit
+    from mfa_engine.plots import plot_fit
+
+    samples = doc["samples"]
+    chosen = next((s for s in samples if not (s.get("diagnostics") or {}).get("flagged")), samples[0])
+    with open_checkpoint(args.path, revision=args.revision, range_cache=options.range_cache,
+                         download=options.download) as ckpt:
+        fit = sample_fit(ckpt, chosen["seed"], resolved_options(options))
+    name = "/".join(Path(doc["checkpoint"]).parts[-2:])
+    return plot_fit(fit, args.fit_plot, title=f"{name} ({doc['model_type']}): scaling fit of seed {chosen['seed']}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -157,9 +213,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="multifractal spectrum of one checkpoint",
                        description="Multifractal spectrum of one checkpoint (a HF model directory, "
                                    "a sharded safetensors directory, an HF cache model directory, "
-                                   "or ORG/NAME on the Hugging Face Hub, read by byte range).")
-    p.add_argument("path", help="checkpoint directory, HF cache repository, or Hub repo id ORG/NAME")
+                                   "or ORG/NAME[@REV] on the Hugging Face Hub, read by byte range). "
+                                   "Every option is checked before the checkpoint is read.")
+    p.add_argument("path", metavar="CHECKPOINT",
+                   help="checkpoint directory, HF cache repository, or Hub repo id ORG/NAME[@REV]")
     add_analysis_options(p)
-    p.add_argument("--json", metavar="OUT", help="write the JSON document here ('-' for stdout)")
-    p.add_argument("--plot", metavar="OUT.png", help="draw f(alpha) with the per-sample spread")
+    out = p.add_argument_group("output")
+    out.add_argument("--json", metavar="OUT.json", help="write the JSON document here ('-': stdout)")
+    out.add_argument("--plot", metavar="OUT.png",
+                     help="draw f(alpha) per sample, the mean of the unflagged ones, flagged ones apart")
+    out.add_argument("--fit-plot", metavar="OUT.png",
+                     help="draw ln Z_q(r) against ln r for a few q with the fit window (one sample)")
     p.set_defaults(func=_run)

@@ -157,8 +157,8 @@ def _check_outputs(args: argparse.Namespace, modes: tuple[str, ...]) -> None:
         if Path(args.export).suffix.lower() not in (".csv", ".json"):
             raise ConfigError(f"--export {args.export}: expected a .csv or .json file name")
         check_output_path(args.export)
-    if args.plot and Path(args.plot).exists() and not Path(args.plot).is_dir():
-        raise OutputError(f"--plot {args.plot} is a file; expected a directory for the plots")
+    if args.plot_dir and Path(args.plot_dir).exists() and not Path(args.plot_dir).is_dir():
+        raise OutputError(f"--plot-dir {args.plot_dir} is a file; expected a directory for the plots")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -201,7 +201,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.summary:
         for mode in modes:
             path = _summary_path(args.summary, mode, len(modes))
-            if out.run(lambda: atomic_write_json(path, report.summaries[mode]), lambda p: f"wrote {p}") is None:
+            if out.run(lambda path=path, mode=mode: atomic_write_json(path, report.summaries[mode]),
+                       lambda p: f"wrote {p}") is None:
                 out.rescue(report.summaries[mode])
     if args.export:
         from mfa_engine.batch.store import ResultsStore
@@ -211,10 +212,10 @@ def _run(args: argparse.Namespace) -> int:
                 return store.export(args.export)
 
         out.run(export, lambda p: f"wrote {p}")
-    if args.plot:
+    if args.plot_dir:
         from mfa_engine.cli.plot import plot_store
 
-        paths = out.run(lambda: plot_store(args.store, args.plot, modes=list(modes)))
+        paths = out.run(lambda: plot_store(args.store, args.plot_dir, modes=list(modes)))
         for path in paths or ():
             out.say(f"wrote {path}")
     if out.failed:
@@ -233,7 +234,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "re-running skips what is stored.")
     p.add_argument("checkpoints", nargs="*", default=[], metavar="CHECKPOINT",
                    help="checkpoint directory, glob, or MODEL@rev1,rev2")
-    add_analysis_options(p)
+    groups = add_analysis_options(p)
     for action in p._actions:
         if action.dest == "revision":  # revisions are named per checkpoint: MODEL@rev1,rev2
             action.help = argparse.SUPPRESS
@@ -243,17 +244,22 @@ def register(sub: argparse._SubParsersAction) -> None:
             action.default = ("paper",)
             action.metavar = "paper|reference|paper,reference"
             action.help = "analysis mode(s); several modes share one read (default paper)"
-    p.add_argument("--store", metavar="DIR", help="results store directory (created)")
-    p.add_argument("--summary", metavar="OUT.json",
-                   help="write the summary JSON (with several modes: OUT.<mode>.json)")
-    p.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="local processes (default) or a Ray cluster")
-    p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
-    p.add_argument("--workers", type=int,
-                   help="local worker processes (default: one per visible GPU, else 1)")
-    p.add_argument("--force", action="store_true",
-                   help="accept a store made with another config (the new config becomes current)")
-    p.add_argument("--config", metavar="FILE.toml", help="read options from a TOML file")
-    p.add_argument("--export", metavar="OUT.csv|OUT.json", help="export the store's rows")
-    p.add_argument("--plot", metavar="DIR", help="draw the series plots into DIR (PNG and SVG)")
+    required = p.add_argument_group("required (here or as store in the --config file)")
+    required.add_argument("--store", metavar="DIR", help="results store directory (created)")
+    config = p.add_argument_group("configuration file")
+    config.add_argument("--config", metavar="FILE.toml",
+                        help="read options (any flag above, and checkpoints) from a TOML file; the command line wins")
+    out = p.add_argument_group("output")
+    out.add_argument("--summary", metavar="OUT.json",
+                     help="write the summary JSON (with several modes: OUT.<mode>.json)")
+    out.add_argument("--export", metavar="OUT.csv|OUT.json", help="export the store's rows")
+    out.add_argument("--plot-dir", metavar="DIR", help="draw the series plots into DIR (PNG and SVG)")
+    run = groups["execution"]
+    run.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="local processes (default) or a Ray cluster")
+    run.add_argument("--address", metavar="HOST:PORT", help="Ray cluster address (default: start a local Ray)")
+    run.add_argument("--workers", metavar="N", type=int,
+                     help="local worker processes (default: one per visible GPU, else 1)")
+    run.add_argument("--force", action="store_true",
+                     help="accept a store made with another config (the new config becomes current)")
     p.set_defaults(func=_run, _parser=p)

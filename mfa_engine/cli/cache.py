@@ -10,7 +10,7 @@ __all__ = ["register"]
 def _run(args: argparse.Namespace) -> int:
     from mfa_engine.checkpoints.range_cache import RangeCache
 
-    cache = RangeCache(args.cache_dir)
+    cache = RangeCache(args.range_cache)
     if args.action == "clear":
         freed = cache.clear(args.repo)
         what = args.repo or "all repositories"
@@ -33,6 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "range). Default folder: $MFA_RANGE_CACHE, else "
                                    "$HF_HOME/mfa-ranges.")
     p.add_argument("action", choices=("info", "clear"))
-    p.add_argument("--cache-dir", metavar="DIR", default=None, help="the range cache folder")
+    p.add_argument("--range-cache", metavar="DIR", default=None, help="the range cache folder (default $MFA_RANGE_CACHE, else $HF_HOME/mfa-ranges)")
     p.add_argument("--repo", metavar="ORG/NAME", help="clear: only this repository")
     p.set_defaults(func=_run)

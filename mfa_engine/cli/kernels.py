@@ -1,4 +1,4 @@
-"""``mfa kernels``: kernel tooling. ``mfa kernels check [--json] [--arch 80 90]`` compiles every
+"""``mfa kernels``: kernel tooling. ``mfa kernels check [--json OUT.json|-] [--arch 80 90]`` compiles every
 Triton kernel and CUDA source ahead of time, reads registers, spills and the SASS of each
 kernel's gated loop (useful-instruction share of the loop holding the loads for min-plus kernels,
 global-load widths for the others; method in docs/gpu.md), CTAs per SM and the width of the K
@@ -25,8 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "32-bit K offsets, a min-plus kernel below 80%% useful on sm_90 or below 2 CTAs per SM, or a gate "
         "that accepts the decoy kernel",
     )
-    c.add_argument("--json", action="store_true", help='print a JSON list of {"kernel", "arch", "registers", "spill_bytes", "ok", "kind", '
-                   '"useful_share", "loop", "load_widths", "shared_bytes", "ctas_per_sm", "k_offsets"}')
+    c.add_argument("--json", metavar="OUT.json",
+                   help='write a JSON list of {"kernel", "arch", "registers", "spill_bytes", "ok", "kind", '
+                   '"useful_share", "loop", "load_widths", "shared_bytes", "ctas_per_sm", "k_offsets"} here '
+                   '(\'-\': stdout, instead of the table)')
     c.add_argument("--arch", type=int, nargs="+", default=[80, 90], help="compute capabilities (default: 80 90)")
     c.set_defaults(func=run_check)
 
@@ -37,12 +39,18 @@ def run_check(args: argparse.Namespace) -> int:
     import sys
 
     from mfa_engine.aot import check_all, check_archs, format_table
+    from mfa_engine.io import atomic_write_json, check_output_path
 
+    if args.json and args.json != "-":
+        check_output_path(args.json)
     reports = check_all(check_archs(args.arch))
-    if args.json:
+    if args.json == "-":
         print(json.dumps([r.to_dict() for r in reports], indent=1))
     else:
         print(format_table(reports))
+    if args.json and args.json != "-":
+        atomic_write_json(args.json, [r.to_dict() for r in reports])
+        print(f"wrote {args.json}")
     for r in reports:
         if not r.ok:
             print(f"kernel check failed: {r.kernel} sm_{r.arch}: {r.error}", file=sys.stderr)

@@ -56,7 +56,7 @@ def cuda_source(path: str) -> str:
     return repo_copy.read_text()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _kernel(path: str, name: str) -> Any:
     import cupy
 

@@ -11,23 +11,20 @@ Every mode module defines::
 dispatch plus summary; batch runs use ``plan`` to read each tensor once for all samples.
 
 Modes: ``paper`` (:mod:`mfa_engine.modes.paper`) and ``reference``
-(:mod:`mfa_engine.reference.mode`).
+(:mod:`mfa_engine.modes.reference`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import Any
 
 from mfa_engine.errors import ConfigError
 from mfa_engine.options import MODES
 
-__all__ = ["MODES", "get_mode", "progress_bar", "progress_callback"]
+__all__ = ["MODES", "get_mode"]
 
-_MODULES = {"paper": "mfa_engine.modes.paper", "reference": "mfa_engine.reference.mode"}
+_MODULES = {"paper": "mfa_engine.modes.paper", "reference": "mfa_engine.modes.reference"}
 
 
 def get_mode(name: str) -> ModuleType:
@@ -39,32 +36,3 @@ def get_mode(name: str) -> ModuleType:
     if name not in _MODULES:
         raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {name!r}")
     return importlib.import_module(_MODULES[name])
-
-
-def progress_bar(total: int, desc: str, enabled: bool) -> Any:
-    """A tqdm bar on stderr (disabled unless ``enabled``)."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, unit="sample")
-
-
-@contextlib.contextmanager
-def progress_callback(name: str, enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
-    """A ``callback(stage, done, total)`` driving one progress bar (None when disabled)."""
-    if not enabled:
-        yield None
-        return
-    from tqdm.auto import tqdm
-
-    bar = tqdm(desc=f"{name}: blocks", leave=False, unit="block")
-
-    def callback(stage: str, done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.set_description(f"{name}: {stage}")
-        bar.refresh()
-
-    try:
-        yield callback
-    finally:
-        bar.close()

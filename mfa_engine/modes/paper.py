@@ -2,7 +2,7 @@
 
 Per seed: build the sampled NIN (:func:`mfa_engine.nin.build_nin`), count the nodes within
 each radius from every node (distance-bounded multi-source shortest paths) and fit the
-box-growing (or sandbox) spectrum (:func:`mfa_engine.api.analyze_graph`). The method is in
+box-growing (or sandbox) spectrum (:func:`mfa_engine.graph_spectrum.graph_spectrum`). The method is in
 docs/architecture.md; the mode interface in :mod:`mfa_engine.modes`.
 """
 
@@ -13,20 +13,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plan", "run", "sample_record"]
+from mfa_engine.arch import get_adapter
+from mfa_engine.checkpoints.shuffled import ShuffledCheckpoint
+from mfa_engine.graph_spectrum import graph_fit, graph_spectrum
+from mfa_engine.nin import build_nin
+from mfa_engine.progress import progress_bar
+
+__all__ = ["plan", "run", "sample_record", "sample_fit"]
 
 
 def _nin(ckpt: Any, adapter: Any, seed: int, options: Any, structural_scale: str | None = None) -> Any:
-    from mfa_engine.nin import build_nin
-
     return build_nin(ckpt, adapter, neurons_per_layer=options.neurons_per_layer, seed=seed,
                      eps=options.eps, structural_distance=options.structural_distance,
                      structural_scale=structural_scale or options.structural_scale)
 
 
 def _adapter(ckpt: Any) -> Any:
-    from mfa_engine.arch import get_adapter
-
     adapter = get_adapter(ckpt.config)
     adapter.validate(ckpt)
     return adapter
@@ -49,8 +51,6 @@ def plan(recorder: Any, seeds: Sequence[int], options: Any) -> None:
         # structural scale does not change which blocks are read.
         _nin(recorder, adapter, s, options, structural_scale="absolute")
         if options.null is not None:  # the null's draws depend on positions only, not values
-            from mfa_engine.null_model import ShuffledCheckpoint
-
             _nin(ShuffledCheckpoint(recorder, s), adapter, s, options, structural_scale="absolute")
 
 
@@ -85,19 +85,24 @@ def sample_record(seed: int, graph: Any, spec: Any) -> dict:
     return rec
 
 
-def _sample(ckpt: Any, adapter: Any, seed: int, options: Any, q: np.ndarray) -> dict:
+def _sample(ckpt: Any, adapter: Any, seed: int, options: Any) -> dict:
     """Build the NIN of one seed, fit its spectrum and return its record."""
-    from mfa_engine.api import analyze_graph
-
     g = _nin(ckpt, adapter, seed, options)
-    spec = analyze_graph(
-        g, convention=options.convention, q=q, directed=options.directed,
-        min_reach=options.min_reach, normalisation=options.normalisation,
-        n_radii=options.n_radii, radius_upper=options.radius_upper, backend=options.backend,
-        radius_lower=options.radius_lower, fit_window=options.fit_window,
-        fit_range=options.fit_range, window_min_span=options.window_min_span,
-    )
-    return sample_record(seed, g, spec)
+    return sample_record(seed, g, graph_spectrum(g, options))
+
+
+def sample_fit(checkpoint: Any, seed: int, options: Any) -> dict[str, Any]:
+    """The fit of one sample, for a fit plot (:func:`mfa_engine.graph_spectrum.graph_fit`).
+
+    Args:
+        checkpoint: Opened checkpoint.
+        seed: The sample's seed.
+        options: The ``AnalysisOptions`` (paper mode).
+
+    Returns:
+        :func:`~mfa_engine.graph_spectrum.graph_fit`'s dict plus ``"seed"``.
+    """
+    return {**graph_fit(_nin(checkpoint, _adapter(checkpoint), seed, options), options), "seed": int(seed)}
 
 
 def run(
@@ -114,7 +119,7 @@ def run(
     its record repeated with each seed (the work of one sample, whatever ``samples`` says).
     With ``options.null`` (``"shuffle"``) each record also holds ``"null"``: the record of the
     same seed on the checkpoint with every weight matrix permuted at random
-    (:class:`mfa_engine.null_model.ShuffledCheckpoint`; :func:`plan` records its reads too).
+    (:class:`mfa_engine.checkpoints.shuffled.ShuffledCheckpoint`; :func:`plan` records its reads too).
 
     Args:
         checkpoint: Opened checkpoint (``open_checkpoint`` contract).
@@ -126,8 +131,6 @@ def run(
     Returns:
         ``(records, q [Q])``.
     """
-    from mfa_engine.modes import progress_bar
-
     adapter = _adapter(checkpoint)
     q = options.q_grid()
     records = []
@@ -137,13 +140,11 @@ def run(
             if options.neurons_per_layer == "all" and whole is not None:
                 rec = {**whole, "seed": int(s)}  # computed once (the null model still varies)
             else:
-                rec = _sample(checkpoint, adapter, s, options, q)
+                rec = _sample(checkpoint, adapter, s, options)
                 if options.neurons_per_layer == "all":
                     whole = dict(rec)
             if options.null is not None:  # the same sample of the shuffled network
-                from mfa_engine.null_model import ShuffledCheckpoint
-
-                rec["null"] = {**_sample(ShuffledCheckpoint(checkpoint, s), adapter, s, options, q),
+                    rec["null"] = {**_sample(ShuffledCheckpoint(checkpoint, s), adapter, s, options),
                                "model": options.null}
             records.append(rec)
             if on_sample is not None:

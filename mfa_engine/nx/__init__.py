@@ -16,6 +16,7 @@ This package imports NetworkX only when one of its functions is used: NetworkX r
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __all__ = [
@@ -40,7 +41,5 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'mfa_engine.nx' has no attribute {name!r}")
-    import importlib
-
     mod, attr = _LAZY[name]
     return getattr(importlib.import_module(mod), attr)

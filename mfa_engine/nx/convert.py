@@ -8,6 +8,7 @@ from itertools import chain
 from operator import methodcaller
 from typing import Any
 
+import networkx as nx
 import numpy as np
 
 from mfa_engine.nx.graph import MfaGraph, labels_are_rows
@@ -128,8 +129,6 @@ def convert_from_nx(
     """
     if isinstance(graph, MfaGraph):
         return graph
-    import networkx as nx
-
     if not isinstance(graph, nx.Graph):
         raise NotImplementedError(f"{name or 'mfa'}: argument {graph_name!r} is not a NetworkX graph")
     if preserve_edge_attrs is True or preserve_node_attrs is True or node_attrs:
@@ -162,8 +161,6 @@ def convert_to_nx(obj: Any, *, name: str | None = None) -> Any:
     (NetworkX calls this on every result)."""
     if not isinstance(obj, MfaGraph):
         return obj
-    import networkx as nx
-
     g = nx.DiGraph() if obj.is_directed() else nx.Graph()
     g.graph.update(obj.graph)
     g.add_nodes_from(obj.nodes)

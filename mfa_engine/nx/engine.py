@@ -7,15 +7,19 @@ it and run the engine; called with an :class:`MfaGraph` (or ``backend="mfa"``) t
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
 from mfa_engine.errors import ConfigError
+from mfa_engine.graph_spectrum import graph_spectrum
 from mfa_engine.nx.convert import convert_from_nx
 from mfa_engine.nx.graph import MfaGraph
+from mfa_engine.options import AnalysisOptions
+from mfa_engine.paths import multi_source_counts
 
 __all__ = ["ball_sizes", "multifractal_spectrum", "ball_sizes_backend", "spectrum_backend"]
 
@@ -40,8 +44,6 @@ def _rows(g: MfaGraph, nodes: Any, what: str) -> np.ndarray:
 
 def ball_sizes_backend(G: MfaGraph, sources: Any = None, radii: Sequence[float] = (), weight: Any = "weight") -> dict:
     """:func:`ball_sizes` on a converted graph."""
-    from mfa_engine.paths import multi_source_counts
-
     rad = np.asarray(radii, dtype=np.float64).ravel()
     if rad.size == 0:
         raise ConfigError("ball_sizes: radii must hold at least one radius")
@@ -60,10 +62,10 @@ def spectrum_backend(
     weight: Any = "weight",
 ) -> Any:
     """:func:`multifractal_spectrum` on a converted graph."""
-    from mfa_engine import analyze_graph
-
+    # the options are checked before the graph is converted; the fit uses every radius
+    options = AnalysisOptions(convention=convention, q=q, directed=True, fit_window="full")
     rows = None if centres is None else _rows(G, centres, "Centre")
-    return analyze_graph(_csr(G, weight), convention=convention, q=q, radii=radii, centres=rows, directed=True)
+    return graph_spectrum(_csr(G, weight), options, radii=radii, centres=rows)
 
 
 def _converted(G: Any, weight: Any) -> MfaGraph:

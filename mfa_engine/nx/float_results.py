@@ -14,10 +14,11 @@ into dicts, which is Python work: the two overlap instead of taking turns.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from itertools import islice
-from typing import Hashable, Iterator, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Iterator
+from collections.abc import Hashable, Iterator
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -76,7 +77,7 @@ class MfaGraph:
 
     @classmethod
     def from_scipy(cls, matrix: Any, nodes: list[Hashable] | None = None, *, directed: bool = True,
-                   weight: str = "weight") -> "MfaGraph":
+                   weight: str = "weight") -> MfaGraph:
         """Graph of a SciPy sparse matrix whose explicit entries are edge weights ``i -> j``.
 
         Args:

@@ -3,10 +3,14 @@ and errors as NetworkX; see docs/networkx.md)."""
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Iterator
+from collections.abc import Hashable, Iterator
+from typing import Any
 
+import networkx as nx
+
+from mfa_engine.nx.ball_search import ball_dicts
 from mfa_engine.nx.graph import MfaGraph
-from mfa_engine.nx.results import ball_dict, ball_dicts, hop_cutoff, search, weight_cutoff
+from mfa_engine.nx.results import ball_dict, hop_cutoff, search, weight_cutoff
 
 __all__ = [
     "single_source_dijkstra_path_length",
@@ -20,8 +24,6 @@ __all__ = [
 
 
 def _nx():
-    import networkx as nx
-
     return nx
 
 

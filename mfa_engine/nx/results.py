@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Hashable, Iterator
+from typing import Any
 
 import numpy as np
 
 from mfa_engine.nx.graph import MfaGraph
+from mfa_engine.paths.threads import numba_threads
 
-__all__ = ["balls", "batch_size", "workers_for", "search", "values", "ball_dict", "ball_dicts", "hop_cutoff", "weight_cutoff", "BATCH", "BATCH_ENTRIES"]
+__all__ = ["balls", "batch_size", "workers_for", "search", "values", "ball_dict", "hop_cutoff", "weight_cutoff", "BATCH", "BATCH_ENTRIES"]
 
 #: Sources in the first kernel call when computing all pairs.
 BATCH = 256
@@ -58,8 +59,6 @@ def hop_cutoff(cutoff: Any) -> float:
 
 def workers_for(groups: int) -> int:
     """Workers for ``groups`` independent searches: the numba threads, at most one per group."""
-    from mfa_engine.paths.cpu import numba_threads
-
     return max(1, min(numba_threads(), groups))
 
 
@@ -143,27 +142,3 @@ def ball_dict(g: MfaGraph, rows: np.ndarray, vals: list, n_seeds: int) -> dict:
 def batch_size(hint: list[int], entries: int) -> int:
     """Sources per later batch: about ``entries`` settled nodes at the mean ball size seen so far."""
     return int(min(max(BATCH, entries // max(hint[0], 1)), 1 << 16))
-
-
-def ball_dicts(
-    g: MfaGraph, sources: list[Hashable], cutoff: float, data: np.ndarray, integral: bool | np.ndarray
-) -> Iterator[tuple[Hashable, dict]]:
-    """``(source, {label: distance})`` for each source: a first batch of :data:`BATCH` sources,
-    then batches sized to hold about :data:`BATCH_ENTRIES` settled nodes. Float weights take
-    the fast searches of :mod:`mfa_engine.nx.float_results` (ties rerun exactly), other
-    weights the ordered search."""
-    if integral is False and cutoff >= 0:
-        from mfa_engine.nx.float_results import float_ball_dicts
-
-        yield from float_ball_dicts(g, sources, cutoff, data)
-        return
-    hint = [64]
-    eint = integral if isinstance(integral, np.ndarray) else None
-    b, size = 0, BATCH
-    while b < len(sources):
-        chunk = sources[b : b + size]
-        res = balls(g, [[g.index[s]] for s in chunk], cutoff, data, -1, eint, hint)
-        for s, (rows, dist, fl) in zip(chunk, res):
-            yield s, ball_dict(g, rows, values(dist, integral, fl), 1)
-        b += len(chunk)
-        size = batch_size(hint, BATCH_ENTRIES)

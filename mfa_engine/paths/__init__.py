@@ -35,7 +35,7 @@ Importing this package does not import torch, triton, cupy or numba.
 from __future__ import annotations
 
 from mfa_engine.paths.api import multi_source_counts, multi_source_distances
-from mfa_engine.paths.prepare import PreparedGraph, prepare_graph
 from mfa_engine.paths.dispatch import BACKENDS
+from mfa_engine.paths.prepare import PreparedGraph, prepare_graph
 
 __all__ = ["multi_source_counts", "multi_source_distances", "prepare_graph", "PreparedGraph", "BACKENDS"]

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mfa_engine.paths.dag import DagLevels
+from mfa_engine.paths.threads import numba_threads
 
 __all__ = ["dag_histogram", "csr_histogram", "group_sources", "choose_dtype", "gamma_for"]
 
@@ -272,14 +273,6 @@ def _stream64(levels: DagLevels, pos: np.ndarray, radii_sorted: np.ndarray, cuto
     hist = np.bincount(flat, minlength=k * r1).reshape(k, r1).astype(np.int64)
     dist = np.where(rows > cutoff, np.inf, rows).astype(np.float32) if want_dist else None
     return hist, dist
-
-
-def numba_threads() -> int:
-    """Number of numba worker threads (``MFA_THREADS`` / the ``threads`` option applied first,
-    :func:`mfa_engine.threads.apply`)."""
-    from mfa_engine import threads
-
-    return threads.apply()
 
 
 def csr_histogram(

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from mfa_engine.paths.threads import numba_threads
+
 __all__ = ["KernelGraph", "kernel_graph", "RELABEL_MIN_NODES"]
 
 #: Graphs with at least this many nodes are renumbered breadth-first, unless their numbering
@@ -61,8 +63,6 @@ def kernel_graph(m: sp.csr_array) -> KernelGraph:
     if hit is not None and _same(hit[0], m):
         return hit[1]
     from mfa_engine.kernels import csr_order
-    from mfa_engine.paths.cpu import numba_threads
-
     n = m.shape[0]
     indptr = m.indptr.astype(np.int64, copy=False)
     small = n < 2**31 - 1 and m.nnz < 2**31 - 1

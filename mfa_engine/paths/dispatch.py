@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mfa_engine import _device
+from mfa_engine._device import suite_record_path  # where benchmarks/gpu_suite.py records its verdict
 from mfa_engine.paths.counting import sorted_radii
 from mfa_engine.paths.prepare import prepare_graph
 
-__all__ = ["BACKENDS", "suite_record_path", "resolve_backend", "run_counts", "run_distances", "histogram"]
+__all__ = ["BACKENDS", "HISTOGRAMS", "suite_record_path", "resolve_backend", "run_counts", "run_distances",
+           "histogram"]
 
 BACKENDS = _device.PATH_BACKENDS
 
@@ -21,54 +20,44 @@ BACKENDS = _device.PATH_BACKENDS
 _DIST_BATCH_ELEMS = 1 << 25
 
 
-def suite_record_path() -> Path:
-    """Where ``benchmarks/gpu_suite.py`` records its backend verdict: ``$MFA_GPU_SUITE_JSON``, else
-    ``$XDG_CACHE_HOME/mfa-engine/gpu_suite_verdict.json`` (``~/.cache`` by default)."""
-    env = os.environ.get("MFA_GPU_SUITE_JSON")
-    if env:
-        return Path(env)
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "mfa-engine" / "gpu_suite_verdict.json"
-
-
-def _measured_cupy_ok(device_name: str) -> bool:
-    """True when the suite's verdict file says CuPy was measured exact on every case on a device
-    of this name, and faster than Triton there."""
-    try:
-        rec = json.loads(suite_record_path().read_text())
-    except (OSError, ValueError):
-        return False
-    if not isinstance(rec, dict):
-        return False
-    return (rec.get("device") == device_name and rec.get("cupy_exact") is True
-            and rec.get("triton_exact") is True and rec.get("cupy_faster") is True)  # fmt: skip
-
-
-def _auto_gpu_backend() -> str:
-    """``triton`` (executed exactly under the interpreter; the first GPU runs it by default),
-    unless ``benchmarks/gpu_suite.py`` has measured CuPy exact on every case on a device of this
-    name and faster than Triton (its verdict file, :func:`suite_record_path`): then ``cupy``."""
-    try:
-        import cupy  # noqa: F401
-    except Exception:
-        return "triton"
-    try:
-        import torch
-
-        name = torch.cuda.get_device_name(0)
-    except Exception:
-        return "triton"
-    return "cupy" if _measured_cupy_ok(name) else "triton"
-
-
 def resolve_backend(backend: str) -> str:
     """Resolve a paths ``backend`` (one of :data:`BACKENDS`) to "triton", "cupy", "cpu" or
-    "torch" (see :func:`mfa_engine._device.resolve_backend`); on CUDA, "auto" takes Triton
-    unless the GPU suite measured CuPy exact and faster on this device (:func:`_auto_gpu_backend`)."""
-    be = _device.resolve_backend(backend, BACKENDS, "paths")
-    if backend == "auto" and be == "triton":
-        return _auto_gpu_backend()
-    return be
+    "torch" (:func:`mfa_engine._device.resolve_backend`, the one definition of "auto"); a
+    concrete backend is returned as is once it is checked.
+
+    Raises:
+        ConfigError: Unknown backend name.
+        BackendError: The backend cannot run on this machine.
+    """
+    return _device.resolve_backend(backend, BACKENDS, "paths")
+
+
+def _cpu_histogram(prepared: Any, src: np.ndarray, rs: np.ndarray, cutoff: float, backend: str,
+                   want_dist: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    from mfa_engine.paths import cpu  # numba: imported when first run
+
+    kind, obj = prepared
+    if kind == "dag":
+        return cpu.dag_histogram(obj, src, rs, want_dist=want_dist)
+    return cpu.csr_histogram(obj, src, rs, cutoff, want_dist=want_dist)
+
+
+def _torch_histogram(prepared: Any, src: np.ndarray, rs: np.ndarray, cutoff: float, backend: str,
+                     want_dist: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    from mfa_engine.paths import torch_backend  # torch: imported when first run
+
+    return torch_backend.histogram(prepared, src, rs, cutoff, want_dist=want_dist)
+
+
+def _gpu_histogram(prepared: Any, src: np.ndarray, rs: np.ndarray, cutoff: float, backend: str,
+                   want_dist: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    from mfa_engine.paths import gpu  # torch, triton / cupy: imported when first run
+
+    return gpu.histogram(prepared, src, rs, cutoff, backend=backend, want_dist=want_dist)
+
+
+#: The one dispatch table: concrete backend -> its histogram runner.
+HISTOGRAMS = {"cpu": _cpu_histogram, "torch": _torch_histogram, "triton": _gpu_histogram, "cupy": _gpu_histogram}
 
 
 def histogram(
@@ -84,20 +73,7 @@ def histogram(
         backend: Concrete backend.
         want_dist: Also return distances.
     """
-    kind, obj = prepared
-    if backend == "cpu":
-        from mfa_engine.paths import cpu
-
-        if kind == "dag":
-            return cpu.dag_histogram(obj, src, radii_sorted, want_dist=want_dist)
-        return cpu.csr_histogram(obj, src, radii_sorted, cutoff, want_dist=want_dist)
-    if backend == "torch":
-        from mfa_engine.paths import torch_backend
-
-        return torch_backend.histogram(prepared, src, radii_sorted, cutoff, want_dist=want_dist)
-    from mfa_engine.paths import gpu
-
-    return gpu.histogram(prepared, src, radii_sorted, cutoff, backend=backend, want_dist=want_dist)
+    return HISTOGRAMS[backend](prepared, src, radii_sorted, cutoff, backend, want_dist)
 
 
 def run_counts(

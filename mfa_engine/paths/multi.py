@@ -18,7 +18,8 @@ executors (docs/gpu.md); this module splits the centres of one graph.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -7,8 +7,9 @@ several calls on one graph (the radius grid, then the counts) share that work.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp

@@ -9,8 +9,8 @@ sections:
   ``1 < d <= T``, each weight block read once for all seeds;
 * :mod:`~mfa_engine.reference.spectrum`: ``wnfd_llm`` + ``nspectrum`` of one sample;
 * :mod:`~mfa_engine.reference.zsum`: the compiled partition sums (published summation order);
-* :mod:`~mfa_engine.reference.mode`: several seeds, sample filters, emergence, and the mode
-  interface ``plan`` / ``run`` used by ``analyze_checkpoint`` and batch runs.
+* :mod:`~mfa_engine.reference.pipeline`: several seeds, sample filters, emergence (the mode
+  interface ``plan`` / ``run`` is :mod:`mfa_engine.modes.reference`).
 
 Only ``gpt_neox`` checkpoints are supported, as in the published code.
 """
@@ -24,7 +24,7 @@ from mfa_engine.reference.lists import (
     reference_distance_lists,
     reference_lists_from_raw,
 )
-from mfa_engine.reference.mode import analyze_reference, reference_emergence
+from mfa_engine.reference.pipeline import analyze_reference, reference_emergence
 from mfa_engine.reference.sampling import ReferenceSample, reference_sample_indices
 from mfa_engine.reference.spectrum import REFERENCE_Q, reference_counts, reference_q_grid, reference_spectrum
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from mfa_engine.arch.base import config_int
 from mfa_engine.errors import ArchitectureError, ConfigError
 
 __all__ = ["ReferenceSample", "reference_sample_indices", "config_of", "check_model_type", "dims"]
@@ -81,8 +82,6 @@ def dims(config_or_dims: Any) -> tuple[int, int]:
     config = config_of(config_or_dims)
     if config is not None:
         check_model_type(config)
-        from mfa_engine.arch.base import config_int
-
         # config_int: a missing field or a value of the wrong JSON type is an error naming the field
         n_blocks = config_int(config, "reference mode: gpt_neox", "num_hidden_layers")
         hidden = config_int(config, "reference mode: gpt_neox", "hidden_size")

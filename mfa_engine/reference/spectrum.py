@@ -170,7 +170,6 @@ def reference_spectrum(
     qv = check_reference_q(q)
     dl = distance_lists
     radii, n_within = reference_counts(dl)
-    n_r = radii.shape[0]
     x = np.log(radii / radii[-1])
     # mu_i(r) = N_i(r) / N_i(r_max) takes few distinct values (pairs of small integers): raise
     # each distinct value to every q once, gather, and sum over the centres in node order.

@@ -6,9 +6,9 @@ states. Used by :func:`mfa_engine.tm.cache.build_replay_cache`; the cache layout
 
 from __future__ import annotations
 
-import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -53,10 +53,11 @@ def load_model(model_path: str, tokenizer: Any, progress: bool) -> tuple[Any, An
     Raises:
         ConfigError: if the directory is missing, has no tokenizer files, or does not load.
     """
+    from huggingface_hub import constants
     from transformers import AutoModel, AutoTokenizer
 
     p = Path(model_path)
-    if not p.exists() and (os.environ.get("HF_HUB_OFFLINE") == "1" or p.is_absolute()
+    if not p.exists() and (constants.is_offline_mode() or p.is_absolute()
                            or model_path.startswith(".") or model_path.count("/") > 1):
         raise ConfigError(f"model directory {model_path} does not exist")
     if p.is_dir() and tokenizer is None and not any((p / f).is_file() for f in _TOKENIZER_FILES):

@@ -73,7 +73,7 @@ class PackedStates:
     def device(self) -> torch.device:
         return self.data.device
 
-    def to(self, device: Any) -> "PackedStates":
+    def to(self, device: Any) -> PackedStates:
         """Copy to ``device``."""
         return PackedStates(self.data.to(device), self.shape)
 

@@ -56,7 +56,7 @@ class ActivationStats:
         self._mean: np.ndarray | None = None
         self._m2: np.ndarray | None = None
 
-    def update(self, x: Any, mask: Any = None) -> "ActivationStats":
+    def update(self, x: Any, mask: Any = None) -> ActivationStats:
         """Add activations.
 
         Args:
@@ -86,7 +86,7 @@ class ActivationStats:
         m2_b = ((a - mean_b) ** 2).sum(axis=0)
         return self._merge(n_b, mean_b, m2_b)
 
-    def _merge(self, n_b: int, mean_b: np.ndarray, m2_b: np.ndarray) -> "ActivationStats":
+    def _merge(self, n_b: int, mean_b: np.ndarray, m2_b: np.ndarray) -> ActivationStats:
         if self.count == 0 or self._mean is None or self._m2 is None:
             self.count, self._mean, self._m2 = int(n_b), mean_b.copy(), m2_b.copy()
             return self
@@ -98,7 +98,7 @@ class ActivationStats:
         self.count = n
         return self
 
-    def merge(self, other: "ActivationStats") -> "ActivationStats":
+    def merge(self, other: ActivationStats) -> ActivationStats:
         """Fold another accumulator into this one (e.g. from another worker)."""
         if other.count == 0:
             return self
@@ -140,7 +140,7 @@ class ActivationStats:
         return {"count": self.count, "hidden_size": self.hidden_size, "mean": self._mean, "m2": self._m2}
 
     @classmethod
-    def from_state_dict(cls, state: dict) -> "ActivationStats":
+    def from_state_dict(cls, state: dict) -> ActivationStats:
         """Inverse of :meth:`state_dict`."""
         s = cls(state.get("hidden_size"))
         s.count = int(state["count"])

@@ -13,6 +13,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from mfa_engine.api import as_options
+from mfa_engine.errors import ConfigError
 from mfa_engine.tracking.tracker import Tracker, TrackResult
 
 __all__ = ["MFACallback"]
@@ -70,9 +72,6 @@ class MFACallback(TrainerCallback):
                  every_n_steps: int | None = None, at_start: bool = True, run: str | None = None,
                  max_pending: int = 1, wait_at_end: bool = True, worker: str = "thread",
                  trainer: Any = None) -> None:
-        from mfa_engine.api import as_options
-        from mfa_engine.errors import ConfigError
-
         if every_n_steps is not None and (isinstance(every_n_steps, bool) or int(every_n_steps) < 1):
             raise ConfigError(f"every_n_steps must be a positive integer or None, got {every_n_steps!r}")
         self.store = Path(store)

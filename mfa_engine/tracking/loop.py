@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mfa_engine.api import as_options
 from mfa_engine.errors import ConfigError
 from mfa_engine.tracking.tracker import Tracker
 
@@ -26,8 +28,6 @@ _LOCK = threading.Lock()
 
 def process_rank() -> int:
     """Rank of this process: ``torch.distributed`` when initialised, else ``$RANK``, else 0."""
-    import sys
-
     dist = getattr(sys.modules.get("torch"), "distributed", None)  # never imports torch itself
     if dist is not None and dist.is_available() and dist.is_initialized():
         return int(dist.get_rank())
@@ -86,8 +86,6 @@ def track(model: Any, step: int, store: str | Path, options: Any = None, *, run:
             tracker = Tracker(store, options, run=name, config=config, max_pending=max_pending, worker=worker)
             _TRACKERS[key] = tracker
         elif options is not None:
-            from mfa_engine.api import as_options
-
             if as_options(options) != tracker.options:
                 raise ConfigError(f"track(): run {name!r} in {store} is already tracked with other "
                                   "options; use another run name or store")

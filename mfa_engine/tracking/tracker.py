@@ -26,6 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mfa_engine import __version__
+from mfa_engine.api import as_options
+from mfa_engine.batch.store import ResultsStore
+from mfa_engine.batch.summary import summarise_series
+from mfa_engine.checkpoints.prefetch import record_requests
+from mfa_engine.errors import ConfigError, MFAError
+from mfa_engine.modes import get_mode
 from mfa_engine.tracking.weights import (
     StateDictCheckpoint,
     WeightSnapshot,
@@ -141,11 +148,6 @@ class Tracker:
     def __init__(self, store: str | Path, options: Any = None, *, run: str,
                  config: Mapping[str, Any] | None = None, max_pending: int = 1,
                  worker: str = "thread") -> None:
-        from mfa_engine import __version__
-        from mfa_engine.api import as_options
-        from mfa_engine.batch.store import ResultsStore
-        from mfa_engine.errors import ConfigError
-
         if worker not in ("thread", "process"):
             raise ConfigError(f"worker must be 'thread' or 'process', got {worker!r}")
         if isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 0:
@@ -210,9 +212,6 @@ class Tracker:
 
     def _plan(self, source: StateDictCheckpoint) -> list[Any]:
         """The recorded reads of the analysis (recorded once per model shape)."""
-        from mfa_engine.batch.prefetch import record_requests
-        from mfa_engine.modes import get_mode
-
         names = source.keys()
         key = (source.model_type, tuple((k, source.shape(k)) for k in names))
         if key != self._plan_key:
@@ -257,8 +256,6 @@ class Tracker:
         self._record_failure(job.step, exc)
 
     def _record_failure(self, step: int, exc: BaseException) -> None:
-        from mfa_engine.errors import MFAError
-
         text = str(exc) if isinstance(exc, MFAError) else f"{type(exc).__name__}: {exc}"
         with self._lock:
             self.failures.append((step, text))
@@ -275,10 +272,6 @@ def analyse_job(job: AnalysisJob) -> TrackResult:
     Returns:
         The step's :class:`TrackResult`.
     """
-    from mfa_engine.batch.store import ResultsStore
-    from mfa_engine.batch.summary import summarise_series
-    from mfa_engine.modes import get_mode
-
     t0 = time.perf_counter()
     opts, mode = job.options, job.options.mode
     config = opts.config()

@@ -262,7 +262,7 @@ def take_snapshot(source: StateDictCheckpoint,
     Args:
         source: The live weights.
         requests: ``(name, rows, cols)`` of a read plan
-            (:func:`mfa_engine.batch.prefetch.record_requests`).
+            (:func:`mfa_engine.checkpoints.prefetch.record_requests`).
 
     Returns:
         The snapshot: per tensor the block of the union of requested rows x columns.

@@ -11,9 +11,11 @@ training process's GIL.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 __all__ = ["BackgroundWorker", "ProcessWorker"]
@@ -187,14 +189,10 @@ class ProcessWorker:
             return self._outstanding == 0
 
     def _executor(self) -> Any:
-        from concurrent.futures import ProcessPoolExecutor
-
         if self._pool is not None and getattr(self._pool, "_broken", False):  # its process died
             self._pool.shutdown(wait=False)
             self._pool = None
         if self._pool is None:
-            import multiprocessing
-
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         return self._pool
 

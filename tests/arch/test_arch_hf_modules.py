@@ -19,10 +19,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from .._models import build_tiny_model  # noqa: E402
-
 from mfa_engine.arch import get_adapter  # noqa: E402
 from mfa_engine.checkpoints import open_checkpoint  # noqa: E402
+
+from .._models import build_tiny_model  # noqa: E402
 
 B, T = 2, 5
 CASES = {

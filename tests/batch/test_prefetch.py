@@ -7,10 +7,10 @@ from collections import Counter
 import numpy as np
 
 from mfa_engine.api import analyze_checkpoint
-from mfa_engine.batch import prefetch as pf
 from mfa_engine.batch.series import expand_series
 from mfa_engine.batch.tasks import Task, compute_task
 from mfa_engine.checkpoints import open_checkpoint
+from mfa_engine.checkpoints import prefetch as pf
 
 
 class CountingCheckpoint:
@@ -45,9 +45,9 @@ def test_each_tensor_is_read_once_for_all_seeds_and_modes(neox_series, monkeypat
         counting["ckpt"] = CountingCheckpoint(open_checkpoint(p, revision))
         return counting["ckpt"]
 
-    import mfa_engine.checkpoints as ck
+    import mfa_engine.batch.tasks as tasks_module
 
-    monkeypatch.setattr(ck, "open_checkpoint", open_counting)
+    monkeypatch.setattr(tasks_module, "open_checkpoint", open_counting)
     served = {}
     real = pf.prefetch_checkpoint
 
@@ -56,7 +56,7 @@ def test_each_tensor_is_read_once_for_all_seeds_and_modes(neox_series, monkeypat
         served["n_requests"] = len(requests)
         return served["reader"]
 
-    monkeypatch.setattr(pf, "prefetch_checkpoint", spy)
+    monkeypatch.setattr(tasks_module, "prefetch_checkpoint", spy)
     spec = expand_series([str(path)])[0]
     opts = {"paper": {"neurons_per_layer": 5}, "reference": {}}
     task = Task(0, spec, {"paper": [0, 1, 2], "reference": [0, 1, 3]}, opts, {"paper": "p", "reference": "r"})

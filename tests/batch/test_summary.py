@@ -47,7 +47,8 @@ def test_summary_contract_order_means_and_seed_filter():
     assert (doc["computed"], doc["skipped"], doc["mode"]) == (3, 2, "paper")
     assert [c["step"] for c in doc["checkpoints"]] == [0, 1000, None]
     c1 = doc["checkpoints"][1]
-    assert c1["samples"] == [{"seed": 0, "alpha0": 1.0, "width": 0.4}, {"seed": 1, "alpha0": 1.2, "width": 0.6}]
+    assert c1["samples"] == [{"seed": 0, "alpha0": 1.0, "width": 0.4, "flagged": False},
+                             {"seed": 1, "alpha0": 1.2, "width": 0.6, "flagged": False}]
     assert c1["alpha0"] == pytest.approx(1.1) and c1["alpha0_std"] == pytest.approx(0.1)
     assert c1["width"] == pytest.approx(0.5) and c1["width_std"] == pytest.approx(0.1)
     assert c1["emergence"] == pytest.approx((0.5 / 0.6) * math.log(1.6 / 1.1))

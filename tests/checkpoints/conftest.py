@@ -26,8 +26,12 @@ def hub_environment(monkeypatch: pytest.MonkeyPatch, home: Path, endpoint: str) 
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MFA_HUB_BACKOFF", "0.01")
     monkeypatch.setenv("MFA_HUB_RETRIES", "3")
-    # huggingface_hub reads these once at import; the engine passes endpoint and cache itself
+    # huggingface_hub reads these once at import; the engine reads them from its constants
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hf_constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(hf_constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(hf_constants, "HF_HOME", str(home))
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(home / "hub"))
     monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(home / "token"))
     monkeypatch.setattr(hf_constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"), raising=False)
 

@@ -30,10 +30,10 @@ import hashlib
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 from urllib.parse import unquote, urlparse
 
 __all__ = ["HubServer", "VirtualFile", "Fault", "virtual_safetensors", "virtual_gpt_neox"]

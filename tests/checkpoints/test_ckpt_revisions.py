@@ -67,16 +67,20 @@ def test_cache_root_plus_name_and_repo_id(series, monkeypatch: pytest.MonkeyPatc
     with open_checkpoint(hub / "EleutherAI" / "pythia-tiny", revision="step0") as ckpt:
         np.testing.assert_array_equal(ckpt.read(KEY), weights["step0"])
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    import huggingface_hub.constants as hf_constants  # the HF settings as huggingface_hub read them
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(hub))
     with open_checkpoint("EleutherAI/pythia-tiny", revision="step1000") as ckpt:
         assert ckpt.step == 1000
-    monkeypatch.delenv("HF_HUB_CACHE")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "nohome"))
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "nohome" / "hub"))
     with open_checkpoint("EleutherAI/pythia-tiny", cache_dir=hub) as ckpt:
         assert ckpt.commit == _commit("step1000")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # else a repo id not cached is read from the Hub
-    with pytest.raises(CheckpointError, match="does not exist.*HF_HUB_OFFLINE is set"):
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)  # else a repo id not cached is read from the Hub
+    with pytest.raises(CheckpointError) as err:
         open_checkpoint("EleutherAI/pythia-tiny")
+    msg = str(err.value)
+    assert msg.startswith("EleutherAI/pythia-tiny@main is not fully in the local HF cache (no snapshot of main in ")
+    assert "does not exist" not in msg and "HF_HUB_OFFLINE is set" in msg and "--download" in msg
 
 
 def test_no_main_ref(tiny_checkpoint, tmp_path: Path) -> None:

@@ -200,8 +200,10 @@ def test_token_required(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, neox: P
 
 def test_offline_mode_names_what_is_missing(hub: HubServer, neox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     publish(hub, neox)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(CheckpointError, match=r"EleutherAI/pythia-tiny@step0 is not fully in the local HF cache \(.*\) and HF_HUB_OFFLINE is set"):
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(CheckpointError, match=r"^EleutherAI/pythia-tiny@step0 is not fully in the local HF cache \(no snapshot of step0 in .*\) and HF_HUB_OFFLINE is set: unset HF_HUB_OFFLINE .*--download"):
         analyze_checkpoint(REPO, revision="step0", samples=1)
     assert hub.log == []
 

@@ -62,15 +62,15 @@ def test_cli_analyze_hub_and_cache_commands(hub: HubServer, neox: Path, tmp_path
     cache = tmp_path / "ranges"
     out = tmp_path / "hub.json"
     assert main(["analyze", REPO, "--revision", "step1000", "--samples", "1", "--neurons-per-layer", "6",
-                 "--cache-dir", str(cache), "--json", str(out), "--quiet"]) == 0
+                 "--range-cache", str(cache), "--json", str(out), "--quiet"]) == 0
     doc = json.loads(out.read_text())
     local = analyze_checkpoint(neox / "step1000", samples=1, **PAPER)
     assert doc["samples"] == local["samples"] and doc["bytes_read"] == hub.range_bytes
     assert "fetched" in capsys.readouterr().out
-    assert main(["cache", "info", "--cache-dir", str(cache)]) == 0
+    assert main(["cache", "info", "--range-cache", str(cache)]) == 0
     text = capsys.readouterr().out
     assert f"{REPO}: 1 commit(s)" in text
-    assert main(["cache", "clear", "--cache-dir", str(cache)]) == 0
+    assert main(["cache", "clear", "--range-cache", str(cache)]) == 0
     assert "cleared all repositories" in capsys.readouterr().out
     assert not any(cache.rglob("*.ranges"))
     assert main(["analyze", REPO, "--revision", "nope", "--samples", "1", "--quiet"]) == 2

@@ -222,4 +222,4 @@ def test_flagged_samples_are_named_and_fit_range_applies(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "flagged samples (1 of 2" in out and "seed 1 (q0_off_hull, low_r2)" in out
     assert main(["analyze", str(path), "--fit-range", "3"]) != 0
-    assert "fit_range must be two radii" in capsys.readouterr().err
+    assert "--fit-range must be two radii" in capsys.readouterr().err

@@ -155,7 +155,7 @@ def test_batch_null_model_summary_table_store_and_plots(neox_series, tmp_path, c
     store, out = tmp_path / "s", tmp_path / "sum.json"
     base = ["batch", str(neox_series / "step*"), "--samples", "3", "--neurons-per-layer", "8",
             "--store", str(store), "--quiet"]
-    assert main(base + ["--null", "shuffle", "--summary", str(out), "--plot", str(tmp_path / "p")]) == 0
+    assert main(base + ["--null", "shuffle", "--summary", str(out), "--plot-dir", str(tmp_path / "p")]) == 0
     doc = json.loads(out.read_text())
     assert doc["config"]["null"] == "shuffle"
     for c in doc["checkpoints"]:

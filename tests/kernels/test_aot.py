@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(aot.find_tool("cuobjdump") is None, reason="cuob
 def test_cli_check_compiles_every_kernel_without_spills() -> None:
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     res = subprocess.run(
-        [sys.executable, "-m", "mfa_engine", "kernels", "check", "--json"],
+        [sys.executable, "-m", "mfa_engine", "kernels", "check", "--json", "-"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     rows = json.loads(res.stdout)

@@ -12,7 +12,7 @@ def test_cuda_sources_are_packaged() -> None:
     for path, names in CUDA_SOURCES.items():
         text = cuda_source(path)
         for name in names:
-            assert f"void __launch_bounds__" in text and name in text
+            assert "void __launch_bounds__" in text and name in text
 
 
 @pytest.mark.gpu

@@ -124,7 +124,12 @@ def test_layered_step_large_radius_grid_and_float64() -> None:
 def test_api_triton_backend_matches_scipy(kind: str) -> None:
     from mfa_engine.paths import multi_source_counts, multi_source_distances
     from tests.paths.paths_graphs import (
-        layered_to_csr, oracle_counts, oracle_distances, radii_with_exact_lengths, random_csr, random_layered,
+        layered_to_csr,
+        oracle_counts,
+        oracle_distances,
+        radii_with_exact_lengths,
+        random_csr,
+        random_layered,
     )  # fmt: skip
 
     rng = np.random.default_rng(len(kind))
@@ -158,7 +163,13 @@ def test_dag_flagged_sources_fixed_on_the_device(monkeypatch: pytest.MonkeyPatch
     """Radii at exact path lengths flag sources; they are recomputed in float64 by the Triton
     kernel (the CPU paths must not be called), and the counts are exact."""
     from mfa_engine.paths import cpu, gpu, multi_source_counts
-    from tests.paths.paths_graphs import layered_to_csr, oracle_counts, oracle_distances, radii_with_exact_lengths, random_layered
+    from tests.paths.paths_graphs import (
+        layered_to_csr,
+        oracle_counts,
+        oracle_distances,
+        radii_with_exact_lengths,
+        random_layered,
+    )
 
     def no_cpu(*a, **k):
         raise AssertionError("a source was sent to the CPU path")

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from mfa_engine.batch.prefetch import RecordingCheckpoint
+from mfa_engine.checkpoints.prefetch import RecordingCheckpoint
 
 
 class PassThroughRecorder(RecordingCheckpoint):

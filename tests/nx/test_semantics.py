@@ -145,7 +145,7 @@ def test_integer_sums_below_2_53_still_run_in_the_backend() -> None:
 @pytest.mark.parametrize("kind", [np.float32, np.float64, np.float16, np.int64, np.int32, np.uint8])
 def test_numpy_scalar_weights_give_networkx_values_and_types(kind) -> None:
     g = _grid(6)
-    for u, v, d in g.edges(data=True):
+    for _u, _v, d in g.edges(data=True):
         d["weight"] = kind(round(d["weight"] * 3)) if np.issubdtype(kind, np.integer) else kind(d["weight"])
     ref = nx.single_source_dijkstra_path_length(g, 0)
     assert any(type(v) is not int and type(v) is not float for v in ref.values())
@@ -276,10 +276,10 @@ def test_engine_algorithms_still_take_numpy_weights() -> None:
 
     g = _grid(6)
     f32 = g.copy()
-    for u, v, d in f32.edges(data=True):
+    for _u, _v, d in f32.edges(data=True):
         d["weight"] = np.float32(d["weight"])
     plain = g.copy()
-    for u, v, d in plain.edges(data=True):
+    for _u, _v, d in plain.edges(data=True):
         d["weight"] = float(np.float32(d["weight"]))
     radii = [0.5, 1.0, 2.0, 4.0]
     assert mnx.ball_sizes(f32, sources=[0, 7], radii=radii) == mnx.ball_sizes(plain, sources=[0, 7], radii=radii)

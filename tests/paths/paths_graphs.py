@@ -41,7 +41,9 @@ def layered_to_csr(g: LG) -> sp.csr_array:
     r, c, v = [], [], []
     for l, b in enumerate(g.blocks):
         i, j = np.nonzero(np.isfinite(b))
-        r.append(i + off[l]); c.append(j + off[l + 1]); v.append(b[i, j])
+        r.append(i + off[l])
+        c.append(j + off[l + 1])
+        v.append(b[i, j])
     n = int(off[-1])
     if not r:
         return sp.csr_array((n, n))

@@ -22,7 +22,7 @@ def test_auto_is_cpu_without_a_device(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _fake_gpu(monkeypatch: pytest.MonkeyPatch, has_cupy: bool, name: str = "NVIDIA H100 80GB HBM3") -> None:
     monkeypatch.setattr(_device, "cuda_available", lambda: True)
-    monkeypatch.setattr(_device, "_triton_installed", lambda: True)
+    monkeypatch.setattr(_device, "_installed", lambda module: True)
     real_import = builtins.__import__
     fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(get_device_name=lambda i=0: name))
 

@@ -59,7 +59,7 @@ def test_analyze_graph_prepares_each_graph_once(monkeypatch):
     rng = np.random.default_rng(1)
     g = random_layered(rng, [12, 15, 10, 14], 0.9, "float")
     lg = LayeredGraph(g.layer_sizes, g.blocks)
-    spec = analyze_graph(lg, n_radii=8, min_reach=1, backend="cpu")
+    spec = analyze_graph(lg, n_radii=8, min_reach=1, backend="cpu", fit_window="full")
     assert spec.n_centres > 1
     assert calls == {"prepare": 1, "scan": 3}  # one preparation, each block scanned once
 

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from scipy.stats import linregress
 
-from .published_naive import naive_edges, naive_sample, published_arithmetic_tau
 from mfa_engine.reference import (
     REFERENCE_Q,
     analyze_reference,
@@ -24,6 +23,8 @@ from mfa_engine.reference import (
     reference_sample_indices,
     reference_spectrum,
 )
+
+from .published_naive import naive_edges, naive_sample, published_arithmetic_tau
 
 # ------------------------------------------------------------------------ naive version
 
@@ -239,9 +240,9 @@ def test_tiny_gpt_neox_via_open_checkpoint(tiny_neox):
 
 def test_fp16_checkpoint_upcasts_exactly(tiny_neox, tmp_path):
     """fp16 weights: distances are 1/|w| of the exact float64 value of each fp16 weight."""
-    from mfa_engine.checkpoints import open_checkpoint
-
     from transformers import GPTNeoXForCausalLM
+
+    from mfa_engine.checkpoints import open_checkpoint
 
     model = GPTNeoXForCausalLM.from_pretrained(tiny_neox).half()
     model.save_pretrained(tmp_path, safe_serialization=True)

@@ -50,7 +50,7 @@ def test_mask_torch_input_merge_and_thresholds():
 def test_errors():
     s = ActivationStats()
     with pytest.raises(ConfigError, match="no data"):
-        s.mean
+        _ = s.mean
     s.update(np.zeros((2, 3)))
     with pytest.raises(ConfigError, match="hidden size"):
         s.update(np.zeros((2, 4)))

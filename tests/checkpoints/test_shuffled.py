@@ -1,4 +1,4 @@
-"""Tests of mfa_engine.null_model: the shuffle null model read lazily from sampled entries."""
+"""Tests of mfa_engine.checkpoints.shuffled: the shuffle null model read lazily from sampled entries."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 
 from mfa_engine.arch import get_adapter
 from mfa_engine.checkpoints import open_checkpoint
+from mfa_engine.checkpoints.shuffled import ShuffledCheckpoint, check_null
 from mfa_engine.errors import ConfigError
 from mfa_engine.nin import build_nin
-from mfa_engine.null_model import ShuffledCheckpoint, check_null
 
 
 class _ArrayCheckpoint:
@@ -190,7 +190,7 @@ def test_plan_records_exactly_the_reads_of_a_null_run(tiny_checkpoint, mode) -> 
     from mfa_engine.modes import get_mode
     from mfa_engine.options import AnalysisOptions
 
-    from .modes.plan_check import planned_and_run
+    from ..modes.plan_check import planned_and_run
 
     path = tiny_checkpoint("gpt_neox", hidden=64, heads=4, n_layers=2)
     opts = AnalysisOptions(mode=mode, null="shuffle", neurons_per_layer=8 if mode == "paper" else 16,

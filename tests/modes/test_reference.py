@@ -6,8 +6,9 @@ import numpy as np
 
 from mfa_engine.checkpoints import open_checkpoint
 from mfa_engine.modes import get_mode
+from mfa_engine.modes import reference as mode
 from mfa_engine.options import AnalysisOptions
-from mfa_engine.reference import analyze_reference, mode
+from mfa_engine.reference import analyze_reference
 from mfa_engine.synthetic import write_gpt_neox_checkpoint
 
 from ..modes.plan_check import planned_and_run
