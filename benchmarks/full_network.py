@@ -22,7 +22,7 @@ Run: .venv/bin/python benchmarks/full_network.py [--sources N] [--repeat 3] [--b
 
 ``--case 2p8b [--blocks K] [--centres 1200]``: one centre-sampled sample of a Pythia-2.8B-shaped
 checkpoint (synthetic, fp16, written once to ``--ckpt-dir``), streamed level by level
-(:func:`mfa_engine.paths.stream.stream_counts` over :func:`~mfa_engine.paths.stream.iter_nin_blocks`)
+(:func:`mfa_engine.paths.stream.stream_counts` over :func:`mfa_engine.nin.iter_nin_blocks`)
 in a child process: its peak RSS (``VmHWM``), CPU time and relaxations per CPU-second.
 ``--blocks`` writes only the first K transformer blocks (the same level shapes; the streamed
 memory does not depend on the depth, the time is proportional to it).
@@ -159,16 +159,17 @@ import json, sys, time, numpy as np
 sys.path.insert(0, sys.argv[1])
 from mfa_engine.arch import get_adapter
 from mfa_engine.checkpoints import open_checkpoint
+from mfa_engine import nin as nin_mod
 from mfa_engine.paths import stream
 n_c = int(sys.argv[3])
 with open_checkpoint(sys.argv[2]) as ckpt:
     ad = get_adapter(ckpt.config)
-    sizes = stream.nin_level_sizes(ad)
+    sizes = nin_mod.nin_level_sizes(ad)
     n = int(sum(sizes))
     centres = np.sort(np.random.default_rng(0).choice(n - sizes[-1], n_c, replace=False))
     radii = np.geomspace(50.0, 2000.0, 64)
     t = time.process_time()
-    counts = stream.stream_counts(sizes, stream.iter_nin_blocks(ckpt, ad, structural_distance=50.0), centres, radii)
+    counts = stream.stream_counts(sizes, nin_mod.iter_nin_blocks(ckpt, ad, structural_distance=50.0), centres, radii)
     cpu = time.process_time() - t
 hwm = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
 print(json.dumps({"cpu": cpu, "sizes": sizes, "centres": centres.tolist(), "peak_rss_mb": hwm,

@@ -2,10 +2,10 @@
 
 A layered network (a NIN) is a chain of level blocks ``W_l [n_l, n_{l+1}]``. Distances from S
 sources need, at any time, only the distance panel of the current level and the next one, and
-the block between them: :func:`stream_counts` consumes an iterator of :class:`LevelBlock`
+the block between them: :func:`stream_counts` consumes an iterator of :class:`~mfa_engine.layered.LevelBlock`
 (exact float64 min-plus, the same additions as float64 Dijkstra, so counts are identical to
 SciPy's) and keeps at most one block and an ``S x (n_l + n_{l+1})`` panel in memory, never
-the whole network. :func:`iter_nin_blocks` yields the blocks of a checkpoint's NIN straight
+the whole network. :func:`mfa_engine.nin.iter_nin_blocks` yields the blocks of a checkpoint's NIN straight
 from the checkpoint reader (one ``edge_weights`` read per block), so a 2.8B-shaped full
 network (10 GB of float32 weights) needs a few hundred MB.
 
@@ -19,27 +19,13 @@ the tiles of :meth:`mfa_engine.paths.dag.DagLevels.tiles` (all-+inf tiles droppe
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["LevelBlock", "iter_layered_blocks", "iter_nin_blocks", "nin_level_sizes", "stream_counts"]
+from mfa_engine.layered import LevelBlock
 
-
-@dataclass
-class LevelBlock:
-    """One block of a layered network.
-
-    Attributes:
-        level: Source level l (the block joins level l to level l + 1).
-        weights: float64 [n_l, n_{l+1}] edge distances, +inf = no edge.
-        structural: The block is the structural QKV -> context block.
-    """
-
-    level: int
-    weights: np.ndarray
-    structural: bool = False
+__all__ = ["LevelBlock", "iter_layered_blocks", "stream_counts"]
 
 
 def iter_layered_blocks(g: Any) -> Iterator[LevelBlock]:
@@ -47,46 +33,6 @@ def iter_layered_blocks(g: Any) -> Iterator[LevelBlock]:
     structural = list(getattr(g, "structural", None) or [False] * len(g.blocks))
     for lv, b in enumerate(g.blocks):
         yield LevelBlock(lv, np.asarray(b, np.float64), bool(structural[lv]))
-
-
-def nin_level_sizes(adapter: Any) -> list[int]:
-    """Level sizes of the full NIN of a model (every neuron of every node layer)."""
-    from mfa_engine.nin import LAYER_KINDS
-
-    sizes = adapter.layer_sizes()
-    return [sizes[k] for _ in range(adapter.n_blocks) for k in LAYER_KINDS] + [sizes["x"]]
-
-
-def iter_nin_blocks(ckpt: Any, adapter: Any, *, eps: float = 0.0, structural_distance: float = 1.0) -> Iterator[LevelBlock]:
-    """The blocks of a checkpoint's full NIN, read one at a time from the checkpoint.
-
-    The same distances as :func:`mfa_engine.nin.build_nin` with ``neurons_per_layer="all"``
-    and ``structural_scale="absolute"`` (a median-scaled structural distance needs every
-    weight first: compute it beforehand, e.g. from a sampled network, and pass it here).
-
-    Args:
-        ckpt: Open checkpoint. adapter: Its architecture adapter.
-        eps: Weights with ``|w| <= eps`` have no edge.
-        structural_distance: Distance of the structural edges.
-    """
-    from mfa_engine.nin import EDGE_KINDS, LAYER_KINDS, _distances
-
-    sizes = adapter.layer_sizes()
-    level = 0
-    for b in range(adapter.n_blocks):
-        for i, kind in enumerate(LAYER_KINDS):
-            nxt = LAYER_KINDS[(i + 1) % len(LAYER_KINDS)]
-            src = np.arange(sizes[kind], dtype=np.int64)
-            dst = np.arange(sizes[nxt], dtype=np.int64)
-            edge = EDGE_KINDS[i]
-            if edge == "qkv_ctx":
-                mask = np.asarray(adapter.structural_mask(src, dst), dtype=bool)
-                w = np.where(mask, float(structural_distance), np.inf)
-                yield LevelBlock(level, np.ascontiguousarray(w, np.float64), True)
-            else:
-                wt = np.asarray(adapter.edge_weights(ckpt, b, edge, src, dst))
-                yield LevelBlock(level, np.ascontiguousarray(_distances(wt, eps), np.float64), False)
-            level += 1
 
 
 def _rectangles(w: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -110,7 +56,7 @@ def stream_counts(
 
     Args:
         sizes: Level sizes ``[n_0, ..., n_L]``.
-        blocks: The L blocks in level order (e.g. :func:`iter_nin_blocks`); each is used once
+        blocks: The L blocks in level order (e.g. :func:`mfa_engine.nin.iter_nin_blocks`); each is used once
             and may be dropped by the caller's iterator afterwards.
         sources: int64 [S] node ids in level order (``sum(sizes[:l]) + i``).
         radii: float64 [R] radius grid (any order).

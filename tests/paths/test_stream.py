@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
+from mfa_engine import nin as nin_mod
 from mfa_engine.layered import LayeredGraph
 from mfa_engine.paths import stream
 
@@ -47,13 +48,13 @@ def test_nin_blocks_from_the_checkpoint_match_build_nin(tmp_path) -> None:
     with open_checkpoint(path) as ckpt:
         ad = get_adapter(ckpt.config)
         g = build_nin(ckpt, ad, neurons_per_layer="all", structural_distance=3.0)
-        blocks = list(stream.iter_nin_blocks(ckpt, ad, structural_distance=3.0))
-        assert stream.nin_level_sizes(ad) == list(g.layer_sizes)
+        blocks = list(nin_mod.iter_nin_blocks(ckpt, ad, structural_distance=3.0))
+        assert nin_mod.nin_level_sizes(ad) == list(g.layer_sizes)
         assert [b.structural for b in blocks] == list(g.structural)
         for b, ref in zip(blocks, g.blocks):
             np.testing.assert_array_equal(b.weights, ref)
         src = np.arange(0, g.n_nodes, 7)
         d = csgraph.dijkstra(sp.csr_array(g.to_csr()), indices=src)
         radii = np.quantile(d[np.isfinite(d)], np.linspace(0, 1, 17))
-        got = stream.stream_counts(g.layer_sizes, stream.iter_nin_blocks(ckpt, ad, structural_distance=3.0), src, radii)
+        got = stream.stream_counts(g.layer_sizes, nin_mod.iter_nin_blocks(ckpt, ad, structural_distance=3.0), src, radii)
     np.testing.assert_array_equal(got, _oracle(g, src, radii))
