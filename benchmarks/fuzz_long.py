@@ -1,8 +1,9 @@
 """Long run of the fuzz/property harness (tests/fuzz/) with a large example budget.
 
 Properties: CSR graphs, safetensors files, the results store, the CLI, NetworkX graphs with
-hostile weight kinds and cutoffs against NetworkX itself (``nx``), and config.json structure
-(``config``).
+hostile weight kinds and cutoffs against NetworkX itself (``nx``), config.json structure
+(``config``), store keys under moving Hub commits and changing local files (``identity``) and
+the numeric MFA_*/HF_* settings (``settings``).
 
 The pytest suite runs a fast, derandomised slice of the same properties (a few dozen examples
 each); this script runs them with ``MFA_FUZZ_EXAMPLES`` examples per property (default 300)
