@@ -6,7 +6,8 @@ __all__ = ["numba_threads"]
 
 
 def numba_threads() -> int:
-    """Number of numba worker threads."""
-    import numba  # light-import rule: numba only when a CPU kernel is about to run
+    """Number of numba worker threads, after applying ``MFA_THREADS`` / the ``threads`` option
+    (:func:`mfa_engine.threads.apply`; numba is imported only when a CPU kernel is about to run)."""
+    from mfa_engine import threads
 
-    return int(numba.get_num_threads())
+    return threads.apply()
