@@ -12,9 +12,12 @@ that touches only each ball.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import scipy.sparse as sp
 
+from mfa_engine.paths.csr_kernel_graph import kernel_graph
 from mfa_engine.paths.dag import DagLevels
 from mfa_engine.paths.threads import numba_threads
 
@@ -32,7 +35,6 @@ def intmin_enabled() -> bool:
     """Whether the float32 min-plus takes its minima on the bit patterns (integer pipes):
     on unless ``MFA_MINPLUS_INTMIN=0``. Exact for non-negative distances and +inf; numba
     compiles for the host CPU at run time, so the widest vector ISA the host has is used."""
-    import os
 
     return os.environ.get("MFA_MINPLUS_INTMIN", "1") != "0"
 #: Above this many bytes of float64 blocks, flagged sources are recomputed one block at a time.
@@ -297,7 +299,6 @@ def csr_histogram(
         (hist int64 [S, R + 1], dist float32 [S, N] or None).
     """
     from mfa_engine.kernels import cpu_sssp
-    from mfa_engine.paths.csr_kernel_graph import kernel_graph
 
     s_n, n = sources.shape[0], m.shape[0]
     hist = np.zeros((s_n, radii_sorted.shape[0] + 1), np.int64)

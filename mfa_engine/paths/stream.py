@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from mfa_engine.layered import LevelBlock
+from mfa_engine.paths.dag import SPARSE_SHARE, SPARSE_TILE
 
 __all__ = ["LevelBlock", "iter_layered_blocks", "stream_counts"]
 
@@ -38,8 +39,6 @@ def iter_layered_blocks(g: Any) -> Iterator[LevelBlock]:
 def _rectangles(w: np.ndarray) -> list[tuple[int, int, int, int]]:
     """(r0, nr, c0, nc) rectangles covering every finite entry: the whole block, or for a
     sparse block its non-empty :data:`~mfa_engine.paths.dag.SPARSE_TILE` tiles."""
-    from mfa_engine.paths.dag import SPARSE_SHARE, SPARSE_TILE
-
     na, nb = w.shape
     fin = np.isfinite(w)
     if na * nb == 0 or fin.mean() > SPARSE_SHARE:
