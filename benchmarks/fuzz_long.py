@@ -2,8 +2,10 @@
 
 Properties: CSR graphs, safetensors files, the results store, the CLI, NetworkX graphs with
 hostile weight kinds and cutoffs against NetworkX itself (``nx``), config.json structure
-(``config``), and range cache tampering (``cache``, ``cache-open``: truncate, flip, symbolic links
-in place of mirrors, logs and repository folders, removal and eviction under an open reader).
+(``config``), store keys under moving Hub commits and changing local files (``identity``),
+the numeric MFA_*/HF_* settings (``settings``), and range cache tampering (``cache``,
+``cache-open``: truncate, flip, symbolic links in place of mirrors, logs and repository folders,
+removal and eviction under an open reader).
 
 The pytest suite runs a fast, derandomised slice of the same properties (a few dozen examples
 each); this script runs them with ``MFA_FUZZ_EXAMPLES`` examples per property (default 300)

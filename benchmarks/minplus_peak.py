@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-__all__ = ["measured_peak", "instruction_mix", "nominal_clock_hz"]
+__all__ = ["instruction_mix", "measured_peak", "nominal_clock_hz", "widest_isa"]
 
 _SRC = Path(__file__).resolve().parent / "minplus_peak.c"
 
@@ -41,17 +41,27 @@ def _binary() -> str:
     return out
 
 
-def measured_peak(runs: int = 3, threads: int | None = None) -> float:
+def widest_isa() -> str:
+    """The widest vector ISA of this CPU the peak loop has a variant for, probed at run time
+    (``__builtin_cpu_supports``): ``"avx512"`` or ``"avx2"``."""
+    return subprocess.run([_binary(), "isa"], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def measured_peak(runs: int = 3, threads: int | None = None, kind: str = "float", isa: str = "auto") -> float:
     """Best total relaxations/s of the register-only add/min loop on all cores at once.
 
     Args:
         runs: Independent runs (each already the best of 5 timings per thread); the maximum is
             returned, since other jobs on a shared machine only lower it.
         threads: Threads (default: ``os.cpu_count()``).
+        kind: ``"float"`` (``vaddps`` + ``vminps``) or ``"int"`` (``vaddps`` + ``vpminud``, the
+            minimum on the bit patterns of non-negative floats, in the integer pipes).
+        isa: ``"avx2"`` (256-bit), ``"avx512"`` (512-bit) or ``"auto"`` (:func:`widest_isa`).
     """
     n = threads or os.cpu_count() or 1
-    return max(float(subprocess.run([_binary(), "relax", str(n)], check=True, capture_output=True,
-                                    text=True).stdout) for _ in range(runs))  # fmt: skip
+    isa = widest_isa() if isa == "auto" else isa
+    cmd = [_binary(), "relax", str(n), kind, isa]
+    return max(float(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout) for _ in range(runs))
 
 
 def instruction_mix() -> dict[str, float]:
@@ -75,10 +85,11 @@ def main() -> None:
     if args.mix:
         for name, rate in instruction_mix().items():
             print(f"{name:<8} {rate:6.2f} vector ops/ns per core")
-    one, peak = measured_peak(threads=1), measured_peak()
-    print(f"one core: {one:.3e} relax/s ({one / 8e9:.2f} add+min vector pairs/ns)")
-    print(f"fp32 min-plus peak, all {os.cpu_count()} cores: {peak:.3e} relax/s "
-          f"(nominal clock {nominal_clock_hz() / 1e9:.2f} GHz)")
+    isa = widest_isa()
+    for kind in ("float", "int"):
+        one, peak = measured_peak(threads=1, kind=kind), measured_peak(kind=kind)
+        print(f"{kind} min, {isa}, one core: {one:.3e} relax/s; all {os.cpu_count()} cores: {peak:.3e} relax/s")
+    print(f"nominal clock {nominal_clock_hz() / 1e9:.2f} GHz")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mfa_engine.threads import configure_wait_policy as _configure_wait_policy
+
+_configure_wait_policy()  # idle OpenMP workers sleep (before any runtime starts); see threads.py
+
 __version__ = "0.1.0"
 
 __all__ = [

@@ -25,6 +25,7 @@ from mfa_engine.errors import ConfigError
 from mfa_engine.modes import get_mode
 from mfa_engine.options import AnalysisOptions
 from mfa_engine.summary import bytes_total, summarise
+from mfa_engine.threads import limited
 
 __all__ = ["analyze_checkpoint", "as_options", "resolved_options", "fetch_read_plan", "document_config"]
 
@@ -126,7 +127,8 @@ def analyze_checkpoint(
         # opened here: count the headers too; else only what this call fetches
         read_before = int(getattr(ckpt, "bytes_read", 0) or 0) if given else 0
         fetch_read_plan(ckpt, opts, progress)
-        records, q = mode.run(ckpt, opts.seeds, opts, on_sample, progress=progress)
+        with limited(opts.threads):  # the ``threads`` option (0: MFA_THREADS or every core)
+            records, q = mode.run(ckpt, opts.seeds, opts, on_sample, progress=progress)
         head = {"engine_version": __version__, "checkpoint": str(ckpt.path),
                 "model_type": ckpt.model_type, "mode": opts.mode, "config": config,
                 "bytes_read": int(getattr(ckpt, "bytes_read", 0) or 0) - read_before,

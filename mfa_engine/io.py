@@ -21,12 +21,17 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from mfa_engine.errors import OutputError
 
-__all__ = ["atomic_write_text", "atomic_write_json", "write_bytes", "current_umask", "check_output_path"]
+__all__ = ["atomic_write_text", "atomic_write_json", "write_bytes", "current_umask", "check_output_path",
+           "input_files", "check_no_alias"]
+
+#: Files walked under one input folder when collecting what outputs must not alias.
+MAX_INPUT_FILES = 100_000
 
 
 def current_umask() -> int:
@@ -163,3 +168,72 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def atomic_write_json(path: str | Path, doc: Any) -> Path:
     """Write ``doc`` as indented JSON following the module's rules (see :func:`write_bytes`)."""
     return atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
+
+
+def input_files(path: str | Path, limit: int = MAX_INPUT_FILES) -> list[Path]:
+    """The files an input path stands for: the file itself, or every file under a folder
+    (symlinks kept as given; :func:`check_no_alias` resolves them). A missing path gives none.
+
+    Args:
+        path: An input file or folder (a checkpoint directory, an HF cache repository).
+        limit: Stop after this many files (a folder that large is not a checkpoint).
+    """
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        return [p] if os.path.lexists(p) else []
+    found: list[Path] = []
+    for root, dirs, files in os.walk(p):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            found.append(Path(root) / name)
+            if len(found) >= limit:
+                return found
+    return found
+
+
+def _identity(path: Path) -> tuple[str, tuple[int, int] | None, bool]:
+    """(resolved path, (device, inode) when it exists, whether it is a regular file or missing)."""
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+    except OSError:
+        return real, None, True
+    return real, (st.st_dev, st.st_ino), stat.S_ISREG(st.st_mode)
+
+
+def check_no_alias(outputs: Sequence[tuple[str, str | Path]],
+                   inputs: Iterable[tuple[str, str | Path]] = ()) -> None:
+    """Refuse, before any work, an output that is one of the command's inputs or another output.
+
+    Paths are compared resolved (symlinks followed) and, for existing files, by device and
+    inode (hard links). Outputs that are character devices or FIFOs (``/dev/null``) may repeat.
+
+    Args:
+        outputs: ``(name, path)`` per output file; ``name`` is how the message names it
+            (``"--json"``).
+        inputs: ``(what, path)`` per file the command reads or keeps (checkpoint files, the
+            results store); ``what`` describes it (``"a file of checkpoint CK"``).
+
+    Raises:
+        OutputError: The first clash found, naming both sides.
+    """
+    seen: dict[Any, tuple[str, str]] = {}
+    for what, path in inputs:
+        real, ident, _ = _identity(Path(path))
+        for key in (real, ident):
+            if key is not None:
+                seen.setdefault(key, ("in", f"{what} ({path})"))
+    for name, path in outputs:
+        real, ident, regular = _identity(Path(path))
+        if not regular:  # a device or FIFO: written into, never replaced
+            continue
+        for key in (real, ident):
+            if key is None or key not in seen:
+                continue
+            kind, other = seen[key]
+            if kind == "in":
+                raise OutputError(f"{name} {path} is {other}; writing it would destroy an input; "
+                                  "choose another output path")
+            raise OutputError(f"{name} {path} and {other} name the same file; choose distinct output paths")
+        for key in (real, ident):
+            if key is not None:
+                seen.setdefault(key, ("out", f"{name} {path}"))

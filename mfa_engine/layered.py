@@ -20,7 +20,7 @@ from mfa_engine.errors import ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     import scipy.sparse
 
-__all__ = ["LayeredGraph"]
+__all__ = ["LayeredGraph", "LevelBlock"]
 
 
 @dataclass
@@ -116,3 +116,18 @@ class LayeredGraph:
         out = sp.csr_array((v, (r, c)), shape=(n, n))
         out.sort_indices()
         return out
+
+
+@dataclass
+class LevelBlock:
+    """One block of a layered network.
+
+    Attributes:
+        level: Source level l (the block joins level l to level l + 1).
+        weights: float64 [n_l, n_{l+1}] edge distances, +inf = no edge.
+        structural: The block is the structural QKV -> context block.
+    """
+
+    level: int
+    weights: np.ndarray
+    structural: bool = False

@@ -7,10 +7,16 @@ with a one-line :class:`~mfa_engine.errors.ConfigError` naming the option.
 
 from __future__ import annotations
 
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from mfa_engine.errors import ConfigError
 
-__all__ = ["MAX_SAMPLES", "MAX_Q_VALUES", "MAX_N_RADII", "check_q_count", "RESULT_MEMORY_BUDGET",
-           "RESULT_JSON_BUDGET", "estimate_run", "check_run_budget"]
+__all__ = ["MAX_SAMPLES", "MAX_Q_VALUES", "MAX_N_RADII", "check_q_count", "Setting", "SETTINGS",
+           "setting", "check_settings", "RESULT_MEMORY_BUDGET", "RESULT_JSON_BUDGET", "estimate_run",
+           "check_run_budget"]
 
 #: Samples per checkpoint (each is a full analysis; the records are kept in memory).
 MAX_SAMPLES = 10_000
@@ -29,6 +35,83 @@ def check_q_count(n: int, what: str = "q grid") -> int:
     if n > MAX_Q_VALUES:
         raise ConfigError(f"{what} has {n} values, above the limit of {MAX_Q_VALUES}")
     return n
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One numeric environment setting: its kind, bounds (inclusive) and default."""
+
+    name: str
+    kind: type
+    low: float
+    high: float
+    default: float
+    unit: str = ""
+
+    def parse(self, text: str | None) -> float:
+        """The value of ``text`` (the default when unset or blank).
+
+        Raises:
+            ConfigError: Not a number of the setting's kind, or outside its bounds (one line
+                naming the setting).
+        """
+        if text is None or not text.strip():
+            return self.default
+        what = "an integer" if self.kind is int else "a number"
+        expected = f"expected {what}{' ' + self.unit if self.unit else ''} in {_plain(self.low)}..{_plain(self.high)}"
+        try:
+            value = float(text.strip().replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"environment variable {self.name}={text!r}: {expected}") from None
+        if not math.isfinite(value) or not self.low <= value <= self.high or (
+                self.kind is int and value != int(value)):
+            raise ConfigError(f"environment variable {self.name}={text!r}: {expected}")
+        if self.kind is int:  # exact for integers written out in full (beyond float precision)
+            stripped = text.strip().replace("_", "")
+            return int(stripped) if stripped.lstrip("+-").isdigit() else int(value)
+        return value
+
+
+def _plain(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+#: Every numeric ``MFA_*`` and ``HF_*`` setting the engine reads, with its bounds and default
+#: (huggingface_hub reads the ``HF_HUB_*_TIMEOUT`` ones with a bare ``int()`` at import).
+SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    Setting("MFA_PREFETCH_BYTES", int, 0, 2**50, 512 << 20, "of bytes"),
+    Setting("MFA_HUB_GAP", int, 0, 1 << 30, 4 << 10, "of bytes"),
+    Setting("MFA_HUB_WORKERS", int, 1, 256, 8),
+    Setting("MFA_HUB_RETRIES", int, 1, 100, 5),
+    Setting("MFA_HUB_BACKOFF", float, 0.0, 60.0, 0.5, "of seconds"),
+    Setting("MFA_RANGE_CACHE_LIMIT", int, 0, 2**62, 50 * 10**9, "of bytes"),
+    Setting("MFA_HUB_FILE_DEADLINE", float, 0.001, 10**7, 3600.0, "of seconds"),
+    Setting("MFA_HUB_DEADLINE", float, 0.001, 10**7, 14400.0, "of seconds"),
+    Setting("MFA_HUB_STALL", float, 0.001, 86_400, 60.0, "of seconds"),
+    Setting("MFA_HUB_STALL_BYTES", int, 1, 1 << 30, 16384, "of bytes"),
+    Setting("HF_HUB_ETAG_TIMEOUT", int, 0, 86_400, 10, "of seconds"),
+    Setting("HF_HUB_DOWNLOAD_TIMEOUT", int, 0, 86_400, 10, "of seconds"),
+)}
+
+
+def setting(name: str, environ: Mapping[str, str] | None = None) -> float:
+    """The checked value of the numeric setting ``name`` (:data:`SETTINGS`) from the environment.
+
+    Raises:
+        ConfigError: The value is not a number of the setting's kind or is out of its bounds.
+    """
+    env = os.environ if environ is None else environ
+    return SETTINGS[name].parse(env.get(name))
+
+
+def check_settings(environ: Mapping[str, str] | None = None) -> None:
+    """Check every numeric setting of :data:`SETTINGS` that is set (the CLI does so first).
+
+    Raises:
+        ConfigError: The first setting that is malformed or out of bounds, named.
+    """
+    for name in SETTINGS:
+        setting(name, environ)
 
 
 #: Memory the kept sample records of one run may take (bytes): each sample keeps ``tau``,

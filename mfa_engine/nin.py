@@ -11,16 +11,16 @@ network is a layered DAG, stored as one dense distance block per pair of consecu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from mfa_engine.errors import ConfigError
-from mfa_engine.layered import LayeredGraph
+from mfa_engine.layered import LayeredGraph, LevelBlock
 from mfa_engine.options import check_option
 
-__all__ = ["LayeredGraph", "build_nin", "sample_neurons", "LAYER_KINDS", "EDGE_KINDS"]
+__all__ = ["LayeredGraph", "build_nin", "sample_neurons", "LAYER_KINDS", "EDGE_KINDS", "iter_nin_blocks", "nin_level_sizes"]
 
 #: Node-layer kinds of one block, in order (the final model output is one more "x" layer).
 LAYER_KINDS: tuple[str, ...] = ("x", "qkv", "ctx", "attn_out", "mlp")
@@ -163,3 +163,39 @@ def _structural_value(blocks: list[Any], value: float, scale: str) -> float:
             "(every weight is <= eps); use structural_scale='absolute'"
         )
     return value * float(np.median(d))
+
+
+def nin_level_sizes(adapter: Any) -> list[int]:
+    """Level sizes of the full NIN of a model (every neuron of every node layer)."""
+    sizes = adapter.layer_sizes()
+    return [sizes[k] for _ in range(adapter.n_blocks) for k in LAYER_KINDS] + [sizes["x"]]
+
+
+def iter_nin_blocks(ckpt: Any, adapter: Any, *, eps: float = 0.0, structural_distance: float = 1.0) -> Iterator[LevelBlock]:
+    """The blocks of a checkpoint's full NIN, read one at a time from the checkpoint.
+
+    The same distances as :func:`mfa_engine.nin.build_nin` with ``neurons_per_layer="all"``
+    and ``structural_scale="absolute"`` (a median-scaled structural distance needs every
+    weight first: compute it beforehand, e.g. from a sampled network, and pass it here).
+
+    Args:
+        ckpt: Open checkpoint. adapter: Its architecture adapter.
+        eps: Weights with ``|w| <= eps`` have no edge.
+        structural_distance: Distance of the structural edges.
+    """
+    sizes = adapter.layer_sizes()
+    level = 0
+    for b in range(adapter.n_blocks):
+        for i, kind in enumerate(LAYER_KINDS):
+            nxt = LAYER_KINDS[(i + 1) % len(LAYER_KINDS)]
+            src = np.arange(sizes[kind], dtype=np.int64)
+            dst = np.arange(sizes[nxt], dtype=np.int64)
+            edge = EDGE_KINDS[i]
+            if edge == "qkv_ctx":
+                mask = np.asarray(adapter.structural_mask(src, dst), dtype=bool)
+                w = np.where(mask, float(structural_distance), np.inf)
+                yield LevelBlock(level, np.ascontiguousarray(w, np.float64), True)
+            else:
+                wt = np.asarray(adapter.edge_weights(ckpt, b, edge, src, dst))
+                yield LevelBlock(level, np.ascontiguousarray(_distances(wt, eps), np.float64), False)
+            level += 1

@@ -232,6 +232,8 @@ class AnalysisOptions:
     structural_distance: float = option(1.0, _positive, group="sampling", metavar="D", affects=PAPER,
                                         help="distance of the structural QKV -> context edges (paper mode: a factor, see structural_scale)")
     backend: str = option("auto", _choice(_BACKENDS), group="execution", affects=(), choices=_BACKENDS, help="paths backend")
+    threads: int = option(0, lambda n, v: _integer(n, v, 0, 4096), group="execution", affects=(),
+                          help="CPU kernel threads (0: MFA_THREADS, else every core)")
     structural_scale: str = option("median", _choice(("median", "absolute")), group="sampling", affects=PAPER,
                                    choices=("median", "absolute"),
                                    help="paper mode: structural_distance is a factor of the sample's median "

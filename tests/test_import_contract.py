@@ -25,6 +25,7 @@ PACKAGE = ROOT / "mfa_engine"
 
 #: The layers of the top-level units, lowest first. A new module or subpackage goes here.
 LAYERS: list[set[str]] = [
+    {"threads"},  # imported by mfa_engine/__init__ (the OpenMP wait policy is set at import)
     {"mfa_engine", "errors", "progress", "sass", "synthetic"},
     {"limits", "io", "_device", "layered", "arch"},
     {"kernels", "analysis"},

@@ -22,7 +22,7 @@ ALTERNATIVE = {
     "directed": False, "eps": 0.01, "structural_distance": 2.0, "backend": "cpu",
     "structural_scale": "absolute", "radius_lower": "min", "fit_window": "full",
     "fit_range": (1.0, 2.0), "window_min_span": 0.5, "null": "shuffle",
-    "range_cache": "/tmp/ranges", "download": True,
+    "range_cache": "/tmp/ranges", "download": True, "threads": 2,
 }
 
 

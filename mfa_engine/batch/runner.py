@@ -8,20 +8,21 @@ finish, so a killed run loses at most the samples in flight and a re-run compute
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mfa_engine import __version__
 from mfa_engine.batch.executors import InlineExecutor
+from mfa_engine.batch.identity import local_fingerprint, pin_commit
 from mfa_engine.batch.progress import BatchProgress
 from mfa_engine.batch.series import CheckpointSpec, expand_series
 from mfa_engine.batch.store import ResultsStore
 from mfa_engine.batch.summary import summarise_series
 from mfa_engine.batch.tasks import Task, TaskResult
 from mfa_engine.checkpoint_analysis import as_options
-from mfa_engine.errors import ConfigError
+from mfa_engine.errors import ConfigError, MFAError
 from mfa_engine.options import MODES
 
 __all__ = ["BatchReport", "run_batch", "plan_tasks", "mode_config", "MODES"]
@@ -98,10 +99,39 @@ class BatchReport:
         return not self.failed
 
 
+def _identify(series: list[CheckpointSpec], store: ResultsStore) -> tuple[list[CheckpointSpec], dict[int, str]]:
+    """Pin repo-id checkpoints to their commit and check local fingerprints against the store.
+
+    Returns:
+        The series (repo ids pinned) and ``{position: error}`` for the checkpoints refused: the
+        Hub could not name the commit, or a local checkpoint changed since its rows were stored.
+    """
+    out, errors = [], {}
+    for i, spec in enumerate(series):
+        try:
+            spec = pin_commit(spec)
+        except MFAError as exc:
+            errors[i] = str(exc)
+        out.append(spec)
+        if i in errors:
+            continue
+        fp = local_fingerprint(spec)
+        if fp is None:
+            continue
+        old = store.identity(spec.key, spec.step)
+        if old is not None and old != fp and store.has_rows(spec.key, spec.step):
+            errors[i] = (f"checkpoint {spec.key} changed since its {store.has_rows(spec.key, spec.step)} "
+                         "stored samples were computed (size, mtime or header of its files differ); "
+                         "its results were not reused: use a new --store, or restore the files")
+        elif old != fp:
+            store.set_identity(spec.key, spec.step, fp)
+    return out, errors
+
+
 def plan_tasks(series: Sequence[CheckpointSpec], store: ResultsStore, seeds: Sequence[int],
                options: dict[str, Any], hashes: dict[str, str],
-               engine_version: str = "") -> tuple[list[Task], int]:
-    """Tasks for the samples not yet stored.
+               engine_version: str = "", exclude: Collection[int] = ()) -> tuple[list[Task], int]:
+    """Tasks for the samples not yet stored (checkpoints at the positions ``exclude`` left out).
 
     Returns:
         ``(tasks, skipped)``: one task per checkpoint with missing samples, and the number of
@@ -109,6 +139,8 @@ def plan_tasks(series: Sequence[CheckpointSpec], store: ResultsStore, seeds: Seq
     """
     tasks, skipped = [], 0
     for i, spec in enumerate(series):
+        if i in exclude:
+            continue
         missing: dict[str, list[int]] = {}
         for mode in options:
             done = store.done_seeds(spec.key, spec.step, mode, hashes[mode])
@@ -166,8 +198,11 @@ def run_batch(
         configs = {m: o.config() for m, o in options.items()}
         hashes = {m: st.ensure_config(m, configs[m], force=force, engine_version=__version__)
                   for m in options}
-        tasks, skipped = plan_tasks(series, st, seeds, options, hashes, __version__)
+        series, refused = _identify(series, st)
+        tasks, skipped = plan_tasks(series, st, seeds, options, hashes, __version__, exclude=refused)
         report = BatchReport(series, skipped=skipped)
+        report.failed += [{"checkpoint": series[i].key, "step": series[i].step, "error": e}
+                          for i, e in refused.items()]
         stored = {t.index: 0 for t in tasks}
         index_of = {t.spec.key: t.index for t in tasks}
         prog = BatchProgress(tasks, bars=progress, log=log)

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mfa_engine.batch.store import MAX_STEP
 from mfa_engine.checkpoints.hub import hub_branches, is_repo_id, offline
 from mfa_engine.checkpoints.locate import cache_repo_for, parse_step, read_refs
 from mfa_engine.errors import ConfigError
@@ -47,6 +48,11 @@ class CheckpointSpec:
     revision: str | None
     step: int | None
     key: str
+
+    def __post_init__(self) -> None:
+        if self.step is not None and not 0 <= self.step <= MAX_STEP:
+            raise ConfigError(f"checkpoint {self.key}: step {self.step} is too large for the results "
+                              f"store (at most {MAX_STEP})")
 
     @property
     def label(self) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 from mfa_engine.errors import StoreError, plain
 from mfa_engine.io import atomic_write_json, atomic_write_text
 
-__all__ = ["ResultsStore", "config_hash", "STORE_FILE", "NO_STEP"]
+__all__ = ["ResultsStore", "config_hash", "STORE_FILE", "NO_STEP", "MAX_STEP"]
 
 STORE_FILE = "results.sqlite"
 #: Value of ``step`` for checkpoints whose step is unknown (NULL would defeat UNIQUE).
@@ -60,6 +60,12 @@ CREATE TABLE IF NOT EXISTS results (
     created REAL,
     UNIQUE (checkpoint, step, mode, seed, config_hash)
 );
+CREATE TABLE IF NOT EXISTS checkpoint_identity (
+    checkpoint TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    identity TEXT NOT NULL,
+    PRIMARY KEY (checkpoint, step)
+);
 CREATE TABLE IF NOT EXISTS checkpoint_reads (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     checkpoint TEXT NOT NULL,
@@ -72,6 +78,20 @@ CREATE TABLE IF NOT EXISTS checkpoint_reads (
 
 _CSV_FIELDS = ("checkpoint", "step", "mode", "seed", "config_hash", "alpha0", "width",
                "n_centres", "r2_min", "engine_version")
+
+
+#: Largest step SQLite stores (a signed 64-bit integer).
+MAX_STEP = 2**63 - 1
+
+
+def _step(step: int | None) -> int:
+    """A step as stored (``NO_STEP`` for None); a step SQLite cannot hold is a StoreError."""
+    if step is None:
+        return NO_STEP
+    step = int(step)
+    if not 0 <= step <= MAX_STEP:
+        raise StoreError(f"step {step} does not fit the results store (0..{MAX_STEP})")
+    return step
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -264,7 +284,7 @@ class ResultsStore:
             self._conn.execute(
                 "INSERT INTO checkpoint_reads (checkpoint, step, bytes_read, bytes_total, created) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (checkpoint, NO_STEP if step is None else int(step), int(bytes_read),
+                (checkpoint, _step(step), int(bytes_read),
                  int(bytes_total), time.time()),
             )
 
@@ -275,12 +295,33 @@ class ResultsStore:
         return [{"checkpoint": c, "step": None if s == NO_STEP else s, "bytes_read": r,
                  "bytes_total": t} for c, s, r, t in cur]
 
+    # ------------------------------------------------------------------ content identity
+    def identity(self, checkpoint: str, step: int | None) -> str | None:
+        """The recorded content fingerprint of a local checkpoint (None: none recorded)."""
+        rows = self._query("SELECT identity FROM checkpoint_identity WHERE checkpoint = ? AND step = ?",
+                           (checkpoint, _step(step)))
+        return rows[0][0] if rows else None
+
+    def set_identity(self, checkpoint: str, step: int | None, identity: str) -> None:
+        """Record the content fingerprint of a local checkpoint (replacing an older one)."""
+        if self.read_only:
+            raise StoreError(f"results store {self.path} was opened read-only; cannot record identities")
+        with self._errors(), self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute("INSERT OR REPLACE INTO checkpoint_identity (checkpoint, step, identity) "
+                               "VALUES (?, ?, ?)", (checkpoint, _step(step), identity))
+
+    def has_rows(self, checkpoint: str, step: int | None) -> int:
+        """Number of rows stored for one checkpoint (any mode or configuration)."""
+        return int(self._query("SELECT COUNT(*) FROM results WHERE checkpoint = ? AND step = ?",
+                               (checkpoint, _step(step)))[0][0])
+
     # ------------------------------------------------------------------ rows
     def done_seeds(self, checkpoint: str, step: int | None, mode: str, chash: str) -> set[int]:
         """Seeds already stored for one checkpoint, mode and configuration."""
         cur = self._query(
             "SELECT seed FROM results WHERE checkpoint = ? AND step = ? AND mode = ? AND config_hash = ?",
-            (checkpoint, NO_STEP if step is None else int(step), mode, chash),
+            (checkpoint, _step(step), mode, chash),
         )
         return {int(r[0]) for r in cur}
 
@@ -303,7 +344,7 @@ class ResultsStore:
             rec = r["record"]
             step = r.get("step")
             values.append((
-                r["checkpoint"], NO_STEP if step is None else int(step), r["mode"], int(r["seed"]),
+                r["checkpoint"], _step(step), r["mode"], int(r["seed"]),
                 r["config_hash"], float(rec["alpha0"]), float(rec["width"]),
                 json.dumps(rec, allow_nan=True), r.get("engine_version", ""), time.time(),
             ))

@@ -44,6 +44,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from mfa_engine.errors import CheckpointError
+from mfa_engine.limits import setting
 from mfa_engine.progress import progress_bar
 
 __all__ = ["RangeFetcher", "hub_endpoint", "env_int", "env_float", "retry_settings", "check_reachable",
@@ -88,25 +89,6 @@ def retry_settings() -> dict[str, Any]:
             "base_wait_time": max(0.0, env_float("MFA_HUB_BACKOFF", 0.5)), "max_wait_time": _MAX_WAIT}
 
 
-def _env_positive(name: str, default: float) -> float:
-    """A positive finite number from the environment (``default`` when unset or empty).
-
-    Raises:
-        CheckpointError: One line naming the variable when it is not a positive number.
-    """
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        out = float(value)
-    except ValueError:
-        out = float("nan")
-    if not (0 < out < float("inf")):
-        raise CheckpointError(f"{name}={value!r} is not a positive number of "
-                              f"{'bytes' if name.endswith('BYTES') else 'seconds'}")
-    return out
-
-
 def deadline_settings() -> dict[str, float]:
     """The deadlines and the stall rule of range reads (see the module docstring).
 
@@ -116,12 +98,11 @@ def deadline_settings() -> dict[str, float]:
         and ``MFA_HUB_STALL_BYTES`` (16384).
 
     Raises:
-        CheckpointError: A setting that is not a positive number (one line naming it).
+        ConfigError: A malformed or out-of-bounds setting (one line naming it; the checked
+            reader :func:`mfa_engine.limits.setting`).
     """
-    return {"file": _env_positive("MFA_HUB_FILE_DEADLINE", 3600.0),
-            "checkpoint": _env_positive("MFA_HUB_DEADLINE", 14400.0),
-            "stall": _env_positive("MFA_HUB_STALL", 60.0),
-            "stall_bytes": _env_positive("MFA_HUB_STALL_BYTES", 16384.0)}
+    return {"file": float(setting("MFA_HUB_FILE_DEADLINE")), "checkpoint": float(setting("MFA_HUB_DEADLINE")),
+            "stall": float(setting("MFA_HUB_STALL")), "stall_bytes": float(setting("MFA_HUB_STALL_BYTES"))}
 
 
 def hub_endpoint() -> str:

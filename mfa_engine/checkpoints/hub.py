@@ -23,6 +23,7 @@ downloaded whole into the HF cache (a message on stderr says so), as are all fil
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -36,15 +37,16 @@ import numpy as np
 
 from mfa_engine.checkpoints.checkpoint import Checkpoint
 from mfa_engine.checkpoints.dtypes import SAFETENSORS_DTYPES
-from mfa_engine.checkpoints.http_ranges import RangeFetcher, check_reachable, env_int, hub_endpoint, retry_settings
+from mfa_engine.checkpoints.http_ranges import RangeFetcher, check_reachable, hub_endpoint, retry_settings
 from mfa_engine.checkpoints.json_file import read_json
 from mfa_engine.checkpoints.local import BIN_INDEX, BIN_SINGLE, SAFE_INDEX, SAFE_SINGLE, check_weight_map, open_local
 from mfa_engine.checkpoints.locate import parse_step
 from mfa_engine.checkpoints.range_cache import Mirror, RangeCache, merge_ranges
 from mfa_engine.checkpoints.safetensors_file import MAX_HEADER_BYTES, SafetensorsFile
 from mfa_engine.errors import CheckpointError
+from mfa_engine.limits import setting
 
-__all__ = ["HubCheckpoint", "open_hub_checkpoint", "is_repo_id", "hub_branches",
+__all__ = ["HubCheckpoint", "open_hub_checkpoint", "is_repo_id", "hub_branches", "hub_commit",
            "download_checkpoint", "DEFAULT_GAP"]
 
 #: Default coalescing gap in bytes (``MFA_HUB_GAP`` overrides it).
@@ -80,6 +82,12 @@ def _hub_errors(what: str, attempts: int, exc: Exception) -> CheckpointError:
         status = getattr(getattr(exc, "response", None), "status_code", 404)
         return CheckpointError(f"{what}: repository not found on the Hub or not accessible (HTTP {status}); "
                                "check the name, or set HF_TOKEN for a private repository")
+    if isinstance(exc, hf_errors.LocalEntryNotFoundError):
+        # huggingface_hub's "not in the cache and the Hub did not answer": say why, never 404
+        cause = exc.__cause__ or exc.__context__
+        if cause is not None and cause is not exc:
+            return _hub_errors(what, attempts, cause)
+        return CheckpointError(f"{what}: the Hub did not answer and the file is not in the HF cache")
     if isinstance(exc, hf_errors.EntryNotFoundError):
         return CheckpointError(f"{what}: file not found on the Hub (HTTP 404)")
     if isinstance(exc, hf_errors.OfflineModeIsEnabled):
@@ -168,7 +176,7 @@ class HubCheckpoint(Checkpoint):
         self.mirrors = mirrors
         self.fetcher = fetcher
         self.cache = cache
-        self.gap = max(0, env_int("MFA_HUB_GAP", DEFAULT_GAP))
+        self.gap = int(setting("MFA_HUB_GAP"))
         self.bytes_total = int(sum(m.size for m in mirrors.values()))
         self.progress: bool | None = None
 
@@ -322,11 +330,52 @@ def _resolve(repo_id: str, revision: str | None) -> tuple[str, dict[str, int]]:
     return str(commit), sizes
 
 
+def hub_commit(repo_id: str, revision: str | None) -> str:
+    """The commit hash a revision of a Hub repository points at now (one model-info request).
+
+    Raises:
+        CheckpointError: The repository or revision does not exist, or the Hub cannot be reached.
+    """
+    return _resolve(repo_id, revision)[0]
+
+
+def _probe(what: str, repo_id: str, commit: str, filename: str) -> None:
+    """HEAD the file with the engine's retries (``MFA_HUB_RETRIES``, ``MFA_HUB_BACKOFF``), so
+    that a server failing for good is one error line naming its status, after our retries and
+    not huggingface_hub's own (which ignore those settings and report a 404).
+
+    Raises:
+        CheckpointError: The file is missing, access is denied, or the server keeps failing.
+    """
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, http_backoff
+
+    endpoint = hub_endpoint()
+    retry = retry_settings()
+    quiet = logging.getLogger("huggingface_hub.utils._http")  # its per-retry warnings
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        r = http_backoff("HEAD", hf_hub_url(repo_id, filename, revision=commit, endpoint=endpoint),
+                         headers=build_hf_headers(), follow_redirects=True, timeout=60.0, **retry)
+        hf_raise_for_status(r)
+    except Exception as exc:  # noqa: BLE001 - HTTP and transport errors of the Hub client
+        raise _hub_errors(what, retry["max_retries"] + 1, exc) from None
+    finally:
+        quiet.setLevel(level)
+
+
 def _download(repo_id: str, commit: str, filename: str) -> str:
     """Download one file of a commit into the HF cache (huggingface_hub's own download)."""
     from huggingface_hub import hf_hub_download
 
     what = f"{filename} of {repo_id}@{commit[:12]}"
+    try:  # already in the HF cache: no request at all
+        return hf_hub_download(repo_id, filename, revision=commit, endpoint=hub_endpoint(),
+                               local_files_only=True)
+    except Exception:  # noqa: BLE001 - not cached (or a damaged cache entry): fetch it below
+        pass
+    _probe(what, repo_id, commit, filename)
     try:
         return hf_hub_download(repo_id, filename, revision=commit, endpoint=hub_endpoint())
     except Exception as exc:  # noqa: BLE001 - HTTP and transport errors of the Hub client

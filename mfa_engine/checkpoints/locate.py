@@ -92,6 +92,14 @@ def hub_cache_roots(cache_dir: str | os.PathLike[str] | None = None) -> list[Pat
 
 
 def _is_cache_repo(path: Path) -> bool:
+    """Whether ``path`` is an HF cache repository (an unreadable cache folder is an error)."""
+    try:
+        os.stat(path / "snapshots")
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise CheckpointError(f"cannot read the HF cache folder {path.parent}: {exc.strerror or exc} "
+                              "(set HF_HUB_CACHE or HF_HOME to a folder you can read)") from None
     return (path / "snapshots").is_dir()
 
 

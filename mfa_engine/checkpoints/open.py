@@ -12,7 +12,7 @@ from mfa_engine.checkpoints.local import find_weight_files, open_local
 from mfa_engine.checkpoints.locate import hub_cache_roots, locate
 from mfa_engine.errors import CheckpointError, ConfigError
 
-__all__ = ["open_checkpoint", "find_weight_files", "split_revision"]
+__all__ = ["open_checkpoint", "find_weight_files", "split_revision", "cached_commit"]
 
 
 def split_revision(path: str | os.PathLike[str], revision: str | None) -> tuple[str | os.PathLike[str], str | None]:
@@ -41,7 +41,9 @@ def _local_gap(path: str | os.PathLike[str], revision: str | None,
     """What the local HF cache lacks of the repo id ``path``, in a few words (None: nothing)."""
     try:
         loc = locate(path, revision, cache_dir)
-    except CheckpointError:
+    except CheckpointError as exc:
+        if str(exc).startswith("cannot read the HF cache folder"):
+            raise
         roots = ", ".join(str(r) for r in hub_cache_roots(cache_dir))
         return f"no snapshot of {revision or 'main'} in {roots}"
     if not (loc.model_dir / "config.json").is_file():
@@ -51,6 +53,14 @@ def _local_gap(path: str | os.PathLike[str], revision: str | None,
     except CheckpointError:
         return f"no complete weight files in {loc.model_dir}"
     return None
+
+
+def cached_commit(path: str, revision: str | None) -> str | None:
+    """The snapshot commit a repo id ``path`` opens from when it is fully in the local HF cache
+    (None: it is read from the Hub, or it is not a repo id)."""
+    if Path(path).expanduser().exists() or not is_repo_id(path) or _local_gap(path, revision, None):
+        return None
+    return locate(path, revision, None).commit
 
 
 def _open_remote(path: str, revision: str | None, cache_dir: Any, range_cache: Any,

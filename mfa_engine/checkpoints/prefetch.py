@@ -12,16 +12,17 @@ sub-blocks (about 1 MB per paper sample of a 2.8B model), plus one row chunk in 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from mfa_engine.limits import setting
+
 __all__ = ["RecordingCheckpoint", "PrefetchedCheckpoint", "prefetch_checkpoint", "record_requests"]
 
 #: Maximum bytes of requested sub-blocks kept in memory (else reads are not prefetched).
-DEFAULT_BUDGET = int(os.environ.get("MFA_PREFETCH_BYTES", str(512 << 20)))
+DEFAULT_BUDGET = 512 << 20
 #: Bytes of one union row chunk read at a time.
 _CHUNK_BYTES = 32 << 20
 
@@ -118,17 +119,20 @@ def record_requests(ckpt: Any, plans: Sequence[Callable[[Any], None]]) -> list[R
 
 
 def prefetch_checkpoint(ckpt: Any, requests: Sequence[Request], *,
-                        budget: int = DEFAULT_BUDGET) -> PrefetchedCheckpoint | None:
+                        budget: int | None = None) -> PrefetchedCheckpoint | None:
     """Read each requested tensor once and keep the requested sub-blocks.
 
     Args:
         ckpt: The opened checkpoint.
         requests: ``(name, rows, cols)`` read requests (duplicates are served once each).
-        budget: Upper bound on the bytes of sub-blocks held; above it nothing is prefetched.
+        budget: Upper bound on the bytes of sub-blocks held; above it nothing is prefetched
+            (default ``MFA_PREFETCH_BYTES``, checked, else :data:`DEFAULT_BUDGET`).
 
     Returns:
         The serving wrapper, or None when the requests exceed ``budget``.
     """
+    if budget is None:
+        budget = int(setting("MFA_PREFETCH_BYTES"))
     counts: dict[tuple[str, bytes, bytes], list[Any]] = {}
     per_tensor: dict[str, list[tuple[np.ndarray, np.ndarray, tuple[str, bytes, bytes]]]] = {}
     total = 0

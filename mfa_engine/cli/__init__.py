@@ -37,10 +37,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (errors print one line to stderr, code 2)."""
     from mfa_engine.cli.messages import as_cli_message
     from mfa_engine.errors import MFAError
+    from mfa_engine.limits import check_settings
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_settings()  # every MFA_*/HF_* numeric setting, before any work
         return int(args.func(args) or 0)
     except MFAError as exc:
         print(f"error: {as_cli_message(str(exc))}", file=sys.stderr)

@@ -159,6 +159,14 @@ def check_outputs(args: argparse.Namespace) -> None:
             from mfa_engine.plots import check_image_path
 
             check_image_path(getattr(args, name))
+    from mfa_engine.cli.outputs import checkpoint_inputs
+    from mfa_engine.io import check_no_alias
+
+    outputs = [(flag, getattr(args, name)) for flag, name in (("--json", "json"), ("--plot", "plot"),
+                                                              ("--fit-plot", "fit_plot"))
+               if getattr(args, name, None) and getattr(args, name) != "-"]
+    if outputs:
+        check_no_alias(outputs, checkpoint_inputs(args.path, args.revision))
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -145,10 +145,12 @@ def _summary_path(base: str, mode: str, n_modes: int) -> Path:
     return p if n_modes == 1 else p.with_name(f"{p.stem}.{mode}{p.suffix or '.json'}")
 
 
-def _check_outputs(args: argparse.Namespace, modes: tuple[str, ...]) -> None:
-    """Refuse output paths that can never be written, before any checkpoint is read."""
+def _check_outputs(args: argparse.Namespace, modes: tuple[str, ...], series: Any = ()) -> None:
+    """Refuse output paths that can never be written, or that are an input, the store or
+    another output, before any checkpoint is read."""
+    from mfa_engine.cli.outputs import checkpoint_inputs, store_inputs
     from mfa_engine.errors import ConfigError, OutputError
-    from mfa_engine.io import check_output_path
+    from mfa_engine.io import check_no_alias, check_output_path
 
     if args.summary:
         for mode in modes:
@@ -159,6 +161,19 @@ def _check_outputs(args: argparse.Namespace, modes: tuple[str, ...]) -> None:
         check_output_path(args.export)
     if args.plot_dir and Path(args.plot_dir).exists() and not Path(args.plot_dir).is_dir():
         raise OutputError(f"--plot-dir {args.plot_dir} is a file; expected a directory for the plots")
+    outputs: list[tuple[str, Any]] = []
+    if args.summary:
+        outputs += [("--summary", _summary_path(args.summary, m, len(modes))) for m in modes]
+    if args.export:
+        outputs.append(("--export", args.export))
+    if args.plot_dir:
+        outputs += [("--plot-dir", Path(args.plot_dir) / f"{m}-{kind}.{fmt}")
+                    for m in modes for kind in ("series", "spectra") for fmt in ("png", "svg")]
+    if outputs:
+        inputs = store_inputs(args.store)
+        for spec in series:
+            inputs += checkpoint_inputs(spec.path)
+        check_no_alias(outputs, inputs)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -180,9 +195,13 @@ def _run(args: argparse.Namespace) -> int:
     options = {m: mode_options(args, m) for m in modes}  # validated before anything is read
     first = options[modes[0]]
     _check_outputs(args, modes)
+    from mfa_engine.batch.series import expand_series
+
+    series = expand_series(args.checkpoints)
+    _check_outputs(args, modes, series)
     executor = make_executor(args.executor, workers=args.workers, address=args.address)
     report = run_batch(
-        args.checkpoints, args.store, options=options, samples=first.samples, seed=first.seed,
+        series, args.store, options=options, samples=first.samples, seed=first.seed,
         force=args.force, executor=executor, progress=not args.quiet and sys.stderr.isatty(),
     )
     for mode in modes:

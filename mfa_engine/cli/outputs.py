@@ -11,17 +11,49 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OutputWriter", "write_json_stdout", "silence_stdout"]
+__all__ = ["OutputWriter", "write_json_stdout", "silence_stdout", "checkpoint_inputs", "store_inputs"]
+
+
+def checkpoint_inputs(path: str, revision: str | None = None) -> list[tuple[str, Path]]:
+    """``(what, file)`` for every local file a checkpoint argument may read (for
+    :func:`mfa_engine.io.check_no_alias`): the files under a checkpoint folder, or under the HF
+    cache repository of a cached repo id; none for a checkpoint only on the Hub."""
+    from mfa_engine.checkpoints.locate import cache_repo_for
+    from mfa_engine.io import input_files
+
+    p = Path(path).expanduser()
+    if not os.path.lexists(p) and "@" in path:
+        p = Path(path.rsplit("@", 1)[0]).expanduser()
+    if not os.path.lexists(p):
+        try:
+            repo = cache_repo_for(p, None)
+        except OSError:
+            repo = None
+        if repo is None:
+            return []
+        p = repo
+    return [(f"a file of checkpoint {path}", f) for f in input_files(p)]
+
+
+def store_inputs(store: str | Path) -> list[tuple[str, Path]]:
+    """``(what, file)`` for the files of a results store (the database and its WAL files)."""
+    from mfa_engine.batch.store import STORE_FILE
+
+    base = Path(store) / STORE_FILE
+    return [(f"a file of the results store {store}", base.with_name(base.name + suffix))
+            for suffix in ("", "-wal", "-shm", "-journal")]
 
 
 def silence_stdout() -> None:
     """Point file descriptor 1 at /dev/null (after a broken pipe or a full device), so that
     the interpreter's final flush of ``sys.stdout`` cannot fail again."""
+    if sys.stdout is None:  # started with fd 1 closed: nothing to silence
+        return
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         pass
 
 
@@ -33,6 +65,8 @@ def write_json_stdout(doc: Any) -> None:
     """
     from mfa_engine.errors import OutputError
 
+    if sys.stdout is None:  # the process was started with file descriptor 1 closed
+        raise OutputError("cannot write the JSON document to stdout: stdout is closed")
     try:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         sys.stdout.flush()

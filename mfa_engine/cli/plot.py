@@ -51,6 +51,9 @@ def plot_store(store_dir: str | Path, out_dir: str | Path, *, modes: Sequence[st
     out = Path(out_dir)
     paths: list[Path] = []
     with ResultsStore(store_dir, read_only=True) as store:
+        if not (modes or store.modes()):
+            raise StoreError(f"results store {store_dir} has no results in any mode (no checkpoint of "
+                             "its runs succeeded); nothing to plot")
         for mode in modes or store.modes():
             cfg = store.config(mode)
             rows = store.rows(mode, cfg[0]) if cfg else []
@@ -80,6 +83,14 @@ def _steps(value: str) -> list[int]:
 def _run(args: argparse.Namespace) -> int:
     formats = tuple(args.formats.split(","))
     modes = [args.mode] if args.mode else None
+    from mfa_engine.cli.outputs import store_inputs
+    from mfa_engine.io import check_no_alias
+    from mfa_engine.plots import check_formats
+
+    formats = check_formats(formats)
+    out = Path(args.out or args.store)
+    check_no_alias([("--out", out / f"{m}-{kind}.{fmt}") for m in modes or ("paper", "reference")
+                    for kind in ("series", "spectra") for fmt in formats], store_inputs(args.store))
     for path in plot_store(args.store, args.out or args.store, modes=modes, steps=args.steps, formats=formats):
         print(f"wrote {path}")
     return 0

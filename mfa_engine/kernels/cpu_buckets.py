@@ -112,6 +112,32 @@ def _ambiguity_bounds(radii, gamma, lo, hi):
 
 
 @njit(fastmath=False, cache=True, inline="always")
+def _bucket_row_idx(radii_pad, tab, row, bits, shift, thr, lo, hi, sub, hist_row, amb_idx):
+    """:func:`_bucket_row` that also lists the ambiguous positions: writes them to
+    ``amb_idx`` (int64, at least ``len(row)``; branch-free append) and returns their number."""
+    na = 0
+    n = row.shape[0]
+    for j in range(n):
+        d = row[j]
+        if d > thr:
+            continue
+        dd = np.float64(d)
+        k = _bucket_fast(radii_pad, tab, bits[j], shift, dd)
+        sub[j & 3, k] += 1
+        amb_idx[na] = j
+        na += (dd >= lo[k]) | (dd <= hi[k])
+    for k in range(sub.shape[1]):
+        c = sub[0, k] + sub[1, k] + sub[2, k] + sub[3, k]
+        if c:
+            hist_row[k] += c
+            sub[0, k] = 0
+            sub[1, k] = 0
+            sub[2, k] = 0
+            sub[3, k] = 0
+    return na
+
+
+@njit(fastmath=False, cache=True, inline="always")
 def _bucket_row(radii_pad, tab, row, bits, shift, thr, lo, hi, sub, hist_row):
     """Bucket one row of new distances into the radius grid and add them to ``hist_row``;
     returns True if any distance is ambiguous (see :func:`_ambiguity_bounds`).

@@ -19,8 +19,15 @@ Precision: the kernel runs in the dtype of the weights it is given (float32 for 
 for exactness). In float32 a distance to level b from a source at level a is within a relative
 ``gamma = (b - a + 2) * eps`` of the float64 value (a path has at most b - a edges, each adding
 at most one rounding of ``eps = 2**-24``, plus margin); every distance that lands within
-``gamma`` of a radius sets ``flags[s]`` so the caller recomputes that source in float64 (float64
-min-plus adds along each path in the same order as Dijkstra, so it matches SciPy bit for bit).
+``gamma`` of a radius is resolved in place (``resolve``): its float64 distance is computed from
+the float32 row and the float64 weights of the predecessors that can be on a shortest path
+(:func:`_resolve_entry`), and its count moved to the right bucket; without ``resolve`` the entry
+sets ``flags[s]`` so the caller recomputes that source in float64 (float64 min-plus adds along
+each path in the same order as Dijkstra, so it matches SciPy bit for bit).
+
+The float32 minima may be taken on the bit patterns (``intmin``: ``vpminud`` in the integer
+pipes beside the float adds; exact since distances are non-negative and +inf orders last).
+numba compiles for the host CPU at run time, so the widest vector ISA it has is used.
 
 All ``@njit(cache=True, fastmath=False)``; indices and offsets are int64 (S * N may exceed
 2**31).
@@ -33,7 +40,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from mfa_engine.kernels.cpu_buckets import _ambiguity_bounds, _bucket_row
+from mfa_engine.kernels.cpu_buckets import _ambiguity_bounds, _bucket, _bucket_row, _bucket_row_idx
 
 __all__ = [
     "SRC_BLOCK",
@@ -51,8 +58,9 @@ __all__ = [
 SRC_BLOCK = 32
 #: Target columns per tile of the min-plus product.
 COL_TILE = 2048
-#: Bytes of W kept per reduction tile (about a quarter of a 1 MiB L2).
-TILE_BYTES = 256 * 1024
+#: Bytes of W kept per reduction tile (a quarter of a 512 KiB L2: the group's accumulator rows
+#: stay in L2 beside it; 128 KiB ran the 70M full network 1.10x faster than 256 KiB, 64 KiB the same).
+TILE_BYTES = 128 * 1024
 #: Reduction (source-level node) tile of the min-plus product.
 RED_TILE = 256
 
@@ -73,6 +81,36 @@ def _fetch_add(typingctx, arr, idx, val):
         return builder.atomic_rmw("add", ptr, v, "seq_cst")
 
     return sig, codegen
+
+
+@intrinsic
+def _as_uint(typingctx, x):
+    """Bit pattern of a float as an unsigned integer of the same width (a register bitcast).
+
+    For non-negative floats (distances) and +inf the unsigned order of the bit patterns is the
+    float order, so a min-plus step may take its minimum in the integer pipes (``vpminud``)."""
+    if not isinstance(x, types.Float):
+        return None
+    ret = types.uint32 if x.bitwidth == 32 else types.uint64
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(ret))
+
+    return ret(x), codegen
+
+
+@intrinsic
+def _as_float(typingctx, x, like):
+    """Inverse of :func:`_as_uint`: the float (of ``like``'s type) with bit pattern ``x``."""
+    if not (isinstance(x, types.Integer) and isinstance(like, types.Float)):
+        return None
+    if x.bitwidth != like.bitwidth:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(like))
+
+    return like(x, like), codegen
 
 
 def row_buffers(nthreads: int, size: int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
@@ -150,11 +188,77 @@ def _single_update(o0, xt, s, wt, kq_n, jn, inf):
             o0[j] = t0 if t0 < t2 else t2
 
 
+@njit(fastmath=False, cache=True, inline="always")
+def _umin(a, b):
+    return a if a < b else b
+
+
+@njit(fastmath=False, cache=True, inline="always")
+def _pair_update_int(o0, o1, xt, s, wt, kq_n, jn, inf):
+    """:func:`_pair_update` with the minima taken on the bit patterns (integer pipes)."""
+    for kq in range(kq_n):
+        kk = 4 * kq
+        x0 = xt[s, kk]
+        x1 = xt[s, kk + 1]
+        x2 = xt[s, kk + 2]
+        x3 = xt[s, kk + 3]
+        y0 = xt[s + 1, kk]
+        y1 = xt[s + 1, kk + 1]
+        y2 = xt[s + 1, kk + 2]
+        y3 = xt[s + 1, kk + 3]
+        if (x0 == inf and x1 == inf and x2 == inf and x3 == inf) and (y0 == inf and y1 == inf and y2 == inf and y3 == inf):
+            continue
+        for j in range(jn):
+            w0 = wt[kk, j]
+            w1 = wt[kk + 1, j]
+            w2 = wt[kk + 2, j]
+            w3 = wt[kk + 3, j]
+            c = o0[j]
+            t = _umin(_umin(_as_uint(x0 + w0), _as_uint(x1 + w1)), _umin(_as_uint(x2 + w2), _umin(_as_uint(x3 + w3), _as_uint(c))))
+            o0[j] = _as_float(t, c)
+            c = o1[j]
+            u = _umin(_umin(_as_uint(y0 + w0), _as_uint(y1 + w1)), _umin(_as_uint(y2 + w2), _umin(_as_uint(y3 + w3), _as_uint(c))))
+            o1[j] = _as_float(u, c)
+
+
+@njit(fastmath=False, cache=True, inline="always")
+def _single_update_int(o0, xt, s, wt, kq_n, jn, inf):
+    """:func:`_single_update` with the minima taken on the bit patterns (integer pipes)."""
+    for kq in range(kq_n):
+        kk = 4 * kq
+        x0 = xt[s, kk]
+        x1 = xt[s, kk + 1]
+        x2 = xt[s, kk + 2]
+        x3 = xt[s, kk + 3]
+        if x0 == inf and x1 == inf and x2 == inf and x3 == inf:
+            continue
+        for j in range(jn):
+            c = o0[j]
+            t = _umin(
+                _umin(_as_uint(x0 + wt[kk, j]), _as_uint(x1 + wt[kk + 1, j])),
+                _umin(_as_uint(x2 + wt[kk + 2, j]), _umin(_as_uint(x3 + wt[kk + 3, j]), _as_uint(c))),
+            )
+            o0[j] = _as_float(t, c)
+
+
 @njit(fastmath=False, cache=True)
-def _tile_update(buf, c0j, jn, xt, tile, kq_n, inf):
-    """Apply one reduction tile to every source row: 2 x 4 register blocks, then a single row."""
+def _tile_update(buf, c0j, jn, xt, tile, kq_n, inf, intmin=False):
+    """Apply one reduction tile to every source row: 2 x 4 register blocks, then a single row.
+
+    ``intmin``: take the minima on the unsigned bit patterns (exact for non-negative floats and
+    +inf; float32 only: there is no packed unsigned 64-bit min below AVX-512)."""
     nb = buf.shape[0]
     s = 0
+    if intmin and buf.itemsize == 4:
+        while s + 2 <= nb:
+            o0 = buf[s, c0j : c0j + jn]
+            o1 = buf[s + 1, c0j : c0j + jn]
+            _pair_update_int(o0, o1, xt, s, tile, kq_n, jn, inf)
+            s += 2
+        if s < nb:
+            o0 = buf[s, c0j : c0j + jn]
+            _single_update_int(o0, xt, s, tile, kq_n, jn, inf)
+        return
     while s + 2 <= nb:
         o0 = buf[s, c0j : c0j + jn]
         o1 = buf[s + 1, c0j : c0j + jn]
@@ -166,7 +270,7 @@ def _tile_update(buf, c0j, jn, xt, tile, kq_n, inf):
 
 
 @njit(fastmath=False, cache=True)
-def minplus_into(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt):
+def minplus_into(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, intmin=False):
     """In-place min-plus update of one level from another, inside a row buffer.
 
     ``buf[s, c0 + j] = min(buf[s, c0 + j], min_k buf[s, a0 + k] + W[k, j])`` where
@@ -196,6 +300,8 @@ def minplus_into(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt):
         zero: 0 in the dtype of ``buf`` (pads partial reduction tiles).
         wt: float [RED_TILE, COL_TILE] scratch tile.
         xt: float [B, RED_TILE] scratch tile.
+        intmin: Take the minima on the unsigned bit patterns of the float32 distances
+            (``vpminud``: integer pipes, beside the float adds); ignored for float64.
     """
     nb = buf.shape[0]
     if na == 0 or ncol == 0:
@@ -224,7 +330,7 @@ def minplus_into(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt):
             if jn == ncol and kn % 4 == 0:
                 base = woff + k0 * ncol
                 tile = w_flat[base : base + kn * ncol].reshape((kn, ncol))
-                _tile_update(buf, c0 + j0, jn, xt, tile, kq_n, inf)
+                _tile_update(buf, c0 + j0, jn, xt, tile, kq_n, inf, intmin)
             else:
                 for kk in range(4 * kq_n):
                     if kk < kn:
@@ -232,20 +338,201 @@ def minplus_into(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt):
                         wt[kk, :jn] = w_flat[base : base + jn]
                     else:
                         wt[kk, :jn] = zero
-                _tile_update(buf, c0 + j0, jn, xt, wt, kq_n, inf)
+                _tile_update(buf, c0 + j0, jn, xt, wt, kq_n, inf, intmin)
 
 
 @njit(fastmath=False, cache=True, inline="always")
+def _level_of(lvl_off, col):
+    """Level holding level-order position ``col`` (binary search over ``lvl_off``)."""
+    lo = 0
+    hi = lvl_off.shape[0] - 1
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if lvl_off[mid] <= col:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@njit(fastmath=False, cache=True)
+def _scan_preds(
+    buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_t, thr,
+    bound, memo, marks, nmark,
+):
+    """Predecessors of position ``v`` (column ``v - base`` of row ``i``) that may lie on a
+    shortest path to it: ``fl(d(k) + w(k, v)) <= bound`` in the pass's dtype, with ``d(k)``
+    at most the cutoff. Unmarked ones are marked (``memo`` -2) and appended to ``marks``;
+    returns the new length of ``marks``."""
+    bv = _level_of(lvl_off, v)
+    col = v - lvl_off[bv]
+    for q in range(blk_src.shape[0]):
+        if blk_dst[q] != bv or blk_src[q] < l0:
+            continue
+        cc = col - blk_c0[q]
+        if cc < 0 or cc >= blk_nc[q]:
+            continue
+        k0 = lvl_off[blk_src[q]] + blk_r0[q]
+        nrq = blk_nr[q]
+        for kk in range(nrq):
+            x = buf[i, k0 + kk - base]
+            if x > thr or np.float64(x) > bound:  # weights are >= 0: no strided weight load
+                continue
+            if np.float64(x + w_t[blk_off[q] + cc * nrq + kk]) <= bound:
+                u = k0 + kk
+                if memo[u] == -1.0:
+                    memo[u] = -2.0
+                    marks[nmark] = u
+                    nmark += 1
+    return nmark
+
+
+@njit(fastmath=False, cache=True)
+def _exact_from(
+    buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_t, w64, thr,
+    bound, memo,
+):
+    """Float64 distance of position ``v``: the minimum of ``memo[k] + w64(k, v)`` over the
+    predecessors :func:`_scan_preds` selects (their exact distances are in ``memo``)."""
+    bv = _level_of(lvl_off, v)
+    col = v - lvl_off[bv]
+    best = np.inf
+    for q in range(blk_src.shape[0]):
+        if blk_dst[q] != bv or blk_src[q] < l0:
+            continue
+        cc = col - blk_c0[q]
+        if cc < 0 or cc >= blk_nc[q]:
+            continue
+        k0 = lvl_off[blk_src[q]] + blk_r0[q]
+        ncq = blk_nc[q]
+        nrq = blk_nr[q]
+        for kk in range(nrq):
+            x = buf[i, k0 + kk - base]
+            if x > thr or np.float64(x) > bound:
+                continue
+            if np.float64(x + w_t[blk_off[q] + cc * nrq + kk]) <= bound:
+                best = min(best, memo[k0 + kk] + w64[blk_off[q] + kk * ncq + cc])
+    return best
+
+
+#: Margin of the predecessor test, in units of the level's rounding bound (>= 2 is enough).
+_PRED_MARGIN = 4.0
+
+
+@njit(fastmath=False, cache=True)
+def _resolve_entry(
+    buf, i, t, src_pos, sl, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc,
+    w_t, w64, thr, eps, memo, marks, nmark,
+):
+    """Exact float64 distance (as float64 Dijkstra computes it) from the source of row ``i``
+    (level-order position ``src_pos``, level ``sl``) to position ``t``, from the row's
+    float32 distances.
+
+    Float64 Dijkstra sets ``d(v) = min_k fl64(d(k) + w(k, v))``. A predecessor ``k`` can be
+    the minimiser only if its float32 candidate ``fl32(d32(k) + w32(k, v))`` is within the
+    level's rounding bound ``gamma_v = (b_v - sl + 2) eps`` of ``d32(v)`` on both sides, i.e.
+    ``<= d32(v) (1 + 4 gamma_v)``; on dense random blocks that is nearly always one
+    predecessor. Phase 1 marks, backwards from ``t``, every node such a test reaches that has
+    no exact distance yet; phase 2 computes their float64 distances in level order (ascending
+    positions), each from its selected predecessors. Predecessors above the cutoff ``thr`` are
+    left out as the kernel left them out: a node whose exact distance is within the largest
+    radius has none on its shortest path, and any other node gets a path length above the
+    largest radius, so its bucket is right.
+
+    Args:
+        memo: float64 [N] exact distances of this row (-1 unknown, -2 marked), kept across
+            the entries of one row (the caller resets the positions in ``marks[:nmark]``).
+        marks: int64 [N] positions marked so far for this row; ``nmark`` of them.
+
+    Returns:
+        (exact distance, new nmark).
+    """
+    if memo[t] >= 0.0:
+        return memo[t], nmark
+    start = nmark
+    memo[t] = -2.0
+    marks[nmark] = t
+    nmark += 1
+    p = start
+    while p < nmark:
+        v = marks[p]
+        p += 1
+        if v == src_pos:
+            continue
+        bound = np.float64(buf[i, v - base]) * (1.0 + _PRED_MARGIN * (_level_of(lvl_off, v) - sl + 2) * eps)
+        nmark = _scan_preds(
+            buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_t, thr,
+            bound, memo, marks, nmark,
+        )
+    order = np.sort(marks[start:nmark])
+    for m in range(order.shape[0]):
+        v = order[m]
+        if v == src_pos:
+            memo[v] = 0.0
+            continue
+        bound = np.float64(buf[i, v - base]) * (1.0 + _PRED_MARGIN * (_level_of(lvl_off, v) - sl + 2) * eps)
+        memo[v] = _exact_from(
+            buf, i, v, base, l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_t, w64, thr,
+            bound, memo,
+        )
+    return memo[t], nmark
+
+
+@njit(fastmath=False, cache=True)
+def _resolve_row(
+    buf, i, s, b, c0, c1, base, l0, sources, src_level, lvl_off, blk_src, blk_dst, blk_off,
+    blk_r0, blk_nr, blk_c0, blk_nc, w_t, w64,
+    radii, thr, eps, lo, hi, hist, dist, write_dist, memo, marks, nmarks, mi, persist, amb_idx, n_amb,
+):
+    """Re-resolve the ambiguous entries of one row (level ``b``) exactly and move their counts
+    to the buckets of their float64 distances. Returns the number of entries resolved.
+
+    ``memo`` / ``marks`` are the row's (``nmarks[mi]`` marked so far); with ``persist`` the
+    exact distances stay for the row's later levels (entries share their shortest-path
+    prefixes; the caller resets them when the group ends), else they are reset here."""
+    r = radii.shape[0]
+    rmax = radii[r - 1] if r > 0 else -np.inf
+    n = 0
+    nmark = nmarks[mi]
+    for a in range(n_amb):  # the ambiguous columns, listed by the bucketing pass
+        j = amb_idx[a]
+        dd = np.float64(buf[i, c0 + j])
+        k = _bucket(radii, dd)
+        e, nmark = _resolve_entry(
+            buf, i, base + c0 + j, sources[s], src_level[s], base, l0, lvl_off, blk_src, blk_dst, blk_off,
+            blk_r0, blk_nr, blk_c0, blk_nc, w_t, w64, thr, eps, memo, marks, nmark,
+        )
+        k2 = _bucket(radii, e)
+        if k2 != k:
+            hist[s, k] -= 1
+            hist[s, k2] += 1
+        if write_dist:
+            dist[s, base + c0 + j] = np.float32(e) if e <= rmax else np.inf
+        n += 1
+    if persist:
+        nmarks[mi] = nmark
+    else:
+        for m in range(nmark):
+            memo[marks[m]] = -1.0
+        nmarks[mi] = 0
+    return n
+
+
+@njit(fastmath=False, cache=True)
 def _count_level(
     buf, bits, s0, nb, b, c0, c1, base, sources, src_level, radii, radii_pad, rtab,
     shift, eps, thr, k_zero, lo, hi, sub, hist, flags, dist, write_dist,
+    l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, resolve, memo, marks,
+    nmarks, persist, amb_idx, w_t,
 ):
     """Bucket the new distances of level ``b`` (columns ``c0:c1`` of the group's rows) into
-    ``hist``, flag ambiguous sources and (optionally) write the distances; see
-    :func:`dag_minplus_counts` for the arguments."""
+    ``hist``, resolve (or, without ``resolve``, flag) ambiguous entries and (optionally) write
+    the distances; see :func:`dag_minplus_counts` for the arguments. Returns the number of
+    entries resolved."""
     r = radii.shape[0]
     rmax = radii[r - 1] if r > 0 else -np.inf
     gamma_prev = -1.0
+    nres = 0
     for i in range(nb):
         s = s0 + i
         sl = src_level[s]
@@ -260,19 +547,35 @@ def _count_level(
             _ambiguity_bounds(radii, gamma, lo, hi)
             gamma_prev = gamma
         row = buf[i, c0:c1]
-        if _bucket_row(radii_pad, rtab, row, bits[i, c0:c1], shift, thr, lo, hi, sub, hist[s]):
-            flags[s] = True
+        if resolve:
+            n_amb = _bucket_row_idx(radii_pad, rtab, row, bits[i, c0:c1], shift, thr, lo, hi, sub, hist[s], amb_idx)
+            amb = n_amb > 0
+        else:
+            n_amb = 0
+            amb = _bucket_row(radii_pad, rtab, row, bits[i, c0:c1], shift, thr, lo, hi, sub, hist[s])
         if write_dist:
             for j in range(c1 - c0):
                 d = row[j]
                 dist[s, base + c0 + j] = d if np.float64(d) <= rmax else np.inf
+        if amb:
+            if resolve:
+                mi = i if persist else 0
+                nres += _resolve_row(
+                    buf, i, s, b, c0, c1, base, l0, sources, src_level, lvl_off, blk_src, blk_dst, blk_off,
+                    blk_r0, blk_nr, blk_c0, blk_nc, w_t, w64, radii, thr, eps, lo, hi, hist, dist, write_dist,
+                    memo[mi], marks[mi], nmarks, mi, persist, amb_idx, n_amb,
+                )
+            else:
+                flags[s] = True
+    return nres
 
 
 @njit(parallel=True, fastmath=False, cache=True)
 def dag_minplus_counts(
-    w_flat, blk_src, blk_dst, blk_off, lvl_off, sources, src_level, grp_start,
+    w_flat, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, lvl_off, sources, src_level, grp_start,
     radii, radii_pad, rtab, bufs, bufs_bits, eps, thr, inf,
     zero, hist, flags, dist, write_dist, grp_order, next_group,
+    w64, resolve, intmin, resolved, persist, w_t,
 ):
     """Fused multi-source min-plus over the levels of a DAG.
 
@@ -281,6 +584,10 @@ def dag_minplus_counts(
         blk_src: int64 [nblk] source level a of each block, blocks sorted by (b, a).
         blk_dst: int64 [nblk] target level b (> a).
         blk_off: int64 [nblk] offset of each block in ``w_flat``.
+        blk_r0, blk_nr, blk_c0, blk_nc: int64 [nblk] each block is the rectangle of rows
+            ``r0 .. r0 + nr - 1`` of level a and columns ``c0 .. c0 + nc - 1`` of level b,
+            row-major [nr, nc] in ``w_flat`` (whole level blocks, or the non-empty tiles of a
+            sparse one: :meth:`mfa_engine.paths.dag.DagLevels.tiles`).
         lvl_off: int64 [L + 1] first node (in level order) of each level.
         sources: int64 [S] sources in level order, sorted by level.
         src_level: int64 [S] level of each source.
@@ -307,6 +614,17 @@ def dag_minplus_counts(
             ``bufs``) takes the next group with an atomic fetch-and-add until none is left
             (dynamic scheduling: a worker slowed by other jobs on the machine takes fewer
             groups), and reuses its one buffer set for all of them (fresh pages are expensive).
+        w64: float64 [sum n_a * n_b] the same blocks in float64 (read only for the few
+            predecessors of an ambiguous entry; any array when ``resolve`` is False).
+        resolve: Resolve ambiguous entries exactly in place (:func:`_resolve_entry`: counts
+            identical to float64 Dijkstra without re-running any source); else flag their
+            sources in ``flags`` for the caller to recompute.
+        intmin: Take the min-plus minima on the float32 bit patterns (integer pipes).
+        resolved: int64 [T] output, entries resolved by each worker.
+        w_t: float [sum n_a * n_b] each block of ``w_flat`` transposed (column-major: the
+            predecessors of one target are contiguous), read by the resolution.
+        persist: Keep each row's exact distances for the group's later levels (a float64
+            and an int64 [max group size, N] array per worker); else per row and level.
     """
     n = lvl_off[-1]
     nblk = blk_src.shape[0]
@@ -324,6 +642,12 @@ def dag_minplus_counts(
         sub = np.zeros((4, r + 1), dtype=np.int64)
         lo = np.empty(r + 1)
         hi = np.empty(r + 1)
+        mrows = max(1, bufs.shape[1] // max(n, 1)) if persist else 1
+        memo = np.full((mrows, n) if resolve else (0, 0), -1.0)
+        marks = np.empty((mrows, n) if resolve else (0, 0), np.int64)
+        nmarks = np.zeros(mrows, np.int64)
+        amb_idx = np.empty(n if resolve else 0, np.int64)
+        nres = 0
         while True:
             gi = _fetch_add(next_group, 0, 1)
             if gi >= ngrp:
@@ -347,15 +671,21 @@ def dag_minplus_counts(
                     for q in range(nblk):
                         if blk_dst[q] != b or blk_src[q] < l0:
                             continue
-                        a = blk_src[q]
-                        a0 = lvl_off[a] - base
-                        na = lvl_off[a + 1] - lvl_off[a]
-                        minplus_into(buf, a0, na, w_flat, blk_off[q], c0, c1 - c0, thr, inf, zero, wt, xt)
+                        a0 = lvl_off[blk_src[q]] - base + blk_r0[q]
+                        minplus_into(buf, a0, blk_nr[q], w_flat, blk_off[q], c0 + blk_c0[q], blk_nc[q], thr, inf, zero, wt, xt, intmin)
                 # threshold, bucket and (optionally) write the new level
-                _count_level(
+                nres += _count_level(
                     buf, bits, s0, nb, b, c0, c1, base, sources, src_level, radii, radii_pad, rtab,
                     shift, eps, thr, k_zero, lo, hi, sub, hist, flags, dist, write_dist,
+                    l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, resolve,
+                    memo, marks, nmarks, persist, amb_idx, w_t,
                 )
+            if resolve and persist:  # the group's rows are done: forget their exact distances
+                for i in range(nb):
+                    for m in range(nmarks[i]):
+                        memo[i, marks[i, m]] = -1.0
+                    nmarks[i] = 0
+        resolved[t] = nres
 
 
 @njit(parallel=True, cache=True, fastmath=False)

@@ -115,6 +115,8 @@ def run(
 ) -> tuple[list[dict], np.ndarray]:
     """Per-seed records of paper mode.
 
+    With ``neurons_per_layer="all"`` every seed gives the same network: it is analysed once and
+    its record repeated with each seed (the work of one sample, whatever ``samples`` says).
     With ``options.null`` (``"shuffle"``) each record also holds ``"null"``: the record of the
     same seed on the checkpoint with every weight matrix permuted at random
     (:class:`mfa_engine.checkpoints.shuffled.ShuffledCheckpoint`; :func:`plan` records its reads too).
@@ -133,8 +135,14 @@ def run(
     q = options.q_grid()
     records = []
     with progress_bar(len(seeds), "samples", progress) as bar:
+        whole: dict | None = None  # the full network is the same graph for every seed
         for s in seeds:
-            rec = _sample(checkpoint, adapter, s, options)
+            if options.neurons_per_layer == "all" and whole is not None:
+                rec = {**whole, "seed": int(s)}  # computed once (the null model still varies)
+            else:
+                rec = _sample(checkpoint, adapter, s, options)
+                if options.neurons_per_layer == "all":
+                    whole = dict(rec)
             if options.null is not None:  # the same sample of the shuffled network
                     rec["null"] = {**_sample(ShuffledCheckpoint(checkpoint, s), adapter, s, options),
                                "model": options.null}

@@ -1,23 +1,42 @@
 """CPU backend driver: prepares inputs for the numba kernels in ``mfa_engine.kernels.cpu_*``
 (layered DAGs) and ``mfa_engine.kernels.cpu_sssp`` (general graphs).
 
-The DAG path runs in float32 (twice the SIMD width of float64) and recomputes in float64 the
-few sources whose float32 distances land within the rounding bound of a radius, so counts are
-exactly those of float64 Dijkstra (SciPy). The general CSR path is a float64 bounded Dijkstra
+The DAG path runs in float32 (twice the SIMD width of float64); every (source, target) entry
+whose float32 distance lands within the rounding bound of a radius is resolved in float64 inside
+the kernel, from the row's float32 distances and the float64 weights of its few possible
+predecessors, so counts are exactly those of float64 Dijkstra (SciPy) without re-running any
+source (``resolve=False`` gives the earlier scheme: flagged sources re-run in float64).
+Sparse level blocks run on their non-empty tiles (:meth:`mfa_engine.paths.dag.DagLevels.tiles`). The general CSR path is a float64 bounded Dijkstra
 that touches only each ball.
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import scipy.sparse as sp
 
+from mfa_engine.paths.csr_kernel_graph import kernel_graph
 from mfa_engine.paths.dag import DagLevels
 from mfa_engine.paths.threads import numba_threads
 
 __all__ = ["dag_histogram", "csr_histogram", "group_sources", "choose_dtype", "gamma_for"]
 
 _EPS32 = 2.0**-24
+#: Most bytes of per-row exact-distance memos (all workers) the resolution keeps for a whole
+#: source group (else it keeps them per row and level).
+_MEMO_BYTES = 256 << 20
+#: Statistics of the last DAG kernel call: entries resolved in place, sources flagged.
+LAST_STATS: dict[str, int] = {}
+
+
+def intmin_enabled() -> bool:
+    """Whether the float32 min-plus takes its minima on the bit patterns (integer pipes):
+    on unless ``MFA_MINPLUS_INTMIN=0``. Exact for non-negative distances and +inf; numba
+    compiles for the host CPU at run time, so the widest vector ISA the host has is used."""
+
+    return os.environ.get("MFA_MINPLUS_INTMIN", "1") != "0"
 #: Above this many bytes of float64 blocks, flagged sources are recomputed one block at a time.
 _STREAM_BYTES = 64 << 20
 
@@ -102,27 +121,31 @@ def _schedule(levels: DagLevels, lvl_sorted: np.ndarray, grp: np.ndarray) -> np.
     return np.argsort(-work, kind="stable").astype(np.int64)
 
 
-def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist):
+def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist, resolve_ok=True):
     """One pass of the fused min-plus kernel (float32 with ambiguity flags, or exact float64).
 
     Many sources run in groups of one level; a few (the float64 recomputation) run in mixed
     groups spread over all workers, so each group reuses every weight tile it streams.
 
+    The float32 pass resolves its ambiguous (source, target) entries exactly inside the kernel
+    (``resolve_ok``; :func:`mfa_engine.kernels.cpu_minplus._resolve_entry`), so no source is
+    flagged for a float64 re-run; ``resolve_ok=False`` gives the earlier flag-and-re-run scheme
+    (kept for comparison).
+
     Returns:
         (hist int64 [S, R + 1], flags bool [S], dist float32 [S, N] in level order or None).
     """
-    import numba
-
     from mfa_engine.kernels import cpu_buckets, cpu_minplus
 
     s_n = pos.shape[0]
-    nthreads = numba.get_num_threads()
+    nthreads = numba_threads()
     lvl = levels.level_of_position(pos).astype(np.int64)
     few = s_n <= nthreads * cpu_minplus.SRC_BLOCK // 2
     block = -(-s_n // nthreads) if few else cpu_minplus.SRC_BLOCK
     order, grp = group_sources(lvl, block, by_level=not few)
     eps = _EPS32 if dtype == np.float32 else 0.0
-    flat, bsrc, bdst, boff = levels.packed(dtype)
+    tiles = levels.tiles(dtype)
+    flat = tiles.flat
     lvl_sorted = lvl[order]
     grp_order = _schedule(levels, lvl_sorted, grp)
     workers = max(1, min(nthreads, grp_order.size))
@@ -130,14 +153,25 @@ def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist):
     flags = np.zeros(s_n, np.bool_)
     dist = np.full((s_n, levels.n_nodes), np.inf, np.float32) if want_dist else np.zeros((0, 0), np.float32)
     maxb = int(np.diff(grp).max(initial=0))
+    # resolving reads float64 weights: blocks gathered from a large CSR are not converted to
+    # float64 only for that (the flagged sources then stream their float64 blocks instead)
+    resolve = dtype == np.float32 and resolve_ok and (
+        levels._blocks is not None or "float64" in levels._packed or flat.size * 8 <= _STREAM_BYTES
+    )
+    w64 = levels.tiles(np.float64).flat if resolve else np.zeros(0)
+    w_t = levels.tiles_transposed(dtype) if resolve else np.zeros(0, dtype)
+    resolved = np.zeros(workers, np.int64)
     cpu_minplus.dag_minplus_counts(
-        flat, bsrc, bdst, boff, levels.lvl_off, pos[order], lvl_sorted, grp,
+        *tiles.args(), levels.lvl_off, pos[order], lvl_sorted, grp,
         radii_sorted, cpu_buckets.padded_radii(radii_sorted), cpu_buckets.radius_table(radii_sorted, dtype),
         *cpu_minplus.row_buffers(workers, maxb * levels.n_nodes, dtype),
         eps, dtype.type(min(thr, float(np.finfo(dtype).max))), dtype.type(np.inf), dtype.type(0.0),
         hist, flags, dist, bool(want_dist),
-        grp_order, np.zeros(1, np.int64),
+        grp_order, np.zeros(1, np.int64), w64, bool(resolve), bool(intmin_enabled()), resolved,
+        bool(workers * maxb * levels.n_nodes * 16 <= _MEMO_BYTES), w_t,
     )  # fmt: skip
+    LAST_STATS["resolved"] = int(resolved.sum())
+    LAST_STATS["flagged"] = int(flags.sum())
     inv = np.empty_like(order)
     inv[order] = np.arange(s_n, dtype=np.int64)
     return hist[inv], flags[inv], (dist[inv] if want_dist else None)
@@ -150,6 +184,7 @@ def dag_histogram(
     *,
     want_dist: bool = False,
     exact: bool = False,
+    resolve: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Histogram of distances over a radius grid (and optionally the distances) on a DAG.
 
@@ -159,6 +194,8 @@ def dag_histogram(
         radii_sorted: float64 [R] ascending; distances above ``radii_sorted[-1]`` are cut off.
         want_dist: Also return the distances.
         exact: Compute in float64 from the start (no float32 pass).
+        resolve: Resolve the float32 pass's ambiguous entries in place (default); False
+            re-runs every flagged source in float64 (the earlier scheme, for comparison).
 
     Returns:
         (hist int64 [S, R + 1] with bucket k = first radius >= d, dist float32 [S, N] in the
@@ -172,7 +209,8 @@ def dag_histogram(
     thr = rmax * (1.0 + gamma) if rmax > 0 else rmax
     if dtype == np.float32 and np.isfinite(thr):
         thr = float(np.nextafter(np.float32(thr), np.float32(np.inf)))
-    hist, flags, dist = _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist)
+    hist, flags, dist = _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist, resolve)
+    stats = dict(LAST_STATS)
     redo = np.flatnonzero(flags)
     if redo.size:  # exact float64 recomputation of the flagged sources
         big = levels.packed(np.float32)[0].size * 8 > _STREAM_BYTES
@@ -183,6 +221,7 @@ def dag_histogram(
         hist[redo] = h64
         if want_dist:
             dist[redo] = d64
+        LAST_STATS.update(stats)  # the first pass's numbers
     if want_dist and levels.perm is not None:
         out = np.empty_like(dist)
         out[:, levels.perm] = dist
@@ -260,7 +299,6 @@ def csr_histogram(
         (hist int64 [S, R + 1], dist float32 [S, N] or None).
     """
     from mfa_engine.kernels import cpu_sssp
-    from mfa_engine.paths.csr_kernel_graph import kernel_graph
 
     s_n, n = sources.shape[0], m.shape[0]
     hist = np.zeros((s_n, radii_sorted.shape[0] + 1), np.int64)

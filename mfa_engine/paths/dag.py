@@ -20,12 +20,47 @@ import scipy.sparse as sp
 
 from mfa_engine.layered import LayeredGraph
 
-__all__ = ["DagLevels", "from_layered", "detect_dag", "prepare_sparse", "MAX_LEVELS"]
+__all__ = ["MAX_LEVELS", "SPARSE_SHARE", "SPARSE_TILE", "DagLevels", "Tiles", "detect_dag", "from_layered", "prepare_sparse"]
 
 #: DAGs with more levels than this take the general CSR path.
 MAX_LEVELS = 512
 #: Dense blocks may hold at most this many cells per edge (else the graph is too sparse).
 MAX_FILL = 64
+#: Side of the tiles a sparse block is cut into (:meth:`DagLevels.tiles`); a head of the
+#: structural QKV -> context block of the supported models spans whole tiles (head_dim 64+).
+SPARSE_TILE = 64
+#: Blocks with at most this share of finite entries are cut into tiles, all-+inf tiles dropped.
+SPARSE_SHARE = 0.5
+
+
+@dataclass
+class Tiles:
+    """Rectangles of the level blocks the CPU kernel runs on (a dense block is one rectangle;
+    a sparse one, such as the structural QKV -> context block, which is block-diagonal per
+    head, is cut into :data:`SPARSE_TILE`-square tiles and only tiles with a finite entry are
+    kept, so its min-plus work is that of the heads' blocks; counts are unchanged, a dropped
+    tile holds only +inf).
+
+    Attributes:
+        flat: [sum nr * nc] the rectangles concatenated, each row-major.
+        src, dst: int64 [T] source and target level of each rectangle, sorted by (dst, src).
+        off: int64 [T] offset of each rectangle in ``flat``.
+        r0, nr: int64 [T] first row (within the source level) and row count.
+        c0, nc: int64 [T] first column (within the target level) and column count.
+    """
+
+    flat: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    off: np.ndarray
+    r0: np.ndarray
+    nr: np.ndarray
+    c0: np.ndarray
+    nc: np.ndarray
+
+    def args(self) -> tuple[np.ndarray, ...]:
+        """(flat, src, dst, off, r0, nr, c0, nc) in the kernel's argument order."""
+        return (self.flat, self.src, self.dst, self.off, self.r0, self.nr, self.c0, self.nc)
 
 
 @dataclass
@@ -113,6 +148,69 @@ class DagLevels:
                 for q, (_, _, blk) in enumerate(self.blocks):
                     flat[off[q] : off[q + 1]] = blk.ravel()
             self._packed[key] = (flat, src, dst, off[:-1].copy())
+        return self._packed[key]
+
+    def tiles(self, dtype: Any) -> Tiles:
+        """The blocks as the rectangles the CPU kernel runs on (:class:`Tiles`), cached per dtype.
+
+        The layout depends only on where the finite entries are, so the float32 and float64
+        tiles match entry for entry. Without a sparse block the packed blocks are used as they
+        are (no copy).
+        """
+        key = "tiles-" + np.dtype(dtype).name
+        if key in self._packed:
+            return self._packed[key]
+        flat, src, dst, off = self.packed(dtype)
+        sizes = np.diff(self.lvl_off)
+        layout = self._packed.get("tile-layout")
+        if layout is None:
+            layout = []
+            for q, (a, b) in enumerate(self.pairs):
+                na, nb = int(sizes[a]), int(sizes[b])
+                blk = flat[off[q] : off[q] + na * nb].reshape(na, nb)
+                fin = np.isfinite(blk)
+                if na * nb == 0 or fin.mean() > SPARSE_SHARE:
+                    layout.append((q, 0, na, 0, nb))
+                    continue
+                t = SPARSE_TILE
+                kept = [(q, r, min(t, na - r), c, min(t, nb - c))
+                        for r in range(0, na, t) for c in range(0, nb, t) if fin[r : r + t, c : c + t].any()]
+                if sum(h * w for _, _, h, _, w in kept) == na * nb:  # nothing to drop: one block
+                    kept = [(q, 0, na, 0, nb)]
+                layout.extend(kept)
+            self._packed["tile-layout"] = layout
+        whole = len(layout) == len(self.pairs) and all(r == 0 and c == 0 and nr == sizes[self.pairs[q][0]] and nc == sizes[self.pairs[q][1]]
+                    for q, r, nr, c, nc in layout)
+        qs = np.array([x[0] for x in layout], np.int64)
+        r0 = np.array([x[1] for x in layout], np.int64)
+        nr = np.array([x[2] for x in layout], np.int64)
+        c0 = np.array([x[3] for x in layout], np.int64)
+        nc = np.array([x[4] for x in layout], np.int64)
+        if whole:
+            out = Tiles(flat, src, dst, off, r0, nr, c0, nc)
+        else:
+            toff = np.zeros(len(layout) + 1, np.int64)
+            toff[1:] = np.cumsum(nr * nc)
+            tflat = np.empty(int(toff[-1]), dtype=flat.dtype)
+            for i, (q, r, h, c, w) in enumerate(layout):
+                nb = int(sizes[self.pairs[q][1]])
+                blk = flat[off[q] : off[q] + int(sizes[self.pairs[q][0]]) * nb].reshape(-1, nb)
+                tflat[toff[i] : toff[i + 1]] = blk[r : r + h, c : c + w].ravel()
+            out = Tiles(tflat, src[qs], dst[qs], toff[:-1].copy(), r0, nr, c0, nc)
+        self._packed[key] = out
+        return out
+
+    def tiles_transposed(self, dtype: Any) -> np.ndarray:
+        """:meth:`tiles` with every rectangle stored transposed ([nc, nr], same offsets), cached
+        per dtype: the exact resolution of the CPU kernel reads the predecessors of one target,
+        a column of a block, contiguously."""
+        key = "tiles-T-" + np.dtype(dtype).name
+        if key not in self._packed:
+            t = self.tiles(dtype)
+            out = np.empty_like(t.flat)
+            for o, h, w in zip(t.off.tolist(), t.nr.tolist(), t.nc.tolist()):
+                out[o : o + h * w].reshape(w, h)[:] = t.flat[o : o + h * w].reshape(h, w).T
+            self._packed[key] = out
         return self._packed[key]
 
     def weight_range(self) -> tuple[float, float]:

@@ -17,11 +17,18 @@ executors (docs/gpu.md); this module splits the centres of one graph.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
+
+from mfa_engine._device import cuda_device_count
+from mfa_engine.paths.api import multi_source_counts
+from mfa_engine.paths.prepare import PreparedGraph, prepare_graph
 
 __all__ = ["source_work", "split_sources", "multi_device_counts", "device_list"]
 
@@ -30,7 +37,6 @@ def device_list(devices: int | Sequence[str] | None) -> list[str]:
     """Device names: an int n -> CUDA devices "0" .. "n-1"; None -> every visible CUDA device
     (at least one entry; "cpu" when there is none); a sequence -> as given ("0", "1", "cpu")."""
     if devices is None:
-        from mfa_engine._device import cuda_device_count
 
         n = cuda_device_count()
         return [str(i) for i in range(n)] or ["cpu"]
@@ -84,14 +90,11 @@ def _pin(device: str) -> None:
 def _worker(device: str, graph: Any, src: np.ndarray, radii: np.ndarray, directed: bool, backend: str) -> np.ndarray:
     """Counts int64 [S_i, R] of one slice on one device (runs in the worker process)."""
     _pin(device)
-    from mfa_engine.paths import multi_source_counts
 
     return multi_source_counts(graph, src, radii, directed=directed, backend=backend)
 
 
 def _run_local(devices: list[str], jobs: list[tuple[Any, ...]]) -> list[np.ndarray]:
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
 
     ctx = mp.get_context("spawn")  # a fresh interpreter per device: CUDA is pinned before it loads
     pools = [ProcessPoolExecutor(1, mp_context=ctx, initializer=_pin, initargs=(d,)) for d in devices]
@@ -119,16 +122,13 @@ def _ray_worker(device: str, graph: Any, src: np.ndarray, radii: np.ndarray, dir
     """Ray task: Ray already set CUDA_VISIBLE_DEVICES to the GPU it granted (CPU stand-ins: none)."""
     if device == "cpu":
         _pin("cpu")
-    from mfa_engine.paths import multi_source_counts
 
     return multi_source_counts(graph, src, radii, directed=directed, backend=backend)
 
 
 def _without_device_state(graph: Any) -> Any:
     """A prepared DAG without its device-resident block plans (they stay in this process)."""
-    from dataclasses import replace
 
-    from mfa_engine.paths.prepare import PreparedGraph
 
     if isinstance(graph, PreparedGraph) and graph.kind == "dag":
         lv = graph.obj
@@ -163,8 +163,6 @@ def multi_device_counts(
     Returns:
         int64 [S, R], identical to one device.
     """
-    from mfa_engine.paths import multi_source_counts
-    from mfa_engine.paths.prepare import prepare_graph
 
     devs = device_list(devices)
     src = np.asarray(sources, dtype=np.int64).reshape(-1)

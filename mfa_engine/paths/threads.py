@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from mfa_engine import threads
+
 __all__ = ["numba_threads"]
 
 
 def numba_threads() -> int:
-    """Number of numba worker threads."""
-    import numba  # light-import rule: numba only when a CPU kernel is about to run
-
-    return int(numba.get_num_threads())
+    """Number of numba worker threads, after applying ``MFA_THREADS`` / the ``threads`` option
+    (:func:`mfa_engine.threads.apply`; numba is imported only when a CPU kernel is about to run)."""
+    return threads.apply()

@@ -34,7 +34,7 @@ def test_series_glob_over_hub_branches(hub: HubServer, neox: Path) -> None:
 
 
 def test_batch_from_hub_equals_local_and_records_bytes(hub: HubServer, neox: Path, tmp_path: Path) -> None:
-    publish(hub, neox)
+    commits = publish(hub, neox)
     opts = {"paper": dict(PAPER), "reference": {}}
     rep = run_batch([f"{REPO}@step*"], tmp_path / "s", options=opts, samples=2, log=lambda _: None)
     assert rep.ok and rep.computed == 8
@@ -42,13 +42,14 @@ def test_batch_from_hub_equals_local_and_records_bytes(hub: HubServer, neox: Pat
     with ResultsStore(tmp_path / "s") as st:
         reads = st.reads()
         rows = st.rows("paper") + st.rows("reference")
-    assert [(r["checkpoint"], r["step"]) for r in reads] == [(f"{REPO}@step0", 0), (f"{REPO}@step1000", 1000)]
+    assert [(r["checkpoint"], r["step"]) for r in reads] == [
+        (f"{REPO}@step0#{commits['step0']}", 0), (f"{REPO}@step1000#{commits['step1000']}", 1000)]  # keyed by commit
     assert all(0 < r["bytes_read"] < r["bytes_total"] for r in reads)
     assert sum(r["bytes_read"] for r in reads) == hub.range_bytes
     for step in ("step0", "step1000"):
         for mode in ("paper", "reference"):
             local = analyze_checkpoint(neox / step, mode=mode, samples=2, **opts[mode])
-            mine = sorted((r["record"] for r in rows if r["checkpoint"] == f"{REPO}@{step}"
+            mine = sorted((r["record"] for r in rows if r["checkpoint"] == f"{REPO}@{step}#{commits[step]}"
                            and r["mode"] == mode), key=lambda r: r["seed"])
             assert mine == local["samples"]
     hub.reset_counters()  # a new store over the same range cache fetches nothing

@@ -9,7 +9,7 @@ import pytest
 
 from mfa_engine.api import analyze_checkpoint
 from mfa_engine.checkpoints.http_ranges import deadline_settings
-from mfa_engine.errors import CheckpointError
+from mfa_engine.errors import CheckpointError, ConfigError
 from mfa_engine.synthetic import write_gpt_neox_checkpoint
 
 from .hub_server import HubServer
@@ -57,5 +57,6 @@ def test_deadline_settings_defaults_and_bad_values(monkeypatch: pytest.MonkeyPat
                                    "stall_bytes": 16384.0}
     for bad in ("abc", "0", "-1", "inf", "nan"):
         monkeypatch.setenv("MFA_HUB_STALL", bad)
-        with pytest.raises(CheckpointError, match=rf"^MFA_HUB_STALL='{bad}' is not a positive number of seconds$"):
+        with pytest.raises(ConfigError, match=rf"^environment variable MFA_HUB_STALL='{bad}': expected a "
+                                              r"number of seconds in 0\.001\.\.86400$"):
             deadline_settings()
