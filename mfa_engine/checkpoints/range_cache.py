@@ -354,8 +354,8 @@ def _why(exc: OSError, path: Path) -> str:
 
 
 def _gone(path: Path) -> str:
-    return (f"range cache file {path} was deleted while in use (another process's `mfa cache clear`, "
-            "or a size-limit eviction by a process without in-use locks); run again")
+    return (f"range cache file {path} was deleted while in use (by another process: by hand, or an "
+            "mfa-engine older than the range cache's in-use locks clearing or evicting it); run again")
 
 
 def _overlaps(piece: Range, ranges: Sequence[Range]) -> bool:
