@@ -17,7 +17,7 @@ import os
 import numpy as np
 import scipy.sparse as sp
 
-from mfa_engine.paths.csr_kernel_graph import kernel_graph
+from mfa_engine.paths.csr_kernel_graph import KernelGraph, kernel_graph
 from mfa_engine.paths.dag import DagLevels
 from mfa_engine.paths.threads import numba_threads
 
@@ -278,14 +278,15 @@ def _stream64(levels: DagLevels, pos: np.ndarray, radii_sorted: np.ndarray, cuto
 
 
 def csr_histogram(
-    m: sp.csr_array, sources: np.ndarray, radii_sorted: np.ndarray, cutoff: float, *, want_dist: bool = False
+    m: sp.csr_array, sources: np.ndarray, radii_sorted: np.ndarray, cutoff: float, *, want_dist: bool = False,
+    kg: KernelGraph | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Bounded Dijkstra histogram (and optionally distances) on a directed CSR graph.
 
     Runs :func:`mfa_engine.kernels.cpu_sssp.ball_histogram` (float64, exact): a bucket queue
     when every edge is positive and the cutoff spans at most ``DIAL_MAX_BUCKETS`` of the
     shortest edge, else a 4-ary heap. The kernel arrays (large graphs renumbered breadth-first so
-    that each ball occupies few cache lines) are built once per CSR object
+    that each ball occupies few cache lines) come from ``kg``, or are built for this call
     (:func:`mfa_engine.paths.csr_kernel_graph.kernel_graph`).
 
     Args:
@@ -294,6 +295,7 @@ def csr_histogram(
         radii_sorted: float64 [R] ascending.
         cutoff: Inclusive cutoff (>= radii_sorted[-1] when counting).
         want_dist: Also return float32 [S, N] distances.
+        kg: The kernel arrays of ``m`` when already built (a prepared graph keeps them).
 
     Returns:
         (hist int64 [S, R + 1], dist float32 [S, N] or None).
@@ -305,7 +307,8 @@ def csr_histogram(
     dist = np.full((s_n, n), np.inf, np.float32) if want_dist else np.zeros((0, 0), np.float32)
     if not s_n:
         return hist, (dist if want_dist else None)
-    kg = kernel_graph(m)
+    if kg is None:
+        kg = kernel_graph(m)
     src = np.ascontiguousarray(sources, np.int64)
     if kg.inv is not None:
         src = kg.inv[src]

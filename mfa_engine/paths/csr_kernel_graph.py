@@ -3,10 +3,10 @@
 :func:`kernel_graph` turns a canonical float64 CSR into the arrays
 :func:`mfa_engine.kernels.cpu_sssp.ball_histogram` runs on (int64 offsets, int32 targets when
 they fit, float64 weights, each row sorted by weight; large graphs whose numbering scatters
-neighbours renumbered breadth-first so that a ball occupies few cache lines) and keeps the
-result on the CSR object, so repeated calls on one graph (the prepared-graph cache of
-``mfa_engine.paths.dag.prepare_sparse`` returns the same CSR object for an unchanged matrix)
-skip the O(E) preparation. Rows of up to 32 edges are sorted in O(d^2) branch-free
+neighbours renumbered breadth-first so that a ball occupies few cache lines). A prepared graph
+keeps the result (:meth:`mfa_engine.paths.prepare.PreparedGraph.kernel_graph`; the content
+cache of ``prepare_graph`` returns the same prepared graph for an unchanged SciPy matrix), so
+repeated calls on one graph skip the O(E) preparation. Rows of up to 32 edges are sorted in O(d^2) branch-free
 comparisons, longer ones in O(d log d).
 """
 
@@ -26,7 +26,6 @@ __all__ = ["KernelGraph", "kernel_graph", "RELABEL_MIN_NODES"]
 #: (a 2-D grid in row-major order has about sqrt(N) / 2, a random numbering about N / 3;
 #: measured on the 317 x 317 grid benchmark, breadth-first order was no faster there).
 RELABEL_MIN_NODES = 1 << 14
-_ATTR = "_mfa_kernel_graph"
 
 
 @dataclass(frozen=True)
@@ -48,20 +47,13 @@ class KernelGraph:
     min_weight: float
 
 
-def _same(key: tuple, m: sp.csr_array) -> bool:
-    """The CSR still holds the arrays (by identity) and shape the cached graph was built from."""
-    return key[0] is m.indptr and key[1] is m.indices and key[2] is m.data and key[3] == m.shape
-
-
 def kernel_graph(m: sp.csr_array) -> KernelGraph:
-    """The kernel arrays of ``m`` (cached on ``m``; rebuilt if its arrays were replaced).
+    """The kernel arrays of ``m``, built anew (a prepared graph keeps them:
+    :meth:`mfa_engine.paths.prepare.PreparedGraph.kernel_graph`).
 
     Args:
         m: Canonical float64 CSR [N, N].
     """
-    hit = getattr(m, _ATTR, None)
-    if hit is not None and _same(hit[0], m):
-        return hit[1]
     from mfa_engine.kernels import csr_order
     n = m.shape[0]
     indptr = m.indptr.astype(np.int64, copy=False)
@@ -79,9 +71,4 @@ def kernel_graph(m: sp.csr_array) -> KernelGraph:
     workers = numba_threads()
     indptr, indices, data = csr_order.permute_csr(indptr, m.indices, data, order, ids, np.empty(m.nnz, itype), workers)
     low = float(data.min()) if data.size else np.inf
-    out = KernelGraph(indptr, indices, data, inv, low)
-    try:
-        setattr(m, _ATTR, ((m.indptr, m.indices, m.data, m.shape), out))
-    except AttributeError:  # an object without a __dict__: no caching
-        pass
-    return out
+    return KernelGraph(indptr, indices, data, inv, low)

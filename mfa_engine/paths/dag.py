@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import weakref
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ import scipy.sparse as sp
 
 from mfa_engine.layered import LayeredGraph
 
-__all__ = ["MAX_LEVELS", "SPARSE_SHARE", "SPARSE_TILE", "DagLevels", "Tiles", "detect_dag", "from_layered", "prepare_sparse"]
+__all__ = ["MAX_LEVELS", "SPARSE_SHARE", "SPARSE_TILE", "DagLevels", "Tiles", "detect_dag", "from_layered", "cached_by_content"]
 
 #: DAGs with more levels than this take the general CSR path.
 MAX_LEVELS = 512
@@ -361,47 +362,42 @@ def _array_hash(arr: np.ndarray, scan: bool = False) -> tuple[int, tuple[bool, b
     return int(h) ^ zlib.crc32(raw[cut:]), ((bool(nan), bool(neg), bool(inf)) if scan else None)
 
 
-#: (id(matrix), undirected form?) -> (weak reference, fingerprint, csr or None, levels or None)
-_CACHE: dict[tuple[int, bool], tuple[Any, tuple, sp.csr_array | None, DagLevels | None]] = {}
+#: The one implicit preparation cache (docs/architecture.md, "Preparing a graph once"):
+#: (id(matrix), directed) -> (weak reference to the matrix, fingerprint, prepared graph).
+_CACHE: dict[tuple[int, bool], tuple[Any, tuple, Any]] = {}
 
 
 def _forget(key: tuple[int, bool]) -> None:
     _CACHE.pop(key, None)
 
 
-def prepare_sparse(
-    matrix: Any, as_csr: Any, undirected: Any = None
-) -> tuple[sp.csr_array | None, DagLevels | None]:
-    """Canonical CSR and DAG levels of a user sparse matrix, cached per object.
+def cached_by_content(matrix: Any, directed: bool, build: Callable[[tuple[bool, bool, bool] | None], Any]) -> Any:
+    """What ``build`` makes of a user's SciPy sparse matrix, kept while the matrix is unchanged.
 
-    SciPy sparse matrices are unhashable, so the cache is keyed by ``id`` with a weak reference
-    (the entry is dropped when the matrix is garbage collected) and checked against a
-    fingerprint of the matrix's arrays, so an in-place change invalidates it.
+    A repeated call on the same, unchanged matrix skips validation and conversion (measured in
+    benchmarks/PATHS.md, "same matrix again"). SciPy sparse matrices are unhashable, so the cache
+    is keyed by ``id`` with a weak reference (the entry is dropped when the matrix is garbage
+    collected) and checked against a fingerprint of the matrix's arrays, so an in-place change
+    rebuilds it. Directed and undirected traversals are kept apart.
 
     Args:
         matrix: The user's SciPy sparse matrix/array.
-        as_csr: Function converting it to canonical CSR (``as_csr(matrix, scanned=...)``, where
-            ``scanned`` is the NaN / negative / inf scan of the matrix's data made while hashing
-            it, or None).
-        undirected: For undirected traversal, the function making the canonical CSR two-way
-            (``prepare.symmetrise``; cached separately from the directed form, no DAG test).
+        directed: The traversal the result is for.
+        build: Makes the result from the NaN / negative / inf scan of the matrix's data made
+            while hashing it (None when the data was too small to be scanned that way).
 
     Returns:
-        (csr, None) for a graph that takes the general path, or (None, levels) for a DAG.
+        ``build``'s result, from the cache when the matrix is unchanged.
     """
     fp, scan = _fingerprint(matrix)
-    key = (id(matrix), undirected is not None)
+    key = (id(matrix), bool(directed))
     hit = _CACHE.get(key)
     if hit is not None and hit[0]() is matrix and hit[1] == fp:
-        return hit[2], hit[3]
-    csr = as_csr(matrix, scanned=scan)
-    if undirected is not None:
-        csr = undirected(csr)
-    levels = detect_dag(csr) if undirected is None else None
-    result = (None, levels) if levels is not None else (csr, None)
+        return hit[2]
+    result = build(scan)
     try:
         ref = weakref.ref(matrix, lambda _r, k=key: _forget(k))
     except TypeError:  # not weak-referenceable: do not cache
         return result
-    _CACHE[key] = (ref, fp, *result)
+    _CACHE[key] = (ref, fp, result)
     return result

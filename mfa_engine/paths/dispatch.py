@@ -39,7 +39,7 @@ def _cpu_histogram(prepared: Any, src: np.ndarray, rs: np.ndarray, cutoff: float
     kind, obj = prepared
     if kind == "dag":
         return cpu.dag_histogram(obj, src, rs, want_dist=want_dist)
-    return cpu.csr_histogram(obj, src, rs, cutoff, want_dist=want_dist)
+    return cpu.csr_histogram(obj, src, rs, cutoff, want_dist=want_dist, kg=prepared.kernel_graph())
 
 
 def _torch_histogram(prepared: Any, src: np.ndarray, rs: np.ndarray, cutoff: float, backend: str,

@@ -8,14 +8,15 @@ several calls on one graph (the radius grid, then the counts) share that work.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from mfa_engine.errors import ConfigError
-from mfa_engine.paths.dag import detect_dag, from_layered, prepare_sparse
+from mfa_engine.paths.csr_kernel_graph import KernelGraph, kernel_graph
+from mfa_engine.paths.dag import cached_by_content, detect_dag, from_layered
 from mfa_engine.paths.inputs import as_csr, as_layered, check_sparse_structure, is_layered
 
 __all__ = ["Prepared", "PreparedGraph", "prepare_graph", "symmetrise"]
@@ -26,7 +27,9 @@ Prepared = tuple[str, Any]
 
 @dataclass(frozen=True)
 class PreparedGraph:
-    """A graph checked and converted once for the kernels (:func:`prepare_graph`).
+    """A graph checked and converted once for the kernels (:func:`prepare_graph`): the one
+    explicit preparation handle. Forms derived later for a backend (the renumbered, row-sorted
+    CSR of the CPU general-graph kernel) are kept on it.
 
     Unpacks as the ``(kind, obj)`` pair the backends take.
 
@@ -40,6 +43,13 @@ class PreparedGraph:
     kind: str
     obj: Any
     directed: bool
+    _derived: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def kernel_graph(self) -> KernelGraph:
+        """The CPU general-graph kernel's form of a ``"csr"`` graph, built on first use."""
+        if "kernel_graph" not in self._derived:
+            self._derived["kernel_graph"] = kernel_graph(self.obj)
+        return self._derived["kernel_graph"]
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.kind, self.obj))
@@ -107,12 +117,30 @@ def prepare_graph(graph: Any, directed: bool = True) -> PreparedGraph:
                 f"graph was prepared for directed={graph.directed}, but directed={bool(directed)} was asked"
             )
         return graph
-    kind, obj = _prepare(graph, bool(directed))
-    return PreparedGraph(kind, obj, bool(directed))
+    directed = bool(directed)
+    if sp.issparse(graph):
+        if graph.format not in _HASHED_FORMATS:
+            check_sparse_structure(graph)  # before hashing or converting it
+        # The fingerprint reads the hashed formats' arrays as raw bytes (no index is followed),
+        # and a cache hit means they hash as when they were validated: ``as_csr`` checks the
+        # structure on every miss, so a repeated call skips the O(E) structure pass. The
+        # undirected form is cached too (symmetrising costs a sort of every edge).
+        return cached_by_content(graph, directed, lambda scan: _prepare_sparse(graph, directed, scan))
+    kind, obj = _prepare(graph, directed)
+    return PreparedGraph(kind, obj, directed)
 
 
 #: Sparse formats whose index arrays the cache fingerprint hashes directly (no conversion first).
 _HASHED_FORMATS = frozenset({"csr", "csc", "bsr", "coo"})
+
+
+def _prepare_sparse(graph: Any, directed: bool, scan: tuple[bool, bool, bool] | None) -> PreparedGraph:
+    """A user's SciPy sparse matrix prepared (on a miss of :func:`cached_by_content`)."""
+    csr = as_csr(graph, scanned=scan)
+    if not directed:
+        return PreparedGraph("csr", symmetrise(csr), False)
+    levels = detect_dag(csr)
+    return PreparedGraph("dag", levels, True) if levels is not None else PreparedGraph("csr", csr, True)
 
 
 def _prepare(graph: Any, directed: bool) -> Prepared:
@@ -121,15 +149,6 @@ def _prepare(graph: Any, directed: bool) -> Prepared:
         if directed:
             return "dag", from_layered(g)
         return "csr", symmetrise(g.to_csr())
-    if sp.issparse(graph):
-        if graph.format not in _HASHED_FORMATS:
-            check_sparse_structure(graph)  # before hashing or converting it
-        # The fingerprint reads the hashed formats' arrays as raw bytes (no index is followed),
-        # and a cache hit means they hash as when they were validated: ``as_csr`` checks the
-        # structure on every miss, so a repeated call skips the O(E) structure pass. The
-        # undirected form is cached too (symmetrising costs a sort of every edge).
-        csr, levels = prepare_sparse(graph, as_csr, None if directed else symmetrise)
-        return ("dag", levels) if levels is not None else ("csr", csr)
     csr = as_csr(graph)
     if directed:
         levels = detect_dag(csr)

@@ -9,28 +9,20 @@ check, which needs real JIT functions) unaffected.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests._interpreter import run_file_under_interpreter
+
 INTERP = os.environ.get("TRITON_INTERPRET", "0") == "1"
 needs_interp = pytest.mark.skipif(not INTERP, reason="runs inside the TRITON_INTERPRET=1 subprocess")
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(INTERP, reason="already under the interpreter")
 def test_interpreter_suite_in_subprocess() -> None:
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    res = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "--noconftest", "-p", "no:cacheprovider", str(Path(__file__))],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
-    assert " passed" in res.stdout and "failed" not in res.stdout
+    run_file_under_interpreter(__file__)
 
 
 def _hist_oracle(v: np.ndarray, radii: np.ndarray) -> np.ndarray:

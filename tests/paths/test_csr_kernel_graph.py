@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from mfa_engine.paths import prepare_graph
 from mfa_engine.paths.csr_kernel_graph import RELABEL_MIN_NODES, kernel_graph
 
 
@@ -46,14 +47,17 @@ def test_same_graph_sorted_rows_and_cache() -> None:
         rows = np.repeat(np.arange(n), np.diff(kg.indptr))
         assert np.all((np.diff(kg.data) >= 0) | (np.diff(rows) != 0))  # each row sorted by weight
         assert kg.min_weight == m.data.min()
-        assert kernel_graph(m) is kg  # cached on the object
+        assert not any(k.startswith("_mfa") for k in vars(m))  # nothing stashed on the caller's matrix
+        g = prepare_graph(m)
+        assert g.kind == "csr" and prepare_graph(m).kernel_graph() is g.kernel_graph()  # kept by the handle
+        _assert_same_sparse(_as_matrix(g.kernel_graph(), n), m)
 
 
 def test_rebuilt_when_arrays_are_replaced() -> None:
     m = _csr(50, 1)
-    kg = kernel_graph(m)
+    kg = prepare_graph(m).kernel_graph()
     m.data = m.data * 2.0
-    kg2 = kernel_graph(m)
+    kg2 = prepare_graph(m).kernel_graph()
     assert kg2 is not kg
     assert kg2.min_weight == 2.0 * kg.min_weight
     _assert_same_sparse(_as_matrix(kg2, 50), m)

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from mfa_engine.errors import ConfigError
-from mfa_engine.paths import dag, multi_source_counts, multi_source_distances
+from mfa_engine.paths import dag, multi_source_counts, multi_source_distances, prepare_graph
 from mfa_engine.paths.inputs import as_csr
 from tests.paths.paths_graphs import layered_to_csr, oracle_counts, oracle_distances, random_layered
 
@@ -58,12 +58,12 @@ def test_cycle_is_not_a_dag_and_still_correct() -> None:
 def test_cache_hit_and_invalidation_on_change() -> None:
     rng = np.random.default_rng(2)
     m = layered_to_csr(random_layered(rng, [3, 4, 2], 1.0, "int"))
-    first = dag.prepare_sparse(m, as_csr)
-    assert dag.prepare_sparse(m, as_csr)[1] is first[1]  # cached
+    first = prepare_graph(m)
+    assert first.kind == "dag" and prepare_graph(m) is first  # cached while unchanged
     m.data[:] = 1.0  # in-place change
-    second = dag.prepare_sparse(m, as_csr)
-    assert second[1] is not first[1]
-    np.testing.assert_array_equal(second[1].blocks[0][2], np.ones((3, 4)))
+    second = prepare_graph(m)
+    assert second is not first and second.obj is not first.obj
+    np.testing.assert_array_equal(second.obj.blocks[0][2], np.ones((3, 4)))
     np.testing.assert_array_equal(multi_source_counts(m, [0], [1.0, 2.0]), [[5, 7]])
 
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,24 +15,18 @@ from mfa_engine._device import cuda_available
 from mfa_engine.layered import LayeredGraph
 from mfa_engine.paths import gpu
 from mfa_engine.paths.dag import from_layered
+from tests._interpreter import run_file_under_interpreter
 
 INTERP = os.environ.get("TRITON_INTERPRET", "0") == "1"
 #: Run on a CUDA device, or here inside the TRITON_INTERPRET=1 subprocess.
 needs_interp = pytest.mark.skipif(not (INTERP or cuda_available()),
                                   reason="needs a CUDA device or the TRITON_INTERPRET=1 subprocess")
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(INTERP, reason="already under the interpreter")
 def test_interpreter_cases_in_subprocess() -> None:
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    res = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "--noconftest", "-p", "no:cacheprovider", str(Path(__file__))],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
-    assert " passed" in res.stdout and "failed" not in res.stdout
+    run_file_under_interpreter(__file__)
 
 
 def _chain(weights: list[float]) -> LayeredGraph:
