@@ -98,8 +98,14 @@ def _is_cache_repo(path: Path) -> bool:
     except (FileNotFoundError, NotADirectoryError):
         return False
     except OSError as exc:
-        raise CheckpointError(f"cannot read the HF cache folder {path.parent}: {exc.strerror or exc} "
-                              "(set HF_HUB_CACHE or HF_HOME to a folder you can read)") from None
+        try:
+            os.stat(path)
+        except OSError:  # the folder holding ``path`` cannot be searched: a cache root
+            raise CheckpointError(f"cannot read the HF cache folder {path.parent}: {exc.strerror or exc} "
+                                  "(set HF_HUB_CACHE or HF_HOME to a folder you can read)") from None
+        # ``path`` itself cannot be read: a cache repository, or the folder the user named
+        what = "HF cache repository" if path.name.startswith("models--") else "checkpoint folder"
+        raise CheckpointError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     return (path / "snapshots").is_dir()
 
 
