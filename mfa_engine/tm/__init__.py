@@ -47,7 +47,7 @@ _LAZY = {
     "ActivationStats": "mfa_engine.tm.stats",
     "thresholds_from_stats": "mfa_engine.tm.stats",
     "build_replay_cache": "mfa_engine.tm.cache",
-    "ReplayCache": "mfa_engine.tm.cache",
+    "ReplayCache": "mfa_engine.tm.replay_cache",
     "TMReplayTrainer": "mfa_engine.tm.trainer",
 }
 
