@@ -148,11 +148,6 @@ def _choose_files(names: Sequence[str]) -> tuple[str, str | None, list[str]]:
     )
 
 
-def _read_json(path: str, what: str) -> Any:
-    """A downloaded JSON file, read with the local checkpoints' limits (size, depth, integers)."""
-    return read_json(Path(path), what)
-
-
 class HubCheckpoint(Checkpoint):
     """A checkpoint on the Hub read through the range cache (the :class:`Checkpoint` contract).
 
@@ -397,7 +392,7 @@ def download_checkpoint(repo_id: str, revision: str | None = None, *, why: str =
     kind, index, files = _choose_files(list(sizes))
     names = ["config.json"]
     if index is not None:
-        weight_map = _read_json(_download(repo_id, commit, index), f"{index} of {repo_id}").get("weight_map")
+        weight_map = read_json(Path(_download(repo_id, commit, index)), f"{index} of {repo_id}").get("weight_map")
         if not isinstance(weight_map, dict) or not weight_map:
             raise CheckpointError(f"{index} of {repo_id} has no weight_map")
         names.append(index)
@@ -459,12 +454,12 @@ def open_hub_checkpoint(
             repo_id, commit, why="pytorch_model.bin files cannot be read by range (pickle format)")
     if "config.json" not in sizes:
         raise CheckpointError(f"{what} has no config.json; expected an HF model repository")
-    config = _read_json(_download(repo_id, commit, "config.json"), f"config.json of {what}")
+    config = read_json(Path(_download(repo_id, commit, "config.json")), f"config.json of {what}")
     if not isinstance(config, dict):
         raise CheckpointError(f"config.json of {what} is a JSON {type(config).__name__}, expected an object")
     weight_map = None
     if index is not None:
-        doc = _read_json(_download(repo_id, commit, index), f"{index} of {what}")
+        doc = read_json(Path(_download(repo_id, commit, index)), f"{index} of {what}")
         weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
         if not isinstance(weight_map, dict) or not weight_map:
             raise CheckpointError(f"{index} of {what} has no weight_map; expected "

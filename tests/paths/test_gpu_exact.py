@@ -16,6 +16,7 @@ from mfa_engine.layered import LayeredGraph
 from mfa_engine.paths import gpu
 from mfa_engine.paths.dag import from_layered
 from tests._interpreter import run_file_under_interpreter
+from tests.paths.paths_graphs import layered_to_csr
 
 INTERP = os.environ.get("TRITON_INTERPRET", "0") == "1"
 #: Run on a CUDA device, or here inside the TRITON_INTERPRET=1 subprocess.
@@ -48,15 +49,7 @@ EXTREME = [
 def _oracle(g: LayeredGraph, src, radii) -> np.ndarray:
     from scipy.sparse import csgraph
 
-    off = np.concatenate([[0], np.cumsum(g.layer_sizes)])
-    r, c, v = [], [], []
-    for l, b in enumerate(g.blocks):
-        i, j = np.nonzero(np.isfinite(b))
-        r.append(i + off[l])
-        c.append(j + off[l + 1])
-        v.append(b[i, j])
-    n = int(off[-1])
-    m = sp.csr_array((np.concatenate(v), (np.concatenate(r), np.concatenate(c))), shape=(n, n))
+    m = layered_to_csr(g)
     d = csgraph.dijkstra(m, indices=np.asarray(src))
     d = np.where(np.isfinite(d), d, np.nan)
     return (d[:, None, :] <= np.asarray(radii)[None, :, None]).sum(-1)
