@@ -175,7 +175,8 @@ def _fit_range(name: str, v: Any) -> tuple[float, float] | None:
     return (lo, hi)
 
 
-#: Null models (``mfa_engine.checkpoints.shuffled``).
+#: Null models: ``mfa_engine.checkpoints.nulls.NULL_MODELS`` (kept here so that this module
+#: imports NumPy only; tests/checkpoints/test_nulls.py checks that the two agree).
 NULL_MODELS = ("shuffle",)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from mfa_engine.arch import get_adapter
-from mfa_engine.checkpoints.shuffled import ShuffledCheckpoint
+from mfa_engine.checkpoints.nulls import null_checkpoint
 from mfa_engine.graph_spectrum import graph_fit, graph_spectrum
 from mfa_engine.nin import build_nin
 from mfa_engine.progress import progress_bar
@@ -51,7 +51,7 @@ def plan(recorder: Any, seeds: Sequence[int], options: Any) -> None:
         # structural scale does not change which blocks are read.
         _nin(recorder, adapter, s, options, structural_scale="absolute")
         if options.null is not None:  # the null's draws depend on positions only, not values
-            _nin(ShuffledCheckpoint(recorder, s), adapter, s, options, structural_scale="absolute")
+            _nin(null_checkpoint(options.null, recorder, s), adapter, s, options, structural_scale="absolute")
 
 
 def _floats(a: Any) -> list[float]:
@@ -119,7 +119,7 @@ def run(
     its record repeated with each seed (the work of one sample, whatever ``samples`` says).
     With ``options.null`` (``"shuffle"``) each record also holds ``"null"``: the record of the
     same seed on the checkpoint with every weight matrix permuted at random
-    (:class:`mfa_engine.checkpoints.shuffled.ShuffledCheckpoint`; :func:`plan` records its reads too).
+    (:func:`mfa_engine.checkpoints.nulls.null_checkpoint`; :func:`plan` records its reads too).
 
     Args:
         checkpoint: Opened checkpoint (``open_checkpoint`` contract).
@@ -144,7 +144,7 @@ def run(
                 if options.neurons_per_layer == "all":
                     whole = dict(rec)
             if options.null is not None:  # the same sample of the shuffled network
-                    rec["null"] = {**_sample(ShuffledCheckpoint(checkpoint, s), adapter, s, options),
+                    rec["null"] = {**_sample(null_checkpoint(options.null, checkpoint, s), adapter, s, options),
                                "model": options.null}
             records.append(rec)
             if on_sample is not None:

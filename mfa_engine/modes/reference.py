@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mfa_engine.checkpoints.shuffled import ShuffledCheckpoint
+from mfa_engine.checkpoints.nulls import null_checkpoint
 from mfa_engine.errors import CheckpointError
 from mfa_engine.progress import progress_callback
 from mfa_engine.reference.lists import record_reads
@@ -41,7 +41,7 @@ def plan(recorder: Any, seeds: Sequence[int], options: Any) -> None:
     record_reads(recorder, _samples(recorder, seeds, options))
     if options.null is not None:  # run() reads each seed's null on its own shuffled checkpoint
         for s, sample in zip(seeds, _samples(recorder, seeds, options)):
-            record_reads(ShuffledCheckpoint(recorder, s), [sample])
+            record_reads(null_checkpoint(options.null, recorder, s), [sample])
 
 
 def _record(s: dict) -> dict:
@@ -92,7 +92,7 @@ def run(
         rec = _record(s)
         if options.null is not None:  # a null permutation per seed: seeds cannot share reads
             seed = int(s["seed"])
-            null = analyze_reference(ShuffledCheckpoint(checkpoint, seed), [seed], threshold=options.threshold,
+            null = analyze_reference(null_checkpoint(options.null, checkpoint, seed), [seed], threshold=options.threshold,
                                      q=options.q_grid(), n_per_layer=int(options.neurons_per_layer))
             rec["null"] = {**_record(null["per_seed"][0]), "model": options.null}
         records.append(rec)
