@@ -177,7 +177,7 @@ def _fit_range(name: str, v: Any) -> tuple[float, float] | None:
 
 #: Null models: ``mfa_engine.checkpoints.nulls.NULL_MODELS`` (kept here so that this module
 #: imports NumPy only; tests/checkpoints/test_nulls.py checks that the two agree).
-NULL_MODELS = ("shuffle",)
+NULL_MODELS = ("shuffle", "gaussian")
 
 
 def _null_model(name: str, v: Any) -> str | None:
