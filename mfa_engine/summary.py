@@ -15,7 +15,7 @@ import numpy as np
 
 from mfa_engine.analysis.uncertainty import bootstrap_ci, median_ci_columns
 
-__all__ = ["summarise", "spectrum_stats", "profile_stats", "contrast_stats", "bytes_total"]
+__all__ = ["summarise", "spectrum_stats", "profile_stats", "profile_summary", "contrast_stats", "bytes_total"]
 
 
 def bytes_total(ckpt: Any) -> int:
@@ -176,6 +176,30 @@ def contrast_stats(records: list[dict]) -> dict | None:
     return out
 
 
+def profile_summary(records: list[dict], n_q: int) -> dict:
+    """The profile parts of a summary: ``profile``, ``null`` (``{"model", "profile"}``) and
+    ``contrast``, each present only where the records allow it.
+
+    Args:
+        records: Per-sample records of one checkpoint.
+        n_q: The number of q values.
+
+    Returns:
+        A dict with some of ``profile``, ``null``, ``contrast``.
+    """
+    out: dict[str, Any] = {}
+    kept, _ = _headline_set(records)
+    profile = profile_stats(kept, n_q)
+    if profile is not None:
+        out["profile"] = profile
+    nulls = [r["null"] for r in records if isinstance(r.get("null"), dict)]
+    if nulls:
+        nprof = profile_stats(_headline_set(nulls)[0], n_q)
+        out["null"] = {"model": nulls[0].get("model"), **({"profile": nprof} if nprof is not None else {})}
+        out["contrast"] = contrast_stats(records)
+    return out
+
+
 def summarise(records: list[dict], q: np.ndarray, **head: Any) -> dict:
     """The headline statistics at top level plus the per-sample records (the JSON contract).
 
@@ -200,17 +224,13 @@ def summarise(records: list[dict], q: np.ndarray, **head: Any) -> dict:
                      "flags": list((r.get("diagnostics") or {}).get("flags") or [])}
                     for r in records if _is_flagged(r)],
     }
-    kept, _ = _headline_set(records)
-    profile = profile_stats(kept, q.size)
-    if profile is not None:
-        doc["profile"] = profile
+    parts = profile_summary(records, q.size)
+    if "profile" in parts:
+        doc["profile"] = parts["profile"]
     nulls = [r["null"] for r in records if isinstance(r.get("null"), dict)]
     if nulls:
-        doc["null"] = {"model": nulls[0].get("model"), **spectrum_stats(nulls)}
-        nprof = profile_stats(_headline_set(nulls)[0], q.size)
-        if nprof is not None:
-            doc["null"]["profile"] = nprof
-        doc["contrast"] = contrast_stats(records)
+        doc["null"] = {**parts["null"], **spectrum_stats(nulls)}
+        doc["contrast"] = parts["contrast"]
     doc.update({
         "samples": records,
         "seconds": round(float(head["seconds"]), 4),
