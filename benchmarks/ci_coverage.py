@@ -10,8 +10,8 @@ the 10-sample headline CI of alpha0 (and of the width) covers the 100-sample hea
 
 Run from the repository root::
 
-    python -m benchmarks.coverage --pool /tmp/minilm-pool.json            # computes the pool once
-    python -m benchmarks.coverage --pool saved.json --reps 400 --small 10 --large 100
+    python -m benchmarks.ci_coverage --pool /tmp/minilm-pool.json            # computes the pool once
+    python -m benchmarks.ci_coverage --pool saved.json --reps 400 --small 10 --large 100
 
 The repetitions share the pool, so they are not independent; the standard error printed is
 the binomial one of independent draws, a lower bound.
