@@ -55,6 +55,7 @@ from mfa_engine.checkpoints.range_mirror import (
     merge_ranges,
     subtract_ranges,
 )
+from mfa_engine.checkpoints.served_names import check_served_name
 from mfa_engine.errors import CheckpointError
 
 __all__ = ["RangeCache", "Mirror", "default_cache_root", "merge_ranges", "subtract_ranges",
@@ -212,9 +213,7 @@ class RangeCache:
         """
         if not re.fullmatch(r"[0-9a-fA-F]{7,64}", commit):
             raise CheckpointError(f"commit {commit!r} of {repo_id} is not a hash; cannot key the range cache")
-        parts = Path(filename).parts
-        if not parts or any(p in ("..", ".", "") or p.startswith("/") for p in parts):
-            raise CheckpointError(f"file name {filename!r} of {repo_id} is not a relative path")
+        check_served_name(filename, f"the range cache key of {repo_id}")
         if filename.endswith(LOG_SUFFIX):
             raise CheckpointError(f"file name {filename!r} of {repo_id} ends in {LOG_SUFFIX}, "
                                   "the range cache's log suffix")
