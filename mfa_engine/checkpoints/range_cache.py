@@ -57,6 +57,7 @@ from mfa_engine.checkpoints.range_mirror import (
 )
 from mfa_engine.checkpoints.served_names import check_served_name
 from mfa_engine.errors import CheckpointError
+from mfa_engine.limits import setting
 
 __all__ = ["RangeCache", "Mirror", "default_cache_root", "merge_ranges", "subtract_ranges",
            "DEFAULT_LIMIT", "MANIFEST"]
@@ -139,7 +140,7 @@ class RangeCache:
     def __init__(self, root: str | os.PathLike[str] | None = None, limit: int | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else default_cache_root()
         if limit is None:
-            limit = int(os.environ.get("MFA_RANGE_CACHE_LIMIT", DEFAULT_LIMIT))
+            limit = int(setting("MFA_RANGE_CACHE_LIMIT"))  # checked: a one-line ConfigError
         self.limit = int(limit)
 
     @property
