@@ -1,5 +1,5 @@
 """Range cache tampering: truncate, flip, replace by a symbolic link, remove under a running
-reader. Whatever is done to the cache's files, a read returns the source's bytes or a one-line
+reader (of this process or another), drop the manifest (an older cache, adopted by layout). Whatever is done to the cache's files, a read returns the source's bytes or a one-line
 error naming the file (never zeros, never another file's bytes), and eviction and clearing
 never touch a file outside the cache."""
 
@@ -21,7 +21,7 @@ from .harness import budget, one_line, record
 SIZE = 4096
 COMMIT = "f" * 40
 TAMPER = ("truncate", "flip", "link_mirror", "link_log", "remove", "link_repo", "garbage_log",
-          "evict", "clear")
+          "evict", "clear", "drop_manifest")
 
 rng = st.tuples(st.integers(0, SIZE - 1), st.integers(1, 600)).map(lambda t: (t[0], min(SIZE, t[0] + t[1])))
 step = st.one_of(st.tuples(st.just("read"), rng),
@@ -72,7 +72,13 @@ def _tamper(kind: str, arg: int, cache: RangeCache, mirror: Path, outside: Path)
     elif kind == "evict":
         RangeCache(cache.root, limit=1).evict()
     elif kind == "clear":
-        RangeCache(cache.root).clear()
+        try:  # a cache without its manifest is adopted first, or refused when not its own layout
+            RangeCache(cache.root).clear()
+        except CheckpointError as exc:
+            one_line(str(exc))
+            assert "no range cache manifest" in str(exc), str(exc)
+    elif kind == "drop_manifest":  # as a cache made by an older mfa-engine: adopted on next use
+        cache.manifest.unlink(missing_ok=True)
 
 
 @budget(25)
