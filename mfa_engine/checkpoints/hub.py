@@ -333,7 +333,7 @@ def _resolve(repo_id: str, revision: str | None) -> tuple[str, dict[str, int]]:
     siblings = info.get("siblings") or []
     try:
         sizes = {s["rfilename"]: int(s.get("size") or 0) for s in siblings}
-    except (TypeError, KeyError, ValueError, AttributeError):
+    except (TypeError, KeyError, ValueError, AttributeError, OverflowError):
         raise CheckpointError(f"{what}: the Hub's file list (siblings) is malformed; expected "
                               '[{"rfilename": name, "size": bytes}, ...]') from None
     for name, size in sizes.items():

@@ -167,3 +167,15 @@ def test_refs_file_naming_a_path_is_refused(tmp_path: Path, content: str) -> Non
     (outside / "config.json").write_text('{"model_type": "gpt_neox"}')
     with pytest.raises(CheckpointError, match="refs/main of"):
         open_local(repo, None)
+
+
+@pytest.mark.parametrize("siblings", ["abc", [{"size": 1}], [{"rfilename": 5}], [{"rfilename": ["a"]}],
+                                      [{"rfilename": "a", "size": -1}], [{"rfilename": "a", "size": 1e999}],
+                                      [{"rfilename": "a", "size": "big"}], [7]])
+def test_malformed_file_list_is_one_line(monkeypatch: pytest.MonkeyPatch, siblings: object) -> None:
+    from mfa_engine.checkpoints import hub
+
+    monkeypatch.setattr(hub, "_api_json", lambda what, path: {"sha": "a" * 40, "siblings": siblings})
+    with pytest.raises(CheckpointError, match=r"Org/A@main: the Hub's file list") as exc:
+        hub.hub_commit("Org/A", None)
+    assert "\n" not in str(exc.value)
