@@ -3,9 +3,11 @@
 Properties: CSR graphs, safetensors files, the results store, the CLI, NetworkX graphs with
 hostile weight kinds and cutoffs against NetworkX itself (``nx``), config.json structure
 (``config``), store keys under moving Hub commits and changing local files (``identity``),
-the numeric MFA_*/HF_* settings (``settings``), and range cache tampering (``cache``,
-``cache-open``: truncate, flip, symbolic links in place of mirrors, logs and repository folders,
-removal and eviction under an open reader).
+the numeric MFA_*/HF_* settings (``settings``), range cache tampering (``cache``,
+``cache-open``, ``cache-held``: truncate, flip, symbolic links in place of mirrors, logs and
+repository folders, removal, eviction and clear under an open reader of this process and of
+another running process), and served file names (``names``: NUL, control characters,
+backslashes, ``..``, absolute, empty and over-long names through the range cache and an index).
 
 The pytest suite runs a fast, derandomised slice of the same properties (a few dozen examples
 each); this script runs them with ``MFA_FUZZ_EXAMPLES`` examples per property (default 300)

@@ -89,6 +89,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("MFA_HUB_DEADLINE", float, 0.001, 10**7, 14400.0, "of seconds"),
     Setting("MFA_HUB_STALL", float, 0.001, 86_400, 60.0, "of seconds"),
     Setting("MFA_HUB_STALL_BYTES", int, 1, 1 << 30, 16384, "of bytes"),
+    Setting("MFA_THREADS", int, 0, 1 << 16, 0),  # 0: every core (threads.py reads it leniently)
     Setting("HF_HUB_ETAG_TIMEOUT", int, 0, 86_400, 10, "of seconds"),
     Setting("HF_HUB_DOWNLOAD_TIMEOUT", int, 0, 86_400, 10, "of seconds"),
 )}

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import os
 import socket
 import sys
 import threading
@@ -47,7 +46,7 @@ from mfa_engine.errors import CheckpointError
 from mfa_engine.limits import setting
 from mfa_engine.progress import progress_bar
 
-__all__ = ["RangeFetcher", "hub_endpoint", "env_int", "env_float", "retry_settings", "check_reachable",
+__all__ = ["RangeFetcher", "hub_endpoint", "retry_settings", "check_reachable",
            "OFFLINE_HINT", "deadline_settings"]
 
 _MAX_WAIT = 8.0
@@ -58,24 +57,6 @@ OFFLINE_HINT = ("to work offline, set HF_HUB_OFFLINE=1 and pass a local model fo
                 "already in the HF cache (download it once with --download while online)")
 
 
-def env_int(name: str, default: int) -> int:
-    """Integer setting from the environment (``default`` when unset)."""
-    value = os.environ.get(name)
-    try:
-        return int(value) if value else default
-    except ValueError:
-        raise CheckpointError(f"{name}={value!r} is not an integer") from None
-
-
-def env_float(name: str, default: float) -> float:
-    """Float setting from the environment (``default`` when unset)."""
-    value = os.environ.get(name)
-    try:
-        return float(value) if value else default
-    except ValueError:
-        raise CheckpointError(f"{name}={value!r} is not a number") from None
-
-
 def retry_settings() -> dict[str, Any]:
     """Keyword arguments of ``huggingface_hub.utils.http_backoff`` for every Hub request.
 
@@ -83,10 +64,11 @@ def retry_settings() -> dict[str, Any]:
     seconds (default 0.5), doubled each time, capped at 8 s.
 
     Raises:
-        CheckpointError: A setting that is not a number.
+        ConfigError: A setting that is not a number or is out of its bounds (the checked reader,
+            :func:`mfa_engine.limits.setting`).
     """
-    return {"max_retries": max(1, env_int("MFA_HUB_RETRIES", 5)) - 1,
-            "base_wait_time": max(0.0, env_float("MFA_HUB_BACKOFF", 0.5)), "max_wait_time": _MAX_WAIT}
+    return {"max_retries": int(setting("MFA_HUB_RETRIES")) - 1,
+            "base_wait_time": float(setting("MFA_HUB_BACKOFF")), "max_wait_time": _MAX_WAIT}
 
 
 def deadline_settings() -> dict[str, float]:
@@ -172,7 +154,7 @@ class RangeFetcher:
         self.endpoint = hub_endpoint()
         self._retry = retry_settings()
         self.attempts = self._retry["max_retries"] + 1
-        self.workers = max(1, env_int("MFA_HUB_WORKERS", 8))
+        self.workers = int(setting("MFA_HUB_WORKERS"))
         self.deadlines = deadline_settings()
         self.spent = 0.0  # seconds spent fetching for this checkpoint
         self.file_spent: dict[str, float] = {}  # ... and per remote file

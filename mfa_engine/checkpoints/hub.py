@@ -43,6 +43,7 @@ from mfa_engine.checkpoints.local import BIN_INDEX, BIN_SINGLE, SAFE_INDEX, SAFE
 from mfa_engine.checkpoints.locate import parse_step
 from mfa_engine.checkpoints.range_cache import Mirror, RangeCache, merge_ranges
 from mfa_engine.checkpoints.safetensors_file import MAX_HEADER_BYTES, SafetensorsFile
+from mfa_engine.checkpoints.served_names import check_served_name
 from mfa_engine.errors import CheckpointError
 from mfa_engine.limits import setting
 
@@ -314,6 +315,11 @@ def _check_again(mirror: Mirror, ranges: list[tuple[int, int]], repo_id: str) ->
             "(truncated or altered by another process or the disk); its bytes cannot be trusted")
 
 
+def _shard_names(weight_map: dict, what: str) -> list[str]:
+    """The distinct shard files of a served ``weight_map``, each a checked served name."""
+    return list(dict.fromkeys(check_served_name(v, what) for v in weight_map.values()))
+
+
 def _resolve(repo_id: str, revision: str | None) -> tuple[str, dict[str, int]]:
     """``(commit, {file name: size})`` of a revision (the Hub's model info with file sizes)."""
     what = f"{repo_id}@{revision or 'main'}"
@@ -321,7 +327,19 @@ def _resolve(repo_id: str, revision: str | None) -> tuple[str, dict[str, int]]:
     commit = info.get("sha") if isinstance(info, dict) else None
     if not commit:
         raise CheckpointError(f"{what}: the Hub's model info has no commit hash")
-    sizes = {str(s["rfilename"]): int(s.get("size") or 0) for s in (info.get("siblings") or [])}
+    if not isinstance(commit, str) or not re.fullmatch(r"[0-9a-fA-F]{7,64}", commit):
+        shown = repr(commit)[:80]
+        raise CheckpointError(f"{what}: the Hub's model info names commit {shown}, which is not a hash")
+    siblings = info.get("siblings") or []
+    try:
+        sizes = {s["rfilename"]: int(s.get("size") or 0) for s in siblings}
+    except (TypeError, KeyError, ValueError, AttributeError, OverflowError):
+        raise CheckpointError(f"{what}: the Hub's file list (siblings) is malformed; expected "
+                              '[{"rfilename": name, "size": bytes}, ...]') from None
+    for name, size in sizes.items():
+        if not isinstance(name, str) or size < 0:
+            raise CheckpointError(f"{what}: the Hub's file list holds {name!r} of {size} bytes; expected a "
+                                  "file name and a size >= 0")
     return str(commit), sizes
 
 
@@ -392,11 +410,14 @@ def download_checkpoint(repo_id: str, revision: str | None = None, *, why: str =
     kind, index, files = _choose_files(list(sizes))
     names = ["config.json"]
     if index is not None:
-        weight_map = read_json(Path(_download(repo_id, commit, index)), f"{index} of {repo_id}").get("weight_map")
+        doc = read_json(Path(_download(repo_id, commit, index)), f"{index} of {repo_id}")
+        weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
         if not isinstance(weight_map, dict) or not weight_map:
             raise CheckpointError(f"{index} of {repo_id} has no weight_map")
         names.append(index)
-        files = list(dict.fromkeys(str(v) for v in weight_map.values()))
+        files = _shard_names(weight_map, f"{index} of {repo_id}@{revision or 'main'}")
+    else:
+        files = [check_served_name(f, f"the file list of {repo_id}@{revision or 'main'}") for f in files]
     total = sum(sizes.get(f, 0) for f in files)
     if why:
         print(f"{repo_id}@{revision or 'main'}: {why}; downloading {len(files)} file(s), "
@@ -464,10 +485,12 @@ def open_hub_checkpoint(
         if not isinstance(weight_map, dict) or not weight_map:
             raise CheckpointError(f"{index} of {what} has no weight_map; expected "
                                   '{"weight_map": {tensor name: shard file}}')
-        files = list(dict.fromkeys(str(v) for v in weight_map.values()))
+        files = _shard_names(weight_map, f"{index} of {what}")
         for f in files:
             if f not in sizes:
                 raise CheckpointError(f"{index} of {what} points to missing shard {f}")
+    else:
+        files = [check_served_name(f, f"the file list of {what}") for f in files]
     cache = RangeCache(range_cache)
     fetcher = RangeFetcher(repo_id, commit)
     mirrors: dict[Path, Mirror] = {}

@@ -9,6 +9,7 @@ from mfa_engine.checkpoints.checkpoint import Checkpoint, WeightFile
 from mfa_engine.checkpoints.json_file import read_json
 from mfa_engine.checkpoints.locate import locate
 from mfa_engine.checkpoints.safetensors_file import SafetensorsFile
+from mfa_engine.checkpoints.served_names import check_served_name
 from mfa_engine.checkpoints.torch_bin import TorchBinFile
 from mfa_engine.errors import CheckpointError
 
@@ -36,7 +37,7 @@ def _index_shards(index_path: Path) -> tuple[list[Path], dict[str, str]]:
                               "file name (a JSON string)")
     shards: list[Path] = []
     for shard in dict.fromkeys(weight_map.values()):
-        shard_path = index_path.parent / str(shard)
+        shard_path = index_path.parent / check_served_name(shard, f"index file {index_path}")
         if not shard_path.is_file():
             users = [k for k, v in weight_map.items() if v == shard]
             raise CheckpointError(

@@ -14,6 +14,7 @@ import os
 import re
 from pathlib import Path
 
+from mfa_engine.checkpoints.served_names import check_served_name
 from mfa_engine.errors import CheckpointError
 
 __all__ = ["Location", "locate", "parse_step", "read_refs", "hub_cache_roots", "cache_repo_for"]
@@ -138,6 +139,7 @@ def _resolve_cache_revision(repo: Path, revision: str | None) -> Location:
         if len(matches) != 1:
             raise CheckpointError(f"unknown revision {revision!r} for {repo}: {available()}")
         name, commit = revision, matches[0]
+    check_served_name(commit, f"refs/{name} of {repo}", single=True)  # a refs file's content is a path part
     snapshot = repo / "snapshots" / commit
     if not snapshot.is_dir():
         raise CheckpointError(

@@ -55,7 +55,9 @@ from mfa_engine.checkpoints.range_mirror import (
     merge_ranges,
     subtract_ranges,
 )
+from mfa_engine.checkpoints.served_names import check_served_name
 from mfa_engine.errors import CheckpointError
+from mfa_engine.limits import setting
 
 __all__ = ["RangeCache", "Mirror", "default_cache_root", "merge_ranges", "subtract_ranges",
            "DEFAULT_LIMIT", "MANIFEST"]
@@ -127,6 +129,80 @@ def _is_hf_hub_cache(root: Path) -> bool:
                for sub in ("blobs", "snapshots", "refs"))
 
 
+_COMMIT = re.compile(r"[0-9a-fA-F]{7,64}")
+_OLD_LOG_LINE = re.compile(r"\d+ \d+( [0-9a-f]{8})?")
+
+
+def _legacy_files(root: Path) -> tuple[list[str], list[Path]]:
+    """The mirrors and orphan logs of a range cache made before the manifest (older mfa-engine).
+
+    Only the range cache's own layout is recognised, every part of it real (no symbolic link)::
+
+        <root>/models--Org--Name/<commit hash>/<file>[.ranges]   (files may lie in sub-folders)
+
+    with range logs of ``start end`` (or ``start end crc32``) lines.
+
+    Returns:
+        (mirror paths relative to ``root`` in POSIX form, logs without their mirror).
+
+    Raises:
+        CheckpointError: Anything else in ``root`` (an HF hub cache's ``blobs``/``snapshots``/
+            ``refs``, a symbolic link, a foreign file, a log that is not a range log), named.
+    """
+    def foreign(path: Path, why: str) -> CheckpointError:
+        return CheckpointError(
+            f"{root} is not empty and has no range cache manifest ({MANIFEST}), and {path} {why}, so it is "
+            "not a range cache an older mfa-engine made; nothing was adopted or deleted (give --range-cache "
+            "another folder, or delete this one yourself if it is yours)")
+
+    mirrors: list[str] = []
+    logs: list[Path] = []
+    for top in sorted(root.iterdir()):
+        if top.name.startswith(MANIFEST):
+            continue  # a manifest being made by another process
+        st = os.lstat(top)
+        if not stat.S_ISDIR(st.st_mode) or not top.name.startswith("models--"):
+            raise foreign(top, "is not a models--Org--Name folder")
+        for commit in sorted(top.iterdir()):
+            if not stat.S_ISDIR(os.lstat(commit).st_mode) or not _COMMIT.fullmatch(commit.name):
+                raise foreign(commit, "is not a commit-hash folder (an HF hub cache has blobs, refs and "
+                                      "snapshots here)")
+            for folder, dirs, files in os.walk(commit):
+                for name in dirs + files:
+                    path = Path(folder) / name
+                    mode = os.lstat(path).st_mode
+                    if stat.S_ISLNK(mode):
+                        raise foreign(path, "is a symbolic link")
+                    if name in files and not stat.S_ISREG(mode):
+                        raise foreign(path, "is not a regular file")
+                for name in files:
+                    path = Path(folder) / name
+                    if name.endswith(LOG_SUFFIX):
+                        if not _is_range_log(path):
+                            raise foreign(path, "is not a range log")
+                        if not os.path.lexists(path.with_name(name[: -len(LOG_SUFFIX)])):
+                            logs.append(path)
+                    else:
+                        mirrors.append(path.relative_to(root).as_posix())
+    return mirrors, logs
+
+
+def _is_range_log(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | NOFOLLOW | CLOEXEC)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as fh:
+        raw = fh.read(1 << 24)
+    try:
+        lines = raw.decode("ascii").split("\n")
+    except UnicodeDecodeError:
+        return False
+    if not raw.endswith(b"\n"):
+        lines = lines[:-1]  # a torn last line (killed mid-append)
+    return all(_OLD_LOG_LINE.fullmatch(line) for line in lines if line)
+
+
 class RangeCache:
     """A range cache root (see the module docstring).
 
@@ -138,7 +214,7 @@ class RangeCache:
     def __init__(self, root: str | os.PathLike[str] | None = None, limit: int | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else default_cache_root()
         if limit is None:
-            limit = int(os.environ.get("MFA_RANGE_CACHE_LIMIT", DEFAULT_LIMIT))
+            limit = int(setting("MFA_RANGE_CACHE_LIMIT"))  # checked: a one-line ConfigError
         self.limit = int(limit)
 
     @property
@@ -158,22 +234,32 @@ class RangeCache:
         if not stat.S_ISDIR(os.lstat(self.root).st_mode):
             raise CheckpointError(f"range cache folder {self.root} is a symbolic link; give "
                                   "--range-cache a real folder")
-        others = [p for p in self.root.iterdir() if not p.name.startswith(MANIFEST)]
+        self._make_manifest()
+
+    def _make_manifest(self) -> int:
+        """Create the manifest of a new, empty or older (manifest-less) range cache folder.
+
+        A folder an older mfa-engine made (the same layout, no manifest) is adopted: its mirrors
+        are listed, logs without their mirror are deleted. Its old ranges carry no checksums, so
+        they are fetched again when read (never trusted). Returns the mirrors adopted.
+
+        Raises:
+            CheckpointError: The folder holds anything else (named; nothing is changed).
+        """
+        mirrors, orphans = _legacy_files(self.root)
         if self._has_manifest():  # another process or thread made it meanwhile
-            return
-        if others:
-            raise CheckpointError(
-                f"{self.root} is not empty and has no range cache manifest ({MANIFEST}); the range "
-                "cache uses only a new or empty folder it made (give --range-cache another folder, "
-                "or delete this one if an older mfa-engine made it)")
+            return 0
         tmp = self.root / f"{MANIFEST}.{os.getpid()}.{threading.get_ident()}.tmp"
-        tmp.write_text(_MANIFEST_HEAD, encoding="ascii")
+        tmp.write_text(_MANIFEST_HEAD + "".join(m + "\n" for m in mirrors), encoding="utf-8")
         try:
             os.link(tmp, self.manifest)  # appears whole, once
         except FileExistsError:
-            pass
+            return 0
         finally:
             tmp.unlink(missing_ok=True)
+        for log in orphans:
+            log.unlink(missing_ok=True)
+        return len(mirrors)
 
     def _has_manifest(self) -> bool:
         try:
@@ -212,9 +298,7 @@ class RangeCache:
         """
         if not re.fullmatch(r"[0-9a-fA-F]{7,64}", commit):
             raise CheckpointError(f"commit {commit!r} of {repo_id} is not a hash; cannot key the range cache")
-        parts = Path(filename).parts
-        if not parts or any(p in ("..", ".", "") or p.startswith("/") for p in parts):
-            raise CheckpointError(f"file name {filename!r} of {repo_id} is not a relative path")
+        check_served_name(filename, f"the range cache key of {repo_id}")
         if filename.endswith(LOG_SUFFIX):
             raise CheckpointError(f"file name {filename!r} of {repo_id} ends in {LOG_SUFFIX}, "
                                   "the range cache's log suffix")
@@ -233,7 +317,8 @@ class RangeCache:
 
         Returns:
             ``{"root", "limit", "allocated_bytes", "held_bytes", "repos": {repo: {"commits",
-            "files", "held_bytes"}}}``.
+            "files", "held_bytes"}}, "manifest"}`` (``manifest``: whether the root has one; a
+            folder an older mfa-engine made has none until it is adopted).
         """
         repos: dict[str, dict] = {}
         allocated = held = 0
@@ -255,7 +340,7 @@ class RangeCache:
         for entry in repos.values():
             entry["commits"] = len(entry["commits"])
         return {"root": str(self.root), "limit": self.limit, "allocated_bytes": allocated,
-                "held_bytes": held, "repos": repos}
+                "held_bytes": held, "repos": repos, "manifest": self._has_manifest()}
 
     def _delete(self, path: Path) -> int | None:
         """Delete one listed mirror and its log unless a process has it open; bytes freed."""
@@ -305,9 +390,11 @@ class RangeCache:
         if not self._has_manifest():
             if not any(True for _ in self.root.iterdir()):
                 return 0
-            raise CheckpointError(
-                f"{self.root} has no range cache manifest ({MANIFEST}): not a range cache made by "
-                "mfa-engine, nothing deleted (pass --range-cache the range cache folder)")
+            if not stat.S_ISDIR(os.lstat(self.root).st_mode) or _is_hf_hub_cache(self.root):
+                raise CheckpointError(
+                    f"{self.root} has no range cache manifest ({MANIFEST}): not a range cache made by "
+                    "mfa-engine, nothing deleted (pass --range-cache the range cache folder)")
+            self._make_manifest()  # an older mfa-engine's range cache: adopted, then cleared
         prefix = None if repo_id is None else _repo_folder(repo_id) + "/"
         freed = 0
         kept = []

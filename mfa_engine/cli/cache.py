@@ -19,6 +19,9 @@ def _run(args: argparse.Namespace) -> int:
     info = cache.info()
     print(f"range cache {info['root']}: {info['held_bytes'] / 1e6:.1f} MB of ranges held, "
           f"{info['allocated_bytes'] / 1e6:.1f} MB on disk, limit {info['limit'] / 1e9:.1f} GB")
+    if not info["manifest"] and cache.root.is_dir() and any(True for _ in cache.root.iterdir()):
+        print(f"  no manifest: if an older mfa-engine made this cache, `mfa cache clear --range-cache "
+              f"{cache.root}` adopts and deletes it (the next analysis using it adopts it too)")
     for repo, entry in sorted(info["repos"].items()):
         print(f"  {repo}: {entry['commits']} commit(s), {entry['files']} file(s), "
               f"{entry['held_bytes'] / 1e6:.1f} MB")

@@ -48,21 +48,27 @@ def weight_array(values: list, attr: str, n_nodes: int | None = None, *,
             sums that may overflow to inf.
     """
     kinds = set(map(type, values))
+    as_int = {k for k in kinds if issubclass(k, (int, np.integer)) and not issubclass(k, (bool, np.bool_))}
     if not exact:
-        kinds = {int if issubclass(k, (int, np.integer)) and not issubclass(k, (bool, np.bool_)) else
-                 float if issubclass(k, (float, np.floating)) else k for k in kinds}
+        kinds = {int if k in as_int else float if issubclass(k, (float, np.floating)) else k for k in kinds}
     if not kinds <= _PLAIN:
         odd = ", ".join(sorted(k.__name__ for k in kinds - _PLAIN))
         raise NotImplementedError(f"edge attribute {attr!r} holds {odd} values: the mfa backend runs Python int and "
                                   "float weights only (NetworkX keeps the other types in its sums)")
     try:
-        out = np.array(values, dtype=np.float64) if values else np.zeros(0)
+        # numpy infers int64/uint64/float64 in one C pass (faster than converting each Python int to
+        # float64); ints beyond 64 bits come back as objects and are converted one by one
+        arr = np.asarray(values) if values else np.zeros(0)
+        if arr.dtype.kind not in "iuf":
+            arr = np.array(values, dtype=np.float64)
     except OverflowError:
         raise NotImplementedError(f"edge attribute {attr!r} has integers too large for float64") from None
+    out = arr.astype(np.float64, copy=False)  # int64 -> float64 rounds as Python's float(int)
     if kinds == {int}:
         integral: bool | np.ndarray = True
-    elif int in kinds:
-        integral = np.fromiter((isinstance(v, (int, np.integer)) for v in values), np.uint8, count=len(values))
+    elif int in kinds:  # mixed: the mask from the types, by C-level lookups in the set of int types
+        integral = np.fromiter(map(frozenset(as_int).__contains__, map(type, values)), np.uint8,
+                               count=len(values))
     else:
         integral = False
     if out.size and not np.isfinite(out).all():

@@ -143,7 +143,7 @@ class HubServer:
         repo = self.repos.setdefault(repo_id, _Repo())
         h = hashlib.sha1(f"{repo_id}@{branch}".encode())
         for name in sorted(files):
-            h.update(f"{name}:{_etag(files[name])}".encode())
+            h.update(f"{name}:{_etag(files[name])}".encode("utf-8", "surrogatepass"))
         repo.branches[branch] = dict(files)
         repo.commits[branch] = h.hexdigest()
         return repo.commits[branch]

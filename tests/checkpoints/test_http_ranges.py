@@ -9,7 +9,7 @@ import pytest
 from mfa_engine.checkpoints import http_ranges
 from mfa_engine.checkpoints.http_ranges import check_reachable, retry_settings
 from mfa_engine.checkpoints.hub import hub_branches
-from mfa_engine.errors import CheckpointError
+from mfa_engine.errors import CheckpointError, ConfigError
 
 from .hub_server import HubServer
 from .test_hub import REPO, neox, publish  # noqa: F401 - neox is a fixture
@@ -23,8 +23,9 @@ def test_retry_settings_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("MFA_HUB_BACKOFF", "0.01")
     assert retry_settings() == {"max_retries": 0, "base_wait_time": 0.01, "max_wait_time": 8.0}
     monkeypatch.setenv("MFA_HUB_BACKOFF", "abc")  # one parser for every Hub request: one message
-    with pytest.raises(CheckpointError, match=r"^MFA_HUB_BACKOFF='abc' is not a number$"):
-        retry_settings()
+    with pytest.raises(ConfigError, match=r"^environment variable MFA_HUB_BACKOFF='abc': expected a number of "
+                                          r"seconds in 0\.\.60$"):
+        retry_settings()  # the one checked reader of every setting (limits.setting)
 
 
 def test_metadata_requests_retry_like_range_reads(hub: HubServer, neox) -> None:

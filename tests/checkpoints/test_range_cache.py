@@ -66,7 +66,7 @@ def test_cache_keys_info_clear_and_limit(tmp_path: Path) -> None:
     cache = RangeCache(tmp_path / "c", limit=10**9)
     with pytest.raises(CheckpointError, match="is not a hash"):
         cache.mirror("Org/A", "main", "model.safetensors", 10)
-    with pytest.raises(CheckpointError, match="not a relative path"):
+    with pytest.raises(CheckpointError, match=r"'\.\./escape' .* has a part '\.\.'"):
         cache.mirror("Org/A", COMMIT, "../escape", 10)
     a = cache.mirror("Org/A", COMMIT, "model.safetensors", 1 << 20)
     b = cache.mirror("Org/B", "b" * 40, "sub/model-1.safetensors", 1 << 20)

@@ -1,5 +1,5 @@
 """Range cache tampering: truncate, flip, replace by a symbolic link, remove under a running
-reader. Whatever is done to the cache's files, a read returns the source's bytes or a one-line
+reader (of this process or another), drop the manifest (an older cache, adopted by layout). Whatever is done to the cache's files, a read returns the source's bytes or a one-line
 error naming the file (never zeros, never another file's bytes), and eviction and clearing
 never touch a file outside the cache."""
 
@@ -21,7 +21,7 @@ from .harness import budget, one_line, record
 SIZE = 4096
 COMMIT = "f" * 40
 TAMPER = ("truncate", "flip", "link_mirror", "link_log", "remove", "link_repo", "garbage_log",
-          "evict", "clear")
+          "evict", "clear", "drop_manifest")
 
 rng = st.tuples(st.integers(0, SIZE - 1), st.integers(1, 600)).map(lambda t: (t[0], min(SIZE, t[0] + t[1])))
 step = st.one_of(st.tuples(st.just("read"), rng),
@@ -72,7 +72,13 @@ def _tamper(kind: str, arg: int, cache: RangeCache, mirror: Path, outside: Path)
     elif kind == "evict":
         RangeCache(cache.root, limit=1).evict()
     elif kind == "clear":
-        RangeCache(cache.root).clear()
+        try:  # a cache without its manifest is adopted first, or refused when not its own layout
+            RangeCache(cache.root).clear()
+        except CheckpointError as exc:
+            one_line(str(exc))
+            assert "no range cache manifest" in str(exc), str(exc)
+    elif kind == "drop_manifest":  # as a cache made by an older mfa-engine: adopted on next use
+        cache.manifest.unlink(missing_ok=True)
 
 
 @budget(25)
@@ -142,3 +148,49 @@ def test_tampering_under_an_open_reader(tmp_path_factory, tamper, where):
                 break
     finally:
         m.close()
+
+
+@budget(3)
+@given(tamper=st.lists(st.sampled_from(("truncate", "flip", "remove", "evict", "clear", "link_mirror")),
+                       min_size=1, max_size=5), where=st.integers(0, SIZE - 1))
+def test_tampering_under_another_running_process(tmp_path_factory, tamper, where):
+    """A second process holds the mirror open: eviction and clear keep it, truncation and flips are
+    re-fetched, removal is a one-line error naming the cause, and nothing outside is written."""
+    import subprocess
+    import sys
+
+    from . import cache_holder
+
+    base = tmp_path_factory.mktemp("held")
+    (base / "victim").write_bytes(b"victim" * 100)
+    before = _digest(base)
+    root = base / "cache"
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fuzz.cache_holder", str(root)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        cache = RangeCache(root, limit=1)
+        path = root / "models--Org--Held" / cache_holder.COMMIT / "model.safetensors"
+        removed = False
+        for kind in tamper:
+            _tamper(kind, where, cache, path, base)
+            removed |= kind in ("remove", "link_mirror")
+            if kind in ("evict", "clear") and not removed:
+                assert path.exists() and not path.is_symlink()  # held by the other process: kept
+        out, err = proc.communicate("go\n", timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    line = out.strip().splitlines()[-1]
+    if line == "ok":
+        record("cache-held", "ok")
+    else:
+        assert line.startswith("error: ") and removed, line
+        one_line(line)
+        assert "deleted while in use" in line or "symbolic link" in line or "not a regular file" in line, line
+        record("cache-held", "error")
+    assert {k: v for k, v in _digest(base).items() if not k.startswith("cache")} == \
+        {k: v for k, v in before.items() if not k.startswith("cache")}

@@ -154,3 +154,38 @@ def test_labels_are_rows_only_for_python_ints_in_order() -> None:
     for hh, gg in ((h, g), (h2, g2)):
         back = convert_to_nx(hh)
         assert sorted(back.edges(data="weight")) == sorted(gg.edges(data="weight", default=1))
+
+
+@pytest.mark.parametrize("values", [
+    [1, 2, 2**53 - 1, 7],  # all ints (int64 inferred)
+    [2**63 + 5, 3],  # uint64 range
+    [2**70 + 1, 5],  # beyond 64 bits (objects)
+    [0.5, 3, 2**60 + 1, 1e-300],  # mixed int and float
+    [0.25, 1.5],
+    [],
+])
+def test_weight_array_values_and_mask_equal_python(values) -> None:
+    from mfa_engine.nx.convert import weight_array
+
+    out, integral = weight_array(values, "w", exact=False)
+    assert out.dtype == np.float64 and out.tolist() == [float(v) for v in values]  # Python's own rounding
+    mask = [isinstance(v, int) for v in values]
+    if values and all(mask):
+        assert integral is True
+    elif not any(mask):
+        assert integral is False
+    else:
+        assert integral.tolist() == [int(m) for m in mask]
+
+
+def test_weight_array_engine_mode_takes_numpy_scalars_as_python_numbers() -> None:
+    from mfa_engine.nx.convert import weight_array
+
+    vals = [np.float32(0.1), 2.5, np.int64(3), 4]
+    out, integral = weight_array(vals, "w", exact=False)
+    assert out.tolist() == [float(np.float32(0.1)), 2.5, 3.0, 4.0]
+    assert integral.tolist() == [0, 0, 1, 1]
+    with pytest.raises(NotImplementedError, match="float32, int64"):
+        weight_array(vals, "w")
+    with pytest.raises(NotImplementedError, match="too large"):
+        weight_array([10**400, 1], "w", exact=False)
