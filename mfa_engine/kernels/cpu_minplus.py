@@ -306,23 +306,18 @@ def _minplus_tiles(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, 
     for k0 in range(0, na, kt):
         kn = min(kt, na - k0)
         any_finite = False
-        for s in range(nb):
-            for kk in range(kn):
-                x = buf[s, a0 + k0 + kk]
-                if x > thr:
-                    x = inf
-                xt[s, kk] = x
-        for sb in range(nsb):
+        for sb in range(nsb):  # pack the thresholded rows, list the steps with a finite row
             s = min(sb * mr, nb - mr)
             cnt = 0
             for kk in range(kn):
-                fin = False
+                lo = inf
                 for r in range(mr):
-                    if xt[s + r, kk] != inf:
-                        fin = True
-                if fin:
-                    kix[sb * RED_TILE + cnt] = kk
-                    cnt += 1
+                    x = buf[s + r, a0 + k0 + kk]
+                    x = inf if x > thr else x
+                    xt[s + r, kk] = x
+                    lo = min(lo, x)
+                kix[sb * RED_TILE + cnt] = kk
+                cnt += lo != inf
             nks[sb] = cnt
             if cnt:
                 any_finite = True
@@ -422,7 +417,7 @@ def minplus_into(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, in
     if na == 0 or ncol == 0:
         return
     cols = NV_VEC[isa] * VEC_BYTES[isa] // buf.itemsize
-    if isa != 0 and (panel or ncol >= cols):
+    if isa != 0 and ncol >= cols:  # (narrower blocks are row-major in the panel layout too)
         _minplus_tiles(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, intmin, isa, panel)
         rem = ncol % cols if panel else 0
         if rem == 0:

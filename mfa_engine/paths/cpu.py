@@ -265,6 +265,7 @@ def _stream64(levels: DagLevels, pos: np.ndarray, radii_sorted: np.ndarray, cuto
         (hist int64 [k, R + 1], distances or None).
     """
     from mfa_engine.kernels import cpu_levels, cpu_minplus
+    from mfa_engine.kernels.minplus_tile import tile_cols
 
     m = levels.csr
     n, k = levels.n_nodes, pos.size
@@ -277,13 +278,17 @@ def _stream64(levels: DagLevels, pos: np.ndarray, radii_sorted: np.ndarray, cuto
         rows[np.arange(k), pos] = 0.0
     wbuf = np.empty(max([int(sizes[a] * sizes[b]) for a, b in levels.pairs] + [1]))
     chunk = max(1, -(-k // max(1, numba_threads())))
+    isa = minplus_isa()
+    cols = tile_cols(isa, 8)
     for q, (a, b) in enumerate(levels.pairs):
         na, nb = int(sizes[a]), int(sizes[b])
         w = wbuf[: na * nb]
         w.fill(np.inf)
         a0, c0 = int(levels.lvl_off[a]), int(levels.lvl_off[b])
         cpu_levels.gather_level_block(m.indptr, m.indices, m.data, nodes[a0 : a0 + na], level, lpos, b, nb, w)
-        cpu_minplus.minplus_rows(buf, k, n, a0, na, w, c0, nb, float(cutoff), np.inf, 0.0, chunk, minplus_isa())
+        if isa:  # the micro-kernel reads contiguous column panels
+            w = cpu_minplus.panel_layout(w, np.zeros(1, np.int64), np.array([na]), np.array([nb]), cols)
+        cpu_minplus.minplus_rows(buf, k, n, a0, na, w, c0, nb, float(cutoff), np.inf, 0.0, chunk, isa, False, bool(isa))
         if q + 1 == len(levels.pairs) or levels.pairs[q + 1][1] != b:
             block = rows[:, c0 : c0 + nb]
             block[block > cutoff] = np.inf
