@@ -54,6 +54,7 @@ __all__ = [
     "minplus_into",
     "minplus_rows",
     "panel_layout",
+    "panels_into",
     "row_buffers",
 ]
 
@@ -365,12 +366,19 @@ def panel_layout(flat: np.ndarray, off: np.ndarray, nr: np.ndarray, nc: np.ndarr
     """
     out = np.empty_like(flat)
     for o, h, w in zip(off.tolist(), nr.tolist(), nc.tolist()):
-        b = flat[o : o + h * w].reshape(h, w)
-        npan = w // cols
-        cut = o + npan * h * cols
-        if npan:
-            out[o:cut].reshape(npan, h, cols)[:] = b[:, : npan * cols].reshape(h, npan, cols).transpose(1, 0, 2)
-        out[cut : o + h * w] = b[:, npan * cols :].ravel()
+        panels_into(flat[o : o + h * w].reshape(h, w), cols, out[o : o + h * w])
+    return out
+
+
+def panels_into(block: np.ndarray, cols: int, out: np.ndarray) -> np.ndarray:
+    """One block (any 2-D view, e.g. a rectangle of a larger array) written into ``out``
+    (float [h * w]) in the layout of :func:`panel_layout`; returns ``out``."""
+    h, w = block.shape
+    npan = w // cols
+    cut = npan * h * cols
+    if npan:
+        out[:cut].reshape(npan, h, cols)[:] = block[:, : npan * cols].reshape(h, npan, cols).transpose(1, 0, 2)
+    out[cut:].reshape(h, w - npan * cols)[:] = block[:, npan * cols :]
     return out
 
 

@@ -96,9 +96,11 @@ def stream_counts(
         view[:, :na] = cur[:active]
         chunk = max(1, -(-active // threads))
         for r0, nr, c0, nc in _rectangles(w):
-            wt = np.ascontiguousarray(w[r0 : r0 + nr, c0 : c0 + nc]).ravel()
-            if isa:  # the micro-kernel reads contiguous column panels
-                wt = cpu_minplus.panel_layout(wt, np.zeros(1, np.int64), np.array([nr]), np.array([nc]), cols)
+            rect = w[r0 : r0 + nr, c0 : c0 + nc]
+            if isa:  # the micro-kernel reads contiguous column panels (one copy)
+                wt = cpu_minplus.panels_into(rect, cols, np.empty(nr * nc))
+            else:
+                wt = np.ascontiguousarray(rect).ravel()
             cpu_minplus.minplus_rows(buf, active, row, r0, nr, wt, na + c0, nc, rmax, np.inf, 0.0, chunk, isa, False, bool(isa))
         nxt = np.full((s_n, nb), np.inf)
         nxt[:active] = view[:, na:]
