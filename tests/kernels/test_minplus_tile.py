@@ -102,3 +102,10 @@ def test_panel_layout_by_hand() -> None:
     out = mp.panel_layout(flat, np.array([0, 10]), np.array([2, 3]), np.array([5, 1]), 2)
     expect = [0, 1, 5, 6, 2, 3, 7, 8, 4, 9, 100, 101, 102]
     np.testing.assert_array_equal(out, np.array(expect, np.float32))
+
+
+def test_panels_into_from_a_rectangle_view() -> None:
+    """A rectangle of a larger array (not contiguous) gives the layout of its copy."""
+    big = np.arange(60.0).reshape(6, 10)
+    got = mp.panels_into(big[1:3, 2:7], 2, np.empty(10))
+    np.testing.assert_array_equal(got, [12, 13, 22, 23, 14, 15, 24, 25, 16, 26])
