@@ -41,6 +41,9 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from mfa_engine.kernels.cpu_buckets import _ambiguity_bounds, _bucket, _bucket_row, _bucket_row_idx
+from mfa_engine.kernels.minplus_tile import MR as MT_MR
+from mfa_engine.kernels.minplus_tile import NV as NV_VEC
+from mfa_engine.kernels.minplus_tile import VEC_BYTES, tile_minplus
 
 __all__ = [
     "SRC_BLOCK",
@@ -50,6 +53,8 @@ __all__ = [
     "dag_minplus_counts",
     "minplus_into",
     "minplus_rows",
+    "panel_layout",
+    "panels_into",
     "row_buffers",
 ]
 
@@ -270,7 +275,115 @@ def _tile_update(buf, c0j, jn, xt, tile, kq_n, inf, intmin=False):
 
 
 @njit(fastmath=False, cache=True)
-def minplus_into(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, intmin=False):
+def _minplus_tiles(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, intmin, isa, panel):
+    """:func:`minplus_into` on the register-blocked micro-kernel (:mod:`.minplus_tile`).
+
+    The weights are read as panels of ``cols = tile_cols(isa)`` target columns, each a
+    contiguous ``[na, cols]`` array (:func:`panel_layout`): a tile's weight rows are then
+    consecutive, so its micro-panel (``RED_TILE x cols``) stays in L1 for all row blocks;
+    row-major rows of a power-of-two width would all map to one L1 set. With ``panel`` the
+    block is already in that layout (remaining ``ncol % cols`` columns row-major after the
+    panels, run on the loop-vectorised code); else each reduction tile is packed into ``wt``
+    (the last panel shifted back to overlap the previous one: min-plus updates are
+    idempotent). The caller runs the remaining columns of a panel layout.
+
+    For each reduction tile of up to ``RED_TILE`` source-level nodes, the thresholded source
+    distances are packed into ``xt`` and every block of ``MR`` source rows lists the steps
+    where one of its rows is finite; then for each panel every row block runs one register
+    tile over its list (a partial last row block is shifted back to overlap the previous
+    one). ``ncol`` must be at least ``cols``."""
+    nb = buf.shape[0]
+    it = buf.itemsize
+    ldc = buf.strides[0] // it
+    ldx = xt.strides[0] // it
+    cols = NV_VEC[isa] * VEC_BYTES[isa] // it
+    mr = min(MT_MR[isa], nb)
+    nsb = (nb + mr - 1) // mr
+    npan = ncol // cols if panel else (ncol + cols - 1) // cols
+    wtf = wt.reshape(-1)
+    kt = RED_TILE if panel else max(1, min(RED_TILE, wtf.shape[0] // (npan * cols)))
+    kix = np.empty(nsb * RED_TILE, np.int64)
+    nks = np.empty(nsb, np.int64)
+    for k0 in range(0, na, kt):
+        kn = min(kt, na - k0)
+        any_finite = False
+        for sb in range(nsb):  # pack the thresholded rows, list the steps with a finite row
+            s = min(sb * mr, nb - mr)
+            cnt = 0
+            for kk in range(kn):
+                lo = inf
+                for r in range(mr):
+                    x = buf[s + r, a0 + k0 + kk]
+                    x = inf if x > thr else x
+                    xt[s + r, kk] = x
+                    lo = min(lo, x)
+                kix[sb * RED_TILE + cnt] = kk
+                cnt += lo != inf
+            nks[sb] = cnt
+            if cnt:
+                any_finite = True
+        if not any_finite:
+            continue
+        if not panel:
+            for p in range(npan):
+                j = min(p * cols, ncol - cols)
+                for kk in range(kn):
+                    src = woff + (k0 + kk) * ncol + j
+                    dst = (p * kn + kk) * cols
+                    wtf[dst : dst + cols] = w_flat[src : src + cols]
+        for p in range(npan):
+            j = p * cols if panel else min(p * cols, ncol - cols)
+            if panel:
+                wsrc = w_flat
+                wo = woff + (p * na + k0) * cols
+            else:
+                wsrc = wtf
+                wo = p * kn * cols
+            for sb in range(nsb):
+                if nks[sb] == 0:
+                    continue
+                s = min(sb * mr, nb - mr)
+                tile_minplus(
+                    isa, intmin, mr, buf, s * ldc + c0 + j, ldc, xt, s * ldx, ldx, wsrc, wo, cols,
+                    kix[sb * RED_TILE :], nks[sb],
+                )
+
+
+def panel_layout(flat: np.ndarray, off: np.ndarray, nr: np.ndarray, nc: np.ndarray, cols: int) -> np.ndarray:
+    """Row-major blocks re-laid as the panels the micro-kernel reads (same offsets and size).
+
+    Block q (``[nr[q], nc[q]]`` row-major at ``off[q]``) becomes ``nc[q] // cols`` contiguous
+    ``[nr[q], cols]`` panels of consecutive columns, then the remaining ``nc[q] % cols``
+    columns as one row-major ``[nr[q], nc[q] % cols]`` array.
+
+    Args:
+        flat: float [*] the blocks, row-major.
+        off, nr, nc: int64 [nblk] offset, rows and columns of each block.
+        cols: Columns per panel (:func:`~mfa_engine.kernels.minplus_tile.tile_cols`).
+
+    Returns:
+        float [*] like ``flat``.
+    """
+    out = np.empty_like(flat)
+    for o, h, w in zip(off.tolist(), nr.tolist(), nc.tolist()):
+        panels_into(flat[o : o + h * w].reshape(h, w), cols, out[o : o + h * w])
+    return out
+
+
+def panels_into(block: np.ndarray, cols: int, out: np.ndarray) -> np.ndarray:
+    """One block (any 2-D view, e.g. a rectangle of a larger array) written into ``out``
+    (float [h * w]) in the layout of :func:`panel_layout`; returns ``out``."""
+    h, w = block.shape
+    npan = w // cols
+    cut = npan * h * cols
+    if npan:
+        out[:cut].reshape(npan, h, cols)[:] = block[:, : npan * cols].reshape(h, npan, cols).transpose(1, 0, 2)
+    out[cut:].reshape(h, w - npan * cols)[:] = block[:, npan * cols :]
+    return out
+
+
+@njit(fastmath=False, cache=True)
+def minplus_into(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, intmin=False, isa=0, panel=False):
     """In-place min-plus update of one level from another, inside a row buffer.
 
     ``buf[s, c0 + j] = min(buf[s, c0 + j], min_k buf[s, a0 + k] + W[k, j])`` where
@@ -302,10 +415,24 @@ def minplus_into(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, in
         xt: float [B, RED_TILE] scratch tile.
         intmin: Take the minima on the unsigned bit patterns of the float32 distances
             (``vpminud``: integer pipes, beside the float adds); ignored for float64.
+        isa: :data:`~mfa_engine.kernels.minplus_tile.ISA_AVX2` or ``ISA_AVX512``: run on the
+            register-blocked micro-kernel of that vector width (:func:`_minplus_tiles`; the
+            caller passes :func:`~mfa_engine.kernels.minplus_tile.isa_level`); 0 (or a
+            target narrower than one tile): the loop-vectorised code below.
+        panel: W is in :func:`panel_layout` for ``isa`` (only with ``isa`` != 0).
     """
     nb = buf.shape[0]
     if na == 0 or ncol == 0:
         return
+    cols = NV_VEC[isa] * VEC_BYTES[isa] // buf.itemsize
+    if isa != 0 and ncol >= cols:  # (narrower blocks are row-major in the panel layout too)
+        _minplus_tiles(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, intmin, isa, panel)
+        rem = ncol % cols if panel else 0
+        if rem == 0:
+            return
+        woff += (ncol - rem) * na  # the remaining columns, row-major after the panels
+        c0 += ncol - rem
+        ncol = rem
     jt = min(ncol, COL_TILE)
     kt = (TILE_BYTES // (buf.itemsize * jt)) // 4 * 4
     kt = max(4, min(kt, RED_TILE))
@@ -575,7 +702,7 @@ def dag_minplus_counts(
     w_flat, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, lvl_off, sources, src_level, grp_start,
     radii, radii_pad, rtab, bufs, bufs_bits, eps, thr, inf,
     zero, hist, flags, dist, write_dist, grp_order, next_group,
-    w64, resolve, intmin, resolved, persist, w_t,
+    w64, resolve, intmin, resolved, persist, w_t, isa=0, panel=False,
 ):
     """Fused multi-source min-plus over the levels of a DAG.
 
@@ -625,6 +752,8 @@ def dag_minplus_counts(
             predecessors of one target are contiguous), read by the resolution.
         persist: Keep each row's exact distances for the group's later levels (a float64
             and an int64 [max group size, N] array per worker); else per row and level.
+        isa: Micro-kernel ISA level of :func:`minplus_into` (0: none).
+        panel: ``w_flat`` is in :func:`panel_layout` for ``isa``.
     """
     n = lvl_off[-1]
     nblk = blk_src.shape[0]
@@ -672,7 +801,7 @@ def dag_minplus_counts(
                         if blk_dst[q] != b or blk_src[q] < l0:
                             continue
                         a0 = lvl_off[blk_src[q]] - base + blk_r0[q]
-                        minplus_into(buf, a0, blk_nr[q], w_flat, blk_off[q], c0 + blk_c0[q], blk_nc[q], thr, inf, zero, wt, xt, intmin)
+                        minplus_into(buf, a0, blk_nr[q], w_flat, blk_off[q], c0 + blk_c0[q], blk_nc[q], thr, inf, zero, wt, xt, intmin, isa, panel)
                 # threshold, bucket and (optionally) write the new level
                 nres += _count_level(
                     buf, bits, s0, nb, b, c0, c1, base, sources, src_level, radii, radii_pad, rtab,
@@ -689,8 +818,9 @@ def dag_minplus_counts(
 
 
 @njit(parallel=True, cache=True, fastmath=False)
-def minplus_rows(buf_flat, nrows, rowlen, a0, na, w_flat, c0, ncol, thr, inf, zero, chunk):
-    """:func:`minplus_into` over the rows of a flat [nrows, rowlen] buffer, in parallel chunks."""
+def minplus_rows(buf_flat, nrows, rowlen, a0, na, w_flat, c0, ncol, thr, inf, zero, chunk, isa=0, intmin=False, panel=False):
+    """:func:`minplus_into` over the rows of a flat [nrows, rowlen] buffer, in parallel chunks
+    (``isa``, ``intmin``, ``panel``: as for :func:`minplus_into`)."""
     nchunk = (nrows + chunk - 1) // chunk
     for c in prange(nchunk):
         r0 = c * chunk
@@ -698,4 +828,4 @@ def minplus_rows(buf_flat, nrows, rowlen, a0, na, w_flat, c0, ncol, thr, inf, ze
         view = buf_flat[r0 * rowlen : r1 * rowlen].reshape((r1 - r0, rowlen))
         wt = np.empty((RED_TILE, COL_TILE), dtype=buf_flat.dtype)
         xt = np.empty((r1 - r0, RED_TILE), dtype=buf_flat.dtype)
-        minplus_into(view, a0, na, w_flat, 0, c0, ncol, thr, inf, zero, wt, xt)
+        minplus_into(view, a0, na, w_flat, 0, c0, ncol, thr, inf, zero, wt, xt, intmin, isa, panel)

@@ -21,7 +21,7 @@ from mfa_engine.paths.csr_kernel_graph import KernelGraph, kernel_graph
 from mfa_engine.paths.dag import DagLevels
 from mfa_engine.paths.threads import numba_threads
 
-__all__ = ["dag_histogram", "csr_histogram", "group_sources", "choose_dtype", "gamma_for"]
+__all__ = ["dag_histogram", "csr_histogram", "group_sources", "choose_dtype", "gamma_for", "minplus_isa"]
 
 _EPS32 = 2.0**-24
 #: Most bytes of per-row exact-distance memos (all workers) the resolution keeps for a whole
@@ -37,6 +37,20 @@ def intmin_enabled() -> bool:
     compiles for the host CPU at run time, so the widest vector ISA the host has is used."""
 
     return os.environ.get("MFA_MINPLUS_INTMIN", "1") != "0"
+
+
+def minplus_isa() -> int:
+    """ISA level of the register-blocked min-plus micro-kernel
+    (:func:`mfa_engine.kernels.minplus_tile.isa_level`: the widest the host has, probed at run
+    time). ``MFA_MINPLUS_TILE=0`` turns it off (the loop-vectorised kernel, for comparison);
+    ``avx2`` / ``avx512`` force a tile shape (512-bit vectors run, split in two, on a host
+    without AVX-512: for tests)."""
+    from mfa_engine.kernels import minplus_tile
+
+    forced = {"0": 0, "avx2": minplus_tile.ISA_AVX2, "avx512": minplus_tile.ISA_AVX512}
+    val = os.environ.get("MFA_MINPLUS_TILE", "")
+    return forced[val] if val in forced else minplus_tile.isa_level()
+
 #: Above this many bytes of float64 blocks, flagged sources are recomputed one block at a time.
 _STREAM_BYTES = 64 << 20
 
@@ -136,6 +150,7 @@ def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist, resolve_ok=True):
         (hist int64 [S, R + 1], flags bool [S], dist float32 [S, N] in level order or None).
     """
     from mfa_engine.kernels import cpu_buckets, cpu_minplus
+    from mfa_engine.kernels.minplus_tile import tile_cols
 
     s_n = pos.shape[0]
     nthreads = numba_threads()
@@ -161,14 +176,18 @@ def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist, resolve_ok=True):
     w64 = levels.tiles(np.float64).flat if resolve else np.zeros(0)
     w_t = levels.tiles_transposed(dtype) if resolve else np.zeros(0, dtype)
     resolved = np.zeros(workers, np.int64)
+    isa = minplus_isa()
+    targs = tiles.args()
+    if isa:  # the micro-kernel reads its weights as contiguous column panels
+        targs = (levels.tiles_panels(dtype, tile_cols(isa, dtype.itemsize)),) + tuple(targs[1:])
     cpu_minplus.dag_minplus_counts(
-        *tiles.args(), levels.lvl_off, pos[order], lvl_sorted, grp,
+        *targs, levels.lvl_off, pos[order], lvl_sorted, grp,
         radii_sorted, cpu_buckets.padded_radii(radii_sorted), cpu_buckets.radius_table(radii_sorted, dtype),
         *cpu_minplus.row_buffers(workers, maxb * levels.n_nodes, dtype),
         eps, dtype.type(min(thr, float(np.finfo(dtype).max))), dtype.type(np.inf), dtype.type(0.0),
         hist, flags, dist, bool(want_dist),
         grp_order, np.zeros(1, np.int64), w64, bool(resolve), bool(intmin_enabled()), resolved,
-        bool(workers * maxb * levels.n_nodes * 16 <= _MEMO_BYTES), w_t,
+        bool(workers * maxb * levels.n_nodes * 16 <= _MEMO_BYTES), w_t, isa, bool(isa),
     )  # fmt: skip
     LAST_STATS["resolved"] = int(resolved.sum())
     LAST_STATS["flagged"] = int(flags.sum())
@@ -246,6 +265,7 @@ def _stream64(levels: DagLevels, pos: np.ndarray, radii_sorted: np.ndarray, cuto
         (hist int64 [k, R + 1], distances or None).
     """
     from mfa_engine.kernels import cpu_levels, cpu_minplus
+    from mfa_engine.kernels.minplus_tile import tile_cols
 
     m = levels.csr
     n, k = levels.n_nodes, pos.size
@@ -258,13 +278,17 @@ def _stream64(levels: DagLevels, pos: np.ndarray, radii_sorted: np.ndarray, cuto
         rows[np.arange(k), pos] = 0.0
     wbuf = np.empty(max([int(sizes[a] * sizes[b]) for a, b in levels.pairs] + [1]))
     chunk = max(1, -(-k // max(1, numba_threads())))
+    isa = minplus_isa()
+    cols = tile_cols(isa, 8)
     for q, (a, b) in enumerate(levels.pairs):
         na, nb = int(sizes[a]), int(sizes[b])
         w = wbuf[: na * nb]
         w.fill(np.inf)
         a0, c0 = int(levels.lvl_off[a]), int(levels.lvl_off[b])
         cpu_levels.gather_level_block(m.indptr, m.indices, m.data, nodes[a0 : a0 + na], level, lpos, b, nb, w)
-        cpu_minplus.minplus_rows(buf, k, n, a0, na, w, c0, nb, float(cutoff), np.inf, 0.0, chunk)
+        if isa:  # the micro-kernel reads contiguous column panels
+            w = cpu_minplus.panel_layout(w, np.zeros(1, np.int64), np.array([na]), np.array([nb]), cols)
+        cpu_minplus.minplus_rows(buf, k, n, a0, na, w, c0, nb, float(cutoff), np.inf, 0.0, chunk, isa, False, bool(isa))
         if q + 1 == len(levels.pairs) or levels.pairs[q + 1][1] != b:
             block = rows[:, c0 : c0 + nb]
             block[block > cutoff] = np.inf

@@ -214,6 +214,18 @@ class DagLevels:
             self._packed[key] = out
         return self._packed[key]
 
+    def tiles_panels(self, dtype: Any, cols: int) -> np.ndarray:
+        """:meth:`tiles` with every rectangle in the panel layout of the CPU micro-kernel
+        (:func:`mfa_engine.kernels.cpu_minplus.panel_layout`: ``cols``-column panels, each
+        contiguous; same offsets), cached per dtype and panel width."""
+        key = f"tiles-P{cols}-" + np.dtype(dtype).name
+        if key not in self._packed:
+            from mfa_engine.kernels.cpu_minplus import panel_layout
+
+            t = self.tiles(dtype)
+            self._packed[key] = panel_layout(t.flat, t.off, t.nr, t.nc, cols)
+        return self._packed[key]
+
     def weight_range(self) -> tuple[float, float]:
         """(smallest positive, largest finite) block entry, cached (inf, 0 when there is none).
 

@@ -64,7 +64,8 @@ def stream_counts(
         int64 [S, R]: ``#{v : d(s, v) <= radii[k]}``, identical to float64 Dijkstra.
     """
     from mfa_engine.kernels import cpu_minplus
-    from mfa_engine.paths.cpu import numba_threads
+    from mfa_engine.kernels.minplus_tile import tile_cols
+    from mfa_engine.paths.cpu import minplus_isa, numba_threads
 
     src = np.asarray(sources, np.int64)
     r_in = np.asarray(radii, np.float64)
@@ -82,6 +83,8 @@ def stream_counts(
     cur = np.full((s_n, sizes[0] if sizes else 0), np.inf)
     _place_sources(cur, src_s, lvl_s, off, 0)
     threads = numba_threads()
+    isa = minplus_isa()
+    cols = tile_cols(isa, 8)
     for blk in blocks:
         lv = blk.level
         na, nb = sizes[lv], sizes[lv + 1]
@@ -93,8 +96,12 @@ def stream_counts(
         view[:, :na] = cur[:active]
         chunk = max(1, -(-active // threads))
         for r0, nr, c0, nc in _rectangles(w):
-            wt = np.ascontiguousarray(w[r0 : r0 + nr, c0 : c0 + nc]).ravel()
-            cpu_minplus.minplus_rows(buf, active, row, r0, nr, wt, na + c0, nc, rmax, np.inf, 0.0, chunk)
+            rect = w[r0 : r0 + nr, c0 : c0 + nc]
+            if isa:  # the micro-kernel reads contiguous column panels (one copy)
+                wt = cpu_minplus.panels_into(rect, cols, np.empty(nr * nc))
+            else:
+                wt = np.ascontiguousarray(rect).ravel()
+            cpu_minplus.minplus_rows(buf, active, row, r0, nr, wt, na + c0, nc, rmax, np.inf, 0.0, chunk, isa, False, bool(isa))
         nxt = np.full((s_n, nb), np.inf)
         nxt[:active] = view[:, na:]
         nxt[nxt > rmax] = np.inf
