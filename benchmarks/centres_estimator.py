@@ -3,7 +3,7 @@
 Run from the repository root::
 
     .venv/bin/python -m benchmarks.centres_estimator [--centres 500] [--samples 10] [--pool 200]
-        [--speed-samples 3] [--skip-speed] [--json OUT]
+        [--speed-samples 10] [--skip-speed] [--skip-accuracy] [--json OUT]
 
 Prints, with the given number of centres per sample (default: the engine's default):
 
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--centres", type=int, default=None, help="centres per sample (default: the engine's)")
     p.add_argument("--samples", type=int, default=10)
     p.add_argument("--pool", type=int, default=200)
-    p.add_argument("--speed-samples", type=int, default=3)
+    p.add_argument("--speed-samples", type=int, default=10, help="samples per run of (c) (default 10, the default)")
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-accuracy", action="store_true")
     p.add_argument("--json", help="also write the measurements here")
