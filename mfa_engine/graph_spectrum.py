@@ -148,10 +148,19 @@ def graph_counts(
     *,
     radii: Sequence[float] | np.ndarray | None = None,
     centres: Sequence[int] | np.ndarray | None = None,
+    prepared: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Neighbour counts of a graph: ``(counts [C, R], radii [R], n_nodes)``.
 
     The graph is prepared once; the radius grid (unless given) and the counts share it.
+
+    Args:
+        graph: As in :func:`graph_spectrum`.
+        options: As in :func:`graph_spectrum`.
+        radii: Explicit radius grid (default: :func:`graph_radius_grid`).
+        centres: Node ids of the centres (default all nodes).
+        prepared: ``graph`` already prepared (:func:`mfa_engine.paths.prepare_graph` with
+            ``options.directed``), so that calls over many centre sets prepare it once.
 
     Raises:
         ConfigError: Invalid graph, radii or centres.
@@ -159,7 +168,7 @@ def graph_counts(
     backend = resolve_backend(options.backend)
     directed = options.directed
     r = None if radii is None else _check_radii(radii)
-    g = _prepared_graph(graph, directed)
+    g = _prepared_graph(graph, directed) if prepared is None else prepared
     n = g.n_nodes
     if centres is None:
         c = np.arange(n, dtype=np.int64)
@@ -205,6 +214,16 @@ def graph_spectrum(
     return _spectrum(counts, r, n, options)
 
 
+def _graph_fit_window(options: AnalysisOptions) -> str:
+    """The fit window on a graph: ``fixed`` (the checkpoints' grid in u) defaults to ``auto`` here."""
+    if options.fit_window != "fixed" or options.fit_range is not None:
+        return options.fit_window
+    if options.defaulted("fit_window"):
+        return "auto"
+    raise ConfigError("fit_window='fixed' applies to checkpoints (paper mode's grid in u = ln(r / r_unit)); "
+                      "on a graph use fit_window='auto' or 'full', or fit_range")
+
+
 def _spectrum(counts: np.ndarray, r: np.ndarray, n: int, options: AnalysisOptions) -> Any:
     return spectrum_from_counts(
         counts,
@@ -215,7 +234,7 @@ def _spectrum(counts: np.ndarray, r: np.ndarray, n: int, options: AnalysisOption
         n_nodes=n,
         fit_range=options.fit_range,
         min_reach=options.min_reach,
-        fit_window=options.fit_window,
+        fit_window=_graph_fit_window(options),
         window_min_span=options.window_min_span,
     )
 

@@ -54,6 +54,8 @@ __all__ = [
     "Spectrum",
     "spectrum_from_counts",
     "partition_curves",
+    "local_slope_profile",
+    "fixed_window_mask",
     "default_q",
     "CONVENTIONS",
     "NORMALISATIONS",
@@ -62,7 +64,9 @@ __all__ = [
 
 CONVENTIONS = ("boxgrowing", "sandbox")
 NORMALISATIONS = ("centre", "global")
-FIT_WINDOWS = ("auto", "full")
+FIT_WINDOWS = ("auto", "full", "fixed")
+#: Slack in u of a fixed window's ends (the grid values are rounded constants).
+_U_SLACK = 1e-9
 
 
 @dataclass
@@ -217,8 +221,15 @@ def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
     return m + np.log(np.exp(a - m).sum(axis=0))
 
 
-def _weighted_mean_log(ln_mu: np.ndarray, power: float) -> np.ndarray:
-    """``sum_i w_i L_i / sum_i w_i`` with ``w_i = mu_i^power``, per radius. [C, R] -> [R]."""
+def _weighted_mean_log(ln_mu: np.ndarray, power: float, lw: np.ndarray | None = None) -> np.ndarray:
+    """``sum_i w_i L_i / sum_i w_i`` with ``w_i = c_i mu_i^power``, per radius. [C, R] -> [R].
+
+    ``c_i = exp(lw_i)`` are the centres' design weights (None: all 1).
+    """
+    if lw is not None:
+        a = power * ln_mu + lw[:, None]
+        w = np.exp(a - a.max(axis=0))
+        return (w * ln_mu).sum(axis=0) / w.sum(axis=0)
     if power == 0.0:
         return ln_mu.mean(axis=0)
     a = power * ln_mu
@@ -239,6 +250,9 @@ def spectrum_from_counts(
     fit_window: str = "full",
     window_min_span: float = DEFAULT_MIN_SPAN,
     slope_baseline: float = DEFAULT_BASELINE,
+    u: np.ndarray | None = None,
+    window_u: tuple[float, float] | None = None,
+    weights: np.ndarray | None = None,
 ) -> Spectrum:
     """Compute the multifractal spectrum of one graph (or one sample) from neighbour counts.
 
@@ -258,10 +272,18 @@ def spectrum_from_counts(
             overrides ``fit_window``. Normalisation and the ``min_reach`` filter always use
             the full grid.
         min_reach: Centres with ``N_i(r_max) - 1 < min_reach`` reachable nodes are dropped.
-        fit_window: ``"full"`` (default here: every radius) or ``"auto"`` (the most stable
-            window, :func:`mfa_engine.analysis.window.select_window`; paper mode's default).
+        fit_window: ``"full"`` (default here: every radius), ``"auto"`` (the most stable
+            window, :func:`mfa_engine.analysis.window.select_window`) or ``"fixed"`` (the radii
+            whose ``u`` lies in ``window_u``, :func:`fixed_window_mask`; paper mode's default
+            with centre sampling).
         window_min_span: Smallest span in ``ln r`` of an automatic window.
         slope_baseline: Baseline in ``ln r`` of the local slopes that choose the window.
+        u: float64 ``[R]`` the radii's coordinate ``u = ln(r / r_unit)`` (``"fixed"`` only; the
+            grid's own constants, so that no rounding of the radii moves a point in or out).
+        window_u: ``(lo, hi)`` in u (``"fixed"`` only), inclusive.
+        weights: float64 ``[C]`` design weights of the centres (> 0; default all 1): every
+            average and sum over centres is weighted, e.g. ``Z_q = sum_i w_i mu_i^q``. Centre
+            sampling stratified by layer passes ``n_l / k_l`` (docs/method.md, Centre sampling).
 
     Returns:
         A :class:`Spectrum`. ``alpha0`` (= ``alpha0_analytic``) is ``tau'(0)`` fitted directly:
@@ -279,13 +301,16 @@ def spectrum_from_counts(
     c, r = _check_counts_radii(counts, radii)
     _check_reach_and_window(min_reach, fit_window)
     mask = _fit_mask(r, fit_range)
+    if fit_range is None and fit_window == "fixed":
+        mask = fixed_window_mask(u, window_u, r.size)
+    lw = _log_weights(weights, c, min_reach)
     c = _reaching_centres(c, r, min_reach)
     ln_mu = _ln_measure(c, normalisation, n_nodes, convention)
 
     power0 = 0.0 if convention == "boxgrowing" else -1.0
     window = _choose_window(c, r, ln_mu, fit_range, mask, fit_window, power0,
-                            window_min_span, slope_baseline)
-    return _spectrum_on_window(qa, c, r, ln_mu, window, convention, power0)
+                            window_min_span, slope_baseline, lw)
+    return _spectrum_on_window(qa, c, r, ln_mu, window, convention, power0, lw)
 
 
 def partition_curves(
@@ -297,6 +322,7 @@ def partition_curves(
     normalisation: str | None = None,
     n_nodes: int | None = None,
     min_reach: int = 10,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The series whose slopes over the fit window are tau, over the whole radius grid.
 
@@ -310,6 +336,7 @@ def partition_curves(
         normalisation: As in :func:`spectrum_from_counts`.
         n_nodes: As in :func:`spectrum_from_counts`.
         min_reach: As in :func:`spectrum_from_counts`.
+        weights: As in :func:`spectrum_from_counts`.
 
     Returns:
         ``(x [R], y [Q, R])``: ``x = ln(r / r_max)`` and the series per q.
@@ -317,9 +344,95 @@ def partition_curves(
     normalisation = _check_convention(convention, normalisation)
     qa = check_q(q)
     c, r = _check_counts_radii(counts, radii)
+    lw = _log_weights(weights, c, min_reach)
     c = _reaching_centres(c, r, min_reach)
     ln_mu = _ln_measure(c, normalisation, n_nodes, convention)
-    return np.log(r / r[-1]), _ln_partition(qa, ln_mu, convention, c.shape[0])
+    return np.log(r / r[-1]), _ln_partition(qa, ln_mu, convention, c.shape[0], lw)
+
+
+def fixed_window_mask(u: Any, window_u: Any, n_radii: int) -> np.ndarray:
+    """The radii of a fixed window: those whose ``u`` lies in ``[lo, hi]`` (inclusive, slack 1e-9).
+
+    Args:
+        u: float64 ``[R]`` the grid in u (strictly increasing).
+        window_u: ``(lo, hi)`` in u.
+        n_radii: R, the number of radii (checked against ``u``).
+
+    Returns:
+        bool ``[R]``, with at least 2 radii selected.
+
+    Raises:
+        ConfigError: ``u`` or ``window_u`` missing or malformed, or fewer than 2 radii in the window.
+    """
+    if u is None or window_u is None:
+        raise ConfigError("fit_window='fixed' needs the grid in u and window_u = (lo, hi)")
+    ua = np.asarray(u, dtype=np.float64).ravel()
+    if ua.size != n_radii or not np.all(np.diff(ua) > 0):
+        raise ConfigError(f"u must be {n_radii} strictly increasing values (one per radius), got {ua.size}")
+    lo, hi = (float(v) for v in window_u)
+    mask = (ua >= lo - _U_SLACK) & (ua <= hi + _U_SLACK)
+    if mask.sum() < 2:
+        raise ConfigError(
+            f"window_u ({plain(lo)}, {plain(hi)}) holds {int(mask.sum())} of the grid's u values "
+            f"[{plain(ua[0])} .. {plain(ua[-1])}]; need at least 2"
+        )
+    return mask
+
+
+def local_slope_profile(
+    counts: np.ndarray,
+    radii: np.ndarray,
+    u: np.ndarray,
+    *,
+    q: np.ndarray | None = None,
+    convention: str = "boxgrowing",
+    normalisation: str | None = None,
+    n_nodes: int | None = None,
+    min_reach: int = 10,
+    weights: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Local slopes of the alpha0 series and of ``ln Z_q`` between consecutive radii.
+
+    The same centres and measure as :func:`spectrum_from_counts`. The slope between radii k
+    and k + 1 is the finite difference ``(y[k+1] - y[k]) / (u[k+1] - u[k])`` (``ln r`` and
+    ``u = ln(r / r_unit)`` differ by a constant), reported at the midpoint of ``u``.
+
+    Args:
+        counts: ``[C, R]`` neighbour counts (see :func:`spectrum_from_counts`).
+        radii: ``[R]`` radii.
+        u: float64 ``[R]`` the radii's coordinate ``ln(r / r_unit)``.
+        q: q grid (default :func:`default_q`).
+        convention: As in :func:`spectrum_from_counts` (``ln Z_q`` for box-growing,
+            ``ln <mu^(q-1)>`` for sandbox).
+        normalisation: As in :func:`spectrum_from_counts`.
+        n_nodes: As in :func:`spectrum_from_counts`.
+        min_reach: As in :func:`spectrum_from_counts`.
+        weights: As in :func:`spectrum_from_counts`.
+
+    Returns:
+        ``{"u": [R-1] midpoints, "ln_mu": [R-1] slopes of the alpha0 series (the centre
+        average of ln mu for box-growing), "ln_z": [Q][R-1]}``, lists of floats, None where
+        a slope is not finite.
+
+    Raises:
+        ConfigError: Invalid inputs. AnalysisError: Fewer than 2 centres reach ``min_reach``.
+    """
+    normalisation = _check_convention(convention, normalisation)
+    qa = check_q(q)
+    c, r = _check_counts_radii(counts, radii)
+    ua = np.asarray(u, dtype=np.float64).ravel()
+    if ua.size != r.size or not np.all(np.diff(ua) > 0):
+        raise ConfigError(f"u must be {r.size} strictly increasing values (one per radius), got {ua.size}")
+    lw = _log_weights(weights, c, min_reach)
+    c = _reaching_centres(c, r, min_reach)
+    ln_mu = _ln_measure(c, normalisation, n_nodes, convention)
+    power0 = 0.0 if convention == "boxgrowing" else -1.0
+    du = np.diff(ua)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s0 = np.diff(_weighted_mean_log(ln_mu, power0, lw)) / du
+        sz = np.diff(_ln_partition(qa, ln_mu, convention, c.shape[0], lw), axis=1) / du
+    return {"u": _floats((ua[1:] + ua[:-1]) / 2.0), "ln_mu": _floats(s0),
+            "ln_z": [_floats(row) for row in sz]}
 
 
 def _spectrum_on_window(
@@ -330,6 +443,7 @@ def _spectrum_on_window(
     window: FitWindow,
     convention: str,
     power0: float,
+    lw: np.ndarray | None = None,
 ) -> Spectrum:
     """Fit tau and alpha0 over the window's radii and assemble the :class:`Spectrum`.
 
@@ -341,6 +455,7 @@ def _spectrum_on_window(
         window: The fit window (indices into ``r``).
         convention: ``"boxgrowing"`` or ``"sandbox"``.
         power0: Weight power of the alpha0 series (0 box-growing, -1 sandbox).
+        lw: ``[C]`` log design weights of the kept centres, or None.
 
     Returns:
         The spectrum (see :func:`spectrum_from_counts`).
@@ -349,11 +464,11 @@ def _spectrum_on_window(
     sel = slice(window.lo, window.hi + 1)
     ln_mu = ln_mu[:, sel]
     x = np.log(r[sel] / r[-1])
-    fit = linear_fit(x, _ln_partition(qa, ln_mu, convention, n_keep))
+    fit = linear_fit(x, _ln_partition(qa, ln_mu, convention, n_keep, lw))
     tau = fit.slope
     alpha = np.gradient(tau, qa)
     f_alpha = qa * alpha - tau
-    fit0 = linear_fit(x, _weighted_mean_log(ln_mu, power0))
+    fit0 = linear_fit(x, _weighted_mean_log(ln_mu, power0, lw))
     alpha0 = float(fit0.slope)
     diagnostics = sample_diagnostics(
         q=qa, tau=tau, alpha=alpha, f_alpha=f_alpha, r2=fit.r2, r2_alpha0=float(fit0.r2),
@@ -370,7 +485,7 @@ def _spectrum_on_window(
         alpha0=alpha0,
         alpha0_analytic=alpha0,
         width=float(alpha.max() - alpha.min()),
-        dims=_sandbox_dims(qa, tau, x, ln_mu) if convention == "sandbox" else None,
+        dims=_sandbox_dims(qa, tau, x, ln_mu, lw) if convention == "sandbox" else None,
         n_centres=n_keep,
         radii=r[sel].copy(),
         convention=convention,
@@ -401,6 +516,20 @@ def _check_reach_and_window(min_reach: Any, fit_window: Any) -> None:
         raise ConfigError(f"fit_window={fit_window!r} is not one of {', '.join(FIT_WINDOWS)}")
 
 
+def _log_weights(weights: Any, c: np.ndarray, min_reach: int) -> np.ndarray | None:
+    """``ln`` of the design weights of the centres kept by ``min_reach`` (None: unweighted).
+
+    Raises:
+        ConfigError: ``weights`` not ``[C]`` finite and > 0.
+    """
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    if w.size != c.shape[0] or not np.all(np.isfinite(w)) or not np.all(w > 0):
+        raise ConfigError(f"weights must be {c.shape[0]} finite values > 0 (one per centre), got {w.size}")
+    return np.log(w[c[:, -1] - 1 >= min_reach])
+
+
 def _reaching_centres(c: np.ndarray, r: np.ndarray, min_reach: int) -> np.ndarray:
     """Rows of ``c`` [C, R] whose centre reaches at least ``min_reach`` nodes (>= 2 needed)."""
     n_total = c.shape[0]
@@ -414,26 +543,32 @@ def _reaching_centres(c: np.ndarray, r: np.ndarray, min_reach: int) -> np.ndarra
     return c[keep]
 
 
-def _ln_partition(qa: np.ndarray, ln_mu: np.ndarray, convention: str, n_keep: int) -> np.ndarray:
-    """The series whose slopes are tau: ``ln Z_q`` (box-growing) or ``ln <mu^(q-1)>``. [Q, R']"""
+def _ln_partition(qa: np.ndarray, ln_mu: np.ndarray, convention: str, n_keep: int,
+                  lw: np.ndarray | None = None) -> np.ndarray:
+    """The series whose slopes are tau: ``ln Z_q`` (box-growing) or ``ln <mu^(q-1)>``. [Q, R']
+
+    With design weights ``exp(lw)`` the sums are weighted (``Z_q = sum_i c_i mu_i^q``).
+    """
     y = np.empty((qa.size, ln_mu.shape[1]), dtype=np.float64)
+    add: Any = 0.0 if lw is None else lw[:, None]
     if convention == "boxgrowing":
         for j, qj in enumerate(qa):
-            y[j] = _logsumexp_rows(qj * ln_mu)
+            y[j] = _logsumexp_rows(qj * ln_mu + add)
     else:
-        ln_c = math.log(n_keep)
+        ln_c = math.log(n_keep) if lw is None else float(_logsumexp_rows(lw[:, None])[0])
         for j, qj in enumerate(qa):
-            y[j] = _logsumexp_rows((qj - 1.0) * ln_mu) - ln_c
+            y[j] = _logsumexp_rows((qj - 1.0) * ln_mu + add) - ln_c
     return y
 
 
-def _sandbox_dims(qa: np.ndarray, tau: np.ndarray, x: np.ndarray, ln_mu: np.ndarray) -> np.ndarray:
+def _sandbox_dims(qa: np.ndarray, tau: np.ndarray, x: np.ndarray, ln_mu: np.ndarray,
+                  lw: np.ndarray | None = None) -> np.ndarray:
     """Generalised dimensions ``D(q) = tau / (q - 1)``; ``D(1)`` = slope of ``<ln mu>``. [Q]"""
     at_one = np.abs(qa - 1.0) < 1e-12
     with np.errstate(divide="ignore", invalid="ignore"):
         dims = np.where(at_one, np.nan, tau / (qa - 1.0))
     if at_one.any():
-        dims[at_one] = float(linear_fit(x, ln_mu.mean(axis=0)).slope)
+        dims[at_one] = float(linear_fit(x, _weighted_mean_log(ln_mu, 0.0, lw)).slope)
     return dims
 
 
@@ -470,17 +605,21 @@ def _choose_window(
     power0: float,
     min_span: float,
     baseline: float,
+    lw: np.ndarray | None = None,
 ) -> FitWindow:
     """The fit window: ``fit_range`` if given, else the automatic or the full one."""
     idx = np.nonzero(mask)[0]
     if fit_range is not None:
         return FitWindow(int(idx[0]), int(idx[-1]), "fit_range")
+    if fit_window == "fixed":
+        return FitWindow(int(idx[0]), int(idx[-1]), "fixed")
     last = radii.size - 1
     if fit_window == "full":
         return FitWindow(0, last, "full")
     x = np.log(radii / radii[-1])
     series = np.stack(
-        [_weighted_mean_log(ln_mu, power0)] + [_logsumexp_rows(qw * ln_mu) for qw in WINDOW_Q]
+        [_weighted_mean_log(ln_mu, power0, lw)]
+        + [_logsumexp_rows(qw * ln_mu + (0.0 if lw is None else lw[:, None])) for qw in WINDOW_Q]
     )
     self_share = np.mean(counts == 1.0, axis=0)
     saturated = np.mean(counts == counts[:, -1:], axis=0)
