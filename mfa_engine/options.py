@@ -203,7 +203,7 @@ NULL_MODELS = ("shuffle", "gaussian")
 #: paper's sampled neuron network (docs/method.md, Sampling).
 SAMPLINGS = ("centres", "neurons")
 #: Default number of centres per sample (sampling=centres; docs/method.md, Centre sampling).
-DEFAULT_CENTRES = 500
+DEFAULT_CENTRES = 1000
 #: Radius grids of paper mode: the fixed grid in u, or the grid from the data.
 RADIUS_GRIDS = ("u", "data")
 #: Fit windows of paper mode.

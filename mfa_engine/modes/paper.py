@@ -28,7 +28,7 @@ from mfa_engine.nin import build_nin, nin_level_sizes
 from mfa_engine.paths import prepare_graph
 from mfa_engine.progress import progress_bar
 
-__all__ = ["plan", "run", "sample_record", "sample_fit", "centres_per_layer", "draw_centres", "design_weights",
+__all__ = ["plan", "run", "sample_record", "sample_fit", "centres_per_layer", "centre_strata", "draw_centres", "design_weights",
            "resolved_config", "CENTRE_TAG"]
 
 #: First entry of the centre generator's seed sequence (``default_rng([CENTRE_TAG, seed])``), so
@@ -165,8 +165,9 @@ def sample_record(seed: int, graph: Any, spec: Any, extra: dict | None = None) -
 class _Network:
     """The network samples are measured on, prepared once, with its data scale ``r_unit``."""
 
-    def __init__(self, graph: Any, options: Any) -> None:
+    def __init__(self, graph: Any, options: Any, adapter: Any = None) -> None:
         self.graph = graph
+        self.strata = centre_strata(graph, adapter)
         if options.structural_scale == "median" and options.structural_distance == 1.0 and \
                 graph.structural_distance is not None:
             # build_nin took the same median (of the same weighted edges) for the structural edges
@@ -177,8 +178,43 @@ class _Network:
         self.prepared = prepare_graph(graph, options.directed) if options.sampling == "centres" else None
 
 
+def centre_strata(graph: Any, adapter: Any = None) -> list[int]:
+    """The strata of centre sampling: node layers, each QKV layer split into its q, k and v parts.
+
+    The strata are contiguous runs of nodes (node ids in order), so :func:`draw_centres` and
+    :func:`design_weights` take their sizes as they take layer sizes. Splitting the QKV layer by
+    role removes the largest source of between-centre variance: at the structural step a q or
+    k node reaches a whole head of context nodes, a v node one node per head of its group.
+
+    Args:
+        graph: The network (``LayeredGraph`` with ``layer_sizes``, ``node_kind`` and
+            ``node_neuron``).
+        adapter: Its architecture adapter (``qkv_roles``); None: layers only.
+
+    Returns:
+        Stratum sizes ``[S]`` summing to the number of nodes.
+    """
+    sizes = [int(n) for n in graph.layer_sizes]
+    kinds = getattr(graph, "node_kind", None)
+    neurons = getattr(graph, "node_neuron", None)
+    if adapter is None or kinds is None or neurons is None or not hasattr(adapter, "qkv_roles"):
+        return sizes
+    role = adapter.qkv_roles()[0]
+    out: list[int] = []
+    start = 0
+    for n in sizes:
+        if n and kinds[start] == "qkv":
+            r = role[np.asarray(neurons[start:start + n], dtype=np.int64)]
+            cuts = np.flatnonzero(np.diff(r)) + 1  # runs of one role (q, k, v are contiguous)
+            out.extend(int(x) for x in np.diff(np.concatenate([[0], cuts, [n]])))
+        else:
+            out.append(n)
+        start += n
+    return out
+
+
 def _network(ckpt: Any, adapter: Any, seed: int, options: Any) -> _Network:
-    return _Network(_nin(ckpt, adapter, seed, options), options)
+    return _Network(_nin(ckpt, adapter, seed, options), options, adapter)
 
 
 def _counts(net: _Network, centres: np.ndarray | None, options: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -224,7 +260,7 @@ def _measure(net: _Network, centres: np.ndarray | None, options: Any, window: tu
              seed: int, per_layer: list[int] | None) -> dict:
     """Count, fit and profile one sample; its record."""
     counts, radii, u, n = _counts(net, centres, options)
-    weights = None if centres is None else design_weights(net.graph.layer_sizes, per_layer, centres)
+    weights = None if centres is None else design_weights(net.strata, per_layer, centres)
     spec = _fit(counts, radii, u, n, options, window, weights)
     profile = local_slope_profile(counts, radii, u, q=options.q_grid(), convention=options.convention,
                                   normalisation=options.normalisation, n_nodes=n, min_reach=options.min_reach,
@@ -279,8 +315,8 @@ def sample_fit(checkpoint: Any, seed: int, options: Any) -> dict[str, Any]:
     net = _network(checkpoint, adapter, seed, options)
     centres, weights = None, None
     if options.sampling == "centres":
-        centres, per_layer = draw_centres(net.graph.layer_sizes, options.centres, seed)
-        weights = design_weights(net.graph.layer_sizes, per_layer, centres)
+        centres, per_layer = draw_centres(net.strata, options.centres, seed)
+        weights = design_weights(net.strata, per_layer, centres)
     window, _ = _window(checkpoint, options)
     counts, radii, u, n = _counts(net, centres, options)
     spec = _fit(counts, radii, u, n, options, window, weights)
@@ -339,7 +375,7 @@ def run(
     with progress_bar(len(seeds), "samples", progress) as bar:
         whole: dict | None = None  # the whole network is the same measurement for every seed
         for s in seeds:
-            centres, per_layer = (draw_centres(full.graph.layer_sizes, options.centres, s)
+            centres, per_layer = (draw_centres(full.strata, options.centres, s)
                                   if full is not None else (None, None))
             if whole_network and whole is not None:
                 rec = {**whole, "seed": int(s)}  # computed once (the null model still varies)

@@ -49,18 +49,27 @@ def test_fixed_window_selects_in_u_not_in_r() -> None:
         spectrum_from_counts(_counts(1), np.exp(u), fit_window="fixed")
 
 
-def test_profile_is_the_finite_difference_of_the_series() -> None:
+@pytest.mark.parametrize("lag", [1, 2, 3])
+def test_profile_is_the_finite_difference_of_the_series(lag: int) -> None:
     counts = _counts(2)
     radii = 0.5 * np.exp(U_GRID)
     q = np.array([-1.0, 0.5, 3.0])
-    prof = local_slope_profile(counts, radii, U_GRID, q=q, min_reach=0)
+    prof = local_slope_profile(counts, radii, U_GRID, q=q, min_reach=0, lag=lag)
     mu = counts / counts[:, -1:]
-    assert len(prof["u"]) == U_GRID.size - 1
-    np.testing.assert_allclose(prof["u"], np.arange(-29.5, 30) / 10, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(prof["ln_mu"], np.diff(np.log(mu).mean(axis=0)) / 0.1, rtol=1e-9, atol=1e-12)
+
+    def slope(y: np.ndarray) -> np.ndarray:  # (y[k+lag] - y[k]) / (lag * 0.1)
+        return np.array([(y[k + lag] - y[k]) / (lag * 0.1) for k in range(y.size - lag)])
+
+    assert len(prof["u"]) == U_GRID.size - lag
+    np.testing.assert_allclose(prof["u"], (np.arange(U_GRID.size - lag) * 0.1 - 3.0) + lag * 0.05, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(prof["ln_mu"], slope(np.log(mu).mean(axis=0)), rtol=1e-9, atol=1e-12)
     for j, qj in enumerate(q):
-        np.testing.assert_allclose(prof["ln_z"][j], np.diff(np.log((mu ** qj).sum(axis=0))) / 0.1,
-                                   rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(prof["ln_z"][j], slope(np.log((mu ** qj).sum(axis=0))), rtol=1e-9, atol=1e-12)
+
+
+def test_profile_lag_out_of_range_is_named() -> None:
+    with pytest.raises(ConfigError, match="lag must be"):
+        local_slope_profile(_counts(2), np.exp(U_GRID), U_GRID, min_reach=0, lag=U_GRID.size)
 
 
 def test_design_weights_weight_every_average_and_sum() -> None:

@@ -83,6 +83,25 @@ def test_same_seed_same_centres_at_every_checkpoint(neox, tmp_path) -> None:
     assert [s["centres_per_layer"] for s in a["samples"]] == [s["centres_per_layer"] for s in b["samples"]]
 
 
+def _strata_by_hand(g) -> list[int]:
+    """Node layers in order x, qkv, ctx, attn_out, mlp per block (then x); GPT-NeoX's QKV layer
+    is 3 * hidden nodes: its q, k and v thirds are separate strata."""
+    out: list[int] = []
+    for l, n in enumerate(g.layer_sizes):
+        out.extend([n // 3] * 3 if l % 5 == 1 and l < len(g.layer_sizes) - 1 else [n])
+    return out
+
+
+def test_centre_strata_split_the_qkv_layers_by_role(neox) -> None:
+    with open_checkpoint(neox) as ckpt:
+        adapter = get_adapter(ckpt.config)
+        g = build_nin(ckpt, adapter, neurons_per_layer="all", structural_scale="median")
+    strata = paper.centre_strata(g, adapter)
+    assert strata == _strata_by_hand(g) and sum(strata) == g.n_nodes
+    assert len(strata) == len(g.layer_sizes) + 2 * 2  # two blocks, two more strata each
+    assert paper.centre_strata(g, None) == list(g.layer_sizes)
+
+
 def test_centres_all_equals_graph_spectrum_of_the_full_network(neox) -> None:
     doc = analyze_checkpoint(neox, centres="all", backend="cpu")
     (rec,) = doc["samples"]
@@ -91,7 +110,7 @@ def test_centres_all_equals_graph_spectrum_of_the_full_network(neox) -> None:
         g = build_nin(ckpt, get_adapter(ckpt.config), neurons_per_layer="all", structural_scale="median")
     r_unit = float(np.median(g.weight_distances()))
     assert rec["r_unit"] == r_unit and rec["n_nodes"] == g.n_nodes
-    assert rec["centres_per_layer"] == list(g.layer_sizes)
+    assert rec["centres_per_layer"] == _strata_by_hand(g)
     radii = r_unit * np.exp(U_GRID)
     # the fixed window [1.2, 2.2] in u is the radius range r_unit * e^1.2 .. r_unit * e^2.2
     opts = AnalysisOptions(backend="cpu", fit_range=(r_unit * np.exp(1.2), r_unit * np.exp(2.2)))
@@ -106,23 +125,25 @@ def test_profile_is_the_finite_difference_of_the_counts(neox) -> None:
     (rec,) = doc["samples"]
     with open_checkpoint(neox) as ckpt:
         g = build_nin(ckpt, get_adapter(ckpt.config), neurons_per_layer="all", structural_scale="median")
-    centres, per = draw_centres(g.layer_sizes, 25, 2)
+    strata = _strata_by_hand(g)
+    centres, per = draw_centres(strata, 25, 2)
     radii = rec["r_unit"] * np.exp(U_GRID)
     counts, _, _ = graph_counts(g, AnalysisOptions(backend="cpu"), radii=radii, centres=centres)
-    # design weights n_l / k_l of each centre's layer, computed here from the layer sizes
-    layer = np.repeat(np.arange(len(g.layer_sizes)), g.layer_sizes)[centres]
-    w = np.array([g.layer_sizes[l] / per[l] for l in layer])
+    # design weights n_s / k_s of each centre's stratum, computed here from the stratum sizes
+    stratum = np.repeat(np.arange(len(strata)), strata)[centres]
+    w = np.array([strata[l] / per[l] for l in stratum])
     keep = counts[:, -1] - 1 >= 10  # min_reach = 10
     c, w = counts[keep].astype(np.float64), w[keep]
     mu = c / c[:, -1:]
     mean_ln_mu = (w[:, None] * np.log(mu)).sum(axis=0) / w.sum()
     u = np.arange(-30, 31) / 10.0
     prof = rec["profile"]
-    np.testing.assert_allclose(prof["u"], (u[1:] + u[:-1]) / 2, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(prof["ln_mu"], np.diff(mean_ln_mu) / 0.1, rtol=1e-9, atol=1e-9)
+    # central differences: the slope between the radii one grid point below and one above
+    np.testing.assert_allclose(prof["u"], u[1:-1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(prof["ln_mu"], (mean_ln_mu[2:] - mean_ln_mu[:-2]) / 0.2, rtol=1e-9, atol=1e-9)
     for j, qj in enumerate([-1.0, 0.0, 2.0]):
         ln_z = np.log((w[:, None] * mu ** qj).sum(axis=0))
-        np.testing.assert_allclose(prof["ln_z"][j], np.diff(ln_z) / 0.1, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(prof["ln_z"][j], (ln_z[2:] - ln_z[:-2]) / 0.2, rtol=1e-9, atol=1e-9)
     assert rec["sampling"] == "centres" and sum(rec["centres_per_layer"]) == 25
 
 
@@ -155,7 +176,7 @@ def test_neuron_sampling_keeps_its_grid_and_reports_a_profile(neox) -> None:
     (rec,) = doc["samples"]
     assert rec["sampling"] == "neurons" and "centres_per_layer" not in rec
     assert rec["diagnostics"]["fit_window_source"] == "auto"
-    assert len(rec["profile"]["u"]) == 63  # its own 64-radius grid, u relative to its own r_unit
+    assert len(rec["profile"]["u"]) == 62  # its own 64-radius grid (central differences), u relative to its own r_unit
     lo, hi = rec["diagnostics"]["fit_window"]
     assert rec["window_u"] == pytest.approx([np.log(lo / rec["r_unit"]), np.log(hi / rec["r_unit"])], rel=1e-12)
 
