@@ -9,7 +9,7 @@ import pytest
 
 from mfa_engine.arch import get_adapter
 from mfa_engine.checkpoints import open_checkpoint
-from mfa_engine.checkpoints.shuffled import ShuffledCheckpoint, check_null
+from mfa_engine.checkpoints.shuffled import ShuffledCheckpoint, _sorted_unique, check_null
 from mfa_engine.errors import ConfigError
 from mfa_engine.nin import build_nin
 
@@ -199,3 +199,13 @@ def test_plan_records_exactly_the_reads_of_a_null_run(tiny_checkpoint, mode) -> 
         planned, ran, records = planned_and_run(get_mode(mode), ck, [0, 1], opts)
     assert planned == ran and len(ran) > 0
     assert all(isinstance(r["null"], dict) for r in records)
+
+
+@pytest.mark.parametrize("kind", ["sorted", "random", "repeats", "empty", "one"])
+def test_sorted_unique_equals_numpy_unique(kind: str) -> None:
+    rng = np.random.default_rng(11)
+    a = {"sorted": np.arange(0, 3000, 3, dtype=np.int64),
+         "random": rng.permutation(5000).astype(np.int64),
+         "repeats": rng.integers(0, 50, size=4000).astype(np.int64),
+         "empty": np.zeros(0, np.int64), "one": np.array([7], np.int64)}[kind]
+    np.testing.assert_array_equal(_sorted_unique(a), np.unique(a))
