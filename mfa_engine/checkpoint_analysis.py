@@ -126,6 +126,10 @@ def analyze_checkpoint(
     with opened as ckpt:
         # opened here: count the headers too; else only what this call fetches
         read_before = int(getattr(ckpt, "bytes_read", 0) or 0) if given else 0
+        if opts.mode == "paper":  # the fixed window as resolved for this model family
+            from mfa_engine.modes.paper import resolved_window
+
+            config.update(resolved_window(ckpt, opts))
         fetch_read_plan(ckpt, opts, progress)
         with limited(opts.threads):  # the ``threads`` option (0: MFA_THREADS or every core)
             records, q = mode.run(ckpt, opts.seeds, opts, on_sample, progress=progress)
@@ -141,13 +145,16 @@ def fetch_read_plan(ckpt: Any, opts: AnalysisOptions, progress: bool = False) ->
 
     The reads are recorded first with the mode's ``plan`` (the sampling needs no weights),
     then fetched in parallel into the range cache; the analysis then reads from the cache.
+    Centre sampling reads the full network: every weight matrix whole, once per checkpoint
+    (docs/hub.md).
 
     Raises:
-        ConfigError: ``neurons_per_layer='all'`` on a checkpoint read by byte range.
+        ConfigError: ``neurons_per_layer='all'`` with neuron sampling on a checkpoint read by
+            byte range; centre sampling of a network above the memory budget (before any fetch).
     """
     if not isinstance(ckpt, HubCheckpoint):  # a proxy (batch prefetch) has fetched already
         return
-    if opts.neurons_per_layer == "all":
+    if opts.neurons_per_layer == "all" and (opts.mode == "reference" or opts.sampling == "neurons"):
         raise ConfigError(
             f"neurons_per_layer='all' reads every weight whole, but {ckpt.repo_id} is read from "
             "the Hub by byte range; pass download=True to download the whole files first"

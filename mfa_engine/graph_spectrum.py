@@ -148,10 +148,19 @@ def graph_counts(
     *,
     radii: Sequence[float] | np.ndarray | None = None,
     centres: Sequence[int] | np.ndarray | None = None,
+    prepared: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Neighbour counts of a graph: ``(counts [C, R], radii [R], n_nodes)``.
 
     The graph is prepared once; the radius grid (unless given) and the counts share it.
+
+    Args:
+        graph: As in :func:`graph_spectrum`.
+        options: As in :func:`graph_spectrum`.
+        radii: Explicit radius grid (default: :func:`graph_radius_grid`).
+        centres: Node ids of the centres (default all nodes).
+        prepared: ``graph`` already prepared (:func:`mfa_engine.paths.prepare_graph` with
+            ``options.directed``), so that calls over many centre sets prepare it once.
 
     Raises:
         ConfigError: Invalid graph, radii or centres.
@@ -159,7 +168,7 @@ def graph_counts(
     backend = resolve_backend(options.backend)
     directed = options.directed
     r = None if radii is None else _check_radii(radii)
-    g = _prepared_graph(graph, directed)
+    g = _prepared_graph(graph, directed) if prepared is None else prepared
     n = g.n_nodes
     if centres is None:
         c = np.arange(n, dtype=np.int64)

@@ -16,7 +16,7 @@ from mfa_engine.errors import ConfigError
 
 __all__ = ["MAX_SAMPLES", "MAX_Q_VALUES", "MAX_N_RADII", "check_q_count", "Setting", "SETTINGS",
            "setting", "check_settings", "RESULT_MEMORY_BUDGET", "RESULT_JSON_BUDGET", "estimate_run",
-           "check_run_budget"]
+           "check_run_budget", "NETWORK_MEMORY_BUDGET", "estimate_network", "check_network_budget"]
 
 #: Samples per checkpoint (each is a full analysis; the records are kept in memory).
 MAX_SAMPLES = 10_000
@@ -89,6 +89,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("MFA_HUB_DEADLINE", float, 0.001, 10**7, 14400.0, "of seconds"),
     Setting("MFA_HUB_STALL", float, 0.001, 86_400, 60.0, "of seconds"),
     Setting("MFA_HUB_STALL_BYTES", int, 1, 1 << 30, 16384, "of bytes"),
+    Setting("MFA_NETWORK_MEMORY", int, 0, 2**62, 16 * 10**9, "of bytes"),
     Setting("HF_HUB_ETAG_TIMEOUT", int, 0, 86_400, 10, "of seconds"),
     Setting("HF_HUB_DOWNLOAD_TIMEOUT", int, 0, 86_400, 10, "of seconds"),
 )}
@@ -163,4 +164,47 @@ def check_run_budget(samples: int, n_q: int, n_radii: int = 64) -> dict[str, int
     if over:
         raise ConfigError(f"samples={samples} with a q grid of {n_q} values needs " + " and ".join(over)
                           + "; use fewer samples or fewer q values (a larger q_step)")
+    return est
+
+
+#: Memory the full network of centre sampling may take (bytes; ``MFA_NETWORK_MEMORY`` overrides).
+NETWORK_MEMORY_BUDGET = 16 * 10**9
+#: Bytes per cell of the full network's dense level blocks: the float64 distance block (8), the
+#: kernels' packed float32 and float64 copies (12) and slack for the transient copies (4).
+_NETWORK_BYTES_PER_CELL = 24
+
+
+def estimate_network(level_sizes: list[int] | tuple[int, ...]) -> int:
+    """Estimated memory (bytes) of a full network with these node-layer sizes, built and prepared.
+
+    Args:
+        level_sizes: Node-layer sizes ``[L]`` (:func:`mfa_engine.nin.nin_level_sizes`).
+
+    Returns:
+        ``24 * sum_l sizes[l] * sizes[l + 1]`` (one dense block per pair of consecutive layers).
+    """
+    cells = sum(int(a) * int(b) for a, b in zip(level_sizes[:-1], level_sizes[1:]))
+    return _NETWORK_BYTES_PER_CELL * cells
+
+
+def check_network_budget(level_sizes: list[int] | tuple[int, ...], environ: Mapping[str, str] | None = None) -> int:
+    """Refuse centre sampling of a full network above :data:`NETWORK_MEMORY_BUDGET`.
+
+    Args:
+        level_sizes: Node-layer sizes of the full network.
+        environ: Environment (default ``os.environ``); ``MFA_NETWORK_MEMORY`` (bytes) overrides the budget.
+
+    Returns:
+        The estimate in bytes (:func:`estimate_network`).
+
+    Raises:
+        ConfigError: One line with the estimate and the budget, suggesting ``sampling='neurons'``.
+    """
+    est = estimate_network(level_sizes)
+    budget = int(setting("MFA_NETWORK_MEMORY", environ))
+    if est > budget:
+        raise ConfigError(
+            f"sampling='centres' builds the full network ({sum(int(v) for v in level_sizes)} nodes): about "
+            f"{est / 1e9:.1f} GB of memory, above the budget of {budget / 1e9:.1f} GB (MFA_NETWORK_MEMORY); "
+            "use sampling='neurons' (the sampled network, a different quantity) or raise MFA_NETWORK_MEMORY")
     return est

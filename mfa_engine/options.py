@@ -30,7 +30,8 @@ from mfa_engine.analysis.qgrid import check_q, default_q, q_grid
 from mfa_engine.errors import ConfigError, plain
 from mfa_engine.limits import MAX_N_RADII, MAX_SAMPLES, check_run_budget
 
-__all__ = ["AnalysisOptions", "GROUPS", "MODES", "option", "option_fields", "check_option"]
+__all__ = ["AnalysisOptions", "GROUPS", "MODES", "SAMPLINGS", "DEFAULT_CENTRES", "RADIUS_GRIDS", "FIT_WINDOWS",
+           "option", "option_fields", "check_option"]
 
 #: Analysis modes: ``paper`` (exact multi-hop distances) and ``reference`` (the published code).
 MODES: tuple[str, ...] = ("paper", "reference")
@@ -124,6 +125,24 @@ def _neurons(name: str, v: Any) -> int | str:
         raise ConfigError(f"{name} must be a positive integer or 'all', got {plain(v)}") from None
 
 
+def _samples(name: str, v: Any) -> int | None:
+    return None if v is None else _integer(name, v, 1, MAX_SAMPLES)
+
+
+def _window_u(name: str, v: Any) -> tuple[float, float] | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        v = v.split(",")
+    try:
+        lo, hi = (_number(name, float(x) if isinstance(x, str) else x) for x in v)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be two values LO,HI of u = ln(r / r_unit), got {v!r}") from None
+    if not lo < hi:
+        raise ConfigError(f"{name} must satisfy LO < HI (in u = ln(r / r_unit)), got {v!r}")
+    return (lo, hi)
+
+
 def _q_explicit(name: str, v: Any) -> tuple[float, ...] | None:
     if v is None:
         return None
@@ -180,6 +199,22 @@ def _fit_range(name: str, v: Any) -> tuple[float, float] | None:
 NULL_MODELS = ("shuffle",)
 
 
+#: Paper-mode sampling: exact distances on the full network from sampled centres, or the
+#: paper's sampled neuron network (docs/method.md, Sampling).
+SAMPLINGS = ("centres", "neurons")
+#: Default number of centres per sample (sampling=centres; docs/method.md, Centre sampling).
+DEFAULT_CENTRES = 500
+#: Radius grids of paper mode: the fixed grid in u, or the grid from the data.
+RADIUS_GRIDS = ("u", "data")
+#: Fit windows of paper mode.
+FIT_WINDOWS = ("fixed", "auto", "full")
+
+
+def _optional_choice(choices: tuple[Any, ...]) -> Callable[[str, Any], Any]:
+    check = _choice(choices)
+    return lambda name, v: None if v is None else check(name, v)
+
+
 def _null_model(name: str, v: Any) -> str | None:
     return None if v is None else _choice(NULL_MODELS)(name, v)
 
@@ -204,9 +239,19 @@ class AnalysisOptions:
 
     mode: str = option("paper", _choice(MODES), group="sampling", affects=(), choices=MODES,
                        help="paper: exact multi-hop distances; reference: the published code's semantics")
+    sampling: str = option("centres", _choice(SAMPLINGS), group="sampling", affects=PAPER, choices=SAMPLINGS,
+                           help="paper mode: centres = exact distances on the full network from sampled "
+                                "centres (estimates the full network); neurons = the paper's sampled "
+                                "network (a different quantity; docs/method.md, Sampling)")
+    centres: int | str = option(DEFAULT_CENTRES, _neurons, group="sampling", metavar="N|all", affects=PAPER,
+                                help="sampling=centres: centres per sample, stratified in proportion to "
+                                     "layer size, or 'all' (every node: the exact full-network value)")
     neurons_per_layer: int | str = option(32, _neurons, group="sampling", metavar="N|all", affects=BOTH,
-                                          help="neurons sampled per node layer (twice that in the MLP layer), or 'all'")
-    samples: int = option(10, lambda n, v: _integer(n, v, 1, MAX_SAMPLES), group="sampling", metavar="N", affects=(), help="number of samples (seeds)")
+                                          help="neurons sampled per node layer (twice that in the MLP layer), or "
+                                               "'all' (reference mode, and paper mode with sampling=neurons)")
+    samples: int = option(None, _samples, group="sampling", metavar="N", affects=(),
+                          help="number of samples (seeds); default 1 for the whole network (centres=all, or "
+                               "sampling=neurons with neurons_per_layer=all), else 10")
     seed: int = option(0, lambda n, v: _integer(n, v, 0, 2**32 - 1), group="sampling", metavar="SEED", affects=(),
                        help="first seed; samples use seed, seed+1, ...")
     q_min: float = option(-3.0, _number, group="fit", metavar="Q", affects=BOTH, q_grid=True, help="first q of the grid")
@@ -244,8 +289,19 @@ class AnalysisOptions:
                                help="paper mode: bottom of the radius grid: the 0.05 quantile of the edge "
                                     "distances, not below the structural distance, or the smallest distance "
                                     "(the earlier grid)")
-    fit_window: str = option("auto", _choice(("auto", "full")), group="fit", affects=PAPER, choices=("auto", "full"),
-                             help="paper mode: fit on the most stable window of the radii, or on all")
+    radius_grid: str | None = option(None, _optional_choice(RADIUS_GRIDS), group="fit", affects=PAPER,
+                                     choices=RADIUS_GRIDS,
+                                     help="paper mode: u = the fixed grid in u = ln(r / r_unit) (default with "
+                                          "sampling=centres); data = n_radii radii from the data (default with "
+                                          "sampling=neurons)")
+    fit_window: str | None = option(None, _optional_choice(FIT_WINDOWS), group="fit", affects=PAPER,
+                                    choices=FIT_WINDOWS,
+                                    help="paper mode: fixed = the pre-registered window in u (default with "
+                                         "sampling=centres); auto = the most stable window (discontinuous; "
+                                         "default with sampling=neurons); full = every radius")
+    window: tuple[float, float] | None = option(None, _window_u, group="fit", metavar="LO,HI", affects=PAPER,
+                                                help="paper mode, fit_window=fixed: the window in u = ln(r / r_unit) "
+                                                     "(default: the model family's, docs/method.md)")
     fit_range: tuple[float, float] | None = option(None, _fit_range, group="fit", metavar="LO,HI", affects=PAPER,
                                                    help="paper mode: fit only on radii in [LO, HI] "
                                                         "(LO,HI; overrides fit_window)")
@@ -263,6 +319,7 @@ class AnalysisOptions:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, f.metadata["check"](f.name, getattr(self, f.name)))
+        self._resolve_defaults()
         grid = self.q_grid()  # the grid itself is valid (>= 3 values)
         check_run_budget(self.samples, int(grid.size), self.n_radii)  # results that fit
         if self.mode == "reference" and self.neurons_per_layer == "all":
@@ -270,6 +327,29 @@ class AnalysisOptions:
                 "neurons_per_layer='all' is not supported in reference mode, which samples a fixed "
                 "number of neurons per layer (published: 32 or 64)"
             )
+
+    def _resolve_defaults(self) -> None:
+        """Resolve the defaults that depend on other options (given values always win).
+
+        ``samples``: 1 for the whole network (``centres="all"``, or ``sampling="neurons"`` with
+        ``neurons_per_layer="all"``: every sample would be the same), else 10. ``radius_grid``
+        and ``fit_window``: ``"u"`` and ``"fixed"`` with centre sampling, ``"data"`` and
+        ``"auto"`` with neuron sampling. Which were defaulted is kept, so :meth:`replace`
+        resolves them again.
+        """
+        centres = self.sampling == "centres"
+        whole = self.centres == "all" if centres else self.neurons_per_layer == "all"
+        defaults = {"samples": 1 if whole else 10, "radius_grid": "u" if centres else "data",
+                    "fit_window": "fixed" if centres else "auto"}
+        resolved = tuple(k for k in defaults if getattr(self, k) is None)
+        for k in resolved:
+            object.__setattr__(self, k, defaults[k])
+        object.__setattr__(self, "_defaulted", resolved)
+        if self.fit_window == "fixed" and self.radius_grid != "u" and self.fit_range is None:
+            raise ConfigError("fit_window='fixed' needs radius_grid='u' (the window is given in u = ln(r / r_unit)); "
+                              "use fit_window='auto' or 'full' with radius_grid='data'")
+        if self.window is not None and self.fit_window != "fixed":
+            raise ConfigError(f"window (in u) applies to fit_window='fixed', but fit_window={self.fit_window!r}")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None = None, **overrides: Any) -> AnalysisOptions:
@@ -287,7 +367,10 @@ class AnalysisOptions:
 
     def replace(self, **changes: Any) -> AnalysisOptions:
         """A copy with some options changed (validated like a new record)."""
-        return type(self).from_mapping(self.to_dict(q_grid_fields=True), **changes)
+        values = self.to_dict(q_grid_fields=True)
+        for k in getattr(self, "_defaulted", ()):  # resolved again from the new values
+            values.pop(k, None)
+        return type(self).from_mapping(values, **changes)
 
     def q_config(self) -> list[float] | None:
         """The q grid as recorded in configurations: None for the default grid, else the values."""
@@ -336,6 +419,10 @@ class AnalysisOptions:
         cfg: dict[str, Any] = {"mode": m}
         for f in dataclasses.fields(self):
             if m not in f.metadata["affects"]:
+                continue
+            if m == "paper" and self.sampling == "centres" and f.name == "neurons_per_layer":
+                continue  # not used by centre sampling
+            if m == "paper" and self.sampling == "neurons" and f.name in ("centres", "window"):
                 continue
             if f.metadata["omit_default"] and getattr(self, f.name) == f.default:
                 continue

@@ -15,10 +15,25 @@ import numpy as np
 
 from mfa_engine.errors import ConfigError, plain
 
-__all__ = ["radius_grid", "scaled_radius_grid", "RADIUS_UPPER_CHOICES", "DEFAULT_LOW_QUANTILE"]
+__all__ = ["radius_grid", "scaled_radius_grid", "RADIUS_UPPER_CHOICES", "DEFAULT_LOW_QUANTILE", "U_GRID", "U_LO",
+           "U_HI", "U_STEP", "fixed_radius_grid", "r_unit_of"]
 
 #: Default quantile of the edge distances at the lower end of :func:`scaled_radius_grid`.
 DEFAULT_LOW_QUANTILE = 0.05
+
+#: Lower end of the fixed grid in ``u = ln(r / r_unit)`` (centre sampling; docs/method.md, Radius
+#: grid in u). On MiniLM, the trained tiny GPT-NeoX and the 70M-shaped synthetic network the
+#: nearest neighbour of 95% of the nodes lies above u = -2.7: at u = -3 nearly every centre
+#: counts only itself.
+U_LO = -3.0
+#: Upper end of the fixed grid in u: the 99th percentile of a node's finite distances lies
+#: below u = 2.1 on the same networks (only a tail of near-zero weights lies further out).
+U_HI = 3.0
+#: Spacing of the fixed grid in u.
+U_STEP = 0.1
+#: The fixed grid in u: float64 ``[61]``, ``-3.0, -2.9, ..., 3.0`` (rounded to 10 decimals, so
+#: that every value is the same on every machine).
+U_GRID = np.round(U_LO + U_STEP * np.arange(int(round((U_HI - U_LO) / U_STEP)) + 1), 10)
 
 #: Accepted values of ``upper`` in :func:`radius_grid`.
 RADIUS_UPPER_CHOICES = ("p99", "max", "rounded")
@@ -162,3 +177,42 @@ def scaled_radius_grid(
             f"scaled_radius_grid: cannot place {n} distinct radii between {lo!r} and {hi!r}"
         )
     return radii
+
+
+def r_unit_of(edge_distances: np.ndarray) -> float:
+    """The data scale of the radius coordinate: the median of the positive finite edge distances.
+
+    Args:
+        edge_distances: Distances ``1/|w|`` of the weighted edges, any shape (``inf`` = no edge).
+
+    Returns:
+        The median (``np.median``, float64). Scaling every weight by c scales it by 1/c.
+
+    Raises:
+        ConfigError: No positive finite distance.
+    """
+    d = np.asarray(edge_distances, dtype=np.float64).ravel()
+    d = d[np.isfinite(d) & (d > 0)]
+    if d.size == 0:
+        raise ConfigError("r_unit: the network has no weighted edge (every weight is <= eps)")
+    return float(np.median(d))
+
+
+def fixed_radius_grid(r_unit: float, u: np.ndarray | None = None) -> np.ndarray:
+    """Radii ``r_k = r_unit * exp(u_k)`` on the fixed grid in u (default :data:`U_GRID`).
+
+    Args:
+        r_unit: The data scale (:func:`r_unit_of`), finite and > 0.
+        u: float64 ``[R]`` strictly increasing grid in u (default :data:`U_GRID`).
+
+    Returns:
+        float64 ``[R]`` radii; a rescale of ``r_unit`` by a power of two rescales every radius
+        exactly.
+
+    Raises:
+        ConfigError: ``r_unit`` not finite and positive.
+    """
+    if not (np.isfinite(r_unit) and r_unit > 0):
+        raise ConfigError(f"r_unit must be finite and > 0, got {r_unit!r}")
+    uu = U_GRID if u is None else np.asarray(u, dtype=np.float64)
+    return float(r_unit) * np.exp(uu)

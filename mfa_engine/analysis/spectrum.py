@@ -54,6 +54,8 @@ __all__ = [
     "Spectrum",
     "spectrum_from_counts",
     "partition_curves",
+    "local_slope_profile",
+    "fixed_window_mask",
     "default_q",
     "CONVENTIONS",
     "NORMALISATIONS",
@@ -62,7 +64,9 @@ __all__ = [
 
 CONVENTIONS = ("boxgrowing", "sandbox")
 NORMALISATIONS = ("centre", "global")
-FIT_WINDOWS = ("auto", "full")
+FIT_WINDOWS = ("auto", "full", "fixed")
+#: Slack in u of a fixed window's ends (the grid values are rounded constants).
+_U_SLACK = 1e-9
 
 
 @dataclass
@@ -239,6 +243,8 @@ def spectrum_from_counts(
     fit_window: str = "full",
     window_min_span: float = DEFAULT_MIN_SPAN,
     slope_baseline: float = DEFAULT_BASELINE,
+    u: np.ndarray | None = None,
+    window_u: tuple[float, float] | None = None,
 ) -> Spectrum:
     """Compute the multifractal spectrum of one graph (or one sample) from neighbour counts.
 
@@ -258,10 +264,15 @@ def spectrum_from_counts(
             overrides ``fit_window``. Normalisation and the ``min_reach`` filter always use
             the full grid.
         min_reach: Centres with ``N_i(r_max) - 1 < min_reach`` reachable nodes are dropped.
-        fit_window: ``"full"`` (default here: every radius) or ``"auto"`` (the most stable
-            window, :func:`mfa_engine.analysis.window.select_window`; paper mode's default).
+        fit_window: ``"full"`` (default here: every radius), ``"auto"`` (the most stable
+            window, :func:`mfa_engine.analysis.window.select_window`) or ``"fixed"`` (the radii
+            whose ``u`` lies in ``window_u``, :func:`fixed_window_mask`; paper mode's default
+            with centre sampling).
         window_min_span: Smallest span in ``ln r`` of an automatic window.
         slope_baseline: Baseline in ``ln r`` of the local slopes that choose the window.
+        u: float64 ``[R]`` the radii's coordinate ``u = ln(r / r_unit)`` (``"fixed"`` only; the
+            grid's own constants, so that no rounding of the radii moves a point in or out).
+        window_u: ``(lo, hi)`` in u (``"fixed"`` only), inclusive.
 
     Returns:
         A :class:`Spectrum`. ``alpha0`` (= ``alpha0_analytic``) is ``tau'(0)`` fitted directly:
@@ -279,6 +290,8 @@ def spectrum_from_counts(
     c, r = _check_counts_radii(counts, radii)
     _check_reach_and_window(min_reach, fit_window)
     mask = _fit_mask(r, fit_range)
+    if fit_range is None and fit_window == "fixed":
+        mask = fixed_window_mask(u, window_u, r.size)
     c = _reaching_centres(c, r, min_reach)
     ln_mu = _ln_measure(c, normalisation, n_nodes, convention)
 
@@ -320,6 +333,88 @@ def partition_curves(
     c = _reaching_centres(c, r, min_reach)
     ln_mu = _ln_measure(c, normalisation, n_nodes, convention)
     return np.log(r / r[-1]), _ln_partition(qa, ln_mu, convention, c.shape[0])
+
+
+def fixed_window_mask(u: Any, window_u: Any, n_radii: int) -> np.ndarray:
+    """The radii of a fixed window: those whose ``u`` lies in ``[lo, hi]`` (inclusive, slack 1e-9).
+
+    Args:
+        u: float64 ``[R]`` the grid in u (strictly increasing).
+        window_u: ``(lo, hi)`` in u.
+        n_radii: R, the number of radii (checked against ``u``).
+
+    Returns:
+        bool ``[R]``, with at least 2 radii selected.
+
+    Raises:
+        ConfigError: ``u`` or ``window_u`` missing or malformed, or fewer than 2 radii in the window.
+    """
+    if u is None or window_u is None:
+        raise ConfigError("fit_window='fixed' needs the grid in u and window_u = (lo, hi)")
+    ua = np.asarray(u, dtype=np.float64).ravel()
+    if ua.size != n_radii or not np.all(np.diff(ua) > 0):
+        raise ConfigError(f"u must be {n_radii} strictly increasing values (one per radius), got {ua.size}")
+    lo, hi = (float(v) for v in window_u)
+    mask = (ua >= lo - _U_SLACK) & (ua <= hi + _U_SLACK)
+    if mask.sum() < 2:
+        raise ConfigError(
+            f"window_u ({plain(lo)}, {plain(hi)}) holds {int(mask.sum())} of the grid's u values "
+            f"[{plain(ua[0])} .. {plain(ua[-1])}]; need at least 2"
+        )
+    return mask
+
+
+def local_slope_profile(
+    counts: np.ndarray,
+    radii: np.ndarray,
+    u: np.ndarray,
+    *,
+    q: np.ndarray | None = None,
+    convention: str = "boxgrowing",
+    normalisation: str | None = None,
+    n_nodes: int | None = None,
+    min_reach: int = 10,
+) -> dict[str, Any]:
+    """Local slopes of the alpha0 series and of ``ln Z_q`` between consecutive radii.
+
+    The same centres and measure as :func:`spectrum_from_counts`. The slope between radii k
+    and k + 1 is the finite difference ``(y[k+1] - y[k]) / (u[k+1] - u[k])`` (``ln r`` and
+    ``u = ln(r / r_unit)`` differ by a constant), reported at the midpoint of ``u``.
+
+    Args:
+        counts: ``[C, R]`` neighbour counts (see :func:`spectrum_from_counts`).
+        radii: ``[R]`` radii.
+        u: float64 ``[R]`` the radii's coordinate ``ln(r / r_unit)``.
+        q: q grid (default :func:`default_q`).
+        convention: As in :func:`spectrum_from_counts` (``ln Z_q`` for box-growing,
+            ``ln <mu^(q-1)>`` for sandbox).
+        normalisation: As in :func:`spectrum_from_counts`.
+        n_nodes: As in :func:`spectrum_from_counts`.
+        min_reach: As in :func:`spectrum_from_counts`.
+
+    Returns:
+        ``{"u": [R-1] midpoints, "ln_mu": [R-1] slopes of the alpha0 series (the centre
+        average of ln mu for box-growing), "ln_z": [Q][R-1]}``, lists of floats, None where
+        a slope is not finite.
+
+    Raises:
+        ConfigError: Invalid inputs. AnalysisError: Fewer than 2 centres reach ``min_reach``.
+    """
+    normalisation = _check_convention(convention, normalisation)
+    qa = check_q(q)
+    c, r = _check_counts_radii(counts, radii)
+    ua = np.asarray(u, dtype=np.float64).ravel()
+    if ua.size != r.size or not np.all(np.diff(ua) > 0):
+        raise ConfigError(f"u must be {r.size} strictly increasing values (one per radius), got {ua.size}")
+    c = _reaching_centres(c, r, min_reach)
+    ln_mu = _ln_measure(c, normalisation, n_nodes, convention)
+    power0 = 0.0 if convention == "boxgrowing" else -1.0
+    du = np.diff(ua)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s0 = np.diff(_weighted_mean_log(ln_mu, power0)) / du
+        sz = np.diff(_ln_partition(qa, ln_mu, convention, c.shape[0]), axis=1) / du
+    return {"u": _floats((ua[1:] + ua[:-1]) / 2.0), "ln_mu": _floats(s0),
+            "ln_z": [_floats(row) for row in sz]}
 
 
 def _spectrum_on_window(
@@ -475,6 +570,8 @@ def _choose_window(
     idx = np.nonzero(mask)[0]
     if fit_range is not None:
         return FitWindow(int(idx[0]), int(idx[-1]), "fit_range")
+    if fit_window == "fixed":
+        return FitWindow(int(idx[0]), int(idx[-1]), "fixed")
     last = radii.size - 1
     if fit_window == "full":
         return FitWindow(0, last, "full")

@@ -80,9 +80,11 @@ class TaskResult:
 def _read_passes(task: Task) -> int:
     """How many times the analysis would read the checkpoint without prefetching.
 
-    Paper mode reads once per seed; reference mode once for all its seeds.
+    Paper mode with neuron sampling reads once per seed; with centre sampling (the full network,
+    built once) and reference mode once for all their seeds.
     """
-    return sum(len(seeds) if mode == "paper" else 1 for mode, seeds in task.seeds.items())
+    return sum(len(seeds) if mode == "paper" and task.options[mode].sampling == "neurons" else 1
+               for mode, seeds in task.seeds.items())
 
 
 def _plans(task: Task) -> list[Callable[[Any], None]]:
@@ -94,7 +96,7 @@ def _plans(task: Task) -> list[Callable[[Any], None]]:
     plans: list[Callable[[Any], None]] = []
     for mode, seeds in task.seeds.items():
         opts = task.options[mode]
-        if opts.neurons_per_layer == "all":
+        if _whole_neurons(opts):
             continue
         plan = get_mode(mode).plan
         plans.append(lambda rec, plan=plan, seeds=seeds, opts=opts: plan(rec, seeds, opts))
@@ -109,8 +111,13 @@ def _open(task: Task) -> Any:
     return open_checkpoint(task.spec.path, revision=task.spec.revision, **hub)
 
 
+def _whole_neurons(opts: Any) -> bool:
+    """The full network by neuron sampling (``neurons_per_layer="all"``), not by centre sampling."""
+    return opts.neurons_per_layer == "all" and (opts.mode == "reference" or opts.sampling == "neurons")
+
+
 def _check_ranged(task: Task) -> None:
-    if any(o.neurons_per_layer == "all" for o in task.options.values()):
+    if any(_whole_neurons(o) for o in task.options.values()):
         raise ConfigError(
             f"neurons_per_layer='all' reads every weight whole, but {task.spec.path} is read from "
             "the Hub by byte range; pass --download to download the whole files first"

@@ -49,7 +49,8 @@ def _numbers(text: str) -> tuple[float, ...]:
 
 def _parser_of(f: Any) -> Any:
     """Argument parser of one field's value (validation proper is ``AnalysisOptions``'s)."""
-    special = {"q": _numbers, "neurons_per_layer": _neurons, "fit_range": _numbers}
+    special = {"q": _numbers, "neurons_per_layer": _neurons, "centres": _neurons, "fit_range": _numbers,
+               "window": _numbers}
     if f.name in special:
         return special[f.name]
     if isinstance(f.default, bool):

@@ -1,9 +1,13 @@
-"""Paper mode: exact multi-hop distances on the sampled neuron interaction network.
+"""Paper mode: exact multi-hop distances, from sampled centres of the full network or on a sampled NIN.
 
-Per seed: build the sampled NIN (:func:`mfa_engine.nin.build_nin`), count the nodes within
-each radius from every node (distance-bounded multi-source shortest paths) and fit the
-box-growing (or sandbox) spectrum (:func:`mfa_engine.graph_spectrum.graph_spectrum`). The method is in
-docs/architecture.md; the mode interface in :mod:`mfa_engine.modes`.
+Centre sampling (``sampling="centres"``, the default): the full NIN of the checkpoint is built
+once (:func:`mfa_engine.nin.build_nin` with every neuron); each seed draws its centres,
+stratified in proportion to the node layers' sizes (:func:`draw_centres`); the nodes within
+each radius of the fixed grid in ``u = ln(r / r_unit)`` are counted over all nodes, and the
+spectrum is fitted over the model family's pre-registered window
+(:mod:`mfa_engine.analysis.windows`). Neuron sampling (``sampling="neurons"``): per seed, the
+sampled NIN, every node a centre (the paper's quantity; it does not estimate the full
+network). The method is in docs/method.md; the mode interface in :mod:`mfa_engine.modes`.
 """
 
 from __future__ import annotations
@@ -13,17 +17,29 @@ from typing import Any
 
 import numpy as np
 
+from mfa_engine.analysis.radii import U_GRID, fixed_radius_grid, r_unit_of
+from mfa_engine.analysis.spectrum import local_slope_profile, partition_curves, spectrum_from_counts
+from mfa_engine.analysis.windows import resolve_window
 from mfa_engine.arch import get_adapter
 from mfa_engine.checkpoints.nulls import null_checkpoint
-from mfa_engine.graph_spectrum import graph_fit, graph_spectrum
-from mfa_engine.nin import build_nin
+from mfa_engine.graph_spectrum import graph_counts
+from mfa_engine.limits import check_network_budget
+from mfa_engine.nin import build_nin, nin_level_sizes
+from mfa_engine.paths import prepare_graph
 from mfa_engine.progress import progress_bar
 
-__all__ = ["plan", "run", "sample_record", "sample_fit"]
+__all__ = ["plan", "run", "sample_record", "sample_fit", "centres_per_layer", "draw_centres", "resolved_window",
+           "CENTRE_TAG"]
+
+#: First entry of the centre generator's seed sequence (``default_rng([CENTRE_TAG, seed])``), so
+#: that centre draws never coincide with the neuron draws of the same seed.
+CENTRE_TAG = 0x63656E74
 
 
 def _nin(ckpt: Any, adapter: Any, seed: int, options: Any, structural_scale: str | None = None) -> Any:
-    return build_nin(ckpt, adapter, neurons_per_layer=options.neurons_per_layer, seed=seed,
+    """The network a sample is measured on: the sampled NIN (neurons) or the full NIN (centres)."""
+    npl = "all" if options.sampling == "centres" else options.neurons_per_layer
+    return build_nin(ckpt, adapter, neurons_per_layer=npl, seed=seed,
                      eps=options.eps, structural_distance=options.structural_distance,
                      structural_scale=structural_scale or options.structural_scale)
 
@@ -34,11 +50,66 @@ def _adapter(ckpt: Any) -> Any:
     return adapter
 
 
+def centres_per_layer(sizes: Sequence[int], n: int | str) -> list[int]:
+    """How many centres each node layer gets: proportional to its size, largest remainder.
+
+    Layer l's quota is ``n * sizes[l] / sum(sizes)``; every layer gets its floor, and the
+    centres left go one each to the layers with the largest fractional parts (ties: the
+    earlier layer). ``n >= sum(sizes)`` or ``"all"`` takes every node.
+
+    Args:
+        sizes: Node-layer sizes ``[L]``.
+        n: Centres in all, an integer >= 1, or ``"all"``.
+
+    Returns:
+        ``[L]`` counts summing to ``min(n, sum(sizes))``, each at most its layer's size.
+    """
+    sz = np.asarray(sizes, dtype=np.int64)
+    total = int(sz.sum())
+    if n == "all" or int(n) >= total:
+        return [int(v) for v in sz]
+    n = int(n)
+    num = n * sz  # exact integer quotas: floor = num // total, remainder = num % total
+    base = num // total
+    rem = num % total
+    left = n - int(base.sum())
+    order = np.lexsort((np.arange(sz.size), -rem))  # largest remainder first, then layer order
+    base[order[:left]] += 1
+    return [int(v) for v in base]
+
+
+def draw_centres(sizes: Sequence[int], n: int | str, seed: int) -> tuple[np.ndarray, list[int]]:
+    """The centres of one sample: stratified by node layer, uniform within each layer.
+
+    The draw depends only on the layer sizes, ``n`` and ``seed`` (generator
+    ``numpy.random.default_rng([CENTRE_TAG, seed])``, layers in order), so the same seed picks the
+    same centres at every checkpoint of a series.
+
+    Args:
+        sizes: Node-layer sizes ``[L]`` of the full network.
+        n: Centres in all (:func:`centres_per_layer`), or ``"all"``.
+        seed: The sample's seed.
+
+    Returns:
+        ``(centres, per_layer)``: sorted int64 node ids ``[C]`` and the count per layer ``[L]``.
+    """
+    per = centres_per_layer(sizes, n)
+    rng = np.random.default_rng([CENTRE_TAG, int(seed)])
+    off = np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))])
+    parts = []
+    for l, (size, k) in enumerate(zip(sizes, per)):
+        idx = np.arange(size, dtype=np.int64) if k >= size else np.sort(rng.choice(int(size), size=k, replace=False))
+        parts.append(idx.astype(np.int64) + off[l])
+    return (np.concatenate(parts) if parts else np.zeros(0, np.int64)), per
+
+
 def plan(recorder: Any, seeds: Sequence[int], options: Any) -> None:
     """Make, against a recording checkpoint, exactly the reads :func:`run` makes.
 
-    The NIN of every seed is built from the recorder (its reads return zeros), so the
-    requests are those of :func:`run` by construction.
+    Neuron sampling: the NIN of every seed is built from the recorder (its reads return
+    zeros), so the requests are those of :func:`run` by construction. Centre sampling: the full
+    NIN, once (every weight matrix whole; a null model's reads of the full network lie inside
+    those, and the first seed's null is recorded as well).
 
     Args:
         recorder: A checkpoint whose ``read_block`` records requests.
@@ -46,6 +117,9 @@ def plan(recorder: Any, seeds: Sequence[int], options: Any) -> None:
         options: The ``AnalysisOptions``.
     """
     adapter = _adapter(recorder)
+    if options.sampling == "centres":
+        check_network_budget(nin_level_sizes(adapter))
+        seeds = list(seeds)[:1]
     for s in seeds:
         # The recorder's reads return zeros: no weight distance to take a median of; the
         # structural scale does not change which blocks are read.
@@ -58,11 +132,13 @@ def _floats(a: Any) -> list[float]:
     return [float(x) for x in np.asarray(a, dtype=np.float64).ravel()]
 
 
-def sample_record(seed: int, graph: Any, spec: Any) -> dict:
+def sample_record(seed: int, graph: Any, spec: Any, extra: dict | None = None) -> dict:
     """The JSON record of one paper-mode sample (an entry of ``samples``).
 
     ``alpha0`` is tau'(0); ``alpha0_argmax``, ``width_hull``, ``structural_distance`` (the value
-    used) and ``diagnostics`` (:mod:`mfa_engine.analysis.diagnostics`) come with it.
+    used) and ``diagnostics`` (:mod:`mfa_engine.analysis.diagnostics`) come with it, and the
+    keys of ``extra`` (``sampling``, ``r_unit``, ``profile``, ``window_u`` and, with centre
+    sampling, ``centres_per_layer``; README, JSON contract).
     """
     rec = {
         "seed": int(seed),
@@ -82,17 +158,77 @@ def sample_record(seed: int, graph: Any, spec: Any) -> dict:
     }
     if spec.dims is not None:
         rec["dims"] = _floats(spec.dims)
+    rec.update(extra or {})
     return rec
 
 
-def _sample(ckpt: Any, adapter: Any, seed: int, options: Any) -> dict:
-    """Build the NIN of one seed, fit its spectrum and return its record."""
-    g = _nin(ckpt, adapter, seed, options)
-    return sample_record(seed, g, graph_spectrum(g, options))
+class _Network:
+    """The network samples are measured on, prepared once, with its data scale ``r_unit``."""
+
+    def __init__(self, graph: Any, options: Any) -> None:
+        self.graph = graph
+        self.r_unit = r_unit_of(graph.weight_distances())
+        # centre sampling counts many centre sets on one network: prepare it once
+        self.prepared = prepare_graph(graph, options.directed) if options.sampling == "centres" else None
+
+
+def _network(ckpt: Any, adapter: Any, seed: int, options: Any) -> _Network:
+    return _Network(_nin(ckpt, adapter, seed, options), options)
+
+
+def _counts(net: _Network, centres: np.ndarray | None, options: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """``(counts [C, R], radii [R], u [R], n_nodes)`` of the centres on the options' grid."""
+    fixed = options.radius_grid == "u"
+    radii = fixed_radius_grid(net.r_unit) if fixed else None
+    counts, radii, n = graph_counts(net.graph, options, radii=radii, centres=centres, prepared=net.prepared)
+    u = U_GRID if fixed else np.log(radii / net.r_unit)
+    return counts, radii, u, n
+
+
+def _fit(counts: np.ndarray, radii: np.ndarray, u: np.ndarray, n: int, options: Any,
+         window: tuple[float, float] | None) -> Any:
+    return spectrum_from_counts(
+        counts, radii, q=options.q_grid(), convention=options.convention, normalisation=options.normalisation,
+        n_nodes=n, fit_range=options.fit_range, min_reach=options.min_reach, fit_window=options.fit_window,
+        window_min_span=options.window_min_span, u=u, window_u=window)
+
+
+def _measure(net: _Network, centres: np.ndarray | None, options: Any, window: tuple[float, float] | None,
+             seed: int, per_layer: list[int] | None) -> dict:
+    """Count, fit and profile one sample; its record."""
+    counts, radii, u, n = _counts(net, centres, options)
+    spec = _fit(counts, radii, u, n, options, window)
+    profile = local_slope_profile(counts, radii, u, q=options.q_grid(), convention=options.convention,
+                                  normalisation=options.normalisation, n_nodes=n, min_reach=options.min_reach)
+    lo = int(np.searchsorted(radii, spec.radii[0]))
+    hi = lo + int(spec.radii.size) - 1
+    extra: dict[str, Any] = {
+        "sampling": options.sampling,
+        "r_unit": float(net.r_unit),
+        "profile": {"u": profile["u"], "ln_mu": profile["ln_mu"], "ln_z": profile["ln_z"]},
+        "window_u": [float(u[lo]), float(u[hi])],
+    }
+    if per_layer is not None:
+        extra["centres_per_layer"] = [int(k) for k in per_layer]
+    return sample_record(seed, net.graph, spec, extra)
+
+
+def _window(ckpt: Any, options: Any) -> tuple[tuple[float, float] | None, str | None]:
+    """The fixed window in u and its source (None, None unless ``fit_window="fixed"``)."""
+    if options.fit_window != "fixed" or options.fit_range is not None:
+        return None, None
+    model_type = getattr(ckpt, "model_type", None) or (getattr(ckpt, "config", None) or {}).get("model_type")
+    return resolve_window(options.window, model_type)
+
+
+def resolved_window(ckpt: Any, options: Any) -> dict[str, Any]:
+    """``{"window": [lo, hi] | None, "window_source": str | None}`` for the document's config."""
+    w, source = _window(ckpt, options)
+    return {"window": None if w is None else [float(w[0]), float(w[1])], "window_source": source}
 
 
 def sample_fit(checkpoint: Any, seed: int, options: Any) -> dict[str, Any]:
-    """The fit of one sample, for a fit plot (:func:`mfa_engine.graph_spectrum.graph_fit`).
+    """The fit of one sample, for a fit plot.
 
     Args:
         checkpoint: Opened checkpoint.
@@ -100,9 +236,26 @@ def sample_fit(checkpoint: Any, seed: int, options: Any) -> dict[str, Any]:
         options: The ``AnalysisOptions`` (paper mode).
 
     Returns:
-        :func:`~mfa_engine.graph_spectrum.graph_fit`'s dict plus ``"seed"``.
+        ``{"q" [Q], "ln_r" [R], "ln_z" [Q, R], "window" (r_lo, r_hi), "tau" [Q], "convention",
+        "spectrum", "u" [R], "window_u" (lo, hi), "seed"}`` (as
+        :func:`mfa_engine.graph_spectrum.graph_fit`, plus the grid in u).
     """
-    return {**graph_fit(_nin(checkpoint, _adapter(checkpoint), seed, options), options), "seed": int(seed)}
+    adapter = _adapter(checkpoint)
+    net = _network(checkpoint, adapter, seed, options)
+    centres = None
+    if options.sampling == "centres":
+        centres, _ = draw_centres(net.graph.layer_sizes, options.centres, seed)
+    window, _ = _window(checkpoint, options)
+    counts, radii, u, n = _counts(net, centres, options)
+    spec = _fit(counts, radii, u, n, options, window)
+    _, ln_z = partition_curves(counts, radii, q=options.q_grid(), convention=options.convention,
+                               normalisation=options.normalisation, n_nodes=n, min_reach=options.min_reach)
+    lo = int(np.searchsorted(radii, spec.radii[0]))
+    hi = lo + int(spec.radii.size) - 1
+    return {"q": options.q_grid(), "ln_r": np.log(radii), "ln_z": ln_z,
+            "window": (float(radii[lo]), float(radii[hi])), "tau": np.asarray(spec.tau),
+            "convention": options.convention, "spectrum": spec, "u": np.asarray(u, dtype=np.float64),
+            "window_u": (float(u[lo]), float(u[hi])), "seed": int(seed)}
 
 
 def run(
@@ -115,10 +268,11 @@ def run(
 ) -> tuple[list[dict], np.ndarray]:
     """Per-seed records of paper mode.
 
-    With ``neurons_per_layer="all"`` every seed gives the same network: it is analysed once and
-    its record repeated with each seed (the work of one sample, whatever ``samples`` says).
-    With ``options.null`` (``"shuffle"``) each record also holds ``"null"``: the record of the
-    same seed on the checkpoint with every weight matrix permuted at random
+    Centre sampling builds the full network once and measures each seed's centres on it; with
+    ``centres="all"`` (or neuron sampling with ``neurons_per_layer="all"``) every seed gives the
+    same result: it is computed once and its record repeated with each seed. With
+    ``options.null`` each record also holds ``"null"``: the record of the same seed (the same
+    centres) on the seed's null checkpoint
     (:func:`mfa_engine.checkpoints.nulls.null_checkpoint`; :func:`plan` records its reads too).
 
     Args:
@@ -130,22 +284,36 @@ def run(
 
     Returns:
         ``(records, q [Q])``.
+
+    Raises:
+        ConfigError: Centre sampling of a network above the memory budget
+            (:func:`mfa_engine.limits.check_network_budget`).
     """
     adapter = _adapter(checkpoint)
     q = options.q_grid()
+    centres_mode = options.sampling == "centres"
+    whole_network = options.centres == "all" if centres_mode else options.neurons_per_layer == "all"
+    window, _ = _window(checkpoint, options)
+    full: _Network | None = None
+    if centres_mode:
+        check_network_budget(nin_level_sizes(adapter))
+        full = _network(checkpoint, adapter, 0, options)
     records = []
     with progress_bar(len(seeds), "samples", progress) as bar:
-        whole: dict | None = None  # the full network is the same graph for every seed
+        whole: dict | None = None  # the whole network is the same measurement for every seed
         for s in seeds:
-            if options.neurons_per_layer == "all" and whole is not None:
+            centres, per_layer = (draw_centres(full.graph.layer_sizes, options.centres, s)
+                                  if full is not None else (None, None))
+            if whole_network and whole is not None:
                 rec = {**whole, "seed": int(s)}  # computed once (the null model still varies)
             else:
-                rec = _sample(checkpoint, adapter, s, options)
-                if options.neurons_per_layer == "all":
+                net = full if full is not None else _network(checkpoint, adapter, s, options)
+                rec = _measure(net, centres, options, window, s, per_layer)
+                if whole_network:
                     whole = dict(rec)
-            if options.null is not None:  # the same sample of the shuffled network
-                    rec["null"] = {**_sample(null_checkpoint(options.null, checkpoint, s), adapter, s, options),
-                               "model": options.null}
+            if options.null is not None:  # the same sample (same centres) of the null network
+                null_net = _network(null_checkpoint(options.null, checkpoint, s), adapter, s, options)
+                rec["null"] = {**_measure(null_net, centres, options, window, s, per_layer), "model": options.null}
             records.append(rec)
             if on_sample is not None:
                 on_sample(rec)
