@@ -14,8 +14,9 @@ Sections (``--skip`` takes a comma-separated list of their names):
 * ``spread``: ``--pool`` samples of the default estimator: spread of alpha0 around the median,
   flagged samples (the first ``--pool`` seeds; cached).
 * ``coverage``: the headline CI of ``--samples`` samples (median, percentile bootstrap) against
-  the headline of a disjoint 100-sample run, over ``--draws`` random splits of a pool of
-  ``--pool + 100`` samples; next to it the CI of the mean.
+  the headline of a disjoint 100-sample run, over ``--draws`` random splits of the same pool
+  (each split: 100 samples for the reference run, ``--samples`` others for the tested run);
+  next to it the CI of the mean.
 * ``profile``: the median local-slope profile d<ln mu>/d ln r of the full network and of the
   estimator at selected u = ln(r / r_unit), and the real-minus-null contrast profile (shuffle and
   gaussian null, ``--null-seeds`` paired samples) with paired CIs.
@@ -57,7 +58,7 @@ sys.path.insert(0, str(REPO))
 
 __all__ = ["main", "headline_stats", "coverage", "profile_at", "splice"]
 
-SECTIONS = ("fullnet", "spread", "coverage", "profile", "train", "invariance", "cost")
+SECTIONS = ("fullnet", "spread", "coverage", "profile", "train", "invariance", "old", "cost")
 
 #: Steps of the training run: 0 and powers of two to 2048 (13 checkpoints).
 TRAIN_STEPS = (0,) + tuple(2**k for k in range(12))
@@ -223,6 +224,7 @@ def analyze(cache: Cache, path: Path, tag: str, **kw: Any) -> dict:
     """``analyze_checkpoint(path, **kw)``, cached."""
     from mfa_engine.api import analyze_checkpoint
 
+    kw.setdefault("seed", 0)
     return cache.get("analyze", {"ckpt": tag, **kw}, lambda: _timed_analyze(analyze_checkpoint, path, kw))
 
 
@@ -233,7 +235,7 @@ def _timed_analyze(fn: Callable[..., dict], path: Path, kw: dict[str, Any]) -> d
     return doc
 
 
-def pool_records(cache: Cache, path: Path, size: int, chunk: int = 25, **kw: Any) -> list[dict]:
+def pool_records(cache: Cache, path: Path, size: int, chunk: int = 10, **kw: Any) -> list[dict]:
     """Per-sample records of seeds 0 .. size-1 of the default estimator, in cached chunks."""
     recs: list[dict] = []
     for start in range(0, size, chunk):
@@ -291,7 +293,7 @@ def sec_spread(cache: Cache, path: Path, args: argparse.Namespace) -> str:
 
 
 def sec_coverage(cache: Cache, path: Path, args: argparse.Namespace) -> str:
-    recs = pool_records(cache, path, args.pool + 100)
+    recs = pool_records(cache, path, args.pool)
     fl = np.array([_flagged(r) for r in recs])
     rows = []
     for key in ("alpha0", "width"):
@@ -478,13 +480,8 @@ def sec_invariance(cache: Cache, path: Path, args: argparse.Namespace) -> str:
            ("window shifted by +0.25 in u", {"window": (lo + 0.25, hi + 0.25)}),
            ("window narrowed by 0.25 at each end", {"window": (lo + 0.25, hi - 0.25)}),
            ("32 radii", {"n_radii": 32}), ("128 radii", {"n_radii": 128})]
-    old = [("neuron sampling, 32 per layer, automatic window", {"sampling": "neurons"}),
-           ("  window min span 0.5", {"sampling": "neurons", "window_min_span": 0.5}),
-           ("  window min span 2.0", {"sampling": "neurons", "window_min_span": 2.0}),
-           ("  32 radii", {"sampling": "neurons", "n_radii": 32}),
-           ("  128 radii", {"sampling": "neurons", "n_radii": 128})]
     srows = []
-    for label, kw in new + old:
+    for label, kw in new:
         doc = analyze(cache, path, "minilm", samples=args.samples, **kw)
         a0 = np.array([r["alpha0"] for r in doc["samples"]])
         fl = np.array([_flagged(r) for r in doc["samples"]])
@@ -495,6 +492,67 @@ def sec_invariance(cache: Cache, path: Path, args: argparse.Namespace) -> str:
                       int(fl.sum())])
     lines += ["", md_table(["setting", "samples", "alpha0 (median)", "95% CI", "std", "range",
                             "fit window in u (mean)", "flagged"], srows)]
+    return "\n".join(lines)
+
+
+#: The previous default: the paper's sampled NIN (32 neurons per layer), automatic window.
+OLD = {"sampling": "neurons"}
+
+
+def sec_old(cache: Cache, path: Path, args: argparse.Namespace) -> str:
+    """The previous estimator: what the earlier page said about it, measured again."""
+    n = args.old_seeds
+    rows = []
+    inst_rows = []
+    for label, kw in (("automatic window, min span 1 (the previous default)", {}),
+                      ("min span 0.5", {"window_min_span": 0.5}), ("min span 2.0", {"window_min_span": 2.0}),
+                      ("32 radii", {"n_radii": 32}), ("128 radii", {"n_radii": 128})):
+        # the first row's samples are the first chunks of the coverage pool below
+        recs = pool_records(cache, path, n, **OLD) if not kw else analyze(cache, path, "minilm", samples=n, **OLD,
+                                                                           **kw)["samples"]
+        a0 = np.array([r["alpha0"] for r in recs])
+        fl = np.array([_flagged(r) for r in recs])
+        h = headline_stats(a0)
+        rows.append([label, n, fmt(h["mean"]), fmt(float(a0.std())), fmt(h["median"]),
+                     f"{fmt(float(a0.min()))} .. {fmt(float(a0.max()))}", int(fl.sum())])
+        inst = np.array([(r["diagnostics"] or {}).get("window_instability") or np.nan for r in recs])
+        inst_rows.append([label, f"{np.nanmin(inst):.3f}", f"{np.nanmedian(inst):.3f}", f"{np.nanmax(inst):.3f}"])
+    lines = [md_table(["neuron sampling, 32 per layer", "samples", "alpha0 (mean)", "std", "median", "min .. max",
+                       "flagged"], rows), "",
+             md_table(["neuron sampling, 32 per layer", "window instability: min", "median", "max"], inst_rows)]
+
+    def lower_end() -> list[float]:
+        from mfa_engine.api import as_options
+        from mfa_engine.checkpoints import open_checkpoint
+        from mfa_engine.modes.paper import sample_fit
+
+        opts = as_options(None, **OLD)
+        out = []
+        with open_checkpoint(path) as ck:
+            for s in range(args.scale_seeds):
+                fit = sample_fit(ck, s, opts)
+                rec = analyze(cache, path, "minilm", samples=1, seed=s, **OLD)["samples"][0]
+                out.append(float(np.exp(fit["ln_r"][0]) / rec["structural_distance"]))
+        return out
+
+    ratio = cache.get("lower_end", {"seeds": args.scale_seeds}, lower_end)
+    lines += ["", f"Lowest radius of the grid divided by the structural distance, {len(ratio)} samples: "
+              f"{', '.join(f'{x:.6f}' for x in ratio)}."]
+    if args.old_pool:
+        recs = pool_records(cache, path, args.old_pool, **OLD)
+        fl = np.zeros(len(recs), dtype=bool)  # the previous headline was the mean over every sample
+        crow = []
+        for key in ("alpha0", "width"):
+            v = np.array([r[key] for r in recs])
+            c = cache.get("coverage", {"key": key, "n": args.samples, "pool": len(v), "draws": args.draws,
+                                       "values": hashlib.sha256(v.tobytes()).hexdigest()[:12]},
+                          lambda v=v: coverage(v, fl, args.samples, 100, args.draws))
+            med = float(np.median(v))
+            crow.append([key, c["pool"], fmt(med), fmt(float(v.std())), fmt(float(np.max(np.abs(v - med)))),
+                         int(sum(_flagged(r) for r in recs)), f"{100 * c['mean']:.1f}%", f"{100 * c['median']:.1f}%"])
+        lines += ["", md_table(["value", "pool", "median", "std", "max abs. difference from the median", "flagged",
+                                f"mean CI of {args.samples} covers the mean of 100",
+                                f"median CI of {args.samples} covers the median of 100"], crow)]
     return "\n".join(lines)
 
 
@@ -543,6 +601,7 @@ TITLES = {
     "profile": "MiniLM: the local-slope profile and the real-minus-null contrast",
     "train": "GPT-NeoX training run: both modes, with nulls",
     "invariance": "MiniLM: scale invariance and settings sensitivity",
+    "old": "MiniLM: the previous estimator (neuron sampling, automatic window), measured again",
     "cost": "Cost of the default estimator",
 }
 
@@ -555,11 +614,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", default="", help=f"comma-separated sections to skip: {','.join(SECTIONS)}")
     ap.add_argument("--only", default="", help="comma-separated sections to run (default all)")
     ap.add_argument("--samples", type=int, default=10, help="samples of an estimator run (default 10)")
-    ap.add_argument("--pool", type=int, default=200, help="pool of the spread table (coverage: pool + 100)")
+    ap.add_argument("--pool", type=int, default=200, help="pool of the spread and coverage tables (default 200)")
     ap.add_argument("--draws", type=int, default=1000, help="random splits of the coverage table")
     ap.add_argument("--null-seeds", type=int, default=20, help="paired samples of the null contrast")
     ap.add_argument("--train-seeds", type=int, default=10, help="samples per training checkpoint")
     ap.add_argument("--scale-seeds", type=int, default=3, help="samples of the scale-invariance check")
+    ap.add_argument("--old-seeds", type=int, default=20, help="samples per row of the previous estimator")
+    ap.add_argument("--old-pool", type=int, default=200, help="pool of the previous estimator's coverage (0: skip)")
     ap.add_argument("--cost-samples", type=int, default=2, help="samples timed per estimator (cost)")
     args = ap.parse_args(argv)
     skip = {s for s in args.skip.split(",") if s}
