@@ -196,7 +196,7 @@ def _fit_range(name: str, v: Any) -> tuple[float, float] | None:
 
 #: Null models: ``mfa_engine.checkpoints.nulls.NULL_MODELS`` (kept here so that this module
 #: imports NumPy only; tests/checkpoints/test_nulls.py checks that the two agree).
-NULL_MODELS = ("shuffle",)
+NULL_MODELS = ("shuffle", "gaussian")
 
 
 #: Paper-mode sampling: exact distances on the full network from sampled centres, or the

@@ -11,8 +11,8 @@ import numpy as np
 from mfa_engine.errors import ConfigError
 from mfa_engine.io import check_output_path, write_bytes
 
-__all__ = ["plot_spectrum", "plot_series", "plot_spectra", "plot_fit", "image_formats", "check_image_path",
-           "check_formats"]
+__all__ = ["plot_spectrum", "plot_series", "plot_spectra", "plot_fit", "plot_profile", "plot_profiles",
+           "image_formats", "check_image_path", "check_formats"]
 
 
 def image_formats() -> set[str]:
@@ -149,8 +149,10 @@ def plot_spectrum(doc: dict, out: str | Path) -> Path:
     ax.set_ylabel(r"$f(\alpha)$")
     parts = Path(doc["checkpoint"]).parts
     name = "/".join(parts[-2:]) if parts else doc["checkpoint"]
-    width = f"all {len(samples)} samples: width {doc['width']:.3g}"
-    if doc.get("width_median") is not None:
+    width = f"{len(samples)} samples: width {doc['width']:.3g}"
+    if doc.get("width_mean") is not None:
+        width += f" (median of the unflagged; mean of all {doc['width_mean']:.3g})"
+    elif doc.get("width_median") is not None:
         width += f" (median {doc['width_median']:.3g})"
     if flagged:
         width += f"; {len(flagged)} flagged (dashed, may run off the axes)"
@@ -193,10 +195,131 @@ def plot_fit(fit: dict, out: str | Path, title: str = "", n_q: int = 5) -> Path:
         ax.plot(x[inside], slope * x[inside] + icept, "-", color=color, lw=1.6,
                 label=f"q = {q[j]:.3g}: tau = {fit['tau'][j]:.4g}")
     series = r"$\ln Z_q(r)$" if fit.get("convention", "boxgrowing") == "boxgrowing" else r"$\ln \langle\mu^{q-1}\rangle$"
+    r_unit = fit.get("r_unit")
+    if r_unit:  # the profile's coordinate u = ln(r / r_unit) on a second axis
+        shift = float(np.log(float(r_unit)))
+        top = ax.secondary_xaxis("top", functions=(lambda v: v - shift, lambda v: v + shift))
+        top.set_xlabel(r"$u = \ln(r / r_{unit})$" + f", r_unit = {float(r_unit):.4g}", fontsize=8)
     ax.set_xlabel(r"$\ln r$")
     ax.set_ylabel(series)
     ax.set_title(title, fontsize=8)
     return _finish(fig, ax, out)
+
+
+def _floats_nan(values: Any) -> Any:
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def _band_arrays(block: dict) -> tuple[Any, Any, Any]:
+    """Median, lower and upper edge of a ``{"median", "ci"}`` profile band (NaN where undefined)."""
+    med = _floats_nan(block["median"])
+    ci = [c if c is not None else [None, None] for c in block["ci"]]
+    return med, _floats_nan([c[0] for c in ci]), _floats_nan([c[1] for c in ci])
+
+
+def _window_u(doc: dict) -> tuple[float, float] | None:
+    """The fit window in u shared by the document's unflagged samples (None if absent or not shared)."""
+    wins = {tuple(s["window_u"]) for s in doc.get("samples", [])
+            if s.get("window_u") is not None and not _flagged(s)}
+    return next(iter(wins)) if len(wins) == 1 else None
+
+
+def plot_profiles(entries: list[tuple[str, dict]], out_stem: str | Path, title: str = "",
+                  formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
+    """Draw the local-slope profiles d<ln mu>/d ln r against u = ln(r / r_unit).
+
+    Left panel: per entry the median over the (unflagged) samples with its 95% bootstrap band,
+    and the null's median dashed with its band. Right panel (when an entry has a ``contrast``):
+    real minus null, the median of the per-seed differences with its paired band, and a zero
+    line. The fit window (in u) is shaded when the samples share one.
+
+    Args:
+        entries: ``(label, doc)``: docs with ``profile`` (and optionally ``null.profile`` and
+            ``contrast.profile``), as :func:`mfa_engine.summary.summarise` writes them.
+        out_stem: Output path without suffix.
+        title: Figure title.
+        formats: Image formats.
+
+    Returns:
+        The written paths.
+
+    Raises:
+        ConfigError: No entry has a profile with ``ln_mu``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    usable = [(lab, d) for lab, d in entries if (d.get("profile") or {}).get("ln_mu")]
+    if not usable:
+        raise ConfigError("no local-slope profile to draw: the documents hold no 'profile' "
+                          "(paper mode with records on a fixed u grid writes one)")
+    contrast = any(((d.get("contrast") or {}).get("profile") or {}).get("ln_mu") for _, d in usable)
+    fig, axes = plt.subplots(1, 2 if contrast else 1, figsize=(11.0 if contrast else 6.0, 4.2), dpi=120,
+                             squeeze=False)
+    ax, cax = axes[0][0], (axes[0][1] if contrast else None)
+    colors = plt.cm.viridis(np.linspace(0.0, 0.9, max(1, len(usable))))
+    if len(usable) == 1:
+        colors = ["tab:blue"]
+    for (label, doc), color in zip(usable, colors):
+        prof = doc["profile"]
+        u = np.asarray(prof["u"], dtype=float)
+        med, lo, hi = _band_arrays(prof["ln_mu"])
+        ax.plot(u, med, "-", color=color, lw=1.8, label=f"{label}: median ({prof.get('n_samples', '?')} samples)")
+        ax.fill_between(u, lo, hi, color=color, alpha=0.2, lw=0, label=f"{label}: 95% CI")
+        nprof = (doc.get("null") or {}).get("profile")
+        if nprof and nprof.get("ln_mu"):
+            nmed, nlo, nhi = _band_arrays(nprof["ln_mu"])
+            model = (doc.get("null") or {}).get("model") or "null"
+            nu = np.asarray(nprof["u"], dtype=float)
+            ax.plot(nu, nmed, "--", color=color if len(usable) > 1 else "black", lw=1.4,
+                    label=f"{label}: {model} null")
+            ax.fill_between(nu, nlo, nhi, color="grey", alpha=0.15, lw=0, label=f"{label}: {model} null 95% CI")
+        cprof = (doc.get("contrast") or {}).get("profile")
+        if cax is not None and cprof and cprof.get("ln_mu"):
+            cmed, clo, chi = _band_arrays(cprof["ln_mu"])
+            cu = np.asarray(cprof["u"], dtype=float)
+            cax.plot(cu, cmed, "-", color=color, lw=1.8, label=f"{label}: real minus null")
+            cax.fill_between(cu, clo, chi, color=color, alpha=0.2, lw=0, label=f"{label}: paired 95% CI")
+    win = _window_u(usable[0][1]) if len(usable) == 1 else None
+    for a in [ax] + ([cax] if cax is not None else []):
+        if win is not None:
+            a.axvspan(*win, color="tab:green", alpha=0.08, lw=0, label=f"fit window u in [{win[0]:.3g}, {win[1]:.3g}]")
+        a.axvline(0.0, color="grey", lw=0.8, ls=":")  # r = r_unit
+        a.set_xlabel(r"$u = \ln(r / r_{unit})$")
+        a.grid(alpha=0.3)
+        a.legend(fontsize=7)
+    ax.set_ylabel(r"local slope $d\langle\ln\mu\rangle / d\ln r$")
+    if cax is not None:
+        cax.axhline(0.0, color="black", lw=0.8, zorder=1)
+        cax.set_ylabel("real minus null (paired per seed)")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    out_stem = Path(out_stem)
+    try:
+        return [_save(fig, out_stem.with_name(f"{out_stem.name}.{fmt}")) for fmt in formats]
+    finally:
+        plt.close(fig)
+
+
+def plot_profile(doc: dict, out: str | Path) -> Path:
+    """Draw the local-slope profile of one ``mfa analyze`` document (:func:`plot_profiles`).
+
+    Args:
+        doc: The JSON document of ``mfa analyze`` (with ``profile``).
+        out: Output image path (.png, .svg or .pdf).
+
+    Returns:
+        The written path.
+    """
+    out = check_image_path(out, "profile plot file")
+    parts = Path(doc["checkpoint"]).parts
+    name = "/".join(parts[-2:]) if parts else doc["checkpoint"]
+    (path,) = plot_profiles([("real", doc)], out.with_suffix(""),
+                            f"{name} ({doc['model_type']}, {doc['mode']} mode): local slopes",
+                            (out.suffix.lstrip(".").lower(),))
+    return path
 
 
 def _steps_axis(ax: Any, steps: list[float]) -> None:
@@ -245,13 +368,28 @@ def plot_series(summary: dict, out_stem: str | Path, formats: tuple[str, ...] = 
 
     ck = [c for c in summary["checkpoints"]]
     steps = [float(c["step"]) if c["step"] is not None else float(i) for i, c in enumerate(ck)]
-    fig, axes = plt.subplots(1, 3, figsize=(13.0, 3.8), dpi=120, sharex=True)
-    panels = (("alpha0", "alpha0_std", r"$\alpha_0$"), ("width", "width_std", r"width $\Delta\alpha$"),
-              ("emergence", "emergence_std", r"emergence $E(t)$"))
+    has_contrast = any(c.get("emergence_contrast") is not None for c in ck)
+    n_panels = 4 if has_contrast else 3
+    fig, axes = plt.subplots(1, n_panels, figsize=(4.4 * n_panels, 3.8), dpi=120, sharex=True)
+    panels = [("alpha0", "alpha0_std", r"$\alpha_0$"), ("width", "width_std", r"width $\Delta\alpha$"),
+              ("emergence", "emergence_std", r"emergence $E(t)$")]
+    if has_contrast:
+        panels.append(("emergence_contrast", None, r"real minus null $E(t)$"))
     for ax, (key, std_key, label) in zip(axes, panels):
         y = _values(ck, key)
         lo, hi, band = _band(ck, key, std_key, y)
-        ax.plot(steps, y, "o-", color="tab:blue", lw=1.5, ms=4, label="mean over samples")
+        if key == "emergence_contrast":
+            ax.plot(steps, y, "o-", color="tab:purple", lw=1.5, ms=4, label="real minus null E")
+            ax.fill_between(steps, lo, hi, color="tab:purple", alpha=0.2, label="paired 95% bootstrap CI")
+            ax.axhline(0.0, color="black", lw=0.8, zorder=1)
+            ax.set_xlabel("training step")
+            ax.set_ylabel(label)
+            _steps_axis(ax, steps)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+            continue
+        ax.plot(steps, y, "o-", color="tab:blue", lw=1.5, ms=4,
+                label="median of the unflagged samples" if any("alpha0_mean" in c for c in ck) else "mean over samples")
         ax.fill_between(steps, lo, hi, color="tab:blue", alpha=0.2, label=band)
         if any("null" in c for c in ck):
             nulls = [c.get("null") or {} for c in ck]
@@ -277,7 +415,7 @@ def plot_series(summary: dict, out_stem: str | Path, formats: tuple[str, ...] = 
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     n_flagged = sum(1 for c in ck for s in c["samples"] if _flagged(s))
-    flagged = f"; {n_flagged} flagged samples (orange x, in the means)" if n_flagged else ""
+    flagged = f"; {n_flagged} flagged samples (orange x, not in the medians)" if n_flagged else ""
     fig.suptitle(f"{summary['mode']} mode, {len(ck)} checkpoints{flagged}", fontsize=10)
     fig.tight_layout()
     out_stem = Path(out_stem)

@@ -42,7 +42,9 @@ def figure(monkeypatch):
              "title": ax.get_title(), "xlim": ax.get_xlim(), "ylim": ax.get_ylim(),
              "lines": [(ln.get_label(), ln.get_linestyle(), np.asarray(ln.get_xdata(), dtype=float),
                         np.asarray(ln.get_ydata(), dtype=float)) for ln in ax.get_lines()],
-             "collections": [c.get_label() for c in ax.collections]}
+             "collections": [c.get_label() for c in ax.collections],
+             "bands": {c.get_label(): np.asarray(c.get_paths()[0].vertices, dtype=float)
+                       for c in ax.collections if c.get_paths()}}
             for ax in fig.axes]
         seen["suptitle"] = fig._suptitle.get_text() if fig._suptitle else ""
         real_close(fig)
@@ -86,15 +88,27 @@ def _summary(with_null: bool) -> dict:
         if with_null:
             c["null"] = {"model": "shuffle", "alpha0": 1.0, "width": 0.6, "emergence": 0.0,
                          "alpha0_ci": [0.98, 1.02], "width_ci": [0.55, 0.65], "emergence_ci": [-0.01, 0.01]}
+            c["emergence_contrast"] = -0.01 * t
+            c["emergence_contrast_ci"] = [-0.02 * t - 0.005 * t, 0.003 * t]
         ck.append(c)
     return {"mode": "paper", "checkpoints": ck}
 
 
 @pytest.mark.parametrize("with_null", [False, True])
 def test_series_marks_flags_a_zero_line_on_e_and_the_null_band(tmp_path, figure, with_null):
-    (png,) = plot_series(_summary(with_null), tmp_path / "series", ("png",))
+    summary = _summary(with_null)
+    (png,) = plot_series(summary, tmp_path / "series", ("png",))
     assert png.stat().st_size > 0
-    a0, _, e = figure["axes"]
+    assert len(figure["axes"]) == (4 if with_null else 3)
+    a0, _, e = figure["axes"][:3]
+    if with_null:  # real minus null E with its paired band, read back from the figure
+        ec = figure["axes"][3]
+        line = next(ln for ln in ec["lines"] if ln[0] == "real minus null E")
+        np.testing.assert_allclose(line[3], [c["emergence_contrast"] for c in summary["checkpoints"]])
+        band = ec["bands"]["paired 95% bootstrap CI"]
+        for step, c in zip((0.0, 100.0, 1000.0), summary["checkpoints"]):
+            ys = sorted(set(np.round(band[np.isclose(band[:, 0], step), 1], 12)))
+            assert ys[0] == pytest.approx(c["emergence_contrast_ci"][0]) and ys[-1] == pytest.approx(c["emergence_contrast_ci"][1])
     assert "flagged samples" in a0["labels"] and "1 flagged samples" in figure["suptitle"]
     zero = [line for line in e["lines"] if np.all(line[3] == 0.0) and line[1] == "-" and len(line[3]) == 2]
     assert len(zero) == 1  # the E = 0 line
@@ -127,3 +141,75 @@ def test_fit_plot_draws_the_window_and_the_fitted_lines(tmp_path, figure):
     assert [line[0] for line in fitted] == [f"q = {v:.3g}: tau = {0.8 * v:.4g}" for v in (-2.0, -1.0, 0.0, 1.0, 2.0)]
     for _, _, lx, _ in fitted:  # drawn over the window only, on the data's line
         assert lx.min() >= np.log(2.0) - 1e-9 and lx.max() <= np.log(50.0) + 1e-9
+
+
+def _profile_doc(with_null: bool) -> dict:
+    """A summarised document (mfa_engine.summary) of 6 synthetic samples with profiles."""
+    from mfa_engine.summary import summarise
+
+    u = np.linspace(-1.0, 2.0, 6)
+    recs = []
+    for s in range(6):
+        rng = np.random.default_rng(s)
+        rec = {"seed": s, "tau": [0.0, 1.0], "alpha": [1.0, 0.5], "f_alpha": [0.5, 0.5], "alpha0": 0.5 + 0.01 * s,
+               "width": 0.5, "diagnostics": {"flagged": s == 5, "flags": ["low_r2"] if s == 5 else []},
+               "window_u": [0.0, 1.0],
+               "profile": {"u": u.tolist(), "ln_mu": (1.0 + 0.1 * rng.standard_normal(6)).tolist(),
+                           "ln_z": [[0.5] * 6, [1.0] * 6]}}
+        if with_null:
+            rec["null"] = {**rec, "model": "gaussian", "diagnostics": {"flagged": False, "flags": []},
+                           "profile": {**rec["profile"], "ln_mu": (0.8 + 0.1 * rng.standard_normal(6)).tolist()}}
+        recs.append(rec)
+    return summarise(recs, np.array([0.0, 1.0]), engine_version="t", checkpoint="runs/step0", model_type="gpt_neox",
+                     mode="paper", config={}, seconds=0.0)
+
+
+def _check_band(bands: dict, label: str, u, block: dict) -> None:
+    band = bands[label]
+    for x, (lo, hi) in zip(u, block["ci"]):
+        ys = band[np.isclose(band[:, 0], x), 1]
+        assert ys.min() == pytest.approx(lo) and ys.max() == pytest.approx(hi)
+
+
+@pytest.mark.parametrize("with_null", [False, True])
+def test_profile_plot_draws_the_summaries_median_band_null_and_contrast(tmp_path, figure, with_null):
+    from mfa_engine.plots import plot_profile
+
+    doc = _profile_doc(with_null)
+    out = plot_profile(doc, tmp_path / "profile.png")
+    assert out.stat().st_size > 0 and out.suffix == ".png"
+    axes = figure["axes"]
+    assert len(axes) == (2 if with_null else 1)
+    u = doc["profile"]["u"]
+    real = next(ln for ln in axes[0]["lines"] if ln[0].startswith("real: median (5 samples)"))
+    np.testing.assert_allclose(real[2], u)
+    np.testing.assert_allclose(real[3], doc["profile"]["ln_mu"]["median"])
+    _check_band(axes[0]["bands"], "real: 95% CI", u, doc["profile"]["ln_mu"])
+    assert "fit window u in [0, 1]" in axes[0]["labels"]
+    if with_null:
+        null = next(ln for ln in axes[0]["lines"] if ln[0] == "real: gaussian null")
+        np.testing.assert_allclose(null[3], doc["null"]["profile"]["ln_mu"]["median"])
+        _check_band(axes[0]["bands"], "real: gaussian null 95% CI", u, doc["null"]["profile"]["ln_mu"])
+        con = next(ln for ln in axes[1]["lines"] if ln[0] == "real: real minus null")
+        np.testing.assert_allclose(con[3], doc["contrast"]["profile"]["ln_mu"]["median"])
+        _check_band(axes[1]["bands"], "real: paired 95% CI", u, doc["contrast"]["profile"]["ln_mu"])
+
+
+def test_profile_plot_without_profiles_names_the_problem(tmp_path):
+    from mfa_engine.errors import ConfigError
+    from mfa_engine.plots import plot_profile
+
+    with pytest.raises(ConfigError, match="no local-slope profile"):
+        plot_profile(_doc([False]), tmp_path / "p.png")
+
+
+def test_fit_plot_adds_the_u_axis_with_r_unit(tmp_path, figure):
+    x = np.log(np.geomspace(1.0, 100.0, 20))
+    q = np.linspace(-1.0, 1.0, 3)
+    fit = {"q": q, "ln_r": x, "ln_z": q[:, None] * x[None, :], "window": (2.0, 50.0), "tau": q,
+           "convention": "boxgrowing", "r_unit": 4.0}
+    plot_fit(fit, tmp_path / "fit.png")
+    (top,) = figure["fig"].axes[0].child_axes  # ln r below, u = ln(r / 4) on top
+    assert "r_unit = 4" in top.get_xlabel()
+    # The top axis maps ln r to u = ln r - ln 4: its limits are the main limits shifted.
+    np.testing.assert_allclose(top.get_xlim(), np.array(figure["axes"][0]["xlim"]) - np.log(4.0))

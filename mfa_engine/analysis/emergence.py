@@ -42,24 +42,26 @@ def _as_tx(name: str, a: np.ndarray) -> np.ndarray:
     return arr
 
 
-def emergence(alpha0: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def emergence(alpha0: np.ndarray, width: np.ndarray, stat: str = "mean") -> tuple[np.ndarray, np.ndarray]:
     """Degree of emergence E(t) of each checkpoint relative to the first one (t0).
 
     ``E(t) = (w(t) / w(t0)) * ln(alpha0(t0) / alpha0(t))`` with ``w`` and ``alpha0`` the means
-    over samples; ``E(t0) = 0``. The spread is the standard deviation over samples (ddof=0)
+    (``stat="mean"``) or the medians (``stat="median"``, the headline of the summaries) over
+    samples; ``E(t0) = 0``. The spread is the standard deviation over samples (ddof=0)
     of the per-sample ``E_s(t) = (w_s(t) / w_s(t0)) * ln(alpha0_s(t0) / alpha0_s(t))``.
 
     Args:
         alpha0: ``[T, S]`` alpha0 per checkpoint (row 0 = t0) and sample; all > 0.
             A 1-D ``[T]`` input is taken as one sample.
         width: ``[T, S]`` spectrum widths, same shape; >= 0, and > 0 at t0 for every sample.
+        stat: ``"mean"`` or ``"median"``.
 
     Returns:
         ``(E, E_std)``, both float64 ``[T]``; ``E[0] == 0`` and ``E_std[0] == 0``.
 
     Raises:
         ConfigError: Shapes differ or are not 2-D, values are not finite, alpha0 <= 0,
-            width < 0, or a width at t0 is 0.
+            width < 0, a width at t0 is 0, or an unknown statistic.
     """
     a = _as_tx("alpha0", alpha0)
     w = _as_tx("width", width)
@@ -83,9 +85,10 @@ def emergence(alpha0: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.nda
             f"got width[0, {s}]={plain(w[0, s])}"
         )
 
-    w_mean = w.mean(axis=1)
-    a_mean = a.mean(axis=1)
-    e = emergence_curve(a_mean, w_mean)
+    if stat not in ("mean", "median"):
+        raise ConfigError(f"emergence: stat must be 'mean' or 'median', got {stat!r}")
+    centre = np.mean if stat == "mean" else np.median
+    e = emergence_curve(centre(a, axis=1), centre(w, axis=1))
     e_per_sample = emergence_curve(a, w)
     e[0] = 0.0
     e_std = e_per_sample.std(axis=1)

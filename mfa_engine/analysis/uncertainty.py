@@ -14,6 +14,14 @@ with :data:`BOOTSTRAP_SEED`); the percentiles of its bootstrap distribution are 
 :func:`emergence_ci` keeps its own paired resampling: E(t) needs one draw of seed indices for
 every checkpoint of a ``[T, S]`` table.
 
+Headline statistics (issue 21): the per-checkpoint value is the **median over the unflagged
+samples** (:func:`centre`; all samples when every one is flagged), its interval the percentile
+bootstrap of that median (the interval of a mean undercovers on heavy-tailed per-sample
+values). :func:`median_ci_columns` gives the same interval point by point for the profiles
+(one resample of seeds for every column); :func:`emergence_ci` takes ``stat="median"`` and the
+flags; :func:`emergence_contrast_ci` is the interval of real minus null E(t) with one resample
+of seeds applied to real and null, t0 and t together.
+
 Defaults: 2000 resamples (:data:`N_RESAMPLES`), 95% level, a fixed generator seed
 (:data:`BOOTSTRAP_SEED`), so the same inputs always give the same intervals. With 2000
 resamples the Monte Carlo error of a 2.5% percentile is about 0.35 percentile points.
@@ -31,7 +39,10 @@ __all__ = [
     "LEVEL",
     "N_RESAMPLES",
     "bootstrap_ci",
+    "centre",
     "emergence_ci",
+    "emergence_contrast_ci",
+    "median_ci_columns",
     "resample_indices",
 ]
 
@@ -114,19 +125,125 @@ def bootstrap_ci(
     return float(lo), float(hi)
 
 
+def centre(x: np.ndarray, flagged: np.ndarray | None = None, stat: str = "median") -> np.ndarray:
+    """Median (or mean) along the last axis over the unflagged entries; all entries where every
+    one is flagged.
+
+    Args:
+        x: float ``[..., S]`` finite values.
+        flagged: bool, broadcastable to ``x``'s shape (True = left out); None = none flagged.
+        stat: ``"median"`` or ``"mean"``.
+
+    Returns:
+        float64 ``[...]``.
+
+    Raises:
+        ConfigError: An unknown statistic.
+    """
+    if stat not in ("mean", "median"):
+        raise ConfigError(f"bootstrap: stat must be 'mean' or 'median', got {stat!r}")
+    v = np.asarray(x, dtype=np.float64)
+    whole = np.median(v, axis=-1) if stat == "median" else v.mean(axis=-1)
+    if flagged is None:
+        return whole
+    f = np.broadcast_to(np.asarray(flagged, dtype=bool), v.shape)
+    if not f.any():
+        return whole
+    keep = ~f
+    n_keep = keep.sum(axis=-1)
+    if stat == "mean":
+        kept = np.where(keep, v, 0.0).sum(axis=-1) / np.maximum(n_keep, 1)
+    else:  # flagged entries sorted to the end as +inf; the median of the first n_keep
+        srt = np.sort(np.where(keep, v, np.inf), axis=-1)
+        lo_i = np.maximum(n_keep - 1, 0) // 2
+        hi_i = np.maximum(n_keep, 1) // 2
+        lo_v = np.take_along_axis(srt, lo_i[..., None], axis=-1)[..., 0]
+        hi_v = np.take_along_axis(srt, np.minimum(hi_i, v.shape[-1] - 1)[..., None], axis=-1)[..., 0]
+        kept = np.where(n_keep % 2 == 1, lo_v, 0.5 * (lo_v + hi_v))
+    return np.where(n_keep > 0, kept, whole)
+
+
+def median_ci_columns(
+    x: np.ndarray,
+    *,
+    n_resamples: int = N_RESAMPLES,
+    level: float = LEVEL,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median over samples and its percentile bootstrap interval, column by column.
+
+    Each column uses its finite entries only; the columns whose entries are all finite share
+    one resample of the sample indices (a profile's points move together).
+
+    Args:
+        x: float ``[S, K]`` (NaN where a sample has no value).
+        n_resamples: Number of resamples.
+        level: Confidence level.
+        seed: Generator seed.
+
+    Returns:
+        ``(median, lo, hi)``, float64 ``[K]`` each; NaN where a column has no finite entry.
+    """
+    _check(n_resamples, level)
+    v = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    s_count, k_count = v.shape
+    med, lo, hi = (np.full(k_count, np.nan) for _ in range(3))
+    finite = np.isfinite(v)
+    full = finite.all(axis=0)
+    if s_count and full.any():
+        cols = np.flatnonzero(full)
+        med[cols] = np.median(v[:, cols], axis=0)
+        idx = resample_indices(s_count, n_resamples, seed)
+        stats = np.median(v[:, cols][idx], axis=1)  # [B, K']
+        lo[cols], hi[cols] = _percentiles(stats, level)
+    for k in np.flatnonzero(~full & finite.any(axis=0)):
+        col = v[finite[:, k], k]
+        med[k] = np.median(col)
+        stats = np.median(col[resample_indices(col.size, n_resamples, seed)], axis=1)
+        lo[k], hi[k] = _percentiles(stats, level)
+    return med, lo, hi
+
+
+def _tables(name: str, *arrays: np.ndarray) -> list[np.ndarray]:
+    out = [np.atleast_2d(np.asarray(a, dtype=np.float64)) for a in arrays]
+    if any(a.shape != out[0].shape for a in out) or out[0].ndim != 2 or out[0].shape[1] < 1:
+        raise ConfigError(f"{name}: the tables must share one shape [T, S], got {[a.shape for a in out]}")
+    return out
+
+
+def _flags(flagged: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    if flagged is None:
+        return np.zeros(shape, dtype=bool)
+    f = np.asarray(flagged, dtype=bool)
+    if f.shape != shape:
+        raise ConfigError(f"bootstrap: flagged must have the shape {shape} of the values, got {f.shape}")
+    return f
+
+
+def _resampled_emergence(a: np.ndarray, w: np.ndarray, f: np.ndarray, idx: np.ndarray, stat: str) -> np.ndarray:
+    """E(t) of each resample: ``idx`` ``[T, B, S]`` seed indices -> float64 ``[B, T]``."""
+    rows = np.arange(a.shape[0])[:, None, None]
+    a_b = centre(a[rows, idx], f[rows, idx], stat)  # [T, B]
+    w_b = centre(w[rows, idx], f[rows, idx], stat)
+    return emergence_curve(a_b, w_b).T
+
+
 def emergence_ci(
     alpha0: np.ndarray,
     width: np.ndarray,
     *,
     paired: bool = True,
+    stat: str = "mean",
+    flagged: np.ndarray | None = None,
     n_resamples: int = N_RESAMPLES,
     level: float = LEVEL,
     seed: int = BOOTSTRAP_SEED,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bootstrap interval of E(t) = (w(t)/w(t0)) ln(alpha0(t0)/alpha0(t)) per checkpoint.
 
-    Each resample draws seed indices with replacement, takes the means of alpha0 and width
-    over the drawn seeds at every checkpoint and recomputes E (DESIGN 2.4 of docs/science.md).
+    Each resample draws seed indices with replacement, takes the means (or the medians over
+    the unflagged drawn seeds, :func:`centre`) of alpha0 and width over the drawn seeds at every
+    checkpoint and recomputes E (DESIGN 2.4 of docs/science.md).
 
     Args:
         alpha0: ``[T, S]`` per checkpoint (row 0 = t0) and seed; column s must be the same
@@ -135,31 +252,72 @@ def emergence_ci(
         paired: Draw one index resample for all checkpoints (the default and the right
             interval for a tracked series). False draws each checkpoint independently (as if
             the samples at different steps were unrelated; kept for comparison).
+        stat: ``"mean"`` or ``"median"`` (the headline statistic).
+        flagged: bool ``[T, S]``: samples left out of each checkpoint's statistic (all kept
+            where a resample draws only flagged ones); None = none.
         n_resamples: Number of resamples.
         level: Confidence level.
         seed: Generator seed.
 
     Returns:
         ``(lo, hi)`` float64 ``[T]``; ``lo[0] == hi[0] == 0``. NaN where a resample gives an
-        undefined E (a mean alpha0 <= 0 or a zero mean width at t0).
+        undefined E (an alpha0 <= 0 or a zero width at t0).
     """
     _check(n_resamples, level)
-    a = np.atleast_2d(np.asarray(alpha0, dtype=np.float64))
-    w = np.atleast_2d(np.asarray(width, dtype=np.float64))
-    if a.shape != w.shape or a.ndim != 2 or a.shape[1] < 1:
-        raise ConfigError(
-            f"emergence_ci: alpha0 and width must have one shape [T, S], got {a.shape} and {w.shape}"
-        )
+    a, w = _tables("emergence_ci: alpha0 and width", alpha0, width)
+    f = _flags(flagged, a.shape)
     t_count, s_count = a.shape
     if paired:
         idx = np.broadcast_to(resample_indices(s_count, n_resamples, seed), (t_count, n_resamples, s_count))
     else:
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, s_count, size=(t_count, n_resamples, s_count))
-    rows = np.arange(t_count)[:, None, None]
-    a_b = a[rows, idx].mean(axis=2).T  # [B, T]
-    w_b = w[rows, idx].mean(axis=2).T
-    e_b = emergence_curve(a_b.T, w_b.T).T  # [B, T]
+    e_b = _resampled_emergence(a, w, f, idx, stat)  # [B, T]
     lo, hi = _percentiles(e_b, level)
+    lo[0] = hi[0] = 0.0
+    return lo, hi
+
+
+def emergence_contrast_ci(
+    alpha0: np.ndarray,
+    width: np.ndarray,
+    null_alpha0: np.ndarray,
+    null_width: np.ndarray,
+    *,
+    stat: str = "median",
+    flagged: np.ndarray | None = None,
+    null_flagged: np.ndarray | None = None,
+    n_resamples: int = N_RESAMPLES,
+    level: float = LEVEL,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Paired bootstrap interval of real minus null E(t).
+
+    One resample of seed indices is applied to the real and the null tables and to every
+    checkpoint (seed s is the same neurons, and the same null draws, everywhere); E is
+    recomputed for both and differenced.
+
+    Args:
+        alpha0: ``[T, S]`` real alpha0 (row 0 = t0), column s = seed s.
+        width: ``[T, S]`` real widths.
+        null_alpha0: ``[T, S]`` the null's alpha0 of the same seeds.
+        null_width: ``[T, S]`` the null's widths.
+        stat: ``"median"`` (the headline) or ``"mean"``.
+        flagged: bool ``[T, S]`` real samples left out (see :func:`emergence_ci`).
+        null_flagged: bool ``[T, S]`` null samples left out.
+        n_resamples: Number of resamples.
+        level: Confidence level.
+        seed: Generator seed.
+
+    Returns:
+        ``(lo, hi)`` float64 ``[T]``; 0 at t0; NaN where a resample's E is undefined.
+    """
+    _check(n_resamples, level)
+    a, w, na, nw = _tables("emergence_contrast_ci", alpha0, width, null_alpha0, null_width)
+    f, nf = _flags(flagged, a.shape), _flags(null_flagged, a.shape)
+    t_count, s_count = a.shape
+    idx = np.broadcast_to(resample_indices(s_count, n_resamples, seed), (t_count, n_resamples, s_count))
+    d_b = _resampled_emergence(a, w, f, idx, stat) - _resampled_emergence(na, nw, nf, idx, stat)
+    lo, hi = _percentiles(d_b, level)
     lo[0] = hi[0] = 0.0
     return lo, hi

@@ -7,19 +7,23 @@ sample, so sample ``s`` of every checkpoint of a series uses the same draws.
 
 - ``shuffle`` (:class:`~mfa_engine.checkpoints.shuffled.ShuffledCheckpoint`): every weight
   matrix permuted at random (same values, no structure).
+- ``gaussian`` (:class:`~mfa_engine.checkpoints.gaussian.GaussianCheckpoint`): every weight
+  matrix replaced by iid Normal(0, sigma) with the real matrix's standard deviation (the
+  architecture null: the network's shape and scales, no trained values).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from mfa_engine.checkpoints.gaussian import GaussianCheckpoint
 from mfa_engine.checkpoints.shuffled import ShuffledCheckpoint
 from mfa_engine.errors import ConfigError
 
 __all__ = ["NULL_MODELS", "null_checkpoint"]
 
 #: Supported null models, in the order the CLI lists them.
-NULL_MODELS: tuple[str, ...] = ("shuffle",)
+NULL_MODELS: tuple[str, ...] = ("shuffle", "gaussian")
 
 
 def null_checkpoint(model: str, ckpt: Any, seed: int) -> Any:
@@ -38,4 +42,6 @@ def null_checkpoint(model: str, ckpt: Any, seed: int) -> Any:
     """
     if model == "shuffle":
         return ShuffledCheckpoint(ckpt, seed)
+    if model == "gaussian":
+        return GaussianCheckpoint(ckpt, seed)
     raise ConfigError(f"null model must be one of {', '.join(NULL_MODELS)}, got {model!r}")

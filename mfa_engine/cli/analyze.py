@@ -114,7 +114,9 @@ def fmt_ci(ci: Any, spec: str = ".4f") -> str:
 
 
 def print_summary(doc: dict, file: Any = None) -> None:
-    """Print a short table: one row per sample, then mean, median, spread and 95% CI."""
+    """Print a short table: one row per sample, then the headline (median of the unflagged
+    samples), the mean and spread over all samples, the 95% CI of the headline and, with a
+    null model, real minus null."""
     out = file or sys.stdout
     print(f"{doc['checkpoint']}  ({doc['model_type']}, {doc['mode']} mode, "
           f"{len(doc['samples'])} samples, {doc.get('seconds', 0):.2f} s)", file=out)
@@ -130,16 +132,21 @@ def print_summary(doc: dict, file: Any = None) -> None:
         if null and isinstance(s.get("null"), dict):
             line += f" {s['null']['alpha0']:>12.5f} {s['null']['width']:>11.5f}"
         print(f"{line}  {','.join(flags) or '-'}", file=out)
-    for label, key in (("mean", ""), ("median", "_median"), ("std", "_std")):
+    for label, key in (("median", ""), ("mean", "_mean"), ("std", "_std")):
         line = f"{label:>6} {'':>8} {doc['alpha0' + key]:>10.5f} {doc['width' + key]:>10.5f}"
         if null:
             line += f" {'':>8} {null['alpha0' + key]:>12.5f} {null['width' + key]:>11.5f}"
         print(line, file=out)
     print(f"{'95% CI':>6} alpha0 {fmt_ci(doc.get('alpha0_ci'))}  width {fmt_ci(doc.get('width_ci'))}"
-          " (bootstrap over samples)", file=out)
+          " (bootstrap of the median of the unflagged samples)", file=out)
     if null:
         print(f"{'null':>6} alpha0 {fmt_ci(null.get('alpha0_ci'))}  width {fmt_ci(null.get('width_ci'))}"
               f" ({null.get('model')} null model)", file=out)
+    contrast = doc.get("contrast")
+    if contrast:
+        print(f"{'real-null':>6} alpha0 {contrast['alpha0']['median']:+.5f} {fmt_ci(contrast['alpha0']['ci'])}"
+              f"  width {contrast['width']['median']:+.5f} {fmt_ci(contrast['width']['ci'])}"
+              f" (median of {contrast['n_pairs']} per-seed differences, paired CI)", file=out)
     if flagged:
         print(f"flagged samples ({len(flagged)} of {len(doc['samples'])}; see docs/method.md, Spectrum): "
               f"seed {'; seed '.join(flagged)}", file=out)

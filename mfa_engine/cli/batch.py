@@ -116,17 +116,19 @@ def _fmt(v: Any, spec: str = ".5f") -> str:
 
 
 def print_series(doc: dict, file: Any = None) -> None:
-    """Print one row per checkpoint of a summary document (means with 95% bootstrap CIs; ``flag``
-    counts the samples whose diagnostics flag them)."""
+    """Print one row per checkpoint of a summary document (medians of the unflagged samples with
+    95% bootstrap CIs; ``flag`` counts the samples whose diagnostics flag them; with a null,
+    real minus null E with its paired CI)."""
     from mfa_engine.cli.analyze import fmt_ci
 
     out = file or sys.stdout
     has_null = any("null" in c for c in doc["checkpoints"])
-    print(f"{doc['mode']} mode (95% bootstrap CIs over samples; E paired across checkpoints):", file=out)
+    print(f"{doc['mode']} mode (medians of the unflagged samples, 95% bootstrap CIs; E paired across "
+          "checkpoints):", file=out)
     head = (f"{'step':>8} {'n':>3} {'flag':>4} {'alpha0':>9} {'alpha0 CI':>20} {'width':>9} {'width CI':>20} "
             f"{'E(t)':>9} {'E CI':>22}")
     if has_null:
-        head += f" {'null alpha0':>11} {'null E':>9} {'null E CI':>22}"
+        head += f" {'null alpha0':>11} {'null E':>9} {'null E CI':>22} {'E-null':>9} {'E-null CI':>22}"
     print(head + "  checkpoint", file=out)
     for c in doc["checkpoints"]:
         step = "-" if c["step"] is None else str(c["step"])
@@ -136,7 +138,8 @@ def print_series(doc: dict, file: Any = None) -> None:
         if has_null:
             n = c.get("null") or {}
             line += (f" {_fmt(n.get('alpha0'), '11.5f'):>11} {_fmt(n.get('emergence'), '9.5f'):>9} "
-                     f"{fmt_ci(n.get('emergence_ci'), '.5f'):>22}")
+                     f"{fmt_ci(n.get('emergence_ci'), '.5f'):>22} {_fmt(c.get('emergence_contrast'), '9.5f'):>9} "
+                     f"{fmt_ci(c.get('emergence_contrast_ci'), '.5f'):>22}")
         print(line + f"  {c['checkpoint']}", file=out)
 
 

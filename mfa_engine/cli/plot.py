@@ -23,8 +23,11 @@ def plot_store(store_dir: str | Path, out_dir: str | Path, *, modes: Sequence[st
                steps: Sequence[int] | None = None, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
     """Draw the plots of a results store (current configuration of each mode).
 
-    Writes ``<mode>-series.<fmt>`` (alpha0, width, E(t) against step with the spread over
-    samples) and ``<mode>-spectra.<fmt>`` (f(alpha) of the selected steps) into ``out_dir``.
+    Writes ``<mode>-series.<fmt>`` (alpha0, width, E(t) and, with a null model, real minus
+    null E against step, with their 95% intervals), ``<mode>-spectra.<fmt>`` (f(alpha) of the
+    selected steps) and, when the records carry local-slope profiles, ``<mode>-profiles.<fmt>``
+    (the median profile of the selected steps with its band, the null's, and real minus null
+    with its paired band, against u = ln(r / r_unit)) into ``out_dir``.
 
     Args:
         store_dir: Results store directory.
@@ -43,7 +46,8 @@ def plot_store(store_dir: str | Path, out_dir: str | Path, *, modes: Sequence[st
     from mfa_engine.batch.store import STORE_FILE, ResultsStore
     from mfa_engine.batch.summary import summarise_series
     from mfa_engine.errors import StoreError
-    from mfa_engine.plots import check_formats, plot_series, plot_spectra
+    from mfa_engine.plots import check_formats, plot_profiles, plot_series, plot_spectra
+    from mfa_engine.summary import profile_summary
 
     formats = check_formats(formats)
     if not (Path(store_dir) / STORE_FILE).is_file():
@@ -64,12 +68,19 @@ def plot_store(store_dir: str | Path, out_dir: str | Path, *, modes: Sequence[st
             paths += plot_series(doc, out / f"{mode}-series", formats)
             keys = [(c["checkpoint"], c["step"]) for c in doc["checkpoints"]]
             chosen = select_steps([k[1] for k in keys], steps)
-            spectra = []
+            spectra, profiles = [], []
             for key, step in keys:
                 if step in chosen:
                     recs = [r["record"] for r in rows if (r["checkpoint"], r["step"]) == (key, step)]
-                    spectra.append((f"step {step}" if step is not None else Path(key).name, recs))
+                    label = f"step {step}" if step is not None else Path(key).name
+                    spectra.append((label, recs))
+                    parts = profile_summary(recs, len(recs[0].get("tau") or ())) if recs else {}
+                    if "profile" in parts:
+                        profiles.append((label, parts))
             paths += plot_spectra(spectra, out / f"{mode}-spectra", f"{mode} mode: f(alpha) by step", formats)
+            if profiles:
+                paths += plot_profiles(profiles, out / f"{mode}-profiles",
+                                       f"{mode} mode: local slopes by step", formats)
     return paths
 
 
@@ -90,7 +101,7 @@ def _run(args: argparse.Namespace) -> int:
     formats = check_formats(formats)
     out = Path(args.out or args.store)
     check_no_alias([("--out", out / f"{m}-{kind}.{fmt}") for m in modes or ("paper", "reference")
-                    for kind in ("series", "spectra") for fmt in formats], store_inputs(args.store))
+                    for kind in ("series", "spectra", "profiles") for fmt in formats], store_inputs(args.store))
     for path in plot_store(args.store, args.out or args.store, modes=modes, steps=args.steps, formats=formats):
         print(f"wrote {path}")
     return 0

@@ -100,3 +100,55 @@ def test_bad_inputs_raise() -> None:
         bootstrap_ci(np.ones(3), stat="mode")
     with pytest.raises(ConfigError, match="shape"):
         emergence_ci(np.ones((2, 3)), np.ones((2, 2)))
+
+
+def test_centre_leaves_flagged_out_and_falls_back_to_all() -> None:
+    from mfa_engine.analysis.uncertainty import centre
+
+    x = np.array([[1.0, 5.0, 2.0, 3.0], [4.0, 1.0, 2.0, 8.0], [1.0, 2.0, 3.0, 4.0]])
+    f = np.array([[False, True, False, False], [True, True, True, True], [False, True, False, True]])
+    np.testing.assert_allclose(centre(x, f), [2.0, 3.0, 2.0])  # median of kept; all; even count
+    np.testing.assert_allclose(centre(x, f, "mean"), [2.0, 3.75, 2.0])
+    np.testing.assert_allclose(centre(x), np.median(x, axis=1))
+    with pytest.raises(ConfigError, match="stat"):
+        centre(x, stat="mode")
+
+
+def test_median_ci_columns_against_explicit_resamples() -> None:
+    from mfa_engine.analysis.uncertainty import median_ci_columns
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_t(2, size=(9, 4))
+    x[3, 2] = np.nan  # a sample without a value at one point
+    x[:, 3] = np.nan  # a point without any
+    med, lo, hi = median_ci_columns(x, n_resamples=500, seed=9)
+    idx = resample_indices(9, 500, seed=9)
+    for k in (0, 1):
+        meds = [np.median(x[row, k]) for row in idx]
+        assert med[k] == np.median(x[:, k])
+        np.testing.assert_allclose([lo[k], hi[k]], np.quantile(meds, [0.025, 0.975]), rtol=0, atol=0)
+    col = np.delete(x[:, 2], 3)
+    meds = [np.median(col[row]) for row in resample_indices(8, 500, seed=9)]
+    np.testing.assert_allclose([med[2], lo[2], hi[2]], [np.median(col), *np.quantile(meds, [0.025, 0.975])])
+    assert np.isnan(med[3]) and np.isnan(lo[3]) and np.isnan(hi[3])
+
+
+def test_paired_median_interval_of_multiplicative_seed_effects_is_exact() -> None:
+    """As for the mean: with alpha0[t, s] = b_s c_t the median of any resample is c_t times
+    the median of the drawn b, so E is the same in every resample; the same holds for a null
+    with the same seed effects, so the contrast interval is exactly 0."""
+    rng = np.random.default_rng(2)
+    b, v = rng.uniform(0.5, 2.0, 11), rng.uniform(0.2, 1.0, 11)
+    c, d = np.array([1.6, 1.5, 1.3]), np.array([0.8, 0.9, 1.1])
+    a, w = c[:, None] * b[None, :], d[:, None] * v[None, :]
+    e_true = (d / d[0]) * np.log(c[0] / c)
+    lo, hi = emergence_ci(a, w, stat="median")
+    np.testing.assert_allclose(lo, e_true, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(hi, e_true, rtol=1e-12, atol=1e-14)
+    from mfa_engine.analysis.uncertainty import emergence_contrast_ci
+
+    lo, hi = emergence_contrast_ci(a, w, 1.1 * a, 0.7 * w)  # a null with the same seed effects
+    np.testing.assert_allclose(lo, 0.0, atol=1e-14)
+    np.testing.assert_allclose(hi, 0.0, atol=1e-14)
+    with pytest.raises(ConfigError, match="shape"):
+        emergence_ci(a, w, flagged=np.zeros((2, 11), dtype=bool))

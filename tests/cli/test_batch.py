@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mfa_engine import __version__
@@ -41,7 +42,8 @@ def test_batch_summary_contract_and_rerun_skips(neox_series, tmp_path, capsys):
     for c in doc["checkpoints"]:
         assert CKPT_KEYS <= c.keys()
         assert [s["seed"] for s in c["samples"]] == [0, 1, 2]
-        assert c["alpha0"] == pytest.approx(sum(s["alpha0"] for s in c["samples"]) / 3)
+        assert c["alpha0"] == pytest.approx(np.median([s["alpha0"] for s in c["samples"]]))  # none flagged
+        assert c["alpha0_mean"] == pytest.approx(sum(s["alpha0"] for s in c["samples"]) / 3)
     assert doc["checkpoints"][0]["emergence"] == 0.0
     printed = capsys.readouterr().out
     assert "computed 9 samples, skipped 0" in printed
@@ -166,7 +168,11 @@ def test_batch_null_model_summary_table_store_and_plots(neox_series, tmp_path, c
         assert n["emergence_ci"][0] <= n["emergence"] <= n["emergence_ci"][1]
     assert doc["checkpoints"][0]["null"]["emergence"] == 0.0
     printed = capsys.readouterr().out
-    assert "null E" in printed and "E CI" in printed
+    assert "null E" in printed and "E CI" in printed and "E-null CI" in printed
+    for c in doc["checkpoints"]:
+        assert c["emergence_contrast"] == pytest.approx(c["emergence"] - c["null"]["emergence"])
+        lo, hi = c["emergence_contrast_ci"]
+        assert lo <= c["emergence_contrast"] <= hi
     for fmt in ("png", "svg"):
         assert (tmp_path / "p" / f"paper-series.{fmt}").is_file()
         assert (tmp_path / "p" / f"paper-spectra.{fmt}").is_file()
