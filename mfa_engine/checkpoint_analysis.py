@@ -126,10 +126,9 @@ def analyze_checkpoint(
     with opened as ckpt:
         # opened here: count the headers too; else only what this call fetches
         read_before = int(getattr(ckpt, "bytes_read", 0) or 0) if given else 0
-        if opts.mode == "paper":  # the fixed window as resolved for this model family
-            from mfa_engine.modes.paper import resolved_window
-
-            config.update(resolved_window(ckpt, opts))
+        resolve = getattr(mode, "resolved_config", None)  # e.g. paper mode's window for this family
+        if resolve is not None:
+            config.update(resolve(ckpt, opts))
         fetch_read_plan(ckpt, opts, progress)
         with limited(opts.threads):  # the ``threads`` option (0: MFA_THREADS or every core)
             records, q = mode.run(ckpt, opts.seeds, opts, on_sample, progress=progress)

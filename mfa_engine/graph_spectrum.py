@@ -214,6 +214,16 @@ def graph_spectrum(
     return _spectrum(counts, r, n, options)
 
 
+def _graph_fit_window(options: AnalysisOptions) -> str:
+    """The fit window on a graph: ``fixed`` (the checkpoints' grid in u) defaults to ``auto`` here."""
+    if options.fit_window != "fixed" or options.fit_range is not None:
+        return options.fit_window
+    if options.defaulted("fit_window"):
+        return "auto"
+    raise ConfigError("fit_window='fixed' applies to checkpoints (paper mode's grid in u = ln(r / r_unit)); "
+                      "on a graph use fit_window='auto' or 'full', or fit_range")
+
+
 def _spectrum(counts: np.ndarray, r: np.ndarray, n: int, options: AnalysisOptions) -> Any:
     return spectrum_from_counts(
         counts,
@@ -224,7 +234,7 @@ def _spectrum(counts: np.ndarray, r: np.ndarray, n: int, options: AnalysisOption
         n_nodes=n,
         fit_range=options.fit_range,
         min_reach=options.min_reach,
-        fit_window=options.fit_window,
+        fit_window=_graph_fit_window(options),
         window_min_span=options.window_min_span,
     )
 

@@ -332,17 +332,18 @@ class AnalysisOptions:
         """Resolve the defaults that depend on other options (given values always win).
 
         ``samples``: 1 for the whole network (``centres="all"``, or ``sampling="neurons"`` with
-        ``neurons_per_layer="all"``: every sample would be the same), else 10. ``radius_grid``
-        and ``fit_window``: ``"u"`` and ``"fixed"`` with centre sampling, ``"data"`` and
-        ``"auto"`` with neuron sampling. Which were defaulted is kept, so :meth:`replace`
+        ``neurons_per_layer="all"``: every sample would be the same), else 10. ``radius_grid``:
+        ``"u"`` with centre sampling, ``"data"`` with neuron sampling. ``fit_window``:
+        ``"fixed"`` on the grid in u, else ``"auto"``. Which were defaulted is kept, so :meth:`replace`
         resolves them again.
         """
         centres = self.sampling == "centres"
         whole = self.centres == "all" if centres else self.neurons_per_layer == "all"
-        defaults = {"samples": 1 if whole else 10, "radius_grid": "u" if centres else "data",
-                    "fit_window": "fixed" if centres else "auto"}
-        resolved = tuple(k for k in defaults if getattr(self, k) is None)
+        defaults = {"samples": 1 if whole else 10, "radius_grid": "u" if centres else "data"}
+        resolved = tuple(k for k in ("samples", "radius_grid", "fit_window") if getattr(self, k) is None)
         for k in resolved:
+            if k == "fit_window":  # after radius_grid: the fixed window needs the grid in u
+                defaults[k] = "fixed" if self.radius_grid == "u" else "auto"
             object.__setattr__(self, k, defaults[k])
         object.__setattr__(self, "_defaulted", resolved)
         if self.fit_window == "fixed" and self.radius_grid != "u" and self.fit_range is None:
@@ -350,6 +351,10 @@ class AnalysisOptions:
                               "use fit_window='auto' or 'full' with radius_grid='data'")
         if self.window is not None and self.fit_window != "fixed":
             raise ConfigError(f"window (in u) applies to fit_window='fixed', but fit_window={self.fit_window!r}")
+
+    def defaulted(self, name: str) -> bool:
+        """Whether option ``name`` took a default resolved from the others (not given)."""
+        return name in getattr(self, "_defaulted", ())
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None = None, **overrides: Any) -> AnalysisOptions:
@@ -419,10 +424,6 @@ class AnalysisOptions:
         cfg: dict[str, Any] = {"mode": m}
         for f in dataclasses.fields(self):
             if m not in f.metadata["affects"]:
-                continue
-            if m == "paper" and self.sampling == "centres" and f.name == "neurons_per_layer":
-                continue  # not used by centre sampling
-            if m == "paper" and self.sampling == "neurons" and f.name in ("centres", "window"):
                 continue
             if f.metadata["omit_default"] and getattr(self, f.name) == f.default:
                 continue

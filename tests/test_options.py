@@ -23,6 +23,7 @@ ALTERNATIVE = {
     "structural_scale": "absolute", "radius_lower": "min", "fit_window": "full",
     "fit_range": (1.0, 2.0), "window_min_span": 0.5, "null": "shuffle",
     "range_cache": "/tmp/ranges", "download": True, "threads": 2,
+    "sampling": "neurons", "centres": 7, "radius_grid": "data", "window": (0.5, 1.5),
 }
 
 
@@ -198,7 +199,9 @@ def test_json_config_records_the_options(tiny_checkpoint):
     doc = analyze_checkpoint(path, AnalysisOptions(samples=1, neurons_per_layer=5), n_radii=12, backend="cpu")
     want = AnalysisOptions(samples=1, neurons_per_layer=5, n_radii=12, backend="cpu").to_dict()
     del want["range_cache"]  # a machine path: never in a result document
-    assert doc["config"] == {"mode": "paper", "revision": None, **want}
+    # the pre-registered window of the family, resolved (gpt2: the default window)
+    assert doc["config"] == {"mode": "paper", "revision": None, **want, "window": [1.1, 2.1],
+                             "window_source": "family:default"}
     assert doc["config"]["n_radii"] == 12 and doc["config"]["q"] is None
     ranged = analyze_checkpoint(path, AnalysisOptions(samples=1, neurons_per_layer=5, range_cache="/tmp/x"),
                                 n_radii=12, backend="cpu")

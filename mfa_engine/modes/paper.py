@@ -28,7 +28,7 @@ from mfa_engine.nin import build_nin, nin_level_sizes
 from mfa_engine.paths import prepare_graph
 from mfa_engine.progress import progress_bar
 
-__all__ = ["plan", "run", "sample_record", "sample_fit", "centres_per_layer", "draw_centres", "resolved_window",
+__all__ = ["plan", "run", "sample_record", "sample_fit", "centres_per_layer", "draw_centres", "resolved_config",
            "CENTRE_TAG"]
 
 #: First entry of the centre generator's seed sequence (``default_rng([CENTRE_TAG, seed])``), so
@@ -221,8 +221,14 @@ def _window(ckpt: Any, options: Any) -> tuple[tuple[float, float] | None, str | 
     return resolve_window(options.window, model_type)
 
 
-def resolved_window(ckpt: Any, options: Any) -> dict[str, Any]:
-    """``{"window": [lo, hi] | None, "window_source": str | None}`` for the document's config."""
+def resolved_config(ckpt: Any, options: Any) -> dict[str, Any]:
+    """The options this mode resolves from the checkpoint, for the document's ``config``.
+
+    Returns:
+        ``{"window": [lo, hi] | None, "window_source": str | None}``: the fixed window in u
+        (:mod:`mfa_engine.analysis.windows`) and where it came from (``"option"`` or
+        ``"family:<model_type>"``); None unless ``fit_window="fixed"``.
+    """
     w, source = _window(ckpt, options)
     return {"window": None if w is None else [float(w[0]), float(w[1])], "window_source": source}
 

@@ -25,7 +25,7 @@ def test_plan_records_exactly_the_reads_of_run(tiny_checkpoint, model_type):
 
 
 def test_run_records_are_the_spectra_of_the_sampled_networks(tiny_checkpoint):
-    opts = AnalysisOptions(neurons_per_layer=6, n_radii=12, convention="sandbox", backend="cpu")
+    opts = AnalysisOptions(sampling="neurons", neurons_per_layer=6, n_radii=12, convention="sandbox", backend="cpu")
     assert get_mode("paper") is paper
     with open_checkpoint(tiny_checkpoint("gpt2")) as ckpt:
         records, q = paper.run(ckpt, [2], opts)
