@@ -56,7 +56,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-__all__ = ["main", "headline_stats", "coverage", "profile_at", "splice"]
+__all__ = ["main", "headline", "profile_at", "splice"]
 
 SECTIONS = ("fullnet", "spread", "coverage", "profile", "train", "invariance", "old", "cost")
 
@@ -64,8 +64,8 @@ SECTIONS = ("fullnet", "spread", "coverage", "profile", "train", "invariance", "
 TRAIN_STEPS = (0,) + tuple(2**k for k in range(12))
 #: Shape of the training run (tests/_training.py keywords).
 TRAIN_SHAPE = {"hidden": 128, "layers": 4, "heads": 4}
-#: u = ln(r / r_unit) at which the profile tables print a row.
-PROFILE_U = (-1.5, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
+#: u = ln(r / r_unit) at which the profile table prints a row (every third midpoint of the grid).
+PROFILE_U = tuple(round(-2.45 + 0.3 * k, 2) for k in range(19))
 
 
 # --------------------------------------------------------------------------------------------
@@ -140,63 +140,13 @@ def _flagged(rec: dict) -> bool:
     return bool((rec.get("diagnostics") or {}).get("flagged"))
 
 
-def headline_stats(values: np.ndarray, flagged: np.ndarray | None = None) -> dict[str, Any]:
-    """The robust headline of per-sample values: median over the unflagged samples with the
-    percentile bootstrap CI of that median; the mean and its CI next to it.
+def headline(recs: list[dict]) -> dict[str, Any]:
+    """The headline statistics of per-sample records, as a document gives them
+    (:func:`mfa_engine.summary.spectrum_stats`: median of the unflagged samples, CI of that median;
+    mean, std and mean CI over all samples)."""
+    from mfa_engine.summary import spectrum_stats
 
-    Args:
-        values: float ``[S]``.
-        flagged: bool ``[S]`` (default none flagged).
-
-    Returns:
-        ``{"median", "median_ci", "mean", "mean_ci", "n"}`` (over the unflagged samples).
-    """
-    from mfa_engine.analysis.uncertainty import bootstrap_ci
-
-    v = np.asarray(values, dtype=np.float64)
-    if flagged is not None:
-        v = v[~np.asarray(flagged, dtype=bool)]
-    return {"median": float(np.median(v)), "median_ci": list(bootstrap_ci(v, stat="median")),
-            "mean": float(v.mean()), "mean_ci": list(bootstrap_ci(v)), "n": int(v.size)}
-
-
-def coverage(pool: np.ndarray, flagged: np.ndarray, n: int, ref_n: int, draws: int, seed: int = 0) -> dict:
-    """How often the CI of ``n`` samples covers the headline of a disjoint ``ref_n``-sample run.
-
-    Each draw permutes the pool, takes the first ``ref_n`` samples as the reference run and the
-    next ``n`` as the tested run; the tested run's headline CI (median) and mean CI are checked
-    against the reference run's median and mean.
-
-    Args:
-        pool: float ``[P]`` per-sample values, ``P >= n + ref_n``.
-        flagged: bool ``[P]``.
-        n: Samples of the tested run.
-        ref_n: Samples of the reference run.
-        draws: Number of random splits.
-        seed: Generator seed.
-
-    Returns:
-        ``{"median": share covered, "mean": share covered, "draws", "pool"}``.
-    """
-    from scipy import stats
-
-    rng = np.random.default_rng(seed)
-    v, f = np.asarray(pool, dtype=np.float64), np.asarray(flagged, dtype=bool)
-    if v.size < n + ref_n:
-        raise SystemExit(f"coverage: pool of {v.size} is smaller than {n} + {ref_n}")
-    hit = {"median": 0, "mean": 0}
-    for _ in range(draws):
-        perm = rng.permutation(v.size)
-        ref, run = perm[:ref_n], perm[ref_n:ref_n + n]
-        ref_v, run_v = v[ref][~f[ref]], v[run][~f[run]]
-        for stat, fn in (("median", np.median), ("mean", np.mean)):
-            if run_v.size < 2:
-                continue
-            res = stats.bootstrap((run_v,), fn, n_resamples=2000, confidence_level=0.95, method="percentile",
-                                  vectorized=True, axis=-1, rng=rng)
-            lo, hi = np.quantile(res.bootstrap_distribution, [0.025, 0.975])
-            hit[stat] += int(lo <= fn(ref_v) <= hi)
-    return {"median": hit["median"] / draws, "mean": hit["mean"] / draws, "draws": draws, "pool": int(v.size)}
+    return spectrum_stats(recs)
 
 
 def profile_at(u: Sequence[float], values: Sequence[float | None], at: Sequence[float]) -> list[tuple[float, float | None]]:
@@ -249,34 +199,34 @@ def pool_records(cache: Cache, path: Path, size: int, chunk: int = 10, **kw: Any
 # sections
 
 
+def _ci_of(h: dict, key: str, spec: str = ".4f") -> str:
+    return fmt_ci(h.get(f"{key}_ci"), spec)
+
+
 def sec_fullnet(cache: Cache, path: Path, args: argparse.Namespace) -> str:
     full = analyze(cache, path, "minilm", samples=1, centres="all")
     fs = full["samples"][0]
     f_a0, f_w = fs["alpha0"], fs["width"]
     f_prof = _arr(fs["profile"]["ln_mu"])
-    rows = [["full network (`--centres all`)", 1, fs.get("n_centres", "-"), fmt(f_a0), "-", "-",
-             fmt(f_w, ".3f"), "-", "-", fmt(full["_cpu_s"], ".0f")]]
+    rows = [["full network (`--centres all`)", 1, fs["n_centres"], fmt(f_a0), "-", "-", fmt(f_w, ".3f"), "-", "-",
+             "-", fmt(full["_cpu_s"], ".0f")]]
     variants: list[tuple[str, dict[str, Any]]] = [
-        (f"default estimator (centre sampling), {args.samples} samples", {}),
-    ] + [(f"neuron sampling, {k} per layer, {args.samples} samples", {"sampling": "neurons", "neurons_per_layer": k})
-         for k in (32, 128, 256)]
+        ("centre sampling (default)", {}),
+    ] + [(f"neuron sampling, {k} per layer", {"sampling": "neurons", "neurons_per_layer": k}) for k in (32, 128, 256)]
     for label, kw in variants:
         doc = analyze(cache, path, "minilm", samples=args.samples, **kw)
         recs = doc["samples"]
-        a0 = np.array([r["alpha0"] for r in recs])
-        w = np.array([r["width"] for r in recs])
-        fl = np.array([_flagged(r) for r in recs])
-        ha, hw = headline_stats(a0, fl), headline_stats(w, fl)
-        prof = np.nanmedian(np.array([_arr(r["profile"]["ln_mu"]) for r in recs]), axis=0)
-        same_grid = len(prof) == len(f_prof) and np.allclose(recs[0]["profile"]["u"], fs["profile"]["u"])
-        pdiff = float(np.nanmax(np.abs(prof - f_prof))) if same_grid else float("nan")
-        rows.append([label, len(recs), int(np.median([r.get("n_centres", 0) for r in recs])),
-                     fmt(ha["median"]), fmt_ci(ha["median_ci"]), f"{100 * (ha['median'] / f_a0 - 1):+.1f}%",
-                     fmt(hw["median"], ".3f"), fmt_ci(hw["median_ci"], ".3f"), fmt(pdiff, ".3f"),
-                     fmt(doc["_cpu_s"] / len(recs), ".1f")])
-    return md_table(["estimator", "samples", "centres per sample (median)", "alpha0 (median)", "95% CI",
-                     "vs full network", "width (median)", "95% CI", "max abs. profile difference",
-                     "CPU s per sample"], rows)
+        h = headline(recs)
+        same_grid = (len(recs[0]["profile"]["u"]) == len(f_prof)
+                     and np.allclose(recs[0]["profile"]["u"], fs["profile"]["u"]))
+        pdiff = float(np.nanmax(np.abs(_arr(doc["profile"]["ln_mu"]["median"]) - f_prof))) if same_grid else None
+        rows.append([label, len(recs), int(np.median([r["n_centres"] for r in recs])),
+                     fmt(h["alpha0"]), _ci_of(h, "alpha0"), f"{100 * (h['alpha0'] / f_a0 - 1):+.2f}%",
+                     fmt(h["width"], ".3f"), _ci_of(h, "width", ".3f"), fmt(pdiff, ".3f"),
+                     doc["n_flagged"], fmt(doc["_cpu_s"] / len(recs), ".1f")])
+    return md_table(["estimator", "samples", "centres per sample", "alpha0 (headline)", "95% CI",
+                     "vs full network", "width (headline)", "95% CI", "largest profile difference",
+                     "flagged", "CPU s per sample"], rows)
 
 
 def sec_spread(cache: Cache, path: Path, args: argparse.Namespace) -> str:
@@ -284,40 +234,37 @@ def sec_spread(cache: Cache, path: Path, args: argparse.Namespace) -> str:
     rows = []
     for key in ("alpha0", "width"):
         v = np.array([r[key] for r in recs])
-        fl = np.array([_flagged(r) for r in recs])
         med = float(np.median(v))
-        rows.append([key, len(v), fmt(med), fmt(float(v.std())), fmt(float(np.max(np.abs(v - med)))),
-                     int(np.sum(np.abs(v - med) > 0.05)), int(fl.sum())])
-    return md_table(["value", "samples", "median", "std", "max abs. difference from the median",
+        rows.append([key, len(v), fmt(med), fmt(float(v.std())), fmt(float(v.min())), fmt(float(v.max())),
+                     fmt(float(np.max(np.abs(v - med)))), int(np.sum(np.abs(v - med) > 0.05)),
+                     sum(_flagged(r) for r in recs)])
+    return md_table(["value", "samples", "median", "std", "min", "max", "largest distance from the median",
                      "samples more than 0.05 from the median", "flagged"], rows)
+
+
+def _coverage_rows(cache: Cache, recs: list[dict], args: argparse.Namespace) -> dict:
+    from benchmarks.coverage import coverage
+
+    v = np.array([[r["alpha0"], r["width"], float(_flagged(r))] for r in recs])
+    return cache.get("coverage", {"n": args.samples, "pool": len(recs), "draws": args.draws,
+                                  "values": hashlib.sha256(v.tobytes()).hexdigest()[:12]},
+                     lambda: coverage(recs, args.draws, args.samples, 100, 0))
 
 
 def sec_coverage(cache: Cache, path: Path, args: argparse.Namespace) -> str:
     recs = pool_records(cache, path, args.pool)
-    fl = np.array([_flagged(r) for r in recs])
-    rows = []
-    for key in ("alpha0", "width"):
-        v = np.array([r[key] for r in recs])
-        c = cache.get("coverage", {"key": key, "n": args.samples, "pool": len(v), "draws": args.draws,
-                                   "values": hashlib.sha256(v.tobytes()).hexdigest()[:12]},
-                      lambda v=v: coverage(v, fl, args.samples, 100, args.draws))
-        rows.append([key, c["pool"], args.samples, 100, c["draws"], f"{100 * c['median']:.1f}%",
-                     f"{100 * c['mean']:.1f}%"])
+    c = _coverage_rows(cache, recs, args)
+    n = c["reps"]
+    rows = [[key, len(recs), args.samples, 100, n, f"{100 * c['hits'][key]['median'] / n:.1f}%",
+             f"{c['ci_width'][key]['median']:.4f}", f"{100 * c['hits'][key]['mean'] / n:.1f}%",
+             f"{c['ci_width'][key]['mean']:.4f}"] for key in ("alpha0", "width")]
     return md_table(["value", "pool", "samples per run", "reference run", "draws",
-                     "median CI covers the reference median", "mean CI covers the reference mean"], rows)
+                     "headline CI covers the reference headline", "CI width (median)",
+                     "mean CI covers the reference mean", "CI width (median)"], rows)
 
 
-def _contrast_rows(doc: dict, label: str) -> list[list[Any]]:
-    c = doc["contrast"]
-    u = c["profile"]["u"]
-    med = c["profile"]["ln_mu"]["median"]
-    ci = c["profile"]["ln_mu"]["ci"]
-    idx = {round(x, 9): k for k, x in enumerate(u)}
-    rows = []
-    for x, v in profile_at(u, med, PROFILE_U):
-        k = idx[round(x, 9)]
-        rows.append([label, f"{x:+.2f}", fmt(v, "+.3f"), fmt_ci(ci[k], "+.3f")])
-    return rows
+def _at(u: Sequence[float], x: float) -> int:
+    return int(np.argmin(np.abs(np.asarray(u, dtype=np.float64) - x)))
 
 
 def sec_profile(cache: Cache, path: Path, args: argparse.Namespace) -> str:
@@ -325,36 +272,43 @@ def sec_profile(cache: Cache, path: Path, args: argparse.Namespace) -> str:
     est = analyze(cache, path, "minilm", samples=args.samples)
     fs = full["samples"][0]
     u = fs["profile"]["u"]
-    f_prof = fs["profile"]["ln_mu"]
+    f_prof = _arr(fs["profile"]["ln_mu"])
     e_prof = est["profile"]["ln_mu"]
+    nulls = {null: analyze(cache, path, "minilm", samples=args.null_seeds, null=null)
+             for null in ("shuffle", "gaussian")}
     rows = []
-    for (x, fv), (_, ev), ci in zip(profile_at(u, f_prof, PROFILE_U), profile_at(u, e_prof["median"], PROFILE_U),
-                                    [e_prof["ci"][int(np.argmin(np.abs(np.asarray(u) - x)))]
-                                     for x, _ in profile_at(u, f_prof, PROFILE_U)]):
-        rows.append([f"{x:+.2f}", fmt(fv, ".3f"), fmt(ev, ".3f"), fmt_ci(ci, ".3f"),
-                     fmt(None if fv is None or ev is None else ev - fv, "+.3f")])
-    diff = np.abs(_arr(e_prof["median"]) - _arr(f_prof))
-    lines = [md_table(["u = ln(r / r_unit)", "full network", f"estimator, median of {args.samples}", "95% CI",
-                       "difference"], rows),
+    for x in PROFILE_U:
+        k = _at(u, x)
+        row = [f"{u[k]:+.2f}", fmt(f_prof[k], ".3f"), f"{fmt(e_prof['median'][k], '.3f')} {fmt_ci(e_prof['ci'][k], '.3f')}",
+               fmt(None if e_prof["median"][k] is None else e_prof["median"][k] - f_prof[k], "+.3f")]
+        for doc in nulls.values():
+            c = doc["contrast"]["profile"]["ln_mu"]
+            row.append(f"{fmt(c['median'][k], '+.3f')} {fmt_ci(c['ci'][k], '+.3f')}")
+        rows.append(row)
+    diff = np.abs(_arr(e_prof["median"]) - f_prof)
+    worst = int(np.nanargmax(diff))
+    over = [f"{u[k]:+.2f}" for k in np.flatnonzero(diff > 0.05)]
+    lines = [md_table(["u = ln(r / r_unit)", "full network", f"estimator: median of {args.samples} [95% CI]",
+                       "estimator minus full", f"real minus shuffle null [95% CI, {args.null_seeds} pairs]",
+                       f"real minus gaussian null [95% CI, {args.null_seeds} pairs]"], rows),
              "",
-             f"Largest difference over all {int(np.isfinite(diff).sum())} grid points: "
-             f"{float(np.nanmax(diff)):.3f}. Fit window (u): {fmt_ci(fs['window_u'], '+.2f')}; "
-             f"r_unit of the full network {fs['r_unit']:.4g}."]
-    head, crow = [], []
-    for null in ("shuffle", "gaussian"):
-        doc = analyze(cache, path, "minilm", samples=args.null_seeds, null=null)
-        real = headline_stats(np.array([r["alpha0"] for r in doc["samples"]]))
-        nul = headline_stats(np.array([r["null"]["alpha0"] for r in doc["samples"]]))
-        ca = doc["contrast"]["alpha0"]
-        cw = doc["contrast"]["width"]
-        head.append([null, args.null_seeds, fmt(real["median"]), fmt(nul["median"]),
-                     f"{100 * nul['median'] / real['median']:.1f}%", fmt(ca["median"], "+.4f"),
-                     fmt_ci(ca["ci"], "+.4f"), fmt(cw["median"], "+.3f"), fmt_ci(cw["ci"], "+.3f")])
-        crow += _contrast_rows(doc, null)
-    lines += ["", md_table(["null", "paired samples", "real alpha0 (median)", "null alpha0 (median)",
-                            "null / real", "real minus null alpha0", "95% CI (paired)", "real minus null width",
-                            "95% CI (paired)"], head),
-              "", md_table(["null", "u", "real minus null d<ln mu>/d ln r (median)", "95% CI (paired)"], crow)]
+             f"Estimator against the full network over all {int(np.isfinite(diff).sum())} grid points: largest "
+             f"difference {diff[worst]:.3f} at u = {u[worst]:+.2f} (where the full network's slope is "
+             f"{f_prof[worst]:.3f}); {len(over)} points differ by more than 0.05"
+             + (f" (u = {', '.join(over)})" if over else "") + ". "
+             f"Fit window (pre-registered, {full['config'].get('window_source')}): u in "
+             f"{fmt_ci(fs['window_u'], '+.2f')}; r_unit of the full network {fs['r_unit']:.4g}."]
+    head = []
+    for null, doc in nulls.items():
+        real, nul = headline(doc["samples"]), headline([r["null"] for r in doc["samples"]])
+        ca, cw = doc["contrast"]["alpha0"], doc["contrast"]["width"]
+        head.append([null, doc["contrast"]["n_pairs"], fmt(real["alpha0"]), fmt(nul["alpha0"]),
+                     f"{100 * nul['alpha0'] / real['alpha0']:.1f}%", f"{fmt(ca['median'], '+.4f')} {fmt_ci(ca['ci'], '+.4f')}",
+                     fmt(real["width"], ".3f"), fmt(nul["width"], ".3f"),
+                     f"{fmt(cw['median'], '+.3f')} {fmt_ci(cw['ci'], '+.3f')}"])
+    lines += ["", md_table(["null", "pairs", "real alpha0", "null alpha0", "null / real",
+                            "real minus null alpha0 [95% CI, paired]", "real width", "null width",
+                            "real minus null width [95% CI, paired]"], head)]
     return "\n".join(lines)
 
 
@@ -479,19 +433,19 @@ def sec_invariance(cache: Cache, path: Path, args: argparse.Namespace) -> str:
            ("window shifted by -0.25 in u", {"window": (lo - 0.25, hi - 0.25)}),
            ("window shifted by +0.25 in u", {"window": (lo + 0.25, hi + 0.25)}),
            ("window narrowed by 0.25 at each end", {"window": (lo + 0.25, hi - 0.25)}),
-           ("32 radii", {"n_radii": 32}), ("128 radii", {"n_radii": 128})]
+           ("grid from the data (64 radii), same window", {"radius_grid": "data"}),
+           ("grid from the data (128 radii), same window", {"radius_grid": "data", "n_radii": 128}),
+           ("automatic window (min span 1) on the fixed grid", {"fit_window": "auto"})]
     srows = []
     for label, kw in new:
         doc = analyze(cache, path, "minilm", samples=args.samples, **kw)
         a0 = np.array([r["alpha0"] for r in doc["samples"]])
-        fl = np.array([_flagged(r) for r in doc["samples"]])
-        h = headline_stats(a0, fl)
         win = np.array([r["window_u"] for r in doc["samples"]])
-        srows.append([label, len(a0), fmt(h["median"]), fmt_ci(h["median_ci"]), fmt(float(a0.std())),
-                      fmt(float(a0.max() - a0.min())), f"[{win[:, 0].mean():+.2f}, {win[:, 1].mean():+.2f}]",
-                      int(fl.sum())])
-    lines += ["", md_table(["setting", "samples", "alpha0 (median)", "95% CI", "std", "range",
-                            "fit window in u (mean)", "flagged"], srows)]
+        srows.append([label, len(a0), fmt(doc["alpha0"]), fmt_ci(doc["alpha0_ci"]), fmt(float(a0.std())),
+                      fmt(float(a0.max() - a0.min())), fmt(doc["width"], ".3f"),
+                      f"[{win[:, 0].mean():+.2f}, {win[:, 1].mean():+.2f}]", doc["n_flagged"]])
+    lines += ["", md_table(["centre sampling, setting", "samples", "alpha0 (headline)", "95% CI", "std", "range",
+                            "width (headline)", "fit window in u (mean over samples)", "flagged"], srows)]
     return "\n".join(lines)
 
 
@@ -511,14 +465,13 @@ def sec_old(cache: Cache, path: Path, args: argparse.Namespace) -> str:
         recs = pool_records(cache, path, n, **OLD) if not kw else analyze(cache, path, "minilm", samples=n, **OLD,
                                                                            **kw)["samples"]
         a0 = np.array([r["alpha0"] for r in recs])
-        fl = np.array([_flagged(r) for r in recs])
-        h = headline_stats(a0)
-        rows.append([label, n, fmt(h["mean"]), fmt(float(a0.std())), fmt(h["median"]),
-                     f"{fmt(float(a0.min()))} .. {fmt(float(a0.max()))}", int(fl.sum())])
+        h = headline(recs)
+        rows.append([label, n, fmt(h["alpha0_mean"]), fmt(h["alpha0_std"]), fmt(h["alpha0"]), _ci_of(h, "alpha0"),
+                     f"{fmt(float(a0.min()))} .. {fmt(float(a0.max()))}", sum(_flagged(r) for r in recs)])
         inst = np.array([(r["diagnostics"] or {}).get("window_instability") or np.nan for r in recs])
         inst_rows.append([label, f"{np.nanmin(inst):.3f}", f"{np.nanmedian(inst):.3f}", f"{np.nanmax(inst):.3f}"])
-    lines = [md_table(["neuron sampling, 32 per layer", "samples", "alpha0 (mean)", "std", "median", "min .. max",
-                       "flagged"], rows), "",
+    lines = [md_table(["neuron sampling, 32 per layer", "samples", "alpha0 mean (the previous headline)", "std",
+                       "headline (median of the unflagged)", "95% CI", "min .. max", "flagged"], rows), "",
              md_table(["neuron sampling, 32 per layer", "window instability: min", "median", "max"], inst_rows)]
 
     def lower_end() -> list[float]:
@@ -540,19 +493,19 @@ def sec_old(cache: Cache, path: Path, args: argparse.Namespace) -> str:
               f"{', '.join(f'{x:.6f}' for x in ratio)}."]
     if args.old_pool:
         recs = pool_records(cache, path, args.old_pool, **OLD)
-        fl = np.zeros(len(recs), dtype=bool)  # the previous headline was the mean over every sample
+        c = _coverage_rows(cache, recs, args)
+        n = c["reps"]
         crow = []
         for key in ("alpha0", "width"):
             v = np.array([r[key] for r in recs])
-            c = cache.get("coverage", {"key": key, "n": args.samples, "pool": len(v), "draws": args.draws,
-                                       "values": hashlib.sha256(v.tobytes()).hexdigest()[:12]},
-                          lambda v=v: coverage(v, fl, args.samples, 100, args.draws))
             med = float(np.median(v))
-            crow.append([key, c["pool"], fmt(med), fmt(float(v.std())), fmt(float(np.max(np.abs(v - med)))),
-                         int(sum(_flagged(r) for r in recs)), f"{100 * c['mean']:.1f}%", f"{100 * c['median']:.1f}%"])
-        lines += ["", md_table(["value", "pool", "median", "std", "max abs. difference from the median", "flagged",
-                                f"mean CI of {args.samples} covers the mean of 100",
-                                f"median CI of {args.samples} covers the median of 100"], crow)]
+            crow.append([key, len(recs), fmt(med), fmt(float(v.std())), fmt(float(np.max(np.abs(v - med)))),
+                         sum(_flagged(r) for r in recs), f"{100 * c['hits'][key]['mean'] / n:.1f}%",
+                         f"{100 * c['hits'][key]['median'] / n:.1f}%"])
+        lines += ["", md_table(["neuron sampling, 32 per layer", "pool", "median", "std",
+                                "largest distance from the median", "flagged",
+                                f"mean CI of {args.samples} covers the mean of 100 (the previous headline)",
+                                f"headline CI of {args.samples} covers the headline of 100"], crow)]
     return "\n".join(lines)
 
 
@@ -563,7 +516,7 @@ def sec_cost(cache: Cache, path: Path, args: argparse.Namespace) -> str:
 
         out = {}
         with tempfile.TemporaryDirectory() as tmp:
-            ck = write_gpt_neox_checkpoint(tmp, seed=0, **PYTHIA_70M)
+            ck = write_gpt_neox_checkpoint(tmp, seed=0, **{**PYTHIA_70M, "vocab_size": 64})
             for label, kw in (("centres", {}), ("neurons", {"sampling": "neurons"})):
                 analyze_checkpoint(ck, samples=1, seed=99, **kw)  # warm (compiled kernels, page cache)
                 t0 = time.process_time()
