@@ -54,6 +54,10 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+# Run by path, Python puts benchmarks/ first on sys.path, where benchmarks/coverage.py would shadow
+# the coverage package that numba imports: the repository root goes there instead.
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
 sys.path.insert(0, str(REPO))
 
 __all__ = ["main", "headline", "profile_at", "splice"]
