@@ -33,7 +33,7 @@ import json, sys, time
 t0 = time.perf_counter()
 from mfa_engine.api import analyze_checkpoint
 t1 = time.perf_counter()
-doc = analyze_checkpoint(sys.argv[1], mode=sys.argv[2], samples=int(sys.argv[3]))
+doc = analyze_checkpoint(sys.argv[1], mode=sys.argv[2], samples=int(sys.argv[3]), sampling="neurons")
 t2 = time.perf_counter()
 print(json.dumps({"seconds": t2 - t1, "with_imports": t2 - t0, "peak_rss_mb": HWM,
                   "samples": [[s["seed"], s["alpha0"], s["width"]] for s in doc["samples"]]}))

@@ -29,7 +29,7 @@ _CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
 from mfa_engine.api import analyze_checkpoint
-doc = analyze_checkpoint(sys.argv[1], mode=sys.argv[2], samples=int(sys.argv[3]))
+doc = analyze_checkpoint(sys.argv[1], mode=sys.argv[2], samples=int(sys.argv[3]), sampling="neurons")
 dt = time.perf_counter() - t0
 print(json.dumps({"seconds": dt, "peak_rss_mb": HWM,
                   "alpha0": doc["alpha0"], "width": doc["width"]}))

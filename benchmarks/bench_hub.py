@@ -52,7 +52,7 @@ def _run(server: HubServer, cache: Path, samples: int, **kw) -> tuple[dict, floa
 
     server.reset_counters()
     t0 = time.perf_counter()
-    doc = analyze_checkpoint(REPO, revision=REV, samples=samples, range_cache=cache, **kw)
+    doc = analyze_checkpoint(REPO, revision=REV, samples=samples, range_cache=cache, sampling="neurons", **kw)
     return doc, time.perf_counter() - t0, server.bytes_sent, server.range_bytes
 
 

@@ -13,7 +13,9 @@ from mfa_engine.api import analyze_checkpoint, make_q_grid
 
 from ._models import write_tiny_checkpoint
 
-KW = dict(samples=2, neurons_per_layer=12, backend="cpu")
+KW = dict(samples=2, sampling="neurons", neurons_per_layer=12, backend="cpu")
+#: Centre sampling of the full network (the default estimator), on the fixed grid in u.
+KWC = dict(samples=2, centres=40, backend="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -42,32 +44,39 @@ def _numbers(doc: dict, c: float) -> list[np.ndarray]:
         out += [np.asarray(s[k], dtype=np.float64) for k in
                 ("tau", "alpha", "f_alpha", "alpha0", "alpha0_argmax", "width", "width_hull", "r2_min")]
         out.append(np.asarray([s["structural_distance"] * c] + [r * c for r in d["fit_window"]]))
-        out.append(np.asarray([float(d[k]) for k in
+        out.append(np.asarray([np.nan if d[k] is None else float(d[k]) for k in
                                ("n_alpha_increasing", "q0_on_hull", "max_f_above_f0", "r2_min",
                                 "r2_median", "r2_alpha0", "n_fit_radii", "self_share_lowest",
                                 "saturated_share_highest", "window_instability", "qmin_top_share",
                                 "alpha0_window_spread", "flagged")]
                               + d["fit_window_x"]))
+        if "r_unit" in s:  # the data scale is a length; the profile and the window in u are not
+            out.append(np.asarray([s["r_unit"] * c] + s["window_u"] + s["profile"]["u"], dtype=np.float64))
+            prof = s["profile"]["ln_mu"] + [v for row in s["profile"]["ln_z"] for v in row]
+            out.append(np.asarray([np.nan if v is None else v for v in prof], dtype=np.float64))
     out.append(np.asarray([doc["alpha0"], doc["width"], doc["alpha0_std"], doc["width_std"]]))
     return out
 
 
+@pytest.mark.parametrize("kw", [KW, KWC], ids=["neurons", "centres"])
 @pytest.mark.parametrize("model_type", ["gpt_neox", "bert"])
-def test_power_of_two_scale_changes_no_number(ckpts, tmp_path, model_type):
-    base = analyze_checkpoint(ckpts[model_type], **KW)
+def test_power_of_two_scale_changes_no_number(ckpts, tmp_path, model_type, kw):
+    base = analyze_checkpoint(ckpts[model_type], **kw)
     ref = _numbers(base, 1.0)
-    assert all(s["diagnostics"]["fit_window_source"] == "auto" for s in base["samples"])
+    source = "auto" if kw is KW else "fixed"
+    assert all(s["diagnostics"]["fit_window_source"] == source for s in base["samples"])
     for c in (0.25, 0.5, 2.0, 8.0):
-        doc = analyze_checkpoint(_scaled(ckpts[model_type], tmp_path / f"x{c}", c), **KW)
+        doc = analyze_checkpoint(_scaled(ckpts[model_type], tmp_path / f"x{c}", c), **kw)
         for a, b in zip(_numbers(doc, c), ref):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=0, err_msg=f"c={c}")
 
 
+@pytest.mark.parametrize("kw", [KW, KWC], ids=["neurons", "centres"])
 @pytest.mark.parametrize("model_type", ["gpt_neox", "bert"])
-def test_general_scale_agrees_to_1e4(ckpts, tmp_path, model_type):
-    ref = _numbers(analyze_checkpoint(ckpts[model_type], **KW), 1.0)
+def test_general_scale_agrees_to_1e4(ckpts, tmp_path, model_type, kw):
+    ref = _numbers(analyze_checkpoint(ckpts[model_type], **kw), 1.0)
     c = 1.06
-    doc = analyze_checkpoint(_scaled(ckpts[model_type], tmp_path / "x106", c), **KW)
+    doc = analyze_checkpoint(_scaled(ckpts[model_type], tmp_path / "x106", c), **kw)
     for a, b in zip(_numbers(doc, c), ref):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 

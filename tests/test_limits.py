@@ -117,3 +117,16 @@ def test_x9_results_budget_refuses_with_the_estimate(capsys, tmp_path):
     assert AnalysisOptions(samples=1, q_min=-5, q_max=5, q_step=0.001).samples == 1
     assert AnalysisOptions(samples=10_000).samples == 10_000
     assert limits.check_run_budget(10, 61)["json_bytes"] == 10 * (2_048 + 90 * 61)
+
+
+def test_network_estimate_and_budget() -> None:
+    from mfa_engine.limits import check_network_budget, estimate_network
+
+    assert estimate_network([2, 3, 4]) == 24 * (2 * 3 + 3 * 4)
+    assert check_network_budget([2, 3, 4], {"MFA_NETWORK_MEMORY": "432"}) == 432
+    with pytest.raises(ConfigError, match=r"about 0\.0 GB .* sampling='neurons'"):
+        check_network_budget([2, 3, 4], {"MFA_NETWORK_MEMORY": "431"})
+    # a Pythia-2.8B-shaped full network is far above the default budget
+    sizes = ([2560, 7680, 2560, 2560, 10240] * 32) + [2560]
+    with pytest.raises(ConfigError, match="GB of memory"):
+        check_network_budget(sizes, {})

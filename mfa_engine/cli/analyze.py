@@ -50,7 +50,7 @@ def _numbers(text: str) -> tuple[float, ...]:
 def _parser_of(f: Any) -> Any:
     """Argument parser of one field's value (validation proper is ``AnalysisOptions``'s)."""
     special = {"q": _numbers, "neurons_per_layer": _neurons, "centres": _neurons, "fit_range": _numbers,
-               "window": _numbers}
+               "window": _numbers, "samples": _integer}
     if f.name in special:
         return special[f.name]
     if isinstance(f.default, bool):

@@ -40,7 +40,8 @@ def _run(args: argparse.Namespace) -> int:
     from mfa_engine.io import atomic_write_json, check_output_path
     from mfa_engine.options import AnalysisOptions
 
-    options = AnalysisOptions(samples=args.samples, neurons_per_layer=args.neurons_per_layer)
+    given = {k: v for k, v in (("sampling", args.sampling), ("centres", args.centres)) if v is not None}
+    options = AnalysisOptions(samples=args.samples, neurons_per_layer=args.neurons_per_layer, **given)
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -48,15 +49,20 @@ def _run(args: argparse.Namespace) -> int:
         raise OutputError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
     check_output_path(out / "spectrum.json")
     npl = options.neurons_per_layer
-    sizes = "all neurons of every node layer" if npl == "all" else (
-        f"{npl} neurons per node layer ({2 * npl} in the MLP layer)")
+    if options.sampling == "centres":
+        network = (f"full neuron interaction network, {options.centres} centres per sample "
+                   "(stratified by node layer)")
+    else:
+        network = "sampled neuron interaction network: " + ("all neurons of every node layer" if npl == "all" else (
+            f"{npl} neurons per node layer ({2 * npl} in the MLP layer)"))
     with tempfile.TemporaryDirectory() as tmp:
         path, what = default_checkpoint(Path(tmp))
         print(f"mfa demo: paper-mode multifractal analysis of {what}")
         print(f"  checkpoint: {path}")
-        print(f"  sampled neuron interaction network: {sizes}, {options.samples} samples "
-              f"(seeds 0..{options.samples - 1}); weighted shortest paths from every node, "
-              f"{options.n_radii} radii, q = {options.q_min:g}..{options.q_max:g}")
+        radii = "61 radii on the fixed grid in ln(r / r_unit)" if options.radius_grid == "u" else (
+            f"{options.n_radii} radii")
+        print(f"  {network}, {options.samples} samples (seeds 0..{options.samples - 1}); weighted shortest "
+              f"paths from every centre, {radii}, q = {options.q_min:g}..{options.q_max:g}")
         doc = analyze_checkpoint(path, options, progress=sys.stderr.isatty())
     atomic_write_json(out / "spectrum.json", doc)
     print_summary(doc)
@@ -75,6 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the main job offline on a built-in default checkpoint")
     p.add_argument("--out", default="mfa-demo", help="output folder (default ./mfa-demo)")
     p.add_argument("--samples", type=int, default=10, help="number of samples (default 10)")
+    p.add_argument("--sampling", choices=("centres", "neurons"), default=None,
+                   help="centres: the full network from sampled centres (default); neurons: the sampled network")
+    p.add_argument("--centres", default=None, metavar="N|all", help="centres per sample (default 500)")
     p.add_argument("--neurons-per-layer", default=32, metavar="N|all",
-                   help="neurons sampled per node layer, or 'all' (default 32)")
+                   help="with --sampling neurons: neurons sampled per node layer, or 'all' (default 32)")
     p.set_defaults(func=_run)

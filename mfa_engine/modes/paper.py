@@ -106,10 +106,9 @@ def draw_centres(sizes: Sequence[int], n: int | str, seed: int) -> tuple[np.ndar
 def plan(recorder: Any, seeds: Sequence[int], options: Any) -> None:
     """Make, against a recording checkpoint, exactly the reads :func:`run` makes.
 
-    Neuron sampling: the NIN of every seed is built from the recorder (its reads return
-    zeros), so the requests are those of :func:`run` by construction. Centre sampling: the full
-    NIN, once (every weight matrix whole; a null model's reads of the full network lie inside
-    those, and the first seed's null is recorded as well).
+    The NIN of every seed (neuron sampling) or the full NIN once (centre sampling: every weight
+    matrix whole), and the null network of every seed, are built from the recorder (its reads
+    return zeros), so the requests are those of :func:`run` by construction.
 
     Args:
         recorder: A checkpoint whose ``read_block`` records requests.
@@ -117,13 +116,14 @@ def plan(recorder: Any, seeds: Sequence[int], options: Any) -> None:
         options: The ``AnalysisOptions``.
     """
     adapter = _adapter(recorder)
-    if options.sampling == "centres":
+    centres = options.sampling == "centres"
+    if centres:
         check_network_budget(nin_level_sizes(adapter))
-        seeds = list(seeds)[:1]
-    for s in seeds:
+    for i, s in enumerate(seeds):
         # The recorder's reads return zeros: no weight distance to take a median of; the
         # structural scale does not change which blocks are read.
-        _nin(recorder, adapter, s, options, structural_scale="absolute")
+        if not (centres and i > 0):  # the full network is read once
+            _nin(recorder, adapter, s, options, structural_scale="absolute")
         if options.null is not None:  # the null's draws depend on positions only, not values
             _nin(null_checkpoint(options.null, recorder, s), adapter, s, options, structural_scale="absolute")
 

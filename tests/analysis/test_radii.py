@@ -120,3 +120,19 @@ def test_scaled_grid_errors(kwargs: dict, match: str) -> None:
         scaled_radius_grid(np.array([1.0, 2.0]), np.array([1.0, 10.0]), **kwargs)
     with pytest.raises(ConfigError, match="no positive finite"):
         scaled_radius_grid(np.array([0.0, np.inf]), np.array([1.0, 10.0]))
+
+
+def test_fixed_grid_in_u_and_r_unit() -> None:
+    from mfa_engine.analysis.radii import U_GRID, fixed_radius_grid, r_unit_of
+
+    assert U_GRID.size == 61 and U_GRID[0] == -3.0 and U_GRID[30] == 0.0 and U_GRID[-1] == 3.0
+    d = np.array([[0.5, np.inf], [2.0, 8.0]])
+    assert r_unit_of(d) == 2.0  # median of the finite distances 0.5, 2, 8
+    assert r_unit_of(d / 4) == 0.5
+    r = fixed_radius_grid(2.0)
+    np.testing.assert_allclose(r, 2.0 * np.exp(np.linspace(-3, 3, 61)), rtol=1e-14)
+    assert np.array_equal(fixed_radius_grid(8.0), 4 * r)  # a power of two scales every radius exactly
+    with pytest.raises(ConfigError, match="no weighted edge"):
+        r_unit_of(np.array([np.inf, 0.0]))
+    with pytest.raises(ConfigError, match="r_unit"):
+        fixed_radius_grid(0.0)

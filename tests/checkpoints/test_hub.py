@@ -127,7 +127,7 @@ def test_minilm_from_hub_equals_local(hub: HubServer, minilm_path: Path) -> None
 def test_pythia_70m_shape_one_sample_reads_under_3_percent(hub: HubServer) -> None:
     files = virtual_gpt_neox(seed=3, **PYTHIA_70M)
     hub.add_branch("EleutherAI/pythia-70m-shaped", "step143000", files)
-    doc = analyze_checkpoint("EleutherAI/pythia-70m-shaped", revision="step143000", samples=1)
+    doc = analyze_checkpoint("EleutherAI/pythia-70m-shaped", revision="step143000", samples=1, sampling="neurons")
     total = files["model.safetensors"].size
     assert doc["bytes_total"] == total
     fraction = hub.bytes_sent / total  # everything the server sent: JSON, config, headers, rows
@@ -135,7 +135,7 @@ def test_pythia_70m_shape_one_sample_reads_under_3_percent(hub: HubServer) -> No
     assert fraction <= 0.03, f"sent {fraction:.2%} of the checkpoint"
     # the same analysis on the whole downloaded file (local reader) gives identical numbers
     full = analyze_checkpoint("EleutherAI/pythia-70m-shaped", revision="step143000", samples=1,
-                              download=True)
+                              sampling="neurons", download=True)
     assert full["samples"] == doc["samples"]
     snapshots = Path(default_cache_root().parent / "hub" / "models--EleutherAI--pythia-70m-shaped" / "snapshots")
     assert [p.stat().st_size for p in snapshots.glob("*/model.safetensors")] == [total]
@@ -211,10 +211,11 @@ def test_offline_mode_names_what_is_missing(hub: HubServer, neox: Path, monkeypa
 def test_download_and_all_neurons(hub: HubServer, neox: Path) -> None:
     publish(hub, neox)
     with pytest.raises(ConfigError, match=r"neurons_per_layer='all' .* pass download=True"):
-        analyze_checkpoint(REPO, revision="step0", samples=1, neurons_per_layer="all")
+        analyze_checkpoint(REPO, revision="step0", samples=1, sampling="neurons", neurons_per_layer="all")
     hub.reset_counters()  # the refusal came after the headers were read
-    doc = analyze_checkpoint(REPO, revision="step0", samples=1, neurons_per_layer="all", download=True)
-    local = analyze_checkpoint(neox / "step0", samples=1, neurons_per_layer="all")
+    doc = analyze_checkpoint(REPO, revision="step0", samples=1, sampling="neurons", neurons_per_layer="all",
+                             download=True)
+    local = analyze_checkpoint(neox / "step0", samples=1, sampling="neurons", neurons_per_layer="all")
     assert doc["samples"] == local["samples"]
     assert hub.range_bytes == 0 and hub.bytes_sent >= local["bytes_total"]
     # now fully in the HF cache: the repo id opens locally, with no request at all
@@ -222,6 +223,19 @@ def test_download_and_all_neurons(hub: HubServer, neox: Path) -> None:
     with open_checkpoint(REPO, revision=None, cache_dir=default_cache_root().parent / "hub") as ckpt:
         assert not isinstance(ckpt, HubCheckpoint)
     assert hub.log == []
+
+
+def test_centre_sampling_reads_the_full_network_once_by_range(hub: HubServer, neox: Path) -> None:
+    """The default estimator over the Hub: the recorded plan of the full network (every weight
+    matrix whole) is fetched by range, once, and the result equals the local one."""
+    publish(hub, neox)
+    doc = analyze_checkpoint(REPO, revision="step0", samples=2, centres=20, null="shuffle")
+    local = analyze_checkpoint(neox / "step0", samples=2, centres=20, null="shuffle")
+    assert doc["samples"] == local["samples"] and doc["samples"][0]["sampling"] == "centres"
+    assert hub.range_bytes > 0 and doc["bytes_read"] == hub.range_bytes
+    hub.reset_counters()  # every range is in the range cache now: nothing more is fetched
+    again = analyze_checkpoint(REPO, revision="step0", samples=2, centres=20)
+    assert hub.range_bytes == 0 and again["samples"][0]["alpha0"] == doc["samples"][0]["alpha0"]
 
 
 @pytest.mark.slow

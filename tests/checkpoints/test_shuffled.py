@@ -166,7 +166,7 @@ def test_null_removes_planted_structure(tiny_checkpoint, tmp_path) -> None:
     from mfa_engine.api import analyze_checkpoint
 
     path = tiny_checkpoint("gpt_neox", hidden=32, heads=4, n_layers=2)
-    kw = dict(neurons_per_layer=16, samples=6, null="shuffle", min_reach=5)
+    kw = dict(sampling="neurons", neurons_per_layer=16, samples=6, null="shuffle", min_reach=5)
     iid = analyze_checkpoint(path, **kw)
     planted = analyze_checkpoint(_planted(path, tmp_path / "planted"), **kw)
     for doc in (iid, planted):

@@ -66,8 +66,10 @@ def test_minilm_paper_mode_with_plot(tmp_path, minilm_path):
     doc = json.loads(out.read_text())
     check_contract(doc, 2)
     assert doc["model_type"] == "bert"
-    # 6 blocks x (4 x 32 + 64) + 32 output nodes.
-    assert doc["samples"][0]["n_nodes"] == 6 * (4 * 32 + 64) + 32
+    # centre sampling (the default) measures the full network: 6 blocks x (x 384, qkv 1152, ctx 384,
+    # out 384, mlp 1536) + 384 output nodes
+    assert doc["samples"][0]["n_nodes"] == 6 * (6 * 384 + 1536) + 384
+    assert doc["config"]["window_source"] == "family:bert"
     assert 0.0 < doc["alpha0"] < 10.0 and doc["width"] > 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -215,12 +217,12 @@ def test_flagged_samples_are_named_and_fit_range_applies(tmp_path, capsys):
     from mfa_engine.cli.analyze import print_summary
 
     path = write_tiny_checkpoint(tmp_path / "ck", "bert", seed=0)
-    doc = run_json(tmp_path, str(path), "--samples", "2", "--neurons-per-layer", "6")
+    doc = run_json(tmp_path, str(path), "--samples", "2", "--sampling", "neurons", "--neurons-per-layer", "6")
     for s in doc["samples"]:
         assert s["diagnostics"]["fit_window_source"] == "auto"
         assert {"alpha0_argmax", "width_hull", "structural_distance"} <= s.keys()
     lo, hi = doc["samples"][0]["diagnostics"]["fit_window"]
-    fixed = run_json(tmp_path, str(path), "--samples", "1", "--neurons-per-layer", "6",
+    fixed = run_json(tmp_path, str(path), "--samples", "1", "--sampling", "neurons", "--neurons-per-layer", "6",
                      "--fit-range", f"{lo!r},{hi!r}")
     assert fixed["samples"][0]["diagnostics"]["fit_window_source"] == "fit_range"
     assert fixed["samples"][0]["alpha0"] == pytest.approx(doc["samples"][0]["alpha0"], rel=1e-12)
