@@ -216,6 +216,7 @@ def sec_fullnet(cache: Cache, path: Path, args: argparse.Namespace) -> str:
              "-", fmt(full["_cpu_s"], ".0f")]]
     variants: list[tuple[str, dict[str, Any]]] = [
         ("centre sampling (default)", {}),
+        ("centre sampling, 2000 centres", {"centres": 2000}),
     ] + [(f"neuron sampling, {k} per layer", {"sampling": "neurons", "neurons_per_layer": k}) for k in (32, 128, 256)]
     for label, kw in variants:
         doc = analyze(cache, path, "minilm", samples=args.samples, **kw)
@@ -364,20 +365,24 @@ def _e(c: dict | None, key: str = "emergence") -> str:
 def sec_train(cache: Cache, path: Path, args: argparse.Namespace) -> str:
     info = train_run(Path(args.work))
     parts = [f"{len(info['steps'])} checkpoints (steps {', '.join(map(str, info['steps']))}), "
-             f"{args.train_seeds} samples per checkpoint, default options of each mode. Held-out loss "
+             f"{args.train_seeds} samples per checkpoint, default options of each mode; the real samples of the "
+             f"shuffle and the gaussian runs are the same (same seeds, same centres or neurons). Held-out loss "
              f"{info['loss'][0]:.3f} at step 0, {info['loss'][-1]:.3f} at step {info['steps'][-1]}."]
     for mode in ("paper", "reference"):
-        for null in ("shuffle", "gaussian") if mode == "paper" else ("shuffle",):
-            cks = _series(cache, Path(args.work), mode, null, args.train_seeds)
-            rows = []
-            for i, c in enumerate(cks):
-                a0 = np.array([s["alpha0"] for s in c["samples"]])
-                rows.append([info["steps"][i], f"{info['loss'][i]:.3f}", fmt(c["alpha0"]), fmt_ci(c["alpha0_ci"]),
-                             fmt(float(a0.max() - a0.min())), _e(c), _e(c.get("null")),
-                             _e(c, "emergence_contrast"), c["n_flagged"]])
-            parts.append(f"**{mode} mode, {null} null**\n\n" + md_table(
-                ["step", "held-out loss", "alpha0", "95% CI", "alpha0 range over samples", "E [95% CI]",
-                 "null E [95% CI]", "real minus null E [95% CI, paired]", "flagged"], rows))
+        runs = {null: _series(cache, Path(args.work), mode, null, args.train_seeds) for null in ("shuffle", "gaussian")}
+        rows = []
+        for i, c in enumerate(runs["shuffle"]):
+            g = runs["gaussian"][i]
+            a0 = np.array([s["alpha0"] for s in c["samples"]])
+            same = [s["alpha0"] for s in c["samples"]] == [s["alpha0"] for s in g["samples"]]
+            rows.append([info["steps"][i], f"{info['loss'][i]:.3f}", f"{fmt(c['alpha0'])} {fmt_ci(c['alpha0_ci'])}",
+                         fmt(float(a0.max() - a0.min())), _e(c), _e(c.get("null")), _e(c, "emergence_contrast"),
+                         _e(g.get("null")), _e(g, "emergence_contrast"),
+                         f"{c['n_flagged']}" + ("" if same else " (runs differ)")])
+        parts.append(f"**{mode} mode**\n\n" + md_table(
+            ["step", "held-out loss", "alpha0 [95% CI]", "alpha0 range over samples", "E [95% CI]",
+             "shuffle null E", "real minus shuffle E [95% CI, paired]", "gaussian null E",
+             "real minus gaussian E [95% CI, paired]", "flagged"], rows))
     return "\n\n".join(parts)
 
 
@@ -433,10 +438,14 @@ def sec_invariance(cache: Cache, path: Path, args: argparse.Namespace) -> str:
     base = ref["config"].get("window") if isinstance(ref.get("config"), dict) else None
     base = base or ref["samples"][0]["window_u"]
     lo, hi = float(base[0]), float(base[1])
+
+    def win(a: float, b: float) -> tuple[float, float]:
+        return round(a, 6), round(b, 6)
+
     new = [("default (pre-registered window, fixed grid)", {}),
-           ("window shifted by -0.25 in u", {"window": (lo - 0.25, hi - 0.25)}),
-           ("window shifted by +0.25 in u", {"window": (lo + 0.25, hi + 0.25)}),
-           ("window narrowed by 0.25 at each end", {"window": (lo + 0.25, hi - 0.25)}),
+           ("window shifted by -0.25 in u", {"window": win(lo - 0.25, hi - 0.25)}),
+           ("window shifted by +0.25 in u", {"window": win(lo + 0.25, hi + 0.25)}),
+           ("window narrowed by 0.25 at each end", {"window": win(lo + 0.25, hi - 0.25)}),
            ("grid from the data (64 radii), same window", {"radius_grid": "data"}),
            ("grid from the data (128 radii), same window", {"radius_grid": "data", "n_radii": 128}),
            ("automatic window (min span 1) on the fixed grid", {"fit_window": "auto"})]
@@ -477,6 +486,18 @@ def sec_old(cache: Cache, path: Path, args: argparse.Namespace) -> str:
     lines = [md_table(["neuron sampling, 32 per layer", "samples", "alpha0 mean (the previous headline)", "std",
                        "headline (median of the unflagged)", "95% CI", "min .. max", "flagged"], rows), "",
              md_table(["neuron sampling, 32 per layer", "window instability: min", "median", "max"], inst_rows)]
+
+    nrows = []
+    for null in ("shuffle", "gaussian"):
+        doc = analyze(cache, path, "minilm", samples=n, null=null, **OLD)
+        real, nul = headline(doc["samples"]), headline([r["null"] for r in doc["samples"]])
+        ca = doc["contrast"]["alpha0"]
+        nrows.append([null, n, fmt(real["alpha0_mean"]), fmt(nul["alpha0_mean"]),
+                      f"{100 * nul['alpha0_mean'] / real['alpha0_mean']:.1f}%", fmt(real["alpha0"]), fmt(nul["alpha0"]),
+                      f"{fmt(ca['median'], '+.4f')} {fmt_ci(ca['ci'], '+.4f')}"])
+    lines += ["", md_table(["neuron sampling, 32 per layer: null", "samples", "real alpha0 (mean)", "null alpha0 (mean)",
+                            "null / real (means)", "real alpha0 (headline)", "null alpha0 (headline)",
+                            "real minus null alpha0 [95% CI, paired]"], nrows)]
 
     def lower_end() -> list[float]:
         from mfa_engine.api import as_options
@@ -573,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=10, help="samples of an estimator run (default 10)")
     ap.add_argument("--pool", type=int, default=200, help="pool of the spread and coverage tables (default 200)")
     ap.add_argument("--draws", type=int, default=1000, help="random splits of the coverage table")
-    ap.add_argument("--null-seeds", type=int, default=20, help="paired samples of the null contrast")
+    ap.add_argument("--null-seeds", type=int, default=10, help="paired samples of the null contrast (default 10)")
     ap.add_argument("--train-seeds", type=int, default=10, help="samples per training checkpoint")
     ap.add_argument("--scale-seeds", type=int, default=3, help="samples of the scale-invariance check")
     ap.add_argument("--old-seeds", type=int, default=20, help="samples per row of the previous estimator")
