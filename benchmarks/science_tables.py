@@ -15,8 +15,8 @@ Sections (``--skip`` takes a comma-separated list of their names):
   flagged samples (the first ``--pool`` seeds; cached).
 * ``coverage``: the headline CI of ``--samples`` samples (median, percentile bootstrap) against
   the headline of a disjoint 100-sample run, over ``--draws`` random splits of the same pool
-  (each split: 100 samples for the reference run, ``--samples`` others for the tested run);
-  next to it the CI of the mean.
+  (each split: 100 samples for the reference run, ``--samples`` others for the tested run;
+  the same procedure as ``benchmarks/coverage.py``); next to it the CI of the mean.
 * ``profile``: the median local-slope profile d<ln mu>/d ln r of the full network and of the
   estimator at selected u = ln(r / r_unit), and the real-minus-null contrast profile (shuffle and
   gaussian null, ``--null-seeds`` paired samples) with paired CIs.
@@ -58,9 +58,10 @@ REPO = Path(__file__).resolve().parents[1]
 # the coverage package that numba imports: the repository root goes there instead.
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
-sys.path.insert(0, str(REPO))
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
-__all__ = ["main", "headline", "profile_at", "splice"]
+__all__ = ["main", "headline", "coverage", "splice"]
 
 SECTIONS = ("fullnet", "spread", "coverage", "profile", "train", "invariance", "old", "cost")
 
@@ -153,19 +154,6 @@ def headline(recs: list[dict]) -> dict[str, Any]:
     return spectrum_stats(recs)
 
 
-def profile_at(u: Sequence[float], values: Sequence[float | None], at: Sequence[float]) -> list[tuple[float, float | None]]:
-    """The profile values at the grid points nearest to ``at`` (inside the grid only)."""
-    ua = np.asarray(u, dtype=np.float64)
-    out = []
-    step = float(np.median(np.diff(ua))) if ua.size > 1 else 1.0
-    for x in at:
-        if x < ua[0] - step / 2 or x > ua[-1] + step / 2:
-            continue
-        k = int(np.argmin(np.abs(ua - x)))
-        out.append((float(ua[k]), values[k]))
-    return out
-
-
 def _arr(values: Sequence[float | None]) -> np.ndarray:
     return np.array([np.nan if x is None else x for x in values], dtype=np.float64)
 
@@ -247,9 +235,42 @@ def sec_spread(cache: Cache, path: Path, args: argparse.Namespace) -> str:
                      "samples more than 0.05 from the median", "flagged"], rows)
 
 
-def _coverage_rows(cache: Cache, recs: list[dict], args: argparse.Namespace) -> dict:
-    from benchmarks.coverage import coverage
+def coverage(pool: list[dict], reps: int, small: int, large: int, seed: int = 0) -> dict[str, Any]:
+    """How often the CI of a ``small``-sample run covers the value of a disjoint ``large``-sample run.
 
+    Each repetition permutes the pool and summarises its first ``small`` and next ``large``
+    records with the engine's summary code (:func:`headline`); it counts whether the small run's
+    headline CI (median of the unflagged samples) holds the large run's headline, and whether its
+    mean CI holds the large run's mean, for alpha0 and width.
+
+    Args:
+        pool: Per-sample records of one checkpoint, at least ``small + large``.
+        reps: Repetitions.
+        small, large: Sizes of the tested and of the reference run.
+        seed: Seed of the permutations.
+
+    Returns:
+        ``{"reps", "hits": {key: {"median", "mean"}}, "ci_width": {key: {"median", "mean"}}}``
+        (hits are counts; widths the median CI width over repetitions).
+    """
+    if small + large > len(pool):
+        raise SystemExit(f"coverage: the pool holds {len(pool)} samples; {small} + {large} disjoint ones needed")
+    rng = np.random.default_rng(seed)
+    hits = {k: {"median": 0, "mean": 0} for k in ("alpha0", "width")}
+    widths: dict[str, dict[str, list[float]]] = {k: {"median": [], "mean": []} for k in ("alpha0", "width")}
+    for _ in range(reps):
+        order = rng.permutation(len(pool))
+        a = headline([pool[i] for i in order[:small]])
+        b = headline([pool[i] for i in order[small:small + large]])
+        for k in ("alpha0", "width"):
+            for stat, value, ci in (("median", b[k], a[f"{k}_ci"]), ("mean", b[f"{k}_mean"], a[f"{k}_mean_ci"])):
+                hits[k][stat] += int(ci is not None and ci[0] <= value <= ci[1])
+                widths[k][stat].append(np.nan if ci is None else ci[1] - ci[0])
+    return {"reps": reps, "hits": hits,
+            "ci_width": {k: {s: float(np.nanmedian(v)) for s, v in d.items()} for k, d in widths.items()}}
+
+
+def _coverage_rows(cache: Cache, recs: list[dict], args: argparse.Namespace) -> dict:
     v = np.array([[r["alpha0"], r["width"], float(_flagged(r))] for r in recs])
     return cache.get("coverage", {"n": args.samples, "pool": len(recs), "draws": args.draws,
                                   "values": hashlib.sha256(v.tobytes()).hexdigest()[:12]},
