@@ -96,10 +96,13 @@ def analyze_checkpoint(
 
     Returns:
         ``{"engine_version", "checkpoint", "model_type", "mode", "config", "q", "tau", "alpha",
-        "f_alpha", "alpha0", "width", "alpha0_std", "width_std", "alpha0_median",
-        "width_median", "alpha0_ci", "width_ci", "n_flagged", "samples": [...], "bytes_read",
-        "bytes_total"}`` (``*_ci``: 95% bootstrap intervals over the samples, see
-        :mod:`mfa_engine.analysis.uncertainty`), plus ``"null"`` with the same fields when a null
+        "f_alpha", "alpha0", "width", "alpha0_ci", "width_ci", "alpha0_mean", "width_mean",
+        "alpha0_std", "width_std", "alpha0_mean_ci", "width_mean_ci", "alpha0_median",
+        "width_median", "headline", "n_flagged", "flagged", "profile"?, "samples": [...],
+        "bytes_read", "bytes_total"}`` (``alpha0``/``width``: medians over the unflagged
+        samples, ``*_ci`` the 95% bootstrap intervals of those medians, see
+        :mod:`mfa_engine.summary` and :mod:`mfa_engine.analysis.uncertainty`), plus ``"null"``
+        with the same fields and ``"contrast"`` (real minus null, paired per seed) when a null
         model is asked for; ``bytes_read`` counts the bytes this call fetched from the Hub (0 for
         local files and cached ranges), ``bytes_total`` the size of the checkpoint's weight
         files. Paper-mode samples carry ``alpha0`` (= tau'(0)), ``alpha0_argmax``, ``width``,

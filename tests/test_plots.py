@@ -213,3 +213,38 @@ def test_fit_plot_adds_the_u_axis_with_r_unit(tmp_path, figure):
     assert "r_unit = 4" in top.get_xlabel()
     # The top axis maps ln r to u = ln r - ln 4: its limits are the main limits shifted.
     np.testing.assert_allclose(top.get_xlim(), np.array(figure["axes"][0]["xlim"]) - np.log(4.0))
+
+
+def test_mfa_plot_draws_the_profiles_of_a_store_with_profile_records(tmp_path, figure):
+    """plot_store: records with profiles (and a null) give <mode>-profiles, whose lines are the
+    medians of mfa_engine.summary.profile_summary for each selected step."""
+    from mfa_engine.batch.store import ResultsStore
+    from mfa_engine.cli.plot import plot_store
+    from mfa_engine.summary import profile_summary
+
+    u = np.linspace(-1.0, 2.0, 5)
+    recs = {}
+    with ResultsStore(tmp_path / "store") as st:
+        h = st.ensure_config("paper", {"k": 1})
+        for step in (0, 10):
+            recs[step] = []
+            for s in range(4):
+                rng = np.random.default_rng(100 * step + s)
+                rec = {"seed": s, "tau": [0.0, 1.0], "alpha": [1.0, 0.5], "f_alpha": [0.5, 0.5],
+                       "alpha0": 0.5 + 0.01 * s + 0.001 * step, "width": 0.5,
+                       "profile": {"u": u.tolist(), "ln_mu": (1.0 + 0.1 * rng.standard_normal(5)).tolist(),
+                                   "ln_z": None}}
+                rec["null"] = {**rec, "model": "gaussian",
+                               "profile": {**rec["profile"], "ln_mu": (0.9 + 0.1 * rng.standard_normal(5)).tolist()}}
+                recs[step].append(rec)
+                st.append({"checkpoint": f"/r/step{step}", "step": step, "mode": "paper", "seed": s,
+                           "config_hash": h, "record": rec})
+    paths = plot_store(tmp_path / "store", tmp_path / "plots", formats=("png",))
+    assert sorted(p.name for p in paths) == ["paper-profiles.png", "paper-series.png", "paper-spectra.png"]
+    left, right = figure["axes"]  # the last figure drawn: the profiles
+    for step in (0, 10):
+        parts = profile_summary(recs[step], 2)
+        line = next(ln for ln in left["lines"] if ln[0].startswith(f"step {step}: median"))
+        np.testing.assert_allclose(line[3], parts["profile"]["ln_mu"]["median"])
+        con = next(ln for ln in right["lines"] if ln[0] == f"step {step}: real minus null")
+        np.testing.assert_allclose(con[3], parts["contrast"]["profile"]["ln_mu"]["median"])

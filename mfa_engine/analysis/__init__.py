@@ -7,7 +7,7 @@ Public API::
     spectrum_from_counts(counts [C, R], radii [R], *, q=None, convention="boxgrowing",
                          normalisation=None, n_nodes=None, fit_range=None,
                          min_reach=10) -> Spectrum
-    emergence(alpha0 [T, S], width [T, S]) -> (E [T], E_std [T])
+    emergence(alpha0 [T, S], width [T, S], stat="mean"|"median") -> (E [T], E_std [T])
     q_grid(q_min=-3, q_max=3, q_step=0.1) -> float64 [Q]; check_q(q) -> float64 [Q]
     bootstrap_ci(x [S], stat="mean") -> (lo, hi)
     emergence_ci(alpha0 [T, S], width [T, S], paired=True) -> (lo [T], hi [T])

@@ -162,7 +162,7 @@ def check_outputs(args: argparse.Namespace) -> None:
 
     if getattr(args, "json", None) and args.json != "-":
         check_output_path(args.json)
-    for name in ("plot", "fit_plot"):
+    for name in ("plot", "fit_plot", "profile_plot"):
         if getattr(args, name, None):
             from mfa_engine.plots import check_image_path
 
@@ -171,7 +171,8 @@ def check_outputs(args: argparse.Namespace) -> None:
     from mfa_engine.io import check_no_alias
 
     outputs = [(flag, getattr(args, name)) for flag, name in (("--json", "json"), ("--plot", "plot"),
-                                                              ("--fit-plot", "fit_plot"))
+                                                              ("--fit-plot", "fit_plot"),
+                                                              ("--profile-plot", "profile_plot"))
                if getattr(args, name, None) and getattr(args, name) != "-"]
     if outputs:
         check_no_alias(outputs, checkpoint_inputs(args.path, args.revision))
@@ -203,6 +204,10 @@ def _run(args: argparse.Namespace) -> int:
         out.run(lambda: plot_spectrum(doc, args.plot), lambda p: f"wrote {p}")
     if args.fit_plot:
         out.run(lambda: _fit_plot(args, options, doc), lambda p: f"wrote {p}")
+    if getattr(args, "profile_plot", None):
+        from mfa_engine.plots import plot_profile
+
+        out.run(lambda: plot_profile(doc, args.profile_plot), lambda p: f"wrote {p}")
     if not kept or (out.failed and not args.json):
         out.rescue(doc)
     return out.code
@@ -240,4 +245,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="draw f(alpha) per sample, the mean of the unflagged ones, flagged ones apart")
     out.add_argument("--fit-plot", metavar="OUT.png",
                      help="draw ln Z_q(r) against ln r for a few q with the fit window (one sample)")
+    out.add_argument("--profile-plot", metavar="OUT.png",
+                     help="draw the local slopes d<ln mu>/d ln r against u = ln(r/r_unit): the median "
+                          "with its 95%% band, the null's, and real minus null with its paired band")
     p.set_defaults(func=_run)

@@ -90,6 +90,18 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _paired_contrast(entry: Mapping[str, Any], key: str) -> tuple[Any, Any] | None:
+    """(value, [lo, hi] or None) of the summary's paired real minus null for ``key``, if any."""
+    if key == "emergence":
+        if "emergence_contrast" not in entry:
+            return None
+        return entry.get("emergence_contrast"), entry.get("emergence_contrast_ci")
+    block = (entry.get("contrast") or {}).get(key) if isinstance(entry.get("contrast"), Mapping) else None
+    if not isinstance(block, Mapping):
+        return None
+    return block.get("median"), block.get("ci")
+
+
 def summary_scalars(entry: Mapping[str, Any], mode: str) -> dict[str, float]:
     """Scalars of one summary entry: alpha0, width, E(t), their intervals and the null.
 
@@ -100,7 +112,9 @@ def summary_scalars(entry: Mapping[str, Any], mode: str) -> dict[str, float]:
     Returns:
         ``mfa/<mode>/alpha0``, ``.../alpha0_ci_lo``, ``.../alpha0_ci_hi``, the same for
         ``width`` and ``emergence``, ``.../n_samples``; with a null block also ``null_<name>``
-        and ``<name>_minus_null`` (real minus null). Undefined values are left out.
+        and ``<name>_minus_null`` (real minus null: the paired values of the summary,
+        ``contrast`` and ``emergence_contrast``, with ``<name>_minus_null_ci_lo``/``_hi``, where
+        the entry has them; else the difference of the two values). Undefined values are left out.
     """
     prefix = f"mfa/{mode}/"
     out: dict[str, float] = {}
@@ -118,7 +132,13 @@ def summary_scalars(entry: Mapping[str, Any], mode: str) -> dict[str, float]:
             put(f"{key}_ci_hi", ci[1])
         if null is not None:
             put(f"null_{key}", null.get(key))
-            if _finite(entry.get(key)) and _finite(null.get(key)):
+            paired = _paired_contrast(entry, key)
+            if paired is not None:
+                put(f"{key}_minus_null", paired[0])
+                if paired[1]:
+                    put(f"{key}_minus_null_ci_lo", paired[1][0])
+                    put(f"{key}_minus_null_ci_hi", paired[1][1])
+            elif _finite(entry.get(key)) and _finite(null.get(key)):
                 put(f"{key}_minus_null", entry[key] - null[key])
     put("n_samples", entry.get("n_samples"))
     return out

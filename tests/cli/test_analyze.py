@@ -234,3 +234,25 @@ def test_flagged_samples_are_named_and_fit_range_applies(tmp_path, capsys):
     assert "flagged samples (1 of 2" in out and "seed 1 (q0_off_hull, low_r2)" in out
     assert main(["analyze", str(path), "--fit-range", "3"]) != 0
     assert "--fit-range must be two radii" in capsys.readouterr().err
+
+
+def test_profile_plot_is_drawn_from_the_document_and_checked_before_work(tmp_path, capsys, monkeypatch):
+    """--profile-plot draws the document's profile (here a summarised synthetic document put in
+    place of the analysis); a path shared with --plot is refused before any work."""
+    import mfa_engine.api
+    from mfa_engine.summary import summarise
+
+    path = write_tiny_checkpoint(tmp_path / "ck", "gpt_neox", seed=0)
+    out = tmp_path / "profile.png"
+    assert main(["analyze", str(path), "--quiet", "--plot", str(out), "--profile-plot", str(out)]) == 2
+    assert "--profile-plot" in capsys.readouterr().err and not out.exists()
+    u = [-1.0, 0.0, 1.0]
+    recs = [{"seed": s, "tau": [0.0, 1.0], "alpha": [1.0, 0.5], "f_alpha": [0.5, 0.5], "alpha0": 0.5 + 0.01 * s,
+             "width": 0.5, "n_centres": 4, "r2_min": 0.99,
+             "profile": {"u": u, "ln_mu": [1.0 + 0.01 * s, 1.1, None], "ln_z": None}} for s in range(3)]
+    doc = summarise(recs, np.array([0.0, 1.0]), engine_version=__version__, checkpoint=str(path),
+                    model_type="gpt_neox", mode="paper", config={}, seconds=0.0)
+    monkeypatch.setattr(mfa_engine.api, "analyze_checkpoint", lambda *a, **k: doc)
+    assert main(["analyze", str(path), "--quiet", "--profile-plot", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"wrote {out}" in capsys.readouterr().out

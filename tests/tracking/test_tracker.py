@@ -64,6 +64,13 @@ def test_summary_scalars_names_and_values():
         "mfa/paper/width": 3.0, "mfa/paper/null_width": 2.0, "mfa/paper/width_minus_null": 1.0,
         "mfa/paper/null_emergence": 0.1, "mfa/paper/n_samples": 4.0,
     }
+    # The summary's paired contrasts, when present, are the minus-null scalars (with their CIs).
+    paired = {**entry, "emergence": 0.3, "emergence_contrast": 0.2, "emergence_contrast_ci": [0.1, 0.3],
+              "contrast": {"alpha0": {"median": 0.24, "ci": [0.2, 0.3]}, "width": {"median": 0.9, "ci": None}}}
+    got = summary_scalars(paired, "paper")
+    assert got["mfa/paper/alpha0_minus_null"] == 0.24 and got["mfa/paper/alpha0_minus_null_ci_lo"] == 0.2
+    assert got["mfa/paper/width_minus_null"] == 0.9 and "mfa/paper/width_minus_null_ci_lo" not in got
+    assert got["mfa/paper/emergence_minus_null"] == 0.2 and got["mfa/paper/emergence_minus_null_ci_hi"] == 0.3
 
 
 def test_a_step_is_skipped_when_the_worker_is_behind(tmp_path, monkeypatch, caplog):

@@ -10,8 +10,8 @@ the 10-sample headline CI of alpha0 (and of the width) covers the 100-sample hea
 
 Run from the repository root::
 
-    python -m benchmarks.coverage --pool /tmp/minilm-pool.json            # computes the pool once
-    python -m benchmarks.coverage --pool saved.json --reps 400 --small 10 --large 100
+    python -m benchmarks.ci_coverage --pool /tmp/minilm-pool.json            # computes the pool once
+    python -m benchmarks.ci_coverage --pool saved.json --reps 400 --small 10 --large 100
 
 The repetitions share the pool, so they are not independent; the standard error printed is
 the binomial one of independent draws, a lower bound.
@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{100 * cov['mean']:>8.1f}% ± {100 * se['mean']:.1f} "
               f"{res['ci_width'][k]['median']:>16.4g} {res['ci_width'][k]['mean']:>14.4g}")
     ok = res["hits"]["alpha0"]["median"] / n >= 0.9
-    print(f"target: the 10-sample headline CI of alpha0 covers the 100-sample value in >= 90% of runs: "
-          f"{'met' if ok else 'NOT met'}")
+    print(f"target: the {args.small}-sample headline CI of alpha0 covers the {args.large}-sample value in "
+          f">= 90% of runs: {'met' if ok else 'NOT met'}")
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))
     return 0
