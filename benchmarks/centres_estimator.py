@@ -74,7 +74,7 @@ def accuracy(centres: int | None, samples: int, pool: int) -> dict[str, Any]:
     }
 
 
-def speed(n: int) -> dict[str, Any]:
+def speed(n: int, centres: int | None = None) -> dict[str, Any]:
     """(c): seconds per sample, centres (default) against neurons, on a 70M-shaped checkpoint."""
     from mfa_engine.api import analyze_checkpoint
     from mfa_engine.synthetic import PYTHIA_70M, write_gpt_neox_checkpoint
@@ -84,7 +84,8 @@ def speed(n: int) -> dict[str, Any]:
         analyze_checkpoint(path, samples=1, sampling="neurons")  # warm: JIT cache, page cache
         times: dict[str, list[float]] = {"centres": [], "neurons": []}
         for _ in range(2):  # interleaved, the machine may be shared
-            for name, kw in (("centres", {}), ("neurons", {"sampling": "neurons"})):
+            for name, kw in (("centres", {} if centres is None else {"centres": centres}),
+                             ("neurons", {"sampling": "neurons"})):
                 t = time.perf_counter()
                 analyze_checkpoint(path, samples=n, **kw)
                 times[name].append((time.perf_counter() - t) / n)
@@ -99,10 +100,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pool", type=int, default=200)
     p.add_argument("--speed-samples", type=int, default=3)
     p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--skip-accuracy", action="store_true")
     p.add_argument("--json", help="also write the measurements here")
     args = p.parse_args(argv)
-    res: dict[str, Any] = {"accuracy": accuracy(args.centres, args.samples, args.pool)}
-    a = res["accuracy"]
+    res: dict[str, Any] = {}
+    if not args.skip_accuracy:
+        _print_accuracy(res, args)
+    if not args.skip_speed:
+        res["speed"] = s = speed(args.speed_samples, args.centres)
+        ps = s["seconds_per_sample"]
+        print(f"(c) 70M-shaped, {s['samples']} samples: {ps['centres']:.2f} s per sample (centres) vs "
+              f"{ps['neurons']:.2f} s (neurons): ratio {s['ratio']:.2f}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+    return 0
+
+
+def _print_accuracy(res: dict[str, Any], args: argparse.Namespace) -> None:
+    res["accuracy"] = a = accuracy(args.centres, args.samples, args.pool)
     print(f"MiniLM full network ({a['n_nodes']} nodes), window u in {a['window']}: "
           f"alpha0 {a['alpha0_all']:.4f}, width {a['width_all']:.4f} ({a['seconds_all']:.1f} s)")
     print(f"(a) {args.samples} samples x {a['centres']} centres: median alpha0 {a['alpha0_median']:.4f} "
@@ -110,15 +125,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({100 * a['alpha0_mean_rel_diff']:+.3f}%), per-sample std {a['alpha0_sample_std']:.4f}; "
           f"max |median profile - full profile| {a['profile_max_abs_diff']:.4f} (at u = {a['profile_argmax_u']:.2f})")
     print(f"(b) {a['pool']} samples: max |alpha0 - median| {a['pool_max_abs_from_median']:.4f} "
-          f"(median {a['pool_median']:.4f}, std {a['pool_std']:.4f})")
-    if not args.skip_speed:
-        res["speed"] = s = speed(args.speed_samples)
-        ps = s["seconds_per_sample"]
-        print(f"(c) 70M-shaped, {s['samples']} samples: {ps['centres']:.2f} s per sample (centres) vs "
-              f"{ps['neurons']:.2f} s (neurons): ratio {s['ratio']:.2f}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=1))
-    return 0
+          f"(median {a['pool_median']:.4f}, std {a['pool_std']:.4f})", flush=True)
 
 
 if __name__ == "__main__":

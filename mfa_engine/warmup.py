@@ -123,14 +123,15 @@ def _networkx() -> None:
 
 
 def _analysis() -> None:
-    """Paper and reference mode on a tiny synthetic GPT-NeoX checkpoint."""
+    """Paper mode (centre and neuron sampling) and reference mode on a tiny synthetic GPT-NeoX checkpoint."""
     from mfa_engine.api import analyze_checkpoint
     from mfa_engine.synthetic import write_gpt_neox_checkpoint
 
     with tempfile.TemporaryDirectory(prefix="mfa-warmup-") as tmp:
         path = write_gpt_neox_checkpoint(Path(tmp) / "ckpt", hidden_size=64, num_hidden_layers=2,
                                          num_attention_heads=4, dtype="float32")
-        analyze_checkpoint(path, samples=1, neurons_per_layer=16)
+        analyze_checkpoint(path, samples=1, centres=64)  # centre sampling of the full network (default)
+        analyze_checkpoint(path, samples=1, sampling="neurons", neurons_per_layer=16)
         analyze_checkpoint(path, mode="reference", samples=1, neurons_per_layer=16)
 
 

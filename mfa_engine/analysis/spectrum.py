@@ -221,8 +221,15 @@ def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
     return m + np.log(np.exp(a - m).sum(axis=0))
 
 
-def _weighted_mean_log(ln_mu: np.ndarray, power: float) -> np.ndarray:
-    """``sum_i w_i L_i / sum_i w_i`` with ``w_i = mu_i^power``, per radius. [C, R] -> [R]."""
+def _weighted_mean_log(ln_mu: np.ndarray, power: float, lw: np.ndarray | None = None) -> np.ndarray:
+    """``sum_i w_i L_i / sum_i w_i`` with ``w_i = c_i mu_i^power``, per radius. [C, R] -> [R].
+
+    ``c_i = exp(lw_i)`` are the centres' design weights (None: all 1).
+    """
+    if lw is not None:
+        a = power * ln_mu + lw[:, None]
+        w = np.exp(a - a.max(axis=0))
+        return (w * ln_mu).sum(axis=0) / w.sum(axis=0)
     if power == 0.0:
         return ln_mu.mean(axis=0)
     a = power * ln_mu
@@ -245,6 +252,7 @@ def spectrum_from_counts(
     slope_baseline: float = DEFAULT_BASELINE,
     u: np.ndarray | None = None,
     window_u: tuple[float, float] | None = None,
+    weights: np.ndarray | None = None,
 ) -> Spectrum:
     """Compute the multifractal spectrum of one graph (or one sample) from neighbour counts.
 
@@ -273,6 +281,9 @@ def spectrum_from_counts(
         u: float64 ``[R]`` the radii's coordinate ``u = ln(r / r_unit)`` (``"fixed"`` only; the
             grid's own constants, so that no rounding of the radii moves a point in or out).
         window_u: ``(lo, hi)`` in u (``"fixed"`` only), inclusive.
+        weights: float64 ``[C]`` design weights of the centres (> 0; default all 1): every
+            average and sum over centres is weighted, e.g. ``Z_q = sum_i w_i mu_i^q``. Centre
+            sampling stratified by layer passes ``n_l / k_l`` (docs/method.md, Centre sampling).
 
     Returns:
         A :class:`Spectrum`. ``alpha0`` (= ``alpha0_analytic``) is ``tau'(0)`` fitted directly:
@@ -292,13 +303,14 @@ def spectrum_from_counts(
     mask = _fit_mask(r, fit_range)
     if fit_range is None and fit_window == "fixed":
         mask = fixed_window_mask(u, window_u, r.size)
+    lw = _log_weights(weights, c, min_reach)
     c = _reaching_centres(c, r, min_reach)
     ln_mu = _ln_measure(c, normalisation, n_nodes, convention)
 
     power0 = 0.0 if convention == "boxgrowing" else -1.0
     window = _choose_window(c, r, ln_mu, fit_range, mask, fit_window, power0,
-                            window_min_span, slope_baseline)
-    return _spectrum_on_window(qa, c, r, ln_mu, window, convention, power0)
+                            window_min_span, slope_baseline, lw)
+    return _spectrum_on_window(qa, c, r, ln_mu, window, convention, power0, lw)
 
 
 def partition_curves(
@@ -310,6 +322,7 @@ def partition_curves(
     normalisation: str | None = None,
     n_nodes: int | None = None,
     min_reach: int = 10,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The series whose slopes over the fit window are tau, over the whole radius grid.
 
@@ -323,6 +336,7 @@ def partition_curves(
         normalisation: As in :func:`spectrum_from_counts`.
         n_nodes: As in :func:`spectrum_from_counts`.
         min_reach: As in :func:`spectrum_from_counts`.
+        weights: As in :func:`spectrum_from_counts`.
 
     Returns:
         ``(x [R], y [Q, R])``: ``x = ln(r / r_max)`` and the series per q.
@@ -330,9 +344,10 @@ def partition_curves(
     normalisation = _check_convention(convention, normalisation)
     qa = check_q(q)
     c, r = _check_counts_radii(counts, radii)
+    lw = _log_weights(weights, c, min_reach)
     c = _reaching_centres(c, r, min_reach)
     ln_mu = _ln_measure(c, normalisation, n_nodes, convention)
-    return np.log(r / r[-1]), _ln_partition(qa, ln_mu, convention, c.shape[0])
+    return np.log(r / r[-1]), _ln_partition(qa, ln_mu, convention, c.shape[0], lw)
 
 
 def fixed_window_mask(u: Any, window_u: Any, n_radii: int) -> np.ndarray:
@@ -374,6 +389,7 @@ def local_slope_profile(
     normalisation: str | None = None,
     n_nodes: int | None = None,
     min_reach: int = 10,
+    weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Local slopes of the alpha0 series and of ``ln Z_q`` between consecutive radii.
 
@@ -391,6 +407,7 @@ def local_slope_profile(
         normalisation: As in :func:`spectrum_from_counts`.
         n_nodes: As in :func:`spectrum_from_counts`.
         min_reach: As in :func:`spectrum_from_counts`.
+        weights: As in :func:`spectrum_from_counts`.
 
     Returns:
         ``{"u": [R-1] midpoints, "ln_mu": [R-1] slopes of the alpha0 series (the centre
@@ -406,13 +423,14 @@ def local_slope_profile(
     ua = np.asarray(u, dtype=np.float64).ravel()
     if ua.size != r.size or not np.all(np.diff(ua) > 0):
         raise ConfigError(f"u must be {r.size} strictly increasing values (one per radius), got {ua.size}")
+    lw = _log_weights(weights, c, min_reach)
     c = _reaching_centres(c, r, min_reach)
     ln_mu = _ln_measure(c, normalisation, n_nodes, convention)
     power0 = 0.0 if convention == "boxgrowing" else -1.0
     du = np.diff(ua)
     with np.errstate(invalid="ignore", divide="ignore"):
-        s0 = np.diff(_weighted_mean_log(ln_mu, power0)) / du
-        sz = np.diff(_ln_partition(qa, ln_mu, convention, c.shape[0]), axis=1) / du
+        s0 = np.diff(_weighted_mean_log(ln_mu, power0, lw)) / du
+        sz = np.diff(_ln_partition(qa, ln_mu, convention, c.shape[0], lw), axis=1) / du
     return {"u": _floats((ua[1:] + ua[:-1]) / 2.0), "ln_mu": _floats(s0),
             "ln_z": [_floats(row) for row in sz]}
 
@@ -425,6 +443,7 @@ def _spectrum_on_window(
     window: FitWindow,
     convention: str,
     power0: float,
+    lw: np.ndarray | None = None,
 ) -> Spectrum:
     """Fit tau and alpha0 over the window's radii and assemble the :class:`Spectrum`.
 
@@ -436,6 +455,7 @@ def _spectrum_on_window(
         window: The fit window (indices into ``r``).
         convention: ``"boxgrowing"`` or ``"sandbox"``.
         power0: Weight power of the alpha0 series (0 box-growing, -1 sandbox).
+        lw: ``[C]`` log design weights of the kept centres, or None.
 
     Returns:
         The spectrum (see :func:`spectrum_from_counts`).
@@ -444,11 +464,11 @@ def _spectrum_on_window(
     sel = slice(window.lo, window.hi + 1)
     ln_mu = ln_mu[:, sel]
     x = np.log(r[sel] / r[-1])
-    fit = linear_fit(x, _ln_partition(qa, ln_mu, convention, n_keep))
+    fit = linear_fit(x, _ln_partition(qa, ln_mu, convention, n_keep, lw))
     tau = fit.slope
     alpha = np.gradient(tau, qa)
     f_alpha = qa * alpha - tau
-    fit0 = linear_fit(x, _weighted_mean_log(ln_mu, power0))
+    fit0 = linear_fit(x, _weighted_mean_log(ln_mu, power0, lw))
     alpha0 = float(fit0.slope)
     diagnostics = sample_diagnostics(
         q=qa, tau=tau, alpha=alpha, f_alpha=f_alpha, r2=fit.r2, r2_alpha0=float(fit0.r2),
@@ -465,7 +485,7 @@ def _spectrum_on_window(
         alpha0=alpha0,
         alpha0_analytic=alpha0,
         width=float(alpha.max() - alpha.min()),
-        dims=_sandbox_dims(qa, tau, x, ln_mu) if convention == "sandbox" else None,
+        dims=_sandbox_dims(qa, tau, x, ln_mu, lw) if convention == "sandbox" else None,
         n_centres=n_keep,
         radii=r[sel].copy(),
         convention=convention,
@@ -496,6 +516,20 @@ def _check_reach_and_window(min_reach: Any, fit_window: Any) -> None:
         raise ConfigError(f"fit_window={fit_window!r} is not one of {', '.join(FIT_WINDOWS)}")
 
 
+def _log_weights(weights: Any, c: np.ndarray, min_reach: int) -> np.ndarray | None:
+    """``ln`` of the design weights of the centres kept by ``min_reach`` (None: unweighted).
+
+    Raises:
+        ConfigError: ``weights`` not ``[C]`` finite and > 0.
+    """
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    if w.size != c.shape[0] or not np.all(np.isfinite(w)) or not np.all(w > 0):
+        raise ConfigError(f"weights must be {c.shape[0]} finite values > 0 (one per centre), got {w.size}")
+    return np.log(w[c[:, -1] - 1 >= min_reach])
+
+
 def _reaching_centres(c: np.ndarray, r: np.ndarray, min_reach: int) -> np.ndarray:
     """Rows of ``c`` [C, R] whose centre reaches at least ``min_reach`` nodes (>= 2 needed)."""
     n_total = c.shape[0]
@@ -509,26 +543,32 @@ def _reaching_centres(c: np.ndarray, r: np.ndarray, min_reach: int) -> np.ndarra
     return c[keep]
 
 
-def _ln_partition(qa: np.ndarray, ln_mu: np.ndarray, convention: str, n_keep: int) -> np.ndarray:
-    """The series whose slopes are tau: ``ln Z_q`` (box-growing) or ``ln <mu^(q-1)>``. [Q, R']"""
+def _ln_partition(qa: np.ndarray, ln_mu: np.ndarray, convention: str, n_keep: int,
+                  lw: np.ndarray | None = None) -> np.ndarray:
+    """The series whose slopes are tau: ``ln Z_q`` (box-growing) or ``ln <mu^(q-1)>``. [Q, R']
+
+    With design weights ``exp(lw)`` the sums are weighted (``Z_q = sum_i c_i mu_i^q``).
+    """
     y = np.empty((qa.size, ln_mu.shape[1]), dtype=np.float64)
+    add: Any = 0.0 if lw is None else lw[:, None]
     if convention == "boxgrowing":
         for j, qj in enumerate(qa):
-            y[j] = _logsumexp_rows(qj * ln_mu)
+            y[j] = _logsumexp_rows(qj * ln_mu + add)
     else:
-        ln_c = math.log(n_keep)
+        ln_c = math.log(n_keep) if lw is None else float(_logsumexp_rows(lw[:, None])[0])
         for j, qj in enumerate(qa):
-            y[j] = _logsumexp_rows((qj - 1.0) * ln_mu) - ln_c
+            y[j] = _logsumexp_rows((qj - 1.0) * ln_mu + add) - ln_c
     return y
 
 
-def _sandbox_dims(qa: np.ndarray, tau: np.ndarray, x: np.ndarray, ln_mu: np.ndarray) -> np.ndarray:
+def _sandbox_dims(qa: np.ndarray, tau: np.ndarray, x: np.ndarray, ln_mu: np.ndarray,
+                  lw: np.ndarray | None = None) -> np.ndarray:
     """Generalised dimensions ``D(q) = tau / (q - 1)``; ``D(1)`` = slope of ``<ln mu>``. [Q]"""
     at_one = np.abs(qa - 1.0) < 1e-12
     with np.errstate(divide="ignore", invalid="ignore"):
         dims = np.where(at_one, np.nan, tau / (qa - 1.0))
     if at_one.any():
-        dims[at_one] = float(linear_fit(x, ln_mu.mean(axis=0)).slope)
+        dims[at_one] = float(linear_fit(x, _weighted_mean_log(ln_mu, 0.0, lw)).slope)
     return dims
 
 
@@ -565,6 +605,7 @@ def _choose_window(
     power0: float,
     min_span: float,
     baseline: float,
+    lw: np.ndarray | None = None,
 ) -> FitWindow:
     """The fit window: ``fit_range`` if given, else the automatic or the full one."""
     idx = np.nonzero(mask)[0]
@@ -577,7 +618,8 @@ def _choose_window(
         return FitWindow(0, last, "full")
     x = np.log(radii / radii[-1])
     series = np.stack(
-        [_weighted_mean_log(ln_mu, power0)] + [_logsumexp_rows(qw * ln_mu) for qw in WINDOW_Q]
+        [_weighted_mean_log(ln_mu, power0, lw)]
+        + [_logsumexp_rows(qw * ln_mu + (0.0 if lw is None else lw[:, None])) for qw in WINDOW_Q]
     )
     self_share = np.mean(counts == 1.0, axis=0)
     saturated = np.mean(counts == counts[:, -1:], axis=0)

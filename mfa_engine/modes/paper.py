@@ -28,8 +28,8 @@ from mfa_engine.nin import build_nin, nin_level_sizes
 from mfa_engine.paths import prepare_graph
 from mfa_engine.progress import progress_bar
 
-__all__ = ["plan", "run", "sample_record", "sample_fit", "centres_per_layer", "draw_centres", "resolved_config",
-           "CENTRE_TAG"]
+__all__ = ["plan", "run", "sample_record", "sample_fit", "centres_per_layer", "draw_centres", "design_weights",
+           "resolved_config", "CENTRE_TAG"]
 
 #: First entry of the centre generator's seed sequence (``default_rng([CENTRE_TAG, seed])``), so
 #: that centre draws never coincide with the neuron draws of the same seed.
@@ -185,21 +185,45 @@ def _counts(net: _Network, centres: np.ndarray | None, options: Any) -> tuple[np
     return counts, radii, u, n
 
 
+def design_weights(sizes: Sequence[int], per_layer: Sequence[int], centres: np.ndarray) -> np.ndarray | None:
+    """Design weights of stratified centres: ``n_l / k_l`` for a centre of layer l.
+
+    With them every average over the centres estimates the full network's average without
+    the bias of the rounded layer quotas (docs/method.md, Centre sampling).
+
+    Args:
+        sizes: Node-layer sizes ``[L]``.
+        per_layer: Centres drawn per layer ``[L]`` (:func:`centres_per_layer`).
+        centres: int64 ``[C]`` node ids of the centres.
+
+    Returns:
+        float64 ``[C]``, or None when every weight is the same (e.g. every node a centre).
+    """
+    sz = np.asarray(sizes, dtype=np.float64)
+    k = np.asarray(per_layer, dtype=np.float64)
+    ratio = np.where(k > 0, sz / np.maximum(k, 1.0), 0.0)
+    off = np.cumsum(np.asarray(sizes, dtype=np.int64))
+    w = ratio[np.searchsorted(off, centres, side="right")]
+    return None if w.size == 0 or np.all(w == w[0]) else w
+
+
 def _fit(counts: np.ndarray, radii: np.ndarray, u: np.ndarray, n: int, options: Any,
-         window: tuple[float, float] | None) -> Any:
+         window: tuple[float, float] | None, weights: np.ndarray | None) -> Any:
     return spectrum_from_counts(
         counts, radii, q=options.q_grid(), convention=options.convention, normalisation=options.normalisation,
         n_nodes=n, fit_range=options.fit_range, min_reach=options.min_reach, fit_window=options.fit_window,
-        window_min_span=options.window_min_span, u=u, window_u=window)
+        window_min_span=options.window_min_span, u=u, window_u=window, weights=weights)
 
 
 def _measure(net: _Network, centres: np.ndarray | None, options: Any, window: tuple[float, float] | None,
              seed: int, per_layer: list[int] | None) -> dict:
     """Count, fit and profile one sample; its record."""
     counts, radii, u, n = _counts(net, centres, options)
-    spec = _fit(counts, radii, u, n, options, window)
+    weights = None if centres is None else design_weights(net.graph.layer_sizes, per_layer, centres)
+    spec = _fit(counts, radii, u, n, options, window, weights)
     profile = local_slope_profile(counts, radii, u, q=options.q_grid(), convention=options.convention,
-                                  normalisation=options.normalisation, n_nodes=n, min_reach=options.min_reach)
+                                  normalisation=options.normalisation, n_nodes=n, min_reach=options.min_reach,
+                                  weights=weights)
     lo = int(np.searchsorted(radii, spec.radii[0]))
     hi = lo + int(spec.radii.size) - 1
     extra: dict[str, Any] = {
@@ -248,14 +272,16 @@ def sample_fit(checkpoint: Any, seed: int, options: Any) -> dict[str, Any]:
     """
     adapter = _adapter(checkpoint)
     net = _network(checkpoint, adapter, seed, options)
-    centres = None
+    centres, weights = None, None
     if options.sampling == "centres":
-        centres, _ = draw_centres(net.graph.layer_sizes, options.centres, seed)
+        centres, per_layer = draw_centres(net.graph.layer_sizes, options.centres, seed)
+        weights = design_weights(net.graph.layer_sizes, per_layer, centres)
     window, _ = _window(checkpoint, options)
     counts, radii, u, n = _counts(net, centres, options)
-    spec = _fit(counts, radii, u, n, options, window)
+    spec = _fit(counts, radii, u, n, options, window, weights)
     _, ln_z = partition_curves(counts, radii, q=options.q_grid(), convention=options.convention,
-                               normalisation=options.normalisation, n_nodes=n, min_reach=options.min_reach)
+                               normalisation=options.normalisation, n_nodes=n, min_reach=options.min_reach,
+                               weights=weights)
     lo = int(np.searchsorted(radii, spec.radii[0]))
     hi = lo + int(spec.radii.size) - 1
     return {"q": options.q_grid(), "ln_r": np.log(radii), "ln_z": ln_z,

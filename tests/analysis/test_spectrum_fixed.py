@@ -61,3 +61,28 @@ def test_profile_is_the_finite_difference_of_the_series() -> None:
     for j, qj in enumerate(q):
         np.testing.assert_allclose(prof["ln_z"][j], np.diff(np.log((mu ** qj).sum(axis=0))) / 0.1,
                                    rtol=1e-9, atol=1e-12)
+
+
+def test_design_weights_weight_every_average_and_sum() -> None:
+    counts = _counts(3, c=30)
+    radii = np.exp(U_GRID)
+    w = np.random.default_rng(4).uniform(0.5, 3.0, size=30)
+    q = np.array([-1.0, 0.0, 1.0, 2.0])
+    spec = spectrum_from_counts(counts, radii, q=q, fit_window="fixed", u=U_GRID, window_u=(-1.0, 1.0),
+                                weights=w, min_reach=0)
+    sel = (U_GRID >= -1.0 - 1e-9) & (U_GRID <= 1.0 + 1e-9)
+    mu = counts / counts[:, -1:]
+    a = np.stack([U_GRID[sel], np.ones(int(sel.sum()))], axis=1)
+    ybar = (w[:, None] * np.log(mu[:, sel])).sum(axis=0) / w.sum()
+    assert spec.alpha0 == pytest.approx(np.linalg.lstsq(a, ybar, rcond=None)[0][0], rel=1e-10)
+    for j, qj in enumerate(q):
+        z = np.log((w[:, None] * mu[:, sel] ** qj).sum(axis=0))
+        assert spec.tau[j] == pytest.approx(np.linalg.lstsq(a, z, rcond=None)[0][0], rel=1e-9, abs=1e-12)
+    # equal weights change nothing
+    plain = spectrum_from_counts(counts, radii, q=q, fit_window="fixed", u=U_GRID, window_u=(-1.0, 1.0), min_reach=0)
+    same = spectrum_from_counts(counts, radii, q=q, fit_window="fixed", u=U_GRID, window_u=(-1.0, 1.0), min_reach=0,
+                                weights=np.full(30, 2.5))
+    assert same.alpha0 == pytest.approx(plain.alpha0, rel=1e-12)
+    np.testing.assert_allclose(same.tau, plain.tau, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ConfigError, match="weights"):
+        spectrum_from_counts(counts, radii, weights=np.zeros(30))

@@ -15,7 +15,7 @@ from mfa_engine.checkpoints import open_checkpoint
 from mfa_engine.errors import ConfigError
 from mfa_engine.graph_spectrum import graph_counts, graph_spectrum
 from mfa_engine.modes import paper
-from mfa_engine.modes.paper import centres_per_layer, draw_centres
+from mfa_engine.modes.paper import centres_per_layer, design_weights, draw_centres
 from mfa_engine.nin import build_nin
 from mfa_engine.options import AnalysisOptions
 
@@ -52,6 +52,15 @@ def test_draw_centres_is_stratified_and_seeded() -> None:
     assert np.array_equal(c, again) and not np.array_equal(c, other)
     every, per_all = draw_centres(sizes, "all", seed=9)
     assert np.array_equal(every, np.arange(sum(sizes))) and per_all == sizes
+
+
+def test_design_weights_by_hand() -> None:
+    sizes = [10, 30, 10, 50]
+    c = np.array([3, 12, 20, 30, 55, 60, 99])  # layers 0, 1, 1, 1, 3, 3, 3
+    w = design_weights(sizes, [1, 3, 0, 3], c)
+    np.testing.assert_array_equal(w, [10.0, 10.0, 10.0, 10.0, 50 / 3, 50 / 3, 50 / 3])
+    assert design_weights(sizes, [1, 3, 1, 5], np.array([0, 10, 11, 12, 40, 50, 51, 52, 53, 54])) is None
+    assert design_weights(sizes, sizes, np.arange(100)) is None  # every node: unweighted
 
 
 def test_same_seed_same_centres_at_every_checkpoint(neox, tmp_path) -> None:
@@ -97,18 +106,22 @@ def test_profile_is_the_finite_difference_of_the_counts(neox) -> None:
     (rec,) = doc["samples"]
     with open_checkpoint(neox) as ckpt:
         g = build_nin(ckpt, get_adapter(ckpt.config), neurons_per_layer="all", structural_scale="median")
-    centres, _ = draw_centres(g.layer_sizes, 25, 2)
+    centres, per = draw_centres(g.layer_sizes, 25, 2)
     radii = rec["r_unit"] * np.exp(U_GRID)
     counts, _, _ = graph_counts(g, AnalysisOptions(backend="cpu"), radii=radii, centres=centres)
-    c = counts[counts[:, -1] - 1 >= 10].astype(np.float64)  # min_reach = 10
+    # design weights n_l / k_l of each centre's layer, computed here from the layer sizes
+    layer = np.repeat(np.arange(len(g.layer_sizes)), g.layer_sizes)[centres]
+    w = np.array([g.layer_sizes[l] / per[l] for l in layer])
+    keep = counts[:, -1] - 1 >= 10  # min_reach = 10
+    c, w = counts[keep].astype(np.float64), w[keep]
     mu = c / c[:, -1:]
-    mean_ln_mu = np.log(mu).mean(axis=0)
+    mean_ln_mu = (w[:, None] * np.log(mu)).sum(axis=0) / w.sum()
     u = np.arange(-30, 31) / 10.0
     prof = rec["profile"]
     np.testing.assert_allclose(prof["u"], (u[1:] + u[:-1]) / 2, rtol=0, atol=1e-12)
     np.testing.assert_allclose(prof["ln_mu"], np.diff(mean_ln_mu) / 0.1, rtol=1e-9, atol=1e-9)
     for j, qj in enumerate([-1.0, 0.0, 2.0]):
-        ln_z = np.log((mu ** qj).sum(axis=0))
+        ln_z = np.log((w[:, None] * mu ** qj).sum(axis=0))
         np.testing.assert_allclose(prof["ln_z"][j], np.diff(ln_z) / 0.1, rtol=1e-9, atol=1e-9)
     assert rec["sampling"] == "centres" and sum(rec["centres_per_layer"]) == 25
 
