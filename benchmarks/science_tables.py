@@ -16,7 +16,7 @@ Sections (``--skip`` takes a comma-separated list of their names):
 * ``coverage``: the headline CI of ``--samples`` samples (median, percentile bootstrap) against
   the headline of a disjoint 100-sample run, over ``--draws`` random splits of the same pool
   (each split: 100 samples for the reference run, ``--samples`` others for the tested run;
-  the same procedure as ``benchmarks/coverage.py``); next to it the CI of the mean.
+  the same procedure as ``benchmarks/ci_coverage.py``); next to it the CI of the mean.
 * ``profile``: the median local-slope profile d<ln mu>/d ln r of the full network and of the
   estimator at selected u = ln(r / r_unit), and the real-minus-null contrast profile (shuffle and
   gaussian null, ``--null-seeds`` paired samples) with paired CIs.
@@ -54,10 +54,6 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-# Run by path, Python puts benchmarks/ first on sys.path, where benchmarks/coverage.py would shadow
-# the coverage package that numba imports: the repository root goes there instead.
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
