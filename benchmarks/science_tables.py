@@ -610,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated sections to run (default all)")
     ap.add_argument("--samples", type=int, default=10, help="samples of an estimator run (default 10)")
     ap.add_argument("--pool", type=int, default=200, help="pool of the spread and coverage tables (default 200)")
-    ap.add_argument("--draws", type=int, default=1000, help="random splits of the coverage table")
+    ap.add_argument("--draws", type=int, default=400, help="random splits of the coverage table (default 400)")
     ap.add_argument("--null-seeds", type=int, default=10, help="paired samples of the null contrast (default 10)")
     ap.add_argument("--train-seeds", type=int, default=10, help="samples per training checkpoint")
     ap.add_argument("--scale-seeds", type=int, default=3, help="samples of the scale-invariance check")
