@@ -213,7 +213,7 @@ def sec_fullnet(cache: Cache, path: Path, args: argparse.Namespace) -> str:
                      fmt(h["alpha0"]), _ci_of(h, "alpha0"), f"{100 * (h['alpha0'] / f_a0 - 1):+.2f}%",
                      fmt(h["width"], ".3f"), _ci_of(h, "width", ".3f"), fmt(pdiff, ".3f"),
                      doc["n_flagged"], fmt(doc["_cpu_s"] / len(recs), ".1f")])
-    return md_table(["estimator", "samples", "centres per sample", "alpha0 (headline)", "95% CI",
+    return md_table(["estimator", "samples", "centres used per sample", "alpha0 (headline)", "95% CI",
                      "vs full network", "width (headline)", "95% CI", "largest profile difference",
                      "flagged", "CPU s per sample"], rows)
 
@@ -567,7 +567,8 @@ def sec_cost(cache: Cache, path: Path, args: argparse.Namespace) -> str:
         return out
 
     m = cache.get("cost", {"samples": args.cost_samples}, measure)
-    return md_table(["70M-shaped GPT-NeoX (synthetic)", "CPU s per sample"],
+    head = f"CPU s per sample (one analysis of {args.cost_samples} samples, process CPU time)"
+    return md_table(["70M-shaped GPT-NeoX (synthetic), default settings", head],
                     [["default estimator (centre sampling)", f"{m['centres']:.2f}"],
                      ["neuron sampling, 32 per layer", f"{m['neurons']:.2f}"],
                      ["ratio", f"{m['centres'] / m['neurons']:.1f}x"]])
@@ -616,7 +617,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale-seeds", type=int, default=3, help="samples of the scale-invariance check")
     ap.add_argument("--old-seeds", type=int, default=20, help="samples per row of the previous estimator")
     ap.add_argument("--old-pool", type=int, default=200, help="pool of the previous estimator's coverage (0: skip)")
-    ap.add_argument("--cost-samples", type=int, default=2, help="samples timed per estimator (cost)")
+    ap.add_argument("--cost-samples", type=int, default=10,
+                    help="samples timed per estimator (cost; default 10, as a default analysis)")
     args = ap.parse_args(argv)
     skip = {s for s in args.skip.split(",") if s}
     only = {s for s in args.only.split(",") if s} or set(SECTIONS)
