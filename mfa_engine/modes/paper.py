@@ -167,7 +167,12 @@ class _Network:
 
     def __init__(self, graph: Any, options: Any) -> None:
         self.graph = graph
-        self.r_unit = r_unit_of(graph.weight_distances())
+        if options.structural_scale == "median" and options.structural_distance == 1.0 and \
+                graph.structural_distance is not None:
+            # build_nin took the same median (of the same weighted edges) for the structural edges
+            self.r_unit = float(graph.structural_distance)
+        else:
+            self.r_unit = r_unit_of(graph.weight_distances())
         # centre sampling counts many centre sets on one network: prepare it once
         self.prepared = prepare_graph(graph, options.directed) if options.sampling == "centres" else None
 
