@@ -353,20 +353,22 @@ def train_run(work: Path) -> dict:
     return out
 
 
-def _series(cache: Cache, work: Path, mode: str, null: str, seeds: int) -> list[dict]:
+def _series(cache: Cache, work: Path, mode: str, null: str | None, seeds: int, **extra: Any) -> list[dict]:
     from mfa_engine.batch import run_batch
 
+    opts = {"null": null, **extra} if null else dict(extra)
+
     def make() -> list[dict]:
-        store = work / "stores" / cache.key("store", {"mode": mode, "null": null, "seeds": seeds})
+        store = work / "stores" / cache.key("store", {"mode": mode, "seeds": seeds, **opts})
         if store.exists():
             shutil.rmtree(store)
-        rep = run_batch([str(work / "train" / "step*")], store, samples=seeds, options={mode: {"null": null}})
+        rep = run_batch([str(work / "train" / "step*")], store, samples=seeds, options={mode: opts})
         if not rep.ok:
             raise SystemExit(f"batch failed: {rep.failed}")
         return rep.summaries[mode]["checkpoints"]
 
-    return cache.get("series", {"mode": mode, "null": null, "seeds": seeds, "steps": list(TRAIN_STEPS),
-                                "shape": TRAIN_SHAPE}, make)
+    key = {"mode": mode, "null": null, "seeds": seeds, "steps": list(TRAIN_STEPS), "shape": TRAIN_SHAPE}
+    return cache.get("series", {**key, **extra}, make)
 
 
 def _e(c: dict | None, key: str = "emergence") -> str:
@@ -377,6 +379,19 @@ def _e(c: dict | None, key: str = "emergence") -> str:
         val = v.get("value", v.get("median", v.get("estimate")))
         return f"{fmt(val, '+.4f')} {fmt_ci(v.get('ci'))}"
     return f"{fmt(v, '+.4f')} {fmt_ci(c.get(key + '_ci'))}"
+
+
+def _train_flags(ckpt: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The flags of one checkpoint's paper-mode samples (default options)."""
+    from mfa_engine.api import analyze_checkpoint
+
+    doc = analyze_checkpoint(ckpt, samples=args.train_seeds)
+    flags: dict[str, int] = {}
+    for r in doc["samples"]:
+        for f in r["diagnostics"]["flags"]:
+            flags[f] = flags.get(f, 0) + 1
+    r2 = [r["diagnostics"]["r2_alpha0"] for r in doc["samples"]]
+    return {"n_flagged": doc["n_flagged"], "flags": flags, "r2": [min(r2), max(r2)]}
 
 
 def sec_train(cache: Cache, path: Path, args: argparse.Namespace) -> str:
@@ -396,6 +411,26 @@ def sec_train(cache: Cache, path: Path, args: argparse.Namespace) -> str:
                          fmt(float(a0.max() - a0.min())), _e(c), _e(c.get("null")), _e(c, "emergence_contrast"),
                          _e(g.get("null")), _e(g, "emergence_contrast"),
                          f"{c['n_flagged']}" + ("" if same else " (runs differ)")])
+        if mode == "paper":
+            rows_f = []
+            for step in (info["steps"][0], info["steps"][len(info["steps"]) // 2], info["steps"][-1]):
+                fl = cache.get("train_flags", {"step": step, "seeds": args.train_seeds, "shape": TRAIN_SHAPE},
+                               lambda step=step: _train_flags(Path(args.work) / "train" / f"step{step}", args))
+                rows_f.append([step, fl["n_flagged"], ", ".join(f"{k} ({v})" for k, v in fl["flags"].items()) or "-",
+                               f"{fl['r2'][0]:.3f} .. {fl['r2'][1]:.3f}"])
+            parts.append("**paper mode: flags**\n\n" + md_table(
+                ["step", "flagged samples", "flags (samples)", "R^2 of the alpha0 fit (min .. max)"], rows_f))
+            prev = _series(cache, Path(args.work), "paper", None, args.train_seeds, sampling="neurons")
+            rows_p = []
+            for i, c in enumerate(prev):
+                a0 = np.array([s["alpha0"] for s in c["samples"]])
+                rows_p.append([info["steps"][i], f"{fmt(c['alpha0'])} {fmt_ci(c['alpha0_ci'])}",
+                               fmt(float(np.median(a0))), f"{fmt(float(a0.min()))} .. {fmt(float(a0.max()))}",
+                               c["n_flagged"], _e(c)])
+            parts.append("**paper mode, the previous estimator (neuron sampling, 32 per layer, automatic window), "
+                         "for comparison**\n\n" + md_table(
+                             ["step", "alpha0 headline [95% CI]", "median of all samples", "min .. max over samples",
+                              "flagged", "E [95% CI]"], rows_p))
         parts.append(f"**{mode} mode**\n\n" + md_table(
             ["step", "held-out loss", "alpha0 [95% CI]", "alpha0 range over samples", "E [95% CI]",
              "shuffle null E", "real minus shuffle E [95% CI, paired]", "gaussian null E",
