@@ -316,7 +316,8 @@ def sec_profile(cache: Cache, path: Path, args: argparse.Namespace) -> str:
              "",
              f"Estimator against the full network over all {int(np.isfinite(diff).sum())} grid points: largest "
              f"difference {diff[worst]:.3f} at u = {u[worst]:+.2f} (where the full network's slope is "
-             f"{f_prof[worst]:.3f}); {len(over)} points differ by more than 0.05"
+             f"{f_prof[worst]:.3f}); {len(over)} point{'' if len(over) == 1 else 's'} differ{'s' if len(over) == 1 else ''} "
+             "by more than 0.05"
              + (f" (u = {', '.join(over)})" if over else "") + ". "
              f"Fit window (pre-registered, {full['config'].get('window_source')}): u in "
              f"{fmt_ci(fs['window_u'], '+.2f')}; r_unit of the full network {fs['r_unit']:.4g}."]
