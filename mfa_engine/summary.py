@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mfa_engine.analysis.uncertainty import bootstrap_ci, median_ci_columns
+from mfa_engine.analysis.uncertainty import bootstrap_ci, median_ci, median_ci_columns
 
 __all__ = ["summarise", "spectrum_stats", "profile_stats", "profile_summary", "contrast_stats", "bytes_total"]
 
@@ -52,7 +52,7 @@ def _headline_set(records: list[dict]) -> tuple[list[dict], str]:
 
 
 def _median_ci(v: np.ndarray) -> list[float] | None:
-    return list(bootstrap_ci(v, stat="median")) if v.size and np.all(np.isfinite(v)) else None
+    return list(median_ci(v)) if v.size and np.all(np.isfinite(v)) else None
 
 
 def _mean_ci(v: np.ndarray) -> list[float] | None:
@@ -119,8 +119,8 @@ def spectrum_stats(records: list[dict]) -> dict:
     """Mean spectrum and the headline statistics of alpha0 and width.
 
     ``alpha0``/``width``: the median over the unflagged samples (all samples when every one
-    is flagged; ``headline`` says which), ``*_ci`` the 95% percentile bootstrap interval of that
-    median. ``*_mean``, ``*_std`` (population), ``*_mean_ci`` and ``*_median`` are over all the
+    is flagged; ``headline`` says which), ``*_ci`` the distribution-free 95% order-statistic
+    interval of that median (:func:`mfa_engine.analysis.uncertainty.median_ci`). ``*_mean``, ``*_std`` (population), ``*_mean_ci`` and ``*_median`` are over all the
     samples. The spectrum (``tau``, ``alpha``, ``f_alpha``) is the mean over all samples.
     """
     out: dict[str, Any] = {
@@ -138,7 +138,7 @@ def spectrum_stats(records: list[dict]) -> dict:
         out[f"{key}_std"] = float(v.std())
         out[f"{key}_mean_ci"] = _mean_ci(v)
         out[f"{key}_median"] = float(np.median(v))
-    out["headline"] = {"statistic": "median", "interval": "95% percentile bootstrap of the median",
+    out["headline"] = {"statistic": "median", "interval": "95% order-statistic (binomial) interval of the median",
                        "samples": over, "n_samples": len(kept)}
     return out
 
@@ -151,8 +151,9 @@ def _paired(records: list[dict]) -> list[tuple[dict, dict]]:
 
 
 def contrast_stats(records: list[dict]) -> dict | None:
-    """Real minus null, paired per seed: median of the per-seed differences and its paired
-    95% bootstrap interval (resampling seeds), for alpha0, width and the ln mu profile.
+    """Real minus null, paired per seed: median of the per-seed differences with its 95%
+    order-statistic interval (alpha0, width) or its bootstrap interval resampling seeds (the
+    ln mu profile).
 
     Returns:
         ``{"n_pairs", "alpha0": {"median", "ci"}, "width": {...}, "profile": {"u", "ln_mu":
@@ -203,8 +204,8 @@ def profile_summary(records: list[dict], n_q: int) -> dict:
 def summarise(records: list[dict], q: np.ndarray, **head: Any) -> dict:
     """The headline statistics at top level plus the per-sample records (the JSON contract).
 
-    ``alpha0`` and ``width`` are medians over the unflagged samples with the 95% percentile
-    bootstrap interval of the median (``*_ci``); ``flagged`` lists the flagged samples apart.
+    ``alpha0`` and ``width`` are medians over the unflagged samples with the 95%
+    order-statistic interval of the median (``*_ci``); ``flagged`` lists the flagged samples apart.
     The means over all samples stay as ``*_mean`` (with ``*_std``, population standard
     deviations, ddof=0, and ``*_mean_ci``). Records with a ``profile`` give ``profile`` (per-u
     median and interval of the local slopes); records with a ``null`` give ``null`` (the same

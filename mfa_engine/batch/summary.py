@@ -16,7 +16,7 @@
 
 Checkpoints are ordered by step. The headline ``alpha0`` and ``width`` of a checkpoint are the
 medians over its unflagged samples (all of them when every one is flagged), ``*_ci`` the 95%
-percentile bootstrap interval of that median (:mod:`mfa_engine.analysis.uncertainty`);
+order-statistic interval of that median (:mod:`mfa_engine.analysis.uncertainty`);
 ``*_mean``, ``*_std`` (population) and ``*_median`` are over all the samples. ``emergence`` is
 E(t) of docs/method.md (Emergence) from the headline values, relative to
 ``reference_checkpoint``, the first checkpoint of the list with results (None when undefined:

@@ -138,7 +138,7 @@ def print_summary(doc: dict, file: Any = None) -> None:
             line += f" {'':>8} {null['alpha0' + key]:>12.5f} {null['width' + key]:>11.5f}"
         print(line, file=out)
     print(f"{'95% CI':>6} alpha0 {fmt_ci(doc.get('alpha0_ci'))}  width {fmt_ci(doc.get('width_ci'))}"
-          " (bootstrap of the median of the unflagged samples)", file=out)
+          " (order-statistic interval of the median of the unflagged samples)", file=out)
     if null:
         print(f"{'null':>6} alpha0 {fmt_ci(null.get('alpha0_ci'))}  width {fmt_ci(null.get('width_ci'))}"
               f" ({null.get('model')} null model)", file=out)

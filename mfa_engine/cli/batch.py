@@ -123,8 +123,8 @@ def print_series(doc: dict, file: Any = None) -> None:
 
     out = file or sys.stdout
     has_null = any("null" in c for c in doc["checkpoints"])
-    print(f"{doc['mode']} mode (medians of the unflagged samples, 95% bootstrap CIs; E paired across "
-          "checkpoints):", file=out)
+    print(f"{doc['mode']} mode (medians of the unflagged samples with 95% order-statistic CIs; "
+          "E with a bootstrap CI paired across checkpoints):", file=out)
     head = (f"{'step':>8} {'n':>3} {'flag':>4} {'alpha0':>9} {'alpha0 CI':>20} {'width':>9} {'width CI':>20} "
             f"{'E(t)':>9} {'E CI':>22}")
     if has_null:

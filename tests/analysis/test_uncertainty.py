@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mfa_engine.analysis.emergence import emergence
-from mfa_engine.analysis.uncertainty import bootstrap_ci, emergence_ci, resample_indices
+from mfa_engine.analysis.uncertainty import bootstrap_ci, emergence_ci, median_ci, median_ci_level, resample_indices
 from mfa_engine.errors import ConfigError
 
 
@@ -152,3 +152,36 @@ def test_paired_median_interval_of_multiplicative_seed_effects_is_exact() -> Non
     np.testing.assert_allclose(hi, 0.0, atol=1e-14)
     with pytest.raises(ConfigError, match="shape"):
         emergence_ci(a, w, flagged=np.zeros((2, 11), dtype=bool))
+
+
+@pytest.mark.parametrize(("n", "k", "coverage"), [
+    (1, 1, 0.0), (5, 1, 1 - 2 / 32), (6, 1, 1 - 2 / 64), (10, 2, 1 - 2 * 11 / 1024),
+    (20, 6, 1 - 2 * sum(math.comb(20, j) for j in range(6)) / 2**20), (101, 41, None),
+])
+def test_median_ci_is_the_order_statistic_interval(n: int, k: int, coverage: float | None) -> None:
+    x = np.random.default_rng(n).standard_cauchy(n)
+    v = np.sort(x)
+    assert median_ci(x) == (float(v[k - 1]), float(v[n - k]))
+    if coverage is not None and n > 1:
+        assert median_ci_level(n) == pytest.approx(coverage, abs=1e-15)
+    # k is the largest rank whose two-sided binomial tail stays within 2.5% (n >= 6)
+    if n >= 6:
+        tail = lambda j: sum(math.comb(n, i) for i in range(j)) / 2**n  # noqa: E731
+        assert tail(k) <= 0.025 < tail(k + 1)
+
+
+def test_median_ci_covers_the_median_of_a_heavy_tailed_distribution() -> None:
+    # 4000 runs of 10 Cauchy values (median 0): the order-statistic interval holds 0 at its
+    # binomial rate, 97.9%, whatever the tails.
+    rng = np.random.default_rng(21)
+    runs = rng.standard_cauchy((4000, 10))
+    hits = np.mean([lo <= 0.0 <= hi for lo, hi in map(median_ci, runs)])
+    assert hits == pytest.approx(median_ci_level(10), abs=0.01)
+    assert hits >= 0.95
+
+
+def test_median_ci_refuses_empty_or_non_finite() -> None:
+    with pytest.raises(ConfigError, match="finite"):
+        median_ci(np.array([]))
+    with pytest.raises(ConfigError, match="finite"):
+        median_ci(np.array([0.5, np.nan]))
