@@ -27,6 +27,7 @@ import numpy as np
 
 from mfa_engine._device import PATH_BACKENDS as _BACKENDS
 from mfa_engine.analysis.qgrid import check_q, default_q, q_grid
+from mfa_engine.analysis.windows import DEFAULT_WINDOW, FAMILY_WINDOWS
 from mfa_engine.errors import ConfigError, plain
 from mfa_engine.limits import MAX_N_RADII, MAX_SAMPLES, check_run_budget
 
@@ -417,7 +418,9 @@ class AnalysisOptions:
 
         Returns:
             ``{"mode": mode, <option>: value, ..., "q": ...}`` in field order, the q grid as
-            :meth:`q_config` (so equal grids hash equally however they were given); seeds,
+            :meth:`q_config` (so equal grids hash equally however they were given), and, when
+            paper mode's fixed window comes from the per-family table
+            (:mod:`mfa_engine.analysis.windows`), that table as ``window_table``; seeds,
             sample count and backend are not part of it.
         """
         m = self.mode if mode is None else _choice(MODES)("mode", mode)
@@ -431,6 +434,10 @@ class AnalysisOptions:
                 cfg["q"] = self.q_config()
             else:
                 cfg[f.name] = getattr(self, f.name)
+        if m == "paper" and self.fit_window == "fixed" and self.window is None and self.fit_range is None:
+            # the window comes from the family table: a changed table must change the hash
+            cfg["window_table"] = {**{k: list(v) for k, v in sorted(FAMILY_WINDOWS.items())},
+                                   "default": list(DEFAULT_WINDOW)}
         return cfg
 
 

@@ -8,8 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from mfa_engine.analysis import default_q
+import mfa_engine.options as options_module
+from mfa_engine.analysis import default_q, windows
 from mfa_engine.batch.runner import mode_config
+from mfa_engine.batch.store import config_hash
 from mfa_engine.cli import main
 from mfa_engine.errors import ConfigError
 from mfa_engine.options import MODES, AnalysisOptions, option_fields
@@ -109,6 +111,8 @@ def test_batch_config_follows_field_metadata(mode):
         assert (cfg != base) == (mode in f.metadata["affects"]), f.name
     relevant = {"mode", "q"} | {f.name for f in option_fields() if mode in f.metadata["affects"]
                                 and not f.metadata["q_grid"] and not f.metadata["omit_default"]}
+    if mode == "paper":  # the default fixed window comes from the family table (hashed too)
+        relevant.add("window_table")
     assert set(base) == relevant
     assert mode_config(mode, AnalysisOptions(backend="cpu", samples=2, seed=9)) == base
 
@@ -216,3 +220,17 @@ def test_null_enters_the_configuration_only_when_set():
     assert null.config("paper")["null"] == "shuffle" and null.config("reference")["null"] == "shuffle"
     with pytest.raises(ConfigError, match="null must be one of 'shuffle'"):
         AnalysisOptions(null="rewire")
+
+
+def test_the_family_window_table_enters_the_batch_configuration(monkeypatch) -> None:
+    cfg = mode_config("paper", {})
+    assert cfg["window_table"] == {"bert": [1.1, 2.1], "gpt_neox": [1.2, 2.2], "default": [1.1, 2.1]}
+    before = config_hash(cfg)
+    # a changed table changes the hash: rows fitted on the old window are never reused
+    monkeypatch.setitem(windows.FAMILY_WINDOWS, "gpt_neox", (1.3, 2.3))
+    monkeypatch.setattr(options_module, "FAMILY_WINDOWS", windows.FAMILY_WINDOWS)
+    assert config_hash(mode_config("paper", {})) != before
+    # an explicit window, a fit range, another window kind or neuron sampling do not use the table
+    for opts in ({"window": (1.0, 2.0)}, {"fit_range": (1.0, 5.0)}, {"fit_window": "auto"}, {"sampling": "neurons"}):
+        assert "window_table" not in mode_config("paper", opts)
+    assert "window_table" not in mode_config("reference", {})
