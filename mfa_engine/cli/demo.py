@@ -51,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
     npl = options.neurons_per_layer
     if options.sampling == "centres":
         network = (f"full neuron interaction network, {options.centres} centres per sample "
-                   "(stratified by node layer)")
+                   "(stratified by node layer, each Q/K/V layer by role)")
     else:
         network = "sampled neuron interaction network: " + ("all neurons of every node layer" if npl == "all" else (
             f"{npl} neurons per node layer ({2 * npl} in the MLP layer)"))

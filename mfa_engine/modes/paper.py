@@ -79,7 +79,7 @@ def centres_per_layer(sizes: Sequence[int], n: int | str) -> list[int]:
 
 
 def draw_centres(sizes: Sequence[int], n: int | str, seed: int) -> tuple[np.ndarray, list[int]]:
-    """The centres of one sample: stratified by node layer, uniform within each layer.
+    """The centres of one sample: stratified (node layers, or :func:`centre_strata`), uniform within each stratum.
 
     The draw depends only on the layer sizes, ``n`` and ``seed`` (generator
     ``numpy.random.default_rng([CENTRE_TAG, seed])``, layers in order), so the same seed picks the
