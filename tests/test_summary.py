@@ -58,6 +58,7 @@ def test_headline_is_the_median_of_the_unflagged_samples_with_its_bootstrap_inte
     assert doc["flagged"] == [{"seed": 3, "alpha0": 1.99, "width": 2.5, "flags": ["window_ambiguous"]}]
     assert doc["n_flagged"] == 1
     assert doc["headline"]["samples"] == "unflagged" and doc["headline"]["n_samples"] == 6
+    assert doc["headline"]["coverage"] == pytest.approx(1 - 2 / 64)  # P(x_(1) <= m <= x_(6)), 6 values
 
 
 def test_every_sample_flagged_falls_back_to_all_and_says_so() -> None:
