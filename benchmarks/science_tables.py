@@ -439,20 +439,6 @@ def sec_train(cache: Cache, path: Path, args: argparse.Namespace) -> str:
     return "\n\n".join(parts)
 
 
-def scaled_copy(src: Path, dst: Path, c: float) -> Path:
-    """A copy of a checkpoint with every floating tensor multiplied by ``c`` in its dtype."""
-    from safetensors.numpy import load_file, save_file
-
-    dst.mkdir(parents=True)
-    for f in src.iterdir():
-        if f.is_file() and f.name != "model.safetensors":
-            shutil.copy(f, dst / f.name)
-    state = load_file(str(src / "model.safetensors"))
-    save_file({k: (v * v.dtype.type(c)).astype(v.dtype) if v.dtype.kind == "f" else v
-               for k, v in state.items()}, str(dst / "model.safetensors"), metadata={"format": "pt"})
-    return dst
-
-
 def _numbers(doc: dict, c: float) -> np.ndarray:
     """Every per-sample number of a paper-mode document (distances times c)."""
     out: list[float] = []
@@ -471,6 +457,7 @@ def sec_invariance(cache: Cache, path: Path, args: argparse.Namespace) -> str:
 
     def scaled(c: float) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
+            from benchmarks.science_core import scaled_copy
             from mfa_engine.api import analyze_checkpoint
 
             return analyze_checkpoint(scaled_copy(path, Path(tmp) / "m", c), samples=n)

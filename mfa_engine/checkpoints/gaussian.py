@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from mfa_engine.errors import ConfigError
+from mfa_engine.checkpoints.null_base import NullCheckpoint
 
 __all__ = ["GaussianCheckpoint", "matrix_std"]
 
@@ -69,7 +69,7 @@ def matrix_std(ckpt: Any, name: str, shape: tuple[int, int]) -> float:
     return float(np.sqrt(max(m2, 0.0) / count))
 
 
-class GaussianCheckpoint:
+class GaussianCheckpoint(NullCheckpoint):
     """A checkpoint whose 2-D tensors read as iid Normal(0, sigma) with the real matrix's sigma.
 
     Wraps an opened checkpoint (the ``open_checkpoint`` contract); metadata is passed through.
@@ -80,16 +80,9 @@ class GaussianCheckpoint:
     """
 
     def __init__(self, ckpt: Any, seed: int) -> None:
-        self._ckpt = ckpt
-        self.seed = int(seed)
+        super().__init__(ckpt, seed)
         self._sigma: dict[str, float] = {}
         self._keys: dict[str, np.ndarray] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ckpt, name)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._ckpt
 
     def sigma(self, name: str) -> float:
         """The standard deviation of the real matrix ``name`` (computed once per wrapper)."""
@@ -112,33 +105,8 @@ class GaussianCheckpoint:
             out[k] = np.random.Generator(bits).standard_normal(n_cols)
         return out
 
-    def read_block(self, name: str, rows: Any, cols: Any) -> np.ndarray:
+    def _matrix_block(self, name: str, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """``null[rows][:, cols]`` as float32 ``[len(rows), len(cols)]``."""
-        shape = tuple(self._ckpt.shape(name))
-        if len(shape) != 2:
-            return self._ckpt.read_block(name, rows, cols)
-        r = np.asarray(rows, dtype=np.int64).reshape(-1)
-        c = np.asarray(cols, dtype=np.int64).reshape(-1)
-        for idx, bound, what in ((r, shape[0], "rows"), (c, shape[1], "columns")):
-            if idx.size and (idx.min() < 0 or idx.max() >= bound):
-                raise ConfigError(f"{what} of tensor {name!r} {shape}: expected indices in [0, {bound})")
-        if r.size == 0 or c.size == 0:
-            return np.zeros((r.size, c.size), dtype=np.float32)
-        sigma = self.sigma(name)
-        urows, inverse = np.unique(r, return_inverse=True)
+        urows, inverse = np.unique(rows, return_inverse=True)
         z = self.normals(name, urows, shape[1])
-        return (sigma * z[np.ix_(inverse.reshape(-1), c)]).astype(np.float32)
-
-    def read_rows(self, name: str, rows: Any) -> np.ndarray:
-        """Rows of the null tensor (2-D), as float32 ``[len(rows), m]``."""
-        shape = tuple(self._ckpt.shape(name))
-        if len(shape) != 2:
-            return self._ckpt.read_rows(name, rows)
-        return self.read_block(name, rows, np.arange(shape[1]))
-
-    def read(self, name: str) -> np.ndarray:
-        """The whole null tensor (2-D; other tensors unchanged)."""
-        shape = tuple(self._ckpt.shape(name))
-        if len(shape) != 2:
-            return self._ckpt.read(name)
-        return self.read_block(name, np.arange(shape[0]), np.arange(shape[1]))
+        return (self.sigma(name) * z[np.ix_(inverse.reshape(-1), cols)]).astype(np.float32)

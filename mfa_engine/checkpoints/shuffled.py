@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from mfa_engine.checkpoints.null_base import NullCheckpoint
 from mfa_engine.errors import ConfigError
 
 __all__ = ["NULL_MODELS", "ShuffledCheckpoint", "check_null"]
@@ -109,7 +110,7 @@ class _LazyPermutation:
         return self.src[np.searchsorted(self.pos, flat)].reshape(positions.shape)
 
 
-class ShuffledCheckpoint:
+class ShuffledCheckpoint(NullCheckpoint):
     """A checkpoint whose 2-D tensors read as if every matrix were uniformly permuted.
 
     Wraps an opened checkpoint (the ``open_checkpoint`` contract); metadata is passed through.
@@ -121,15 +122,8 @@ class ShuffledCheckpoint:
     """
 
     def __init__(self, ckpt: Any, seed: int) -> None:
-        self._ckpt = ckpt
-        self.seed = int(seed)
+        super().__init__(ckpt, seed)
         self._perms: dict[str, _LazyPermutation] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ckpt, name)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._ckpt
 
     def _perm(self, name: str, total: int) -> _LazyPermutation:
         if name not in self._perms:
@@ -152,32 +146,8 @@ class ShuffledCheckpoint:
             out[sel] = block[np.searchsorted(chunk, rows[sel]), cols[sel]]
         return out.reshape(src.shape)
 
-    def read_block(self, name: str, rows: Any, cols: Any) -> np.ndarray:
+    def _matrix_block(self, name: str, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """``shuffled[rows][:, cols]`` as float32 ``[len(rows), len(cols)]``."""
-        shape = tuple(self._ckpt.shape(name))
-        if len(shape) != 2:
-            return self._ckpt.read_block(name, rows, cols)
-        r = np.asarray(rows, dtype=np.int64).reshape(-1)
-        c = np.asarray(cols, dtype=np.int64).reshape(-1)
-        for idx, bound, what in ((r, shape[0], "rows"), (c, shape[1], "columns")):
-            if idx.size and (idx.min() < 0 or idx.max() >= bound):
-                raise ConfigError(f"{what} of tensor {name!r} {shape}: expected indices in [0, {bound})")
-        if r.size == 0 or c.size == 0:
-            return np.zeros((r.size, c.size), dtype=np.float32)
-        positions = r[:, None] * shape[1] + c[None, :]
+        positions = rows[:, None] * shape[1] + cols[None, :]
         src = self._perm(name, shape[0] * shape[1])(positions)
         return self._entries(name, src, shape[1])
-
-    def read_rows(self, name: str, rows: Any) -> np.ndarray:
-        """Rows of the shuffled tensor (2-D), as float32 ``[len(rows), m]``."""
-        shape = tuple(self._ckpt.shape(name))
-        if len(shape) != 2:
-            return self._ckpt.read_rows(name, rows)
-        return self.read_block(name, rows, np.arange(shape[1]))
-
-    def read(self, name: str) -> np.ndarray:
-        """The whole shuffled tensor (2-D; other tensors unchanged)."""
-        shape = tuple(self._ckpt.shape(name))
-        if len(shape) != 2:
-            return self._ckpt.read(name)
-        return self.read_block(name, np.arange(shape[0]), np.arange(shape[1]))
