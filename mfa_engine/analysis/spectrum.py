@@ -38,6 +38,17 @@ import numpy as np
 
 from mfa_engine.analysis.diagnostics import sample_diagnostics
 from mfa_engine.analysis.fit import linear_fit
+from mfa_engine.analysis.measure import (
+    CONVENTIONS,
+    NORMALISATIONS,
+    centre_measure,
+    check_convention,
+    check_counts_radii,
+    ln_partition,
+    logsumexp_rows,
+    top_share,
+    weighted_mean_log,
+)
 from mfa_engine.analysis.qgrid import check_q, default_q
 from mfa_engine.analysis.window import (
     DEFAULT_BASELINE,
@@ -48,7 +59,7 @@ from mfa_engine.analysis.window import (
     eligible_windows,
     hull_width,
 )
-from mfa_engine.errors import AnalysisError, ConfigError, plain
+from mfa_engine.errors import ConfigError, plain
 
 __all__ = [
     "Spectrum",
@@ -62,8 +73,6 @@ __all__ = [
     "FIT_WINDOWS",
 ]
 
-CONVENTIONS = ("boxgrowing", "sandbox")
-NORMALISATIONS = ("centre", "global")
 FIT_WINDOWS = ("auto", "full", "fixed")
 #: Slack in u of a fixed window's ends (the grid values are rounded constants).
 _U_SLACK = 1e-9
@@ -146,52 +155,6 @@ def _floats(a: np.ndarray) -> list[float | None]:
     return [_float(v) for v in np.asarray(a, dtype=np.float64).ravel()]
 
 
-# ----------------------------------------------------------------------------- validation
-
-
-def _check_counts_radii(counts: Any, radii: Any) -> tuple[np.ndarray, np.ndarray]:
-    r = np.asarray(radii, dtype=np.float64)
-    c = np.asarray(counts)
-    if c.dtype == bool or not (
-        np.issubdtype(c.dtype, np.integer) or np.issubdtype(c.dtype, np.floating)
-    ):
-        raise ConfigError(f"counts must be an integer array [C, R], got dtype {c.dtype}")
-    c = c.astype(np.float64)
-    if r.ndim != 1:
-        raise ConfigError(f"radii must be 1-D, got shape {r.shape}")
-    if r.size < 2:
-        raise ConfigError(f"radii need at least 2 values, got {r.size}")
-    if c.ndim != 2 or c.shape[1] != r.size:
-        raise ConfigError(
-            f"counts must have shape [C, {r.size}] to match {r.size} radii, got {c.shape}"
-        )
-    if c.shape[0] == 0:
-        raise ConfigError("counts has no centres (shape [0, R])")
-    if not np.all(np.isfinite(r)) or not np.all(r > 0):
-        raise ConfigError(f"radii must be finite and > 0, got minimum {float(np.min(r))!r}")
-    if not np.all(np.diff(r) > 0):
-        j = int(np.argmin(np.diff(r) > 0))
-        raise ConfigError(
-            f"radii must be strictly increasing, but radii[{j}]={plain(r[j])} >= "
-            f"radii[{j + 1}]={plain(r[j + 1])}"
-        )
-    if not np.all(np.isfinite(c)):
-        raise ConfigError("counts contain NaN or inf")
-    if np.any(c < 1):
-        i, k = (int(v) for v in np.argwhere(c < 1)[0])
-        raise ConfigError(
-            f"counts must be >= 1 (the centre counts itself), but counts[{i}, {k}]={plain(c[i, k])}"
-        )
-    dec = np.diff(c, axis=1) < 0
-    if np.any(dec):
-        i, k = (int(v) for v in np.argwhere(dec)[0])
-        raise ConfigError(
-            f"counts must be non-decreasing along the radii, but counts[{i}, {k}]={plain(c[i, k])} "
-            f"> counts[{i}, {k + 1}]={plain(c[i, k + 1])}"
-        )
-    return c, r
-
-
 def _fit_mask(radii: np.ndarray, fit_range: Any) -> np.ndarray:
     if fit_range is None:
         return np.ones(radii.size, dtype=bool)
@@ -213,28 +176,6 @@ def _fit_mask(radii: np.ndarray, fit_range: Any) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- computation
-
-
-def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
-    """``ln sum_i exp(a[i, k])`` over axis 0, stable. ``a``: [C, R] -> [R]."""
-    m = a.max(axis=0)
-    return m + np.log(np.exp(a - m).sum(axis=0))
-
-
-def _weighted_mean_log(ln_mu: np.ndarray, power: float, lw: np.ndarray | None = None) -> np.ndarray:
-    """``sum_i w_i L_i / sum_i w_i`` with ``w_i = c_i mu_i^power``, per radius. [C, R] -> [R].
-
-    ``c_i = exp(lw_i)`` are the centres' design weights (None: all 1).
-    """
-    if lw is not None:
-        a = power * ln_mu + lw[:, None]
-        w = np.exp(a - a.max(axis=0))
-        return (w * ln_mu).sum(axis=0) / w.sum(axis=0)
-    if power == 0.0:
-        return ln_mu.mean(axis=0)
-    a = power * ln_mu
-    w = np.exp(a - a.max(axis=0))
-    return (w * ln_mu).sum(axis=0) / w.sum(axis=0)
 
 
 def spectrum_from_counts(
@@ -296,16 +237,16 @@ def spectrum_from_counts(
         ConfigError: Invalid q grid, radii, counts, options or ``fit_range``.
         AnalysisError: Fewer than 2 centres reach ``min_reach`` nodes.
     """
-    normalisation = _check_convention(convention, normalisation)
+    check_convention(convention, normalisation)
     qa = check_q(q)
-    c, r = _check_counts_radii(counts, radii)
+    _, r = check_counts_radii(counts, radii)
     _check_reach_and_window(min_reach, fit_window)
     mask = _fit_mask(r, fit_range)
     if fit_range is None and fit_window == "fixed":
         mask = fixed_window_mask(u, window_u, r.size)
-    lw = _log_weights(weights, c, min_reach)
-    c = _reaching_centres(c, r, min_reach)
-    ln_mu = _ln_measure(c, normalisation, n_nodes, convention)
+    m = centre_measure(counts, radii, convention=convention, normalisation=normalisation,
+                       n_nodes=n_nodes, min_reach=min_reach, weights=weights)
+    c, ln_mu, lw = m.c, m.ln_mu, m.lw
 
     power0 = 0.0 if convention == "boxgrowing" else -1.0
     window = _choose_window(c, r, ln_mu, fit_range, mask, fit_window, power0,
@@ -341,13 +282,11 @@ def partition_curves(
     Returns:
         ``(x [R], y [Q, R])``: ``x = ln(r / r_max)`` and the series per q.
     """
-    normalisation = _check_convention(convention, normalisation)
+    check_convention(convention, normalisation)
     qa = check_q(q)
-    c, r = _check_counts_radii(counts, radii)
-    lw = _log_weights(weights, c, min_reach)
-    c = _reaching_centres(c, r, min_reach)
-    ln_mu = _ln_measure(c, normalisation, n_nodes, convention)
-    return np.log(r / r[-1]), _ln_partition(qa, ln_mu, convention, c.shape[0], lw)
+    m = centre_measure(counts, radii, convention=convention, normalisation=normalisation,
+                       n_nodes=n_nodes, min_reach=min_reach, weights=weights)
+    return np.log(m.r / m.r[-1]), ln_partition(qa, m.ln_mu, convention, m.c.shape[0], m.lw)
 
 
 def fixed_window_mask(u: Any, window_u: Any, n_radii: int) -> np.ndarray:
@@ -422,21 +361,21 @@ def local_slope_profile(
     Raises:
         ConfigError: Invalid inputs. AnalysisError: Fewer than 2 centres reach ``min_reach``.
     """
-    normalisation = _check_convention(convention, normalisation)
+    check_convention(convention, normalisation)
     qa = check_q(q)
-    c, r = _check_counts_radii(counts, radii)
+    _, r = check_counts_radii(counts, radii)
     ua = np.asarray(u, dtype=np.float64).ravel()
     if ua.size != r.size or not np.all(np.diff(ua) > 0):
         raise ConfigError(f"u must be {r.size} strictly increasing values (one per radius), got {ua.size}")
     if not isinstance(lag, (int, np.integer)) or not 1 <= lag < r.size:
         raise ConfigError(f"lag must be an integer from 1 to {r.size - 1} (radii - 1), got {lag!r}")
-    lw = _log_weights(weights, c, min_reach)
-    c = _reaching_centres(c, r, min_reach)
-    ln_mu = _ln_measure(c, normalisation, n_nodes, convention)
+    m = centre_measure(counts, radii, convention=convention, normalisation=normalisation,
+                       n_nodes=n_nodes, min_reach=min_reach, weights=weights)
+    c, ln_mu, lw = m.c, m.ln_mu, m.lw
     power0 = 0.0 if convention == "boxgrowing" else -1.0
     du = ua[lag:] - ua[:-lag]
-    y0 = _weighted_mean_log(ln_mu, power0, lw)
-    yz = _ln_partition(qa, ln_mu, convention, c.shape[0], lw)
+    y0 = weighted_mean_log(ln_mu, power0, lw)
+    yz = ln_partition(qa, ln_mu, convention, c.shape[0], lw)
     with np.errstate(invalid="ignore", divide="ignore"):
         s0 = (y0[lag:] - y0[:-lag]) / du
         sz = (yz[:, lag:] - yz[:, :-lag]) / du
@@ -473,16 +412,16 @@ def _spectrum_on_window(
     sel = slice(window.lo, window.hi + 1)
     ln_mu = ln_mu[:, sel]
     x = np.log(r[sel] / r[-1])
-    fit = linear_fit(x, _ln_partition(qa, ln_mu, convention, n_keep, lw))
+    fit = linear_fit(x, ln_partition(qa, ln_mu, convention, n_keep, lw))
     tau = fit.slope
     alpha = np.gradient(tau, qa)
     f_alpha = qa * alpha - tau
-    fit0 = linear_fit(x, _weighted_mean_log(ln_mu, power0, lw))
+    fit0 = linear_fit(x, weighted_mean_log(ln_mu, power0, lw))
     alpha0 = float(fit0.slope)
     diagnostics = sample_diagnostics(
         q=qa, tau=tau, alpha=alpha, f_alpha=f_alpha, r2=fit.r2, r2_alpha0=float(fit0.r2),
         counts=c, radii=r, window=window,
-        qmin_top_share=_top_share(qa[0] + power0, ln_mu[:, 0]),  # power q (box), q - 1 (sandbox)
+        qmin_top_share=top_share(qa[0] + power0, ln_mu[:, 0]),  # power q (box), q - 1 (sandbox)
     )
     return Spectrum(
         q=qa,
@@ -504,70 +443,12 @@ def _spectrum_on_window(
     )
 
 
-def _check_convention(convention: str, normalisation: str | None) -> str:
-    """Validate the convention; return the normalisation (its default if None)."""
-    if convention not in CONVENTIONS:
-        raise ConfigError(f"convention={convention!r} is not one of {', '.join(CONVENTIONS)}")
-    if normalisation is None:
-        normalisation = "centre" if convention == "boxgrowing" else "global"
-    if normalisation not in NORMALISATIONS:
-        raise ConfigError(
-            f"normalisation={normalisation!r} is not one of {', '.join(NORMALISATIONS)}"
-        )
-    return normalisation
-
-
 def _check_reach_and_window(min_reach: Any, fit_window: Any) -> None:
     """Validate ``min_reach`` (integer >= 0) and ``fit_window`` (one of FIT_WINDOWS)."""
     if isinstance(min_reach, bool) or not isinstance(min_reach, (int, np.integer)) or min_reach < 0:
         raise ConfigError(f"min_reach must be an integer >= 0, got {min_reach!r}")
     if fit_window not in FIT_WINDOWS:
         raise ConfigError(f"fit_window={fit_window!r} is not one of {', '.join(FIT_WINDOWS)}")
-
-
-def _log_weights(weights: Any, c: np.ndarray, min_reach: int) -> np.ndarray | None:
-    """``ln`` of the design weights of the centres kept by ``min_reach`` (None: unweighted).
-
-    Raises:
-        ConfigError: ``weights`` not ``[C]`` finite and > 0.
-    """
-    if weights is None:
-        return None
-    w = np.asarray(weights, dtype=np.float64).ravel()
-    if w.size != c.shape[0] or not np.all(np.isfinite(w)) or not np.all(w > 0):
-        raise ConfigError(f"weights must be {c.shape[0]} finite values > 0 (one per centre), got {w.size}")
-    return np.log(w[c[:, -1] - 1 >= min_reach])
-
-
-def _reaching_centres(c: np.ndarray, r: np.ndarray, min_reach: int) -> np.ndarray:
-    """Rows of ``c`` [C, R] whose centre reaches at least ``min_reach`` nodes (>= 2 needed)."""
-    n_total = c.shape[0]
-    keep = c[:, -1] - 1 >= min_reach
-    n_keep = int(keep.sum())
-    if n_keep < 2:
-        raise AnalysisError(
-            f"too few centres: {n_total} centres given, {n_keep} remain with at least "
-            f"min_reach={min_reach} reachable nodes within r_max={plain(r[-1])}; need at least 2"
-        )
-    return c[keep]
-
-
-def _ln_partition(qa: np.ndarray, ln_mu: np.ndarray, convention: str, n_keep: int,
-                  lw: np.ndarray | None = None) -> np.ndarray:
-    """The series whose slopes are tau: ``ln Z_q`` (box-growing) or ``ln <mu^(q-1)>``. [Q, R']
-
-    With design weights ``exp(lw)`` the sums are weighted (``Z_q = sum_i c_i mu_i^q``).
-    """
-    y = np.empty((qa.size, ln_mu.shape[1]), dtype=np.float64)
-    add: Any = 0.0 if lw is None else lw[:, None]
-    if convention == "boxgrowing":
-        for j, qj in enumerate(qa):
-            y[j] = _logsumexp_rows(qj * ln_mu + add)
-    else:
-        ln_c = math.log(n_keep) if lw is None else float(_logsumexp_rows(lw[:, None])[0])
-        for j, qj in enumerate(qa):
-            y[j] = _logsumexp_rows((qj - 1.0) * ln_mu + add) - ln_c
-    return y
 
 
 def _sandbox_dims(qa: np.ndarray, tau: np.ndarray, x: np.ndarray, ln_mu: np.ndarray,
@@ -577,31 +458,8 @@ def _sandbox_dims(qa: np.ndarray, tau: np.ndarray, x: np.ndarray, ln_mu: np.ndar
     with np.errstate(divide="ignore", invalid="ignore"):
         dims = np.where(at_one, np.nan, tau / (qa - 1.0))
     if at_one.any():
-        dims[at_one] = float(linear_fit(x, _weighted_mean_log(ln_mu, 0.0, lw)).slope)
+        dims[at_one] = float(linear_fit(x, weighted_mean_log(ln_mu, 0.0, lw)).slope)
     return dims
-
-
-def _top_share(power: float, ln_mu: np.ndarray) -> float:
-    """Share of ``sum_i mu_i^power`` carried by its largest term (``ln_mu``: [C])."""
-    a = power * ln_mu
-    return float(1.0 / np.exp(a - a.max()).sum())
-
-
-def _ln_measure(c: np.ndarray, normalisation: str, n_nodes: Any, convention: str) -> np.ndarray:
-    """``ln mu_i(r)`` [C, R] for the kept centres' counts ``c``."""
-    if normalisation == "centre":
-        return np.log(c) - np.log(c[:, -1:])
-    if n_nodes is None:
-        raise ConfigError(f"normalisation='global' ({convention}) requires n_nodes")
-    try:
-        n_total_nodes = float(n_nodes)
-    except (TypeError, ValueError):
-        n_total_nodes = math.nan
-    if isinstance(n_nodes, bool) or not n_total_nodes >= float(c.max()):
-        raise ConfigError(
-            f"n_nodes={n_nodes!r} must be a number >= the largest count {int(c.max())}"
-        )
-    return np.log(c) - math.log(n_total_nodes)
 
 
 def _choose_window(
@@ -627,8 +485,8 @@ def _choose_window(
         return FitWindow(0, last, "full")
     x = np.log(radii / radii[-1])
     series = np.stack(
-        [_weighted_mean_log(ln_mu, power0, lw)]
-        + [_logsumexp_rows(qw * ln_mu + (0.0 if lw is None else lw[:, None])) for qw in WINDOW_Q]
+        [weighted_mean_log(ln_mu, power0, lw)]
+        + [logsumexp_rows(qw * ln_mu + (0.0 if lw is None else lw[:, None])) for qw in WINDOW_Q]
     )
     self_share = np.mean(counts == 1.0, axis=0)
     saturated = np.mean(counts == counts[:, -1:], axis=0)
