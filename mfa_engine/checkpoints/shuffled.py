@@ -29,26 +29,12 @@ from typing import Any
 import numpy as np
 
 from mfa_engine.checkpoints.null_base import NullCheckpoint
-from mfa_engine.errors import ConfigError
 
-__all__ = ["NULL_MODELS", "ShuffledCheckpoint", "check_null"]
+__all__ = ["ShuffledCheckpoint"]
 
-#: Supported null models.
-NULL_MODELS = ("shuffle",)
 #: First word of the null generator's seed sequence (keeps it apart from the neuron sampling).
 _TAG = zlib.crc32(b"mfa-engine shuffle null model")
 _CHUNK_BYTES = 8 << 20
-
-
-def check_null(null: str | None) -> str | None:
-    """Validate a null-model name (None = no null model).
-
-    Raises:
-        ConfigError: An unknown name.
-    """
-    if null is None or null in NULL_MODELS:
-        return null
-    raise ConfigError(f"null model must be one of {', '.join(NULL_MODELS)} or none, got {null!r}")
 
 
 def _sorted_unique(a: np.ndarray) -> np.ndarray:

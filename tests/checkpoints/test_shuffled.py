@@ -9,7 +9,8 @@ import pytest
 
 from mfa_engine.arch import get_adapter
 from mfa_engine.checkpoints import open_checkpoint
-from mfa_engine.checkpoints.shuffled import ShuffledCheckpoint, _sorted_unique, check_null
+from mfa_engine.checkpoints.nulls import null_checkpoint
+from mfa_engine.checkpoints.shuffled import ShuffledCheckpoint, _sorted_unique
 from mfa_engine.errors import ConfigError
 from mfa_engine.nin import build_nin
 
@@ -93,9 +94,9 @@ def test_bad_requests() -> None:
     with pytest.raises(ConfigError, match="rows of tensor 'w'"):
         sh.read_block("w", [3], [0])
     assert sh.read_block("w", [], [0]).shape == (0, 1)
-    assert check_null(None) is None and check_null("shuffle") == "shuffle"
-    with pytest.raises(ConfigError, match="null model must be one of shuffle"):
-        check_null("rewire")
+    assert isinstance(null_checkpoint("shuffle", sh, 1), ShuffledCheckpoint)
+    with pytest.raises(ConfigError, match="null model must be one of shuffle, gaussian, got 'rewire'"):
+        null_checkpoint("rewire", sh, 1)
 
 
 def test_full_network_null_has_the_same_weights_and_structural_edges(tiny_checkpoint) -> None:
