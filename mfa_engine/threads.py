@@ -3,8 +3,11 @@
 * **Count.** ``MFA_THREADS`` (an environment variable) or the ``threads`` analysis option caps
   the numba worker threads of every CPU kernel (paths, scans, the NetworkX backend, TM loss):
   :func:`apply` is called by the drivers before each parallel kernel, and :func:`limited`
-  scopes an explicit count (the option). ``0`` / unset means every thread numba has
-  (``NUMBA_NUM_THREADS``, by default the cores).
+  scopes an explicit count (the option; it also sets torch's intra-op threads while torch is
+  imported). ``MFA_THREADS`` also sizes the other pools a run may start, read when they start:
+  ``OMP_NUM_THREADS`` (torch), ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` (NumPy/SciPy),
+  unless the user set one of them. ``0`` / unset means every thread numba has (``NUMBA_NUM_THREADS``,
+  by default the cores).
 * **Waiting.** numba's OpenMP threading layer (the default on Linux) spins its idle workers
   under OpenMP's default wait policy; on a busy machine that burns several times the CPU of
   the work itself. Importing :mod:`mfa_engine` sets ``OMP_WAIT_POLICY=PASSIVE`` (and
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 
 __all__ = ["ENV", "apply", "configure_wait_policy", "limited", "requested"]
@@ -26,6 +30,9 @@ __all__ = ["ENV", "apply", "configure_wait_policy", "limited", "requested"]
 ENV = "MFA_THREADS"
 
 _explicit: list[int] = []  # stack of counts set by :func:`limited`
+#: Thread-count variables of the other pools a run may start (torch's OpenMP intra-op pool,
+#: OpenBLAS and MKL under NumPy/SciPy), set from ``MFA_THREADS`` at import unless already set.
+_POOL_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def configure_wait_policy() -> None:
@@ -39,6 +46,11 @@ def configure_wait_policy() -> None:
     n = requested()
     if n > 0:  # numba not imported yet: size its pool, which every numba kernel then uses
         os.environ.setdefault("NUMBA_NUM_THREADS", str(min(n, os.cpu_count() or n)))
+        # torch's intra-op pool and the BLAS libraries read these when they start (torch
+        # also reads MKL_NUM_THREADS, so a user's own setting of any of them keeps all)
+        if not any(var in os.environ for var in _POOL_VARS):
+            for var in _POOL_VARS:
+                os.environ[var] = str(n)
 
 
 def requested() -> int:
@@ -73,9 +85,15 @@ def limited(n: int | None) -> Iterator[None]:
         yield
         return
     _explicit.append(int(n))
+    torch = sys.modules.get("torch")  # torch's pool too, when torch is in use (never imported here)
+    prev_torch = torch.get_num_threads() if torch is not None else 0
     try:
         apply()
+        if torch is not None:
+            torch.set_num_threads(int(n))
         yield
     finally:
         _explicit.pop()
+        if torch is not None:
+            torch.set_num_threads(prev_torch)
         apply()

@@ -54,3 +54,27 @@ def test_threads_option_is_declared() -> None:
     assert AnalysisOptions(threads=2).threads == 2
     with pytest.raises(ConfigError, match="threads"):
         AnalysisOptions(threads=-1)
+
+
+def test_mfa_threads_sizes_torch_and_blas_pools() -> None:
+    """MFA_THREADS caps torch's intra-op pool (and the BLAS pools) when set before import; a
+    user's own OMP_NUM_THREADS keeps every pool variable as the user left it."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
+    env["MFA_THREADS"] = "1"
+    code = ("import os, mfa_engine, torch; print(torch.get_num_threads(), os.environ['OPENBLAS_NUM_THREADS'], "
+            "os.environ['MKL_NUM_THREADS'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "1", "1"]
+    env["OMP_NUM_THREADS"] = "2"
+    code = "import os, mfa_engine, torch; print(torch.get_num_threads(), os.environ.get('MKL_NUM_THREADS'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["2", "None"]
+
+
+def test_limited_scopes_torch_threads() -> None:
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    with threads.limited(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
