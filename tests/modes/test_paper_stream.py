@@ -152,3 +152,19 @@ def test_sample_fit_streamed_equals_in_memory(neox, monkeypatch) -> None:
     for k in ("ln_r", "ln_z", "tau", "u"):
         np.testing.assert_array_equal(a[k], b[k])
     assert a["window"] == b["window"] and a["window_u"] == b["window_u"]
+
+
+def test_streamed_on_the_device_driver_equals_in_memory(neox, monkeypatch) -> None:
+    """A device backend streams through paths.gpu_stream (torch here: CPU tensors without a GPU)."""
+    pytest.importorskip("torch")
+    from mfa_engine.paths import gpu_stream
+
+    with open_checkpoint(neox) as ckpt:
+        mem, _ = paper.run(ckpt, [6, 2], AnalysisOptions(centres=21, backend="cpu"))
+        _force_stream(monkeypatch, ckpt)
+        calls = []
+        real = gpu_stream.stream_histogram
+        monkeypatch.setattr(gpu_stream, "stream_histogram", lambda *a, **k: calls.append(k["backend"]) or real(*a, **k))
+        streamed, _ = paper.run(ckpt, [6, 2], AnalysisOptions(centres=21, backend="torch"))
+    assert calls == ["torch"]
+    assert [_strip(r) for r in streamed] == [_strip(r) for r in mem]
