@@ -125,13 +125,13 @@ def test_network_estimate_and_budget() -> None:
     assert estimate_network([2, 3, 4]) == 24 * (2 * 3 + 3 * 4)
     # within the budget: in memory; above it: streamed, from one pass's estimate
     assert network_mode([2, 3, 4], 5, 10, {"MFA_NETWORK_MEMORY": "432"}) == ("memory", 432)
-    # stream: two blocks of the largest (3 x 4) and 16 bytes x (3 + 4) + 16 x 11 per source
-    assert estimate_stream([2, 3, 4], 5, 10) == 2 * 24 * 12 + 5 * (16 * 7 + 16 * 11)
-    budget = 2 * 24 * 12 + 5 * (16 * 7 + 16 * 11)
+    # stream: two blocks of the largest (3 x 4) and 32 bytes x (3 + 4) + 16 x 11 per source
+    assert estimate_stream([2, 3, 4], 5, 10) == 2 * 24 * 12 + 5 * (32 * 7 + 16 * 11)
+    budget = 2 * 24 * 12 + 5 * (32 * 7 + 16 * 11)
     assert network_mode([2, 3, 4], 5, 10, {"MFA_NETWORK_MEMORY": str(budget)}) == ("memory", 432)
     assert network_mode([2, 3, 4], 9, 10, {"MFA_NETWORK_MEMORY": "1000"}) == ("memory", 432)
     # a budget below the full network but above two blocks: streamed, in passes that fit
-    assert stream_sources_per_pass([2, 3, 4], 10, {"MFA_NETWORK_MEMORY": str(576 + 3 * 288)}) == 3
+    assert stream_sources_per_pass([2, 3, 4], 10, {"MFA_NETWORK_MEMORY": str(576 + 3 * 400)}) == 3
     sizes = ([2560, 7680, 2560, 2560, 10240] * 32) + [2560]
     mode, est = network_mode(sizes, 10_000, 61, {})
     assert mode == "stream" and est == estimate_stream(sizes, 10_000, 61) and est < 16 * 10**9

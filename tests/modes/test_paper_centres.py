@@ -200,7 +200,7 @@ def test_centre_sampling_above_the_memory_budget_is_streamed_or_refused(neox, mo
     """Above MFA_NETWORK_MEMORY the full network is streamed (tests/modes/test_paper_stream.py has
     the record-for-record comparison); only a budget that cannot hold even the stream is refused."""
     ref = analyze_checkpoint(neox, samples=1, centres=10, backend="cpu")
-    monkeypatch.setenv("MFA_NETWORK_MEMORY", "400000")  # network 737 280 bytes, stream 232 128
+    monkeypatch.setenv("MFA_NETWORK_MEMORY", "400000")  # network 737 280 bytes, stream 257 728
     doc = analyze_checkpoint(neox, samples=1, centres=10, backend="cpu")
     assert doc["samples"][0]["tau"] == ref["samples"][0]["tau"]
     monkeypatch.setenv("MFA_NETWORK_MEMORY", "1000")
