@@ -63,9 +63,10 @@ def test_streamed_records_equal_the_in_memory_records(neox, monkeypatch, kw) -> 
     mem, streamed, calls = _runs(neox, monkeypatch, seeds, **kw)
     assert [_strip(r) for r in streamed] == [_strip(r) for r in mem]
     assert len(calls) == 1  # every seed's centres in one stream of the checkpoint
-    union = np.unique(np.concatenate([paper.draw_centres(
-        paper.centre_strata(paper_stream.skeleton(get_adapter(open_checkpoint(neox).config)),
-                            get_adapter(open_checkpoint(neox).config)), kw["centres"], s)[0] for s in seeds]))
+    with open_checkpoint(neox) as ckpt:
+        ad = get_adapter(ckpt.config)
+    strata = paper.centre_strata(paper_stream.skeleton(ad), ad)
+    union = np.unique(np.concatenate([paper.draw_centres(strata, kw["centres"], s)[0] for s in seeds]))
     assert calls == [union.size]
 
 
