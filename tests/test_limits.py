@@ -120,13 +120,23 @@ def test_x9_results_budget_refuses_with_the_estimate(capsys, tmp_path):
 
 
 def test_network_estimate_and_budget() -> None:
-    from mfa_engine.limits import check_network_budget, estimate_network
+    from mfa_engine.limits import estimate_network, estimate_stream, network_mode, stream_sources_per_pass
 
     assert estimate_network([2, 3, 4]) == 24 * (2 * 3 + 3 * 4)
-    assert check_network_budget([2, 3, 4], {"MFA_NETWORK_MEMORY": "432"}) == 432
-    with pytest.raises(ConfigError, match=r"about 0\.0 GB .* sampling='neurons'"):
-        check_network_budget([2, 3, 4], {"MFA_NETWORK_MEMORY": "431"})
-    # a Pythia-2.8B-shaped full network is far above the default budget
+    # within the budget: in memory; above it: streamed, from one pass's estimate
+    assert network_mode([2, 3, 4], 5, 10, {"MFA_NETWORK_MEMORY": "432"}) == ("memory", 432)
+    # stream: two blocks of the largest (3 x 4) and 32 bytes x (3 + 4) + 16 x 11 per source
+    assert estimate_stream([2, 3, 4], 5, 10) == 2 * 24 * 12 + 5 * (32 * 7 + 16 * 11)
+    budget = 2 * 24 * 12 + 5 * (32 * 7 + 16 * 11)
+    assert network_mode([2, 3, 4], 5, 10, {"MFA_NETWORK_MEMORY": str(budget)}) == ("memory", 432)
+    assert network_mode([2, 3, 4], 9, 10, {"MFA_NETWORK_MEMORY": "1000"}) == ("memory", 432)
+    # a budget below the full network but above two blocks: streamed, in passes that fit
+    assert stream_sources_per_pass([2, 3, 4], 10, {"MFA_NETWORK_MEMORY": str(576 + 3 * 400)}) == 3
     sizes = ([2560, 7680, 2560, 2560, 10240] * 32) + [2560]
-    with pytest.raises(ConfigError, match="GB of memory"):
-        check_network_budget(sizes, {})
+    mode, est = network_mode(sizes, 10_000, 61, {})
+    assert mode == "stream" and est == estimate_stream(sizes, 10_000, 61) and est < 16 * 10**9
+    # not even two blocks and one source fit: a clear error with the numbers
+    with pytest.raises(ConfigError, match=r"two level blocks of about 0\.00 GB plus 0\.000 MB per centre, above the budget"):
+        stream_sources_per_pass([2, 3, 4], 10, {"MFA_NETWORK_MEMORY": "500"})
+    with pytest.raises(ConfigError, match=r"GB plus .* MB per centre"):
+        network_mode(sizes, 10, 61, {"MFA_NETWORK_MEMORY": str(10**9)})

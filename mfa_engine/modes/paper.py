@@ -1,7 +1,9 @@
 """Paper mode: exact multi-hop distances, from sampled centres of the full network or on a sampled NIN.
 
 Centre sampling (``sampling="centres"``, the default): the full NIN of the checkpoint is built
-once (:func:`mfa_engine.nin.build_nin` with every neuron); each seed draws its centres,
+once (:func:`mfa_engine.nin.build_nin` with every neuron), or, above ``MFA_NETWORK_MEMORY``,
+streamed from the checkpoint level by level (:mod:`mfa_engine.modes.paper_stream`: the same
+records, from one stream for every seed's centres); each seed draws its centres,
 stratified in proportion to the node layers' sizes (:func:`draw_centres`); the nodes within
 each radius of the fixed grid in ``u = ln(r / r_unit)`` are counted over all nodes, and the
 spectrum is fitted over the model family's pre-registered window
@@ -22,8 +24,10 @@ from mfa_engine.analysis.spectrum import local_slope_profile, partition_curves, 
 from mfa_engine.analysis.windows import resolve_window
 from mfa_engine.arch import get_adapter
 from mfa_engine.checkpoints.nulls import null_checkpoint
+from mfa_engine.errors import ConfigError
 from mfa_engine.graph_spectrum import graph_counts
-from mfa_engine.limits import check_network_budget
+from mfa_engine.limits import network_mode
+from mfa_engine.modes import paper_stream
 from mfa_engine.nin import build_nin, nin_level_sizes
 from mfa_engine.paths import prepare_graph
 from mfa_engine.progress import progress_bar
@@ -110,6 +114,10 @@ def plan(recorder: Any, seeds: Sequence[int], options: Any) -> None:
     matrix whole), and the null network of every seed, are built from the recorder (its reads
     return zeros), so the requests are those of :func:`run` by construction.
 
+    A streamed full network (above ``MFA_NETWORK_MEMORY``) reads every weight matrix whole
+    twice for the pre-pass and once per stream, then the same for the null of every seed
+    (:func:`mfa_engine.modes.paper_stream.record_reads`).
+
     Args:
         recorder: A checkpoint whose ``read_block`` records requests.
         seeds: The seeds :func:`run` will be given.
@@ -118,7 +126,15 @@ def plan(recorder: Any, seeds: Sequence[int], options: Any) -> None:
     adapter = _adapter(recorder)
     centres = options.sampling == "centres"
     if centres:
-        check_network_budget(nin_level_sizes(adapter))
+        draws = _draws(adapter, seeds, options)
+        if _mode(adapter, draws, options) == "stream":  # pre-pass and streams, then each null's
+            union = _union(draws)
+            paper_stream.record_reads(recorder, adapter, paper_stream.stream_passes(adapter, union.size, U_GRID.size))
+            for s in seeds:
+                if options.null is not None:
+                    n_null = paper_stream.stream_passes(adapter, draws[s][0].size, U_GRID.size)
+                    paper_stream.record_reads(null_checkpoint(options.null, recorder, s), adapter, n_null)
+            return
     for i, s in enumerate(seeds):
         # The recorder's reads return zeros: no weight distance to take a median of; the
         # structural scale does not change which blocks are read.
@@ -217,6 +233,54 @@ def _network(ckpt: Any, adapter: Any, seed: int, options: Any) -> _Network:
     return _Network(_nin(ckpt, adapter, seed, options), options, adapter)
 
 
+class _Streamed:
+    """A full network above the memory budget: its pre-pass and the counts of ``sources`` from one
+    stream of its blocks (:mod:`mfa_engine.modes.paper_stream`); samples take their rows."""
+
+    def __init__(self, ckpt: Any, adapter: Any, options: Any, sources: np.ndarray, progress: bool) -> None:
+        self.graph = paper_stream.scan_network(ckpt, adapter, options, progress=progress)
+        self.strata = centre_strata(self.graph, adapter)
+        self.r_unit = self.graph.r_unit
+        self.radii = fixed_radius_grid(self.r_unit)
+        self.sources = np.unique(np.asarray(sources, np.int64))
+        self.counts = paper_stream.stream_counts_of(ckpt, adapter, self.sources, self.radii, options, self.graph,
+                                                    progress=progress)
+
+    def counts_of(self, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """As :func:`_counts`: ``(counts [C, R], radii [R], u [R], n_nodes)`` of these centres."""
+        return self.counts[np.searchsorted(self.sources, centres)], self.radii, U_GRID, self.graph.n_nodes
+
+    def measure(self, centres: np.ndarray, options: Any, window: tuple[float, float] | None, seed: int,
+                per_layer: list[int] | None) -> dict:
+        """The record of one sample (as :func:`_measure`)."""
+        return _record(self, *self.counts_of(centres), centres, options, window, seed, per_layer)
+
+
+def _draws(adapter: Any, seeds: Sequence[int], options: Any) -> dict[int, tuple[np.ndarray, list[int]]]:
+    """The centres of every seed (:func:`draw_centres` on the full network's strata; nothing read)."""
+    strata = centre_strata(paper_stream.skeleton(adapter), adapter)
+    return {int(s): draw_centres(strata, options.centres, s) for s in seeds}
+
+
+def _union(draws: dict[int, tuple[np.ndarray, list[int]]]) -> np.ndarray:
+    return np.unique(np.concatenate([c for c, _ in draws.values()])) if draws else np.zeros(0, np.int64)
+
+
+def _mode(adapter: Any, draws: dict[int, tuple[np.ndarray, list[int]]], options: Any) -> str:
+    """``"memory"`` or ``"stream"`` (:func:`mfa_engine.limits.network_mode`) for these centres.
+
+    Raises:
+        ConfigError: Streaming does not fit the budget, or the options need the whole network
+            (a grid of radii from the data).
+    """
+    mode, _ = network_mode(nin_level_sizes(adapter), _union(draws).size, U_GRID.size)
+    if mode == "stream" and options.radius_grid != "u":
+        raise ConfigError("the full network is above MFA_NETWORK_MEMORY and is streamed level by level, which needs "
+                          "radius_grid='u' (radius_grid='data' takes its radii from distances of the whole network); "
+                          "use radius_grid='u' or raise MFA_NETWORK_MEMORY")
+    return mode
+
+
 def _counts(net: _Network, centres: np.ndarray | None, options: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """``(counts [C, R], radii [R], u [R], n_nodes)`` of the centres on the options' grid."""
     fixed = options.radius_grid == "u"
@@ -260,6 +324,12 @@ def _measure(net: _Network, centres: np.ndarray | None, options: Any, window: tu
              seed: int, per_layer: list[int] | None) -> dict:
     """Count, fit and profile one sample; its record."""
     counts, radii, u, n = _counts(net, centres, options)
+    return _record(net, counts, radii, u, n, centres, options, window, seed, per_layer)
+
+
+def _record(net: Any, counts: np.ndarray, radii: np.ndarray, u: np.ndarray, n: int, centres: np.ndarray | None,
+            options: Any, window: tuple[float, float] | None, seed: int, per_layer: list[int] | None) -> dict:
+    """Fit and profile the counts of one sample; its record (``net``: ``graph``, ``strata``, ``r_unit``)."""
     weights = None if centres is None else design_weights(net.strata, per_layer, centres)
     spec = _fit(counts, radii, u, n, options, window, weights)
     profile = local_slope_profile(counts, radii, u, q=options.q_grid(), convention=options.convention,
@@ -312,13 +382,17 @@ def sample_fit(checkpoint: Any, seed: int, options: Any) -> dict[str, Any]:
         :func:`mfa_engine.graph_spectrum.graph_fit`, plus the grid in u).
     """
     adapter = _adapter(checkpoint)
-    net = _network(checkpoint, adapter, seed, options)
     centres, weights = None, None
-    if options.sampling == "centres":
-        centres, per_layer = draw_centres(net.strata, options.centres, seed)
+    draws = _draws(adapter, [seed], options) if options.sampling == "centres" else {}
+    if draws and _mode(adapter, draws, options) == "stream":
+        net: Any = _Streamed(checkpoint, adapter, options, draws[int(seed)][0], False)
+    else:
+        net = _network(checkpoint, adapter, seed, options)
+    if draws:
+        centres, per_layer = draws[int(seed)]
         weights = design_weights(net.strata, per_layer, centres)
     window, _ = _window(checkpoint, options)
-    counts, radii, u, n = _counts(net, centres, options)
+    counts, radii, u, n = net.counts_of(centres) if isinstance(net, _Streamed) else _counts(net, centres, options)
     spec = _fit(counts, radii, u, n, options, window, weights)
     _, ln_z = partition_curves(counts, radii, q=options.q_grid(), convention=options.convention,
                                normalisation=options.normalisation, n_nodes=n, min_reach=options.min_reach,
@@ -341,7 +415,9 @@ def run(
 ) -> tuple[list[dict], np.ndarray]:
     """Per-seed records of paper mode.
 
-    Centre sampling builds the full network once and measures each seed's centres on it; with
+    Centre sampling builds the full network once and measures each seed's centres on it (above
+    ``MFA_NETWORK_MEMORY``: a pre-pass and one stream of the checkpoint's blocks from the union
+    of every seed's centres, :class:`_Streamed`; the same records); with
     ``centres="all"`` (or neuron sampling with ``neurons_per_layer="all"``) every seed gives the
     same result: it is computed once and its record repeated with each seed. With
     ``options.null`` each record also holds ``"null"``: the record of the same seed (the same
@@ -359,8 +435,8 @@ def run(
         ``(records, q [Q])``.
 
     Raises:
-        ConfigError: Centre sampling of a network above the memory budget
-            (:func:`mfa_engine.limits.check_network_budget`).
+        ConfigError: Centre sampling of a network that does not fit the memory budget even
+            streamed (:func:`mfa_engine.limits.network_mode`).
     """
     adapter = _adapter(checkpoint)
     q = options.q_grid()
@@ -368,25 +444,37 @@ def run(
     whole_network = options.centres == "all" if centres_mode else options.neurons_per_layer == "all"
     window, _ = _window(checkpoint, options)
     full: _Network | None = None
-    if centres_mode:
-        check_network_budget(nin_level_sizes(adapter))
+    streamed: _Streamed | None = None
+    draws = _draws(adapter, seeds, options) if centres_mode else {}
+    if centres_mode and _mode(adapter, draws, options) == "stream":
+        streamed = _Streamed(checkpoint, adapter, options, _union(draws), progress)
+    elif centres_mode:
         full = _network(checkpoint, adapter, 0, options)
     records = []
     with progress_bar(len(seeds), "samples", progress) as bar:
         whole: dict | None = None  # the whole network is the same measurement for every seed
         for s in seeds:
-            centres, per_layer = (draw_centres(full.strata, options.centres, s)
-                                  if full is not None else (None, None))
+            centres, per_layer = draws[int(s)] if centres_mode else (None, None)
             if whole_network and whole is not None:
                 rec = {**whole, "seed": int(s)}  # computed once (the null model still varies)
+            elif streamed is not None:
+                rec = streamed.measure(centres, options, window, s, per_layer)
+                if whole_network:
+                    whole = dict(rec)
             else:
                 net = full if full is not None else _network(checkpoint, adapter, s, options)
                 rec = _measure(net, centres, options, window, s, per_layer)
                 if whole_network:
                     whole = dict(rec)
             if options.null is not None:  # the same sample (same centres) of the null network
-                null_net = _network(null_checkpoint(options.null, checkpoint, s), adapter, s, options)
-                rec["null"] = {**_measure(null_net, centres, options, window, s, per_layer), "model": options.null}
+                null_ck = null_checkpoint(options.null, checkpoint, s)
+                if streamed is not None:  # its own pre-pass and stream, from this seed's centres
+                    null_rec = _Streamed(null_ck, adapter, options, centres, progress).measure(
+                        centres, options, window, s, per_layer)
+                else:
+                    null_rec = _measure(_network(null_ck, adapter, s, options), centres, options, window, s,
+                                        per_layer)
+                rec["null"] = {**null_rec, "model": options.null}
             records.append(rec)
             if on_sample is not None:
                 on_sample(rec)

@@ -196,9 +196,15 @@ def test_window_option_and_fixed_window_rules(neox) -> None:
     assert auto["config"]["window"] is None and auto["samples"][0]["diagnostics"]["fit_window_source"] == "auto"
 
 
-def test_centre_sampling_refuses_a_network_above_the_memory_budget(neox, monkeypatch) -> None:
+def test_centre_sampling_above_the_memory_budget_is_streamed_or_refused(neox, monkeypatch) -> None:
+    """Above MFA_NETWORK_MEMORY the full network is streamed (tests/modes/test_paper_stream.py has
+    the record-for-record comparison); only a budget that cannot hold even the stream is refused."""
+    ref = analyze_checkpoint(neox, samples=1, centres=10, backend="cpu")
+    monkeypatch.setenv("MFA_NETWORK_MEMORY", "400000")  # network 737 280 bytes, stream 257 728
+    doc = analyze_checkpoint(neox, samples=1, centres=10, backend="cpu")
+    assert doc["samples"][0]["tau"] == ref["samples"][0]["tau"]
     monkeypatch.setenv("MFA_NETWORK_MEMORY", "1000")
-    with pytest.raises(ConfigError, match=r"full network .* above the budget .* sampling='neurons'"):
+    with pytest.raises(ConfigError, match=r"streaming the full network .* above the budget .* sampling='neurons'"):
         analyze_checkpoint(neox, samples=1, centres=10, backend="cpu")
     doc = analyze_checkpoint(neox, samples=1, sampling="neurons", neurons_per_layer=8, backend="cpu")
     assert doc["samples"][0]["sampling"] == "neurons"

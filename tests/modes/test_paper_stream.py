@@ -1,0 +1,174 @@
+"""Centre sampling streamed above the memory budget (issue 20, item 4): the same records as the
+in-memory path, one stream for every seed's centres, the plan of its reads, and its limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mfa_engine.arch import get_adapter
+from mfa_engine.checkpoints import open_checkpoint
+from mfa_engine.errors import ConfigError
+from mfa_engine.limits import estimate_network
+from mfa_engine.modes import paper, paper_stream
+from mfa_engine.nin import build_nin, nin_level_sizes
+from mfa_engine.options import AnalysisOptions
+
+from .._models import write_tiny_checkpoint
+from .plan_check import planned_and_run
+
+#: Fields that may differ between two runs of the same sample (none today: records hold no timing).
+TIMING = {"seconds", "elapsed", "wall_s", "cpu_s"}
+
+
+def _strip(rec: dict) -> dict:
+    out = {k: v for k, v in rec.items() if k not in TIMING}
+    if "null" in out:
+        out["null"] = _strip(out["null"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def neox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("neox-stream"), "gpt_neox", seed=5, n_layers=2)
+
+
+def _force_stream(monkeypatch, ckpt) -> None:
+    """A budget below the full network's estimate but above one stream's needs."""
+    est = estimate_network(nin_level_sizes(get_adapter(ckpt.config)))
+    monkeypatch.setenv("MFA_NETWORK_MEMORY", str(est - 1))
+
+
+def _runs(neox, monkeypatch, seeds, **kw) -> tuple[list[dict], list[dict], list]:
+    opts = AnalysisOptions(backend="cpu", **kw)
+    with open_checkpoint(neox) as ckpt:
+        mem, _ = paper.run(ckpt, seeds, opts)
+        _force_stream(monkeypatch, ckpt)
+        calls = []
+        real = paper_stream._stream_counts
+        monkeypatch.setattr(paper_stream, "_stream_counts", lambda *a, **k: calls.append(a[2].size) or real(*a, **k))
+        streamed, _ = paper.run(ckpt, seeds, opts)
+    return mem, streamed, calls
+
+
+@pytest.mark.parametrize("kw", [
+    {"centres": 23},
+    {"centres": 25, "structural_scale": "absolute", "structural_distance": 2.5},
+    {"centres": 17, "structural_distance": 0.7, "eps": 0.02, "convention": "sandbox"},
+])
+def test_streamed_records_equal_the_in_memory_records(neox, monkeypatch, kw) -> None:
+    seeds = [3, 1, 4]
+    mem, streamed, calls = _runs(neox, monkeypatch, seeds, **kw)
+    assert [_strip(r) for r in streamed] == [_strip(r) for r in mem]
+    assert len(calls) == 1  # every seed's centres in one stream of the checkpoint
+    with open_checkpoint(neox) as ckpt:
+        ad = get_adapter(ckpt.config)
+    strata = paper.centre_strata(paper_stream.skeleton(ad), ad)
+    union = np.unique(np.concatenate([paper.draw_centres(strata, kw["centres"], s)[0] for s in seeds]))
+    assert calls == [union.size]
+
+
+@pytest.mark.parametrize("null", ["shuffle", "gaussian"])
+def test_streamed_nulls_equal_the_in_memory_nulls(neox, monkeypatch, null) -> None:
+    mem, streamed, calls = _runs(neox, monkeypatch, [2, 7], centres=19, null=null)
+    assert [_strip(r) for r in streamed] == [_strip(r) for r in mem]
+    assert all(r["null"]["model"] == null for r in streamed)
+    assert len(calls) == 3  # the checkpoint once, then each seed's null
+
+
+def test_streamed_whole_network_is_one_measurement(neox, monkeypatch) -> None:
+    mem, streamed, calls = _runs(neox, monkeypatch, [0, 5], centres="all")
+    assert [_strip(r) for r in streamed] == [_strip(r) for r in mem]
+    assert sum(calls) == streamed[0]["n_nodes"]  # every node a centre once (in passes that fit the budget)
+
+
+def test_scan_matches_the_built_network(neox) -> None:
+    """The pre-pass's edges, structural distance and r_unit are those of the built network."""
+    from mfa_engine.analysis.radii import r_unit_of
+
+    for kw in [{}, {"structural_scale": "absolute"}, {"structural_distance": 3.0}, {"eps": 0.05}]:
+        opts = AnalysisOptions(**kw)
+        with open_checkpoint(neox) as ckpt:
+            ad = get_adapter(ckpt.config)
+            g = build_nin(ckpt, ad, neurons_per_layer="all", eps=opts.eps, structural_distance=opts.structural_distance,
+                          structural_scale=opts.structural_scale)
+            sk = paper_stream.scan_network(ckpt, ad, opts)
+        assert sk.n_edges == g.n_edges and sk.n_nodes == g.n_nodes and sk.layer_sizes == g.layer_sizes
+        assert sk.structural_distance == g.structural_distance
+        assert sk.r_unit == r_unit_of(g.weight_distances())
+        np.testing.assert_array_equal(sk.node_kind, g.node_kind)
+        np.testing.assert_array_equal(sk.node_neuron, g.node_neuron)
+        np.testing.assert_array_equal(sk.node_block, g.node_block)
+
+
+@pytest.mark.parametrize("model_type", ["gpt_neox", "gpt2", "llama", "bert"])
+def test_plan_records_the_reads_of_the_streamed_run(tiny_checkpoint, monkeypatch, model_type) -> None:
+    kw = {"kv_heads": 2} if model_type == "llama" else {}
+    opts = AnalysisOptions(centres=15, null="shuffle", backend="cpu")
+    with open_checkpoint(tiny_checkpoint(model_type, **kw)) as ckpt:
+        mem, _ = paper.run(ckpt, [3, 1], opts)
+        _force_stream(monkeypatch, ckpt)
+        planned, ran, records = planned_and_run(paper, ckpt, [3, 1], opts)
+    n_matrices = len(planned) // 9  # (2 pre-pass reads + 1 stream) x (checkpoint + 2 nulls)
+    assert planned == ran and len(ran) == n_matrices * 9 and n_matrices > 0
+    assert [_strip(r) for r in records] == [_strip(r) for r in mem]
+
+
+def test_sources_split_into_passes_when_their_panel_does_not_fit(neox, monkeypatch) -> None:
+    from mfa_engine import limits
+
+    opts = AnalysisOptions(centres=30, backend="cpu")
+    with open_checkpoint(neox) as ckpt:
+        mem, _ = paper.run(ckpt, [1, 2], opts)
+        sizes = nin_level_sizes(get_adapter(ckpt.config))
+        blocks, per = limits._stream_parts(sizes, 61)
+        monkeypatch.setenv("MFA_NETWORK_MEMORY", str(blocks + 13 * per))  # 13 sources a pass
+        assert limits.stream_sources_per_pass(sizes, 61) == 13
+        calls = []
+        real = paper_stream._stream_counts
+        monkeypatch.setattr(paper_stream, "_stream_counts", lambda *a, **k: calls.append(a[2].size) or real(*a, **k))
+        streamed, _ = paper.run(ckpt, [1, 2], opts)
+    assert [_strip(r) for r in streamed] == [_strip(r) for r in mem]
+    assert len(calls) >= 3 and max(calls) <= 13
+
+
+def test_impossible_budget_and_unstreamable_options_are_clear_errors(neox, monkeypatch) -> None:
+    with open_checkpoint(neox) as ckpt:
+        monkeypatch.setenv("MFA_NETWORK_MEMORY", "1000")
+        with pytest.raises(ConfigError, match=r"two level blocks of about .* GB plus .* MB per centre, above the "
+                                              r"budget of 0\.00 GB \(MFA_NETWORK_MEMORY\)"):
+            paper.run(ckpt, [0], AnalysisOptions(centres=10, backend="cpu"))
+        _force_stream(monkeypatch, ckpt)
+        with pytest.raises(ConfigError, match="radius_grid='u'"):
+            paper.run(ckpt, [0], AnalysisOptions(centres=10, radius_grid="data", fit_window="auto", backend="cpu"))
+        with pytest.raises(ConfigError, match="undirected"):
+            paper.run(ckpt, [0], AnalysisOptions(centres=10, directed=False, backend="cpu"))
+
+
+def test_sample_fit_streamed_equals_in_memory(neox, monkeypatch) -> None:
+    opts = AnalysisOptions(centres=20, backend="cpu")
+    with open_checkpoint(neox) as ckpt:
+        a = paper.sample_fit(ckpt, 4, opts)
+        _force_stream(monkeypatch, ckpt)
+        b = paper.sample_fit(ckpt, 4, opts)
+    for k in ("ln_r", "ln_z", "tau", "u"):
+        np.testing.assert_array_equal(a[k], b[k])
+    assert a["window"] == b["window"] and a["window_u"] == b["window_u"]
+
+
+def test_streamed_on_the_device_driver_equals_in_memory(neox, monkeypatch) -> None:
+    """A device backend streams through paths.gpu_stream (torch here: CPU tensors without a GPU)."""
+    pytest.importorskip("torch")
+    from mfa_engine.paths import gpu_stream
+
+    with open_checkpoint(neox) as ckpt:
+        mem, _ = paper.run(ckpt, [6, 2], AnalysisOptions(centres=21, backend="cpu"))
+        _force_stream(monkeypatch, ckpt)
+        calls = []
+        real = gpu_stream.stream_histogram
+        monkeypatch.setattr(gpu_stream, "stream_histogram", lambda *a, **k: calls.append(k["backend"]) or real(*a, **k))
+        streamed, _ = paper.run(ckpt, [6, 2], AnalysisOptions(centres=21, backend="torch"))
+    assert calls == ["torch"]
+    assert [_strip(r) for r in streamed] == [_strip(r) for r in mem]
