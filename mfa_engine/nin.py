@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mfa_engine.errors import ConfigError
+from mfa_engine.errors import CheckpointError, ConfigError
 from mfa_engine.layered import LayeredGraph, LevelBlock
 from mfa_engine.options import check_option
 
@@ -222,8 +222,15 @@ class NinBlocks:
         """Whether block ``level`` is a structural QKV -> context block."""
         return self._kind(level)[1] == "qkv_ctx"
 
-    def block(self, level: int, dtype: Any = np.float64) -> np.ndarray:
-        """Distances of block ``level``: float32 or float64 [n_l, n_{l+1}], C-contiguous."""
+    def block(self, level: int, dtype: Any = np.float64, cols: Any = None) -> np.ndarray:
+        """Distances of block ``level``: float32 or float64 [n_l, n_{l+1}], C-contiguous.
+
+        Args:
+            level: Block level l (joins node levels l and l + 1).
+            dtype: float32 or float64.
+            cols: Only these target columns (int [m], any order): [n_l, m]. The stored tensor
+                is still read whole, but only m columns are computed.
+        """
         from mfa_engine.kernels.nin_distances import distances_into
 
         dt = np.dtype(dtype)
@@ -231,35 +238,57 @@ class NinBlocks:
             raise ConfigError(f"NIN block dtype must be float32 or float64, got {dt}")
         b, edge = self._kind(level)
         na, nb = self.sizes[level], self.sizes[level + 1]
+        sel = None if cols is None else np.asarray(cols)
+        if sel is not None and (sel.ndim != 1 or not np.issubdtype(sel.dtype, np.integer) or (sel.size and (sel.min() < 0 or sel.max() >= nb))):
+            raise ConfigError(f"NIN block columns must be a 1-D integer array in [0, {nb}), got {sel!r}")
         if edge == "qkv_ctx":
             if self._mask is None:
                 ad = self.adapter
                 self._mask = np.asarray(ad.structural_mask(np.arange(na), np.arange(nb)), dtype=bool)
-            return np.where(self._mask, dt.type(self.structural_distance), dt.type(np.inf))
-        out = np.empty((na, nb), dt)
-        for w, src, dst, transposed in self._stored(b, edge, nb):
-            distances_into(w, src, dst, out, self.eps, transposed)
+            mask = self._mask if sel is None else self._mask[:, sel]
+            return np.where(mask, dt.type(self.structural_distance), dt.type(np.inf))
+        out = np.empty((na, nb if sel is None else sel.size), dt)
+        for name, w, kind, src, dst, transposed in self._stored(b, edge, nb, sel):
+            bad = distances_into(w, kind, src, dst, out, self.eps, transposed)
+            if bad:
+                raise CheckpointError(f"tensor {name!r} has {bad} NaN/inf values; expected finite weights")
         return out
 
-    def _stored(self, b: int, edge: str, nb: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, bool]]:
-        """(stored float32 weight, stored output index, output column, transposed) per tensor."""
+    def _stored(self, b: int, edge: str, nb: int, sel: np.ndarray | None) -> Iterator[tuple[str, np.ndarray, str, np.ndarray, np.ndarray, bool]]:
+        """(name, stored weight, its dtype, stored output index, output column, transposed) per
+        tensor; with ``sel`` the output columns are positions in ``sel``."""
+        from mfa_engine.kernels.nin_distances import STORED_MODES
+
         ad, ckpt = self.adapter, self.ckpt
         specs = ad.weight_specs()
         role = {"ctx_attn_out": "o", "mlp_x": "out", "attn_out_mlp": "in"}.get(edge)
+        everything = np.arange(nb, dtype=np.int64)
         if edge == "x_qkv":
-            parts = ad.qkv_storage(np.arange(nb, dtype=np.int64))
+            parts = ad.qkv_storage(everything)
         elif role in specs:
-            parts = [(role, np.arange(nb, dtype=np.int64), np.arange(nb, dtype=np.int64))]
+            parts = [(role, everything, everything)]
         else:  # e.g. a gated MLP: the adapter combines its tensors
             na = self.sizes[self._level_of(b, edge)]
-            w = ad.edge_weights(ckpt, b, edge, np.arange(na), np.arange(nb))
-            yield w, np.arange(nb, dtype=np.int64), np.arange(nb, dtype=np.int64), False
+            idx = everything if sel is None else sel.astype(np.int64)
+            w = ad.edge_weights(ckpt, b, edge, np.arange(na), idx)
+            yield edge, w, "float32", np.arange(idx.size, dtype=np.int64), np.arange(idx.size, dtype=np.int64), False
             return
         prefix = ad.block_prefix(ckpt)
+        read_stored = getattr(ckpt, "read_stored", None)
         for r, stored, pos in parts:
+            if sel is not None:  # the stored row of each selected column this tensor holds
+                src_of = np.full(nb, -1, np.int64)
+                src_of[pos] = stored
+                got = src_of[sel]
+                keep = got >= 0
+                stored, pos = got[keep], np.flatnonzero(keep)
             if len(stored):
                 spec = specs[r]
-                yield ckpt.read(f"{prefix}{b}.{spec.name}"), stored, pos, spec.layout != "in_out"
+                name = f"{prefix}{b}.{spec.name}"
+                w, kind = read_stored(name) if read_stored is not None else (None, "")
+                if kind not in STORED_MODES:  # float64 storage or another reader: float32 values
+                    w, kind = ckpt.read(name), "float32"
+                yield name, w, kind, stored, pos, spec.layout != "in_out"
 
     @staticmethod
     def _level_of(b: int, edge: str) -> int:

@@ -59,7 +59,8 @@ _EPS32 = 2.0**-24
 
 def stream_counts(
     sizes: list[int], blocks: Iterable[LevelBlock], sources: np.ndarray, radii: np.ndarray, *,
-    block_at: Callable[[int], np.ndarray] | None = None, spill_dir: str | None = None,
+    block_at: Callable[[int], np.ndarray] | None = None,
+    columns_at: Callable[[int, np.ndarray], np.ndarray] | None = None, spill_dir: str | None = None,
 ) -> np.ndarray:
     """Exact ball counts from level-order sources over a streamed layered network.
 
@@ -82,6 +83,9 @@ def stream_counts(
         block_at: ``level -> float64 [n_l, n_{l+1}]`` exact distances of a block (e.g.
             ``lambda l: nin_blocks.block(l, np.float64)``), read once per level by the
             resolution; enables the float32 pass.
+        columns_at: Instead of ``block_at``: ``(level, cols) -> float64 [n_l, len(cols)]``, only
+            the target columns the resolution needs (e.g. ``lambda l, c: nin_blocks.block(l,
+            np.float64, c)``: most of a block's columns are never needed).
         spill_dir: Directory of the float32 pass's temporary file (default the system's).
 
     Returns:
@@ -94,7 +98,9 @@ def stream_counts(
     from mfa_engine.kernels.minplus_tile import tile_cols
     from mfa_engine.paths.cpu import intmin_enabled, minplus_isa, numba_threads
 
-    f32 = block_at is not None
+    f32 = block_at is not None or columns_at is not None
+    if block_at is not None and columns_at is not None:
+        raise ValueError("stream_counts: pass block_at or columns_at, not both")
     dt = np.dtype(np.float32 if f32 else np.float64)
     src = np.asarray(sources, np.int64)
     r_in = np.asarray(radii, np.float64)
@@ -180,17 +186,29 @@ def stream_counts(
             cur = nxt
         if f32:
             pos_s = src_s - off[lvl_s]
-            resolve_counts(list(sizes), amb, spill, block_at, pos_s, lvl_s.astype(np.int64), rs, hist, thr, _EPS32, stats)
+            resolve_counts(list(sizes), amb, spill, columns_at or _columns_of(block_at, sizes), pos_s, lvl_s.astype(np.int64), rs, hist, thr, _EPS32, stats)
             stats["spill_bytes"] = spill.bytes
     finally:
         if spill is not None:
             spill.close()
     LAST_STATS.clear()
-    LAST_STATS.update(stats, ambiguous=int(sum(a[0].size for a in amb.values())))
+    LAST_STATS.update(stats, ambiguous=int(sum(a[0].size for a in amb.values())), ambiguous_levels=sorted(amb))
     cum = np.cumsum(hist[:, :-1], axis=1)  # sorted sources x sorted radii
     out = np.empty((s_n, rs.size), np.int64)
     out[np.ix_(order, order_r)] = cum  # original source and radius order
     return out
+
+
+def _columns_of(block_at: Callable[[int], np.ndarray], sizes: list[int]) -> Callable[[int, np.ndarray], np.ndarray]:
+    """``columns_at`` from ``block_at``: the whole float64 block, checked, then its columns."""
+
+    def columns(lv: int, cols: np.ndarray) -> np.ndarray:
+        w = np.asarray(block_at(lv))
+        if w.shape != (sizes[lv], sizes[lv + 1]):
+            raise ValueError(f"block_at({lv}) gave shape {w.shape}, expected ({sizes[lv]}, {sizes[lv + 1]})")
+        return w[:, cols]
+
+    return columns
 
 
 def _count_rows(d: np.ndarray, rs: np.ndarray, hist: np.ndarray) -> None:

@@ -7,8 +7,8 @@ thresholded panel rows to a temporary file (:class:`PanelSpill`, plain positione
 memory map's pages would count as resident memory). :func:`resolve_counts` then makes the
 counts exact without re-running any source:
 
-1. Backward over the levels, deepest first (``block_at(l)`` read once per level that has
-   marks): the marks of level ``l + 1`` (its ambiguous entries and the predecessors marked from
+1. Backward over the levels, deepest first (the float64 block, or only its marked columns,
+   read once per level that has marks): the marks of level ``l + 1`` (its ambiguous entries and the predecessors marked from
    level ``l + 2``) select their possible predecessors at level ``l`` with the in-memory
    resolution's test (:data:`mfa_engine.kernels.cpu_minplus._PRED_MARGIN`), reading the
    source's spilled row of level ``l``; the selected (source, predecessor) entries become marks
@@ -87,7 +87,7 @@ def _unique_rows_cols(rows: np.ndarray, cols: np.ndarray, width: int) -> tuple[n
 
 def resolve_counts(
     sizes: list[int], amb: dict[int, tuple[np.ndarray, ...]], spill: PanelSpill,
-    block_at: Callable[[int], np.ndarray], src_pos: np.ndarray, src_lvl: np.ndarray, radii: np.ndarray,
+    columns: Callable[[int, np.ndarray], np.ndarray], src_pos: np.ndarray, src_lvl: np.ndarray, radii: np.ndarray,
     hist: np.ndarray, thr: np.float32, eps: float, stats: dict[str, Any],
 ) -> None:
     """Move each ambiguous entry's count to the bucket of its float64 distance (in place).
@@ -97,12 +97,14 @@ def resolve_counts(
         amb: level b -> (row, column, float32 bucket, float32 distance) of its ambiguous
             entries (rows index the level-sorted sources).
         spill: The thresholded float32 panels of levels 1 .. L - 1.
-        block_at: ``level -> float64 [n_l, n_{l+1}]`` distances.
+        columns: ``(level, cols) -> float64 [n_l, len(cols)]`` distances of those target
+            columns of the block (called once per level that has marks, deepest first).
         src_pos: int64 [S] each sorted source's position in its level. src_lvl: int64 [S].
         radii: float64 [R] ascending.
         hist: int64 [S, R + 1] bucket counts of the sorted sources (updated).
         thr: float32 cutoff of the pass. eps: 2**-24.
-        stats: Receives ``resolved``, ``moved``, ``marks``, ``edges``, ``resolve_cpu_s``,
+        stats: Receives ``resolved``, ``moved`` (entries whose bucket changed), ``marks``,
+            ``edges``, ``mark_levels`` (levels holding marks), ``resolve_cpu_s``,
             ``block_at_cpu_s``.
     """
     from mfa_engine.kernels.cpu_minplus import _PRED_MARGIN
@@ -133,22 +135,22 @@ def resolve_counts(
         d32 = np.concatenate(parts_d)[first].astype(np.float32)
         marks[b] = keys
         rows, cols = keys // nb, keys % nb
+        uv, vk = np.unique(cols, return_inverse=True)
         tb = time.process_time()
-        w64 = np.asarray(block_at(lv), np.float64)
+        wc = np.asarray(columns(lv, uv), np.float64)  # float64 [n_l, len(uv)]: the marked columns
         t_blocks += time.process_time() - tb
-        if w64.shape != (na, nb):
-            raise ValueError(f"block_at({lv}) gave shape {w64.shape}, expected ({na}, {nb})")
+        if wc.shape != (na, uv.size):
+            raise ValueError(f"columns of block {lv} have shape {wc.shape}, expected ({na}, {uv.size})")
         at_src = src_lvl[rows] == lv  # one hop below the source: its own weight row
         child = [np.flatnonzero(at_src)]
         parent_key = [np.full(child[0].size, -1, np.int64)]
-        wts = [w64[src_pos[rows[at_src]], cols[at_src]]]
+        wts = [wc[src_pos[rows[at_src]], vk[at_src]]]
         deep = np.flatnonzero(~at_src)
         if deep.size:
-            uv, vk = np.unique(cols[deep], return_inverse=True)
-            w_t = np.ascontiguousarray(w64[:, uv].T)
+            w_t = np.ascontiguousarray(wc.T)
             ur, rk = np.unique(rows[deep], return_inverse=True)
             rows32 = spill.read_rows(lv, ur)
-            m, p, w = scan_preds(d32[deep], src_lvl[rows[deep]].astype(np.int64), rk.astype(np.int64), vk.astype(np.int64),
+            m, p, w = scan_preds(d32[deep], src_lvl[rows[deep]].astype(np.int64), rk.astype(np.int64), vk[deep].astype(np.int64),
                                  rows32, w_t, b, thr, eps, _PRED_MARGIN)
             pr = rows[deep][m]
             child.append(deep[m])
@@ -156,7 +158,7 @@ def resolve_counts(
             wts.append(w)
             pending[lv] = (pr * na + p, rows32[rk[m], p])
             del w_t, rows32
-        del w64
+        del wc
         ch = np.concatenate(child)
         edges[lv] = (ch, np.concatenate(parent_key), np.concatenate(wts))
         n_edges += ch.size
@@ -181,4 +183,5 @@ def resolve_counts(
         resolved += r.size
         moved += int(diff.sum())
     stats.update(resolved=resolved, moved=moved, marks=int(sum(k.size for k in marks.values())), edges=n_edges,
+                 mark_levels=sorted(b for b, k in marks.items() if k.size),
                  resolve_cpu_s=time.process_time() - t0, block_at_cpu_s=t_blocks)
