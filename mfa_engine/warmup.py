@@ -85,6 +85,11 @@ def _stream() -> None:
             src = np.arange(sum(nb.sizes) - nb.sizes[-1])
             stream.stream_counts(nb.sizes, nb.iter(np.float32), src, radii, columns_at=lambda lv, c: nb.block(lv, np.float64, c))
             stream.stream_counts(nb.sizes, nb.iter(np.float64), src, radii)
+    rng = np.random.default_rng(3)  # radii on two-hop distances: marks two levels down (predecessor scan)
+    w = [rng.uniform(1.0, 2.0, (3, 4)), rng.uniform(1.0, 2.0, (4, 5))]
+    radii = np.unique((w[0][0][:, None] + w[1]).ravel())
+    blocks = [stream.LevelBlock(lv, b.astype(np.float32)) for lv, b in enumerate(w)]
+    stream.stream_counts([3, 4, 5], blocks, np.arange(3), radii, block_at=lambda lv: w[lv])
     w32 = np.ones((3, 4), np.float32)
     for dt in (np.float32, np.float64):
         distances_into(w32, "float32", np.arange(3), np.arange(3), np.empty((4, 3), dt), 0.0, True)

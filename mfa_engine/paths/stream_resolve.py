@@ -60,16 +60,24 @@ class PanelSpill:
         self.bytes = self._pos
 
     def read_rows(self, level: int, rows: np.ndarray) -> np.ndarray:
-        """float32 [len(rows), n] rows of level ``level`` (rows < the rows written)."""
+        """float32 [len(rows), n] rows of level ``level`` (ascending rows below the rows
+        written; runs of consecutive rows are read with one positioned read)."""
         off, n_rows, n = self._where[level]
-        out = np.empty((len(rows), n), np.float32)
-        for k, r in enumerate(np.asarray(rows, np.int64).tolist()):
-            if not 0 <= r < n_rows:
-                raise IndexError(f"spilled panel of level {level} has {n_rows} rows, asked for row {r}")
-            mv = memoryview(out[k]).cast("B")
+        r = np.asarray(rows, np.int64)
+        out = np.empty((r.size, n), np.float32)
+        if r.size == 0:
+            return out
+        if r[0] < 0 or r[-1] >= n_rows or (r.size > 1 and not bool(np.all(np.diff(r) > 0))):
+            raise IndexError(f"spilled panel of level {level} has {n_rows} rows; asked for rows {r.tolist()[:8]}...")
+        brk = np.flatnonzero(np.diff(r) != 1) + 1
+        starts = np.concatenate([[0], brk]).tolist()
+        ends = np.concatenate([brk, [r.size]]).tolist()
+        for a, b in zip(starts, ends):
+            mv = memoryview(out[a:b]).cast("B")
+            pos = off + int(r[a]) * n * 4
             got = 0
             while got < len(mv):
-                m = os.preadv(self._fd, [mv[got:]], off + (r * n) * 4 + got)
+                m = os.preadv(self._fd, [mv[got:]], pos + got)
                 if m <= 0:
                     raise OSError(f"short read of the spilled panel of level {level}")
                 got += m
