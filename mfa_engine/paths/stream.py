@@ -9,6 +9,15 @@ the whole network. :func:`mfa_engine.nin.iter_nin_blocks` yields the blocks of a
 from the checkpoint reader (one ``edge_weights`` read per block), so a 2.8B-shaped full
 network (10 GB of float32 weights) needs a few hundred MB.
 
+Two precisions. Without ``block_at`` the pass is exact float64 min-plus. With ``block_at`` (or
+``columns_at``) and float32 blocks (:meth:`mfa_engine.nin.NinBlocks.iter`), it runs in float32
+on the register-blocked micro-kernel (twice the lanes), buckets each level in float32, lists
+the entries within their rounding bound of a radius and spills each level's float32 panel to a
+temporary file; :mod:`mfa_engine.paths.stream_resolve` then gives those entries their float64
+distances from the spilled rows and the float64 weights of their possible predecessors, so
+counts stay identical to float64 Dijkstra with no source re-run. :data:`LAST_STATS` reports
+the parts' CPU time and the entries resolved.
+
 The iterator is the interface for other drivers too: a GPU driver can upload each
 :class:`LevelBlock` as it comes (double-buffered) instead of every block at once.
 
