@@ -191,6 +191,7 @@ with open_checkpoint(sys.argv[2]) as ckpt:
         counts = stream.stream_counts(sizes, nin_mod.iter_nin_blocks(ckpt, ad, structural_distance=50.0), centres, radii)
     cpu = time.process_time() - t
 stats = dict(getattr(stream, "LAST_STATS", {}))
+np.save(sys.argv[5], counts)
 hwm = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
 print(json.dumps({"cpu": cpu, "sizes": sizes, "centres": centres.tolist(), "peak_rss_mb": hwm,
                   "reach_median": float(np.median(counts[:, -1])), "stats": stats,
@@ -213,9 +214,11 @@ def _case_2p8b(args: argparse.Namespace) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     runs = []
     for prec in args.precision.split(","):
-        r = subprocess.run([sys.executable, "-c", _STREAM_WORKER, str(ROOT), str(path), str(args.centres), prec],
+        out = os.path.join(tempfile.gettempdir(), f"mfa-stream-counts-{prec}.npy")
+        r = subprocess.run([sys.executable, "-c", _STREAM_WORKER, str(ROOT), str(path), str(args.centres), prec, out],
                            env=env, check=True, capture_output=True, text=True, cwd=str(ROOT))
         runs.append((prec, json.loads(r.stdout.strip().splitlines()[-1])))
+        runs[-1][1]["counts_file"] = out
     sizes, centres = runs[0][1]["sizes"], np.array(runs[0][1]["centres"], np.int64)
     # work actually done: the structural blocks run on their heads' tiles
     areas = []
@@ -237,6 +240,9 @@ def _case_2p8b(args: argparse.Namespace) -> None:
               f"bucketing {st.get('bucket_cpu_s', 0.0):.2f}  spill {st.get('spill_cpu_s', 0.0):.2f} ({st.get('spill_bytes', 0) / 1e6:.0f} MB)  "
               f"resolution {st.get('resolve_cpu_s', 0.0):.2f} s ({st.get('resolved', 0)} entries resolved, "
               f"{st.get('moved', 0)} moved, {st.get('marks', 0)} marks, {st.get('edges', 0)} edges)")
+    if len(runs) > 1:
+        same = all(np.array_equal(np.load(runs[0][1]["counts_file"]), np.load(res["counts_file"])) for _, res in runs[1:])
+        print(f"counts identical across {', '.join(p for p, _ in runs)}: {same}")
 
 
 def main() -> None:
