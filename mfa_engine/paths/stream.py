@@ -70,6 +70,7 @@ def stream_counts(
     sizes: list[int], blocks: Iterable[LevelBlock], sources: np.ndarray, radii: np.ndarray, *,
     block_at: Callable[[int], np.ndarray] | None = None,
     columns_at: Callable[[int, np.ndarray], np.ndarray] | None = None, spill_dir: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> np.ndarray:
     """Exact ball counts from level-order sources over a streamed layered network.
 
@@ -86,7 +87,9 @@ def stream_counts(
             ``NinBlocks.iter(np.float32)`` with ``block_at``); each is used once and may be
             dropped by the caller's iterator afterwards. With ``block_at`` they are used in
             float32 (cast if given in float64): they must be the float32 rounding of
-            ``block_at``'s distances.
+            ``block_at``'s distances, and in float32's comfortable range (no distance below
+            1e-30 or above 1e30, as :func:`mfa_engine.paths.cpu.choose_dtype` requires of the
+            in-memory float32 pass; NIN distances ``1/|w|`` of fp16/bf16/fp32 weights are).
         sources: int64 [S] node ids in level order (``sum(sizes[:l]) + i``).
         radii: float64 [R] radius grid (any order).
         block_at: ``level -> float64 [n_l, n_{l+1}]`` exact distances of a block (e.g.
@@ -96,12 +99,16 @@ def stream_counts(
             the target columns the resolution needs (e.g. ``lambda l, c: nin_blocks.block(l,
             np.float64, c)``: most of a block's columns are never needed).
         spill_dir: Directory of the float32 pass's temporary file (default the system's).
+        progress: ``callback(stage, done, total)`` after each level of the pass (``"levels"``)
+            and of the resolution (``"resolution"``), e.g. from
+            :func:`mfa_engine.progress.progress_callback`.
 
     Returns:
         int64 [S, R]: ``#{v : d(s, v) <= radii[k]}``, identical to float64 Dijkstra.
 
     Raises:
-        ValueError: A block of the wrong level or shape.
+        ValueError: A block of the wrong level or shape, sources out of range, both
+            ``block_at`` and ``columns_at``, or (float32) a radius above 1e30.
     """
     from mfa_engine.kernels import cpu_buckets, cpu_minplus
     from mfa_engine.kernels.minplus_tile import tile_cols
@@ -127,6 +134,9 @@ def stream_counts(
     hist = np.zeros((s_n, rs.size + 1), np.int64)
     zero_k = int(np.searchsorted(rs, 0.0, side="left"))
     hist[np.arange(s_n), zero_k] += 1  # every source at distance 0 from itself
+    if f32 and rmax > 1e30:
+        raise ValueError(f"stream_counts: the float32 pass needs radii within float32's comfortable range "
+                         f"(largest radius {rmax:g} > 1e30); stream float64 blocks without block_at/columns_at")
     if f32:  # the in-memory float32 pass's cutoff (gamma over the whole depth, cpu.gamma_for)
         thr_f = rmax * (1.0 + (len(sizes) + 1) * _EPS32) if rmax > 0 else rmax
         thr = np.float32(min(thr_f, float(np.finfo(np.float32).max)))
@@ -193,9 +203,11 @@ def stream_counts(
                 stats["spill_cpu_s"] += time.process_time() - t
             _place_sources(nxt, src_s, lvl_s, off, lv + 1)
             cur = nxt
+            if progress is not None:
+                progress("levels", lv + 1, len(sizes) - 1)
         if f32:
             pos_s = src_s - off[lvl_s]
-            resolve_counts(list(sizes), amb, spill, columns_at or _columns_of(block_at, sizes), pos_s, lvl_s.astype(np.int64), rs, hist, thr, _EPS32, stats)
+            resolve_counts(list(sizes), amb, spill, columns_at or _columns_of(block_at, sizes), pos_s, lvl_s.astype(np.int64), rs, hist, thr, _EPS32, stats, progress)
             stats["spill_bytes"] = spill.bytes
     finally:
         if spill is not None:

@@ -97,6 +97,7 @@ def resolve_counts(
     sizes: list[int], amb: dict[int, tuple[np.ndarray, ...]], spill: PanelSpill,
     columns: Callable[[int, np.ndarray], np.ndarray], src_pos: np.ndarray, src_lvl: np.ndarray, radii: np.ndarray,
     hist: np.ndarray, thr: np.float32, eps: float, stats: dict[str, Any],
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> None:
     """Move each ambiguous entry's count to the bucket of its float64 distance (in place).
 
@@ -114,6 +115,7 @@ def resolve_counts(
         stats: Receives ``resolved``, ``moved`` (entries whose bucket changed), ``marks``,
             ``edges``, ``mark_levels`` (levels holding marks), ``resolve_cpu_s``,
             ``block_at_cpu_s``.
+        progress: ``callback("resolution", done, total)`` after each level of the backward pass.
     """
     from mfa_engine.kernels.cpu_minplus import _PRED_MARGIN
     from mfa_engine.kernels.stream_resolve import exact_level, scan_preds
@@ -126,6 +128,8 @@ def resolve_counts(
     pending: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # level -> (key, d32) preds
     n_edges = 0
     for lv in range(n_lev - 2, -1, -1):
+        if progress is not None:
+            progress("resolution", n_lev - 2 - lv, n_lev - 1)
         b = lv + 1
         nb, na = sizes[b], sizes[lv]
         parts_k, parts_d = [], []
@@ -170,6 +174,8 @@ def resolve_counts(
         ch = np.concatenate(child)
         edges[lv] = (ch, np.concatenate(parent_key), np.concatenate(wts))
         n_edges += ch.size
+    if progress is not None:
+        progress("resolution", n_lev - 1, n_lev - 1)
     exact: dict[int, np.ndarray] = {}
     for lv in sorted(edges):
         b = lv + 1

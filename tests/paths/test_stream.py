@@ -131,8 +131,12 @@ def test_stream_f32_resolution_reaches_many_levels_back() -> None:
     d = csgraph.dijkstra(sp.csr_array(g.to_csr()), indices=src)
     deep = d[:, -9:]
     radii = np.unique(np.concatenate([deep[np.isfinite(deep)], np.nextafter(deep[np.isfinite(deep)], 0)]))
-    read = []
-    got = stream.stream_counts(sizes, _f32_blocks(blocks), src, radii, block_at=lambda lv: read.append(lv) or blocks[lv])
+    read, ticks = [], []
+    got = stream.stream_counts(sizes, _f32_blocks(blocks), src, radii, block_at=lambda lv: read.append(lv) or blocks[lv],
+                               progress=lambda stage, done, total: ticks.append((stage, done, total)))
+    n_b = len(sizes) - 1
+    assert ticks[:n_b] == [("levels", i, n_b) for i in range(1, n_b + 1)]
+    assert ticks[-1] == ("resolution", n_b, n_b) and {t[0] for t in ticks} == {"levels", "resolution"}
     np.testing.assert_array_equal(got, _oracle(g, src, radii))
     st = stream.LAST_STATS
     assert st["resolved"] > 0 and st["marks"] > st["ambiguous"]
@@ -169,6 +173,8 @@ def test_stream_f32_bad_blocks_leave_no_spill(tmp_path) -> None:
         stream.stream_counts(sizes, _f32_blocks(blocks)[:1], np.arange(4), radii, block_at=lambda lv: blocks[lv], spill_dir=str(tmp_path))
     with pytest.raises(ValueError, match="sources"):
         stream.stream_counts(sizes, _f32_blocks(blocks), np.array([99]), radii, block_at=lambda lv: blocks[lv])
+    with pytest.raises(ValueError, match="1e30"):
+        stream.stream_counts(sizes, _f32_blocks(blocks), np.arange(4), np.array([1e31]), block_at=lambda lv: blocks[lv])
     assert list(tmp_path.iterdir()) == []
 
 
