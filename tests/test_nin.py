@@ -191,3 +191,41 @@ def test_nin_blocks_fp16_checkpoint_and_bad_input(tmp_path):
             nb.block(0, np.float16)
         with pytest.raises(ConfigError):
             NinBlocks(ck, ad, eps=-1.0)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_nin_blocks_from_a_pytorch_bin_checkpoint(tmp_path, dtype):
+    """The torch .bin reader's storage (bfloat16 as uint16 bit patterns) through NinBlocks."""
+    from mfa_engine.nin import NinBlocks
+
+    from ._models import write_pytorch_bin
+
+    src = write_tiny_checkpoint(tmp_path / "st", "gpt_neox", seed=4, dtype=dtype)
+    binp = write_pytorch_bin(src, tmp_path / "bin")
+    with open_checkpoint(binp) as ck, open_checkpoint(src) as ref_ck:
+        ad = get_adapter(ck.config)
+        g = build_nin(ref_ck, get_adapter(ref_ck.config), neurons_per_layer="all", structural_distance=1.5)
+        nb = NinBlocks(ck, ad, structural_distance=1.5)
+        for lv, ref in enumerate(g.blocks):
+            np.testing.assert_array_equal(nb.block(lv, np.float64), ref)
+            np.testing.assert_array_equal(nb.block(lv, np.float32), ref.astype(np.float32))
+
+
+def test_nin_blocks_reject_nan_weights(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    from mfa_engine.errors import CheckpointError
+    from mfa_engine.nin import NinBlocks
+    from mfa_engine.synthetic import write_gpt_neox_checkpoint
+
+    path = write_gpt_neox_checkpoint(tmp_path, seed=5, hidden_size=16, num_hidden_layers=1, num_attention_heads=2)
+    (st,) = path.glob("*.safetensors")
+    tensors = load_file(str(st))
+    name = next(k for k in tensors if k.endswith("mlp.dense_4h_to_h.weight"))
+    tensors[name][3, 5] = np.nan
+    save_file(tensors, str(st))
+    with open_checkpoint(path) as ck:
+        nb = NinBlocks(ck, get_adapter(ck.config))
+        nb.block(0, np.float32)  # other tensors are fine
+        with pytest.raises(CheckpointError, match="NaN"):
+            nb.block(4, np.float32)
