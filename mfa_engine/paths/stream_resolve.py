@@ -8,8 +8,9 @@ memory map's pages would count as resident memory). :func:`resolve_counts` then 
 counts exact without re-running any source:
 
 1. Backward over the levels, deepest first (the float64 block, or only its marked columns,
-   read once per level that has marks): the marks of level ``l + 1`` (its ambiguous entries and the predecessors marked from
-   level ``l + 2``) select their possible predecessors at level ``l`` with the in-memory
+   read once per level that has marks): the marks of level ``l + 1`` (its ambiguous entries
+   and the predecessors marked from level ``l + 2``) select their possible predecessors at
+   level ``l`` with the in-memory
    resolution's test (:data:`mfa_engine.kernels.cpu_minplus._PRED_MARGIN`), reading the
    source's spilled row of level ``l``; the selected (source, predecessor) entries become marks
    of level ``l`` and the edges are kept with their float64 weights. A mark one level below
@@ -114,7 +115,7 @@ def resolve_counts(
         thr: float32 cutoff of the pass. eps: 2**-24.
         stats: Receives ``resolved``, ``moved`` (entries whose bucket changed), ``marks``,
             ``edges``, ``mark_levels`` (levels holding marks), ``resolve_cpu_s``,
-            ``block_at_cpu_s``.
+            ``block_at_cpu_s`` (CPU seconds in ``columns``).
         progress: ``callback("resolution", done, total)`` after each level of the backward pass.
     """
     from mfa_engine.kernels.cpu_minplus import _PRED_MARGIN
