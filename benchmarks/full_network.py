@@ -22,8 +22,12 @@ Run: .venv/bin/python benchmarks/full_network.py [--sources N] [--repeat 3] [--b
 
 ``--case 2p8b [--blocks K] [--centres 1200]``: one centre-sampled sample of a Pythia-2.8B-shaped
 checkpoint (synthetic, fp16, written once to ``--ckpt-dir``), streamed level by level
-(:func:`mfa_engine.paths.stream.stream_counts` over :func:`mfa_engine.nin.iter_nin_blocks`)
-in a child process: its peak RSS (``VmHWM``), CPU time and relaxations per CPU-second.
+(:func:`mfa_engine.paths.stream.stream_counts`: float32 blocks from :class:`mfa_engine.nin.NinBlocks`
+with its float64 columns as ``columns_at`` for the exact resolution; ``--precision f64`` the float64 pass over
+:func:`mfa_engine.nin.iter_nin_blocks`, ``f32,f64`` both) in a child process each: peak RSS
+(``VmHWM``), CPU time, relaxations per CPU-second against the float and integer peaks of
+``minplus_peak`` (same run), the CPU time of block building and of the resolution, and the
+entries resolved.
 ``--blocks`` writes only the first K transformer blocks (the same level shapes; the streamed
 memory does not depend on the depth, the time is proportional to it).
 """
@@ -161,19 +165,37 @@ from mfa_engine.arch import get_adapter
 from mfa_engine.checkpoints import open_checkpoint
 from mfa_engine import nin as nin_mod
 from mfa_engine.paths import stream
-n_c = int(sys.argv[3])
+n_c = int(sys.argv[3]); precision = sys.argv[4]
 with open_checkpoint(sys.argv[2]) as ckpt:
     ad = get_adapter(ckpt.config)
     sizes = nin_mod.nin_level_sizes(ad)
     n = int(sum(sizes))
     centres = np.sort(np.random.default_rng(0).choice(n - sizes[-1], n_c, replace=False))
     radii = np.geomspace(50.0, 2000.0, 64)
+    # compile (or load) the kernels before timing: a tiny network through the same calls
+    rng = np.random.default_rng(1)
+    tiny = [rng.uniform(1.0, 3.0, (a, b)) for a, b in ((9, 17), (17, 33))]
+    tr = np.array([2.0, 4.0, 5.0])
+    if precision == "f32":
+        stream.stream_counts([9, 17, 33], (stream.LevelBlock(i, w.astype(np.float32)) for i, w in enumerate(tiny)),
+                             np.arange(30), tr, block_at=lambda l: tiny[l])
+        nin_mod.NinBlocks(ckpt, ad).block(0, np.float32), nin_mod.NinBlocks(ckpt, ad).block(0, np.float64)
+    else:
+        stream.stream_counts([9, 17, 33], (stream.LevelBlock(i, w) for i, w in enumerate(tiny)), np.arange(30), tr)
+        next(nin_mod.iter_nin_blocks(ckpt, ad))
     t = time.process_time()
-    counts = stream.stream_counts(sizes, nin_mod.iter_nin_blocks(ckpt, ad, structural_distance=50.0), centres, radii)
+    if precision == "f32":  # float32 blocks from the fast reader, float64 columns for the resolution
+        nb = nin_mod.NinBlocks(ckpt, ad, structural_distance=50.0)
+        counts = stream.stream_counts(sizes, nb.iter(np.float32), centres, radii, columns_at=lambda l, c: nb.block(l, np.float64, c))
+    else:  # exact float64 min-plus over the float64 blocks
+        counts = stream.stream_counts(sizes, nin_mod.iter_nin_blocks(ckpt, ad, structural_distance=50.0), centres, radii)
     cpu = time.process_time() - t
+stats = dict(getattr(stream, "LAST_STATS", {}))
+np.save(sys.argv[5], counts)
 hwm = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
 print(json.dumps({"cpu": cpu, "sizes": sizes, "centres": centres.tolist(), "peak_rss_mb": hwm,
-                  "reach_median": float(np.median(counts[:, -1]))}))
+                  "reach_median": float(np.median(counts[:, -1])), "stats": stats,
+                  "counts_sum": int(counts.sum())}))
 """
 
 
@@ -185,20 +207,42 @@ def _case_2p8b(args: argparse.Namespace) -> None:
     if not (path / "config.json").exists():
         path.mkdir(parents=True, exist_ok=True)
         write_gpt_neox_checkpoint(path, seed=0, **shape)
+    import minplus_peak
+
+    isa = minplus_peak.widest_isa()
+    peaks = {k: minplus_peak.measured_peak(runs=1, threads=1, kind=k, isa=isa) for k in ("float", "int")}
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    r = subprocess.run([sys.executable, "-c", _STREAM_WORKER, str(ROOT), str(path), str(args.centres)],
-                       env=env, check=True, capture_output=True, text=True, cwd=str(ROOT))
-    res = json.loads(r.stdout.strip().splitlines()[-1])
-    sizes, centres = res["sizes"], np.array(res["centres"], np.int64)
+    runs = []
+    for prec in args.precision.split(","):
+        out = os.path.join(tempfile.gettempdir(), f"mfa-stream-counts-{prec}.npy")
+        r = subprocess.run([sys.executable, "-c", _STREAM_WORKER, str(ROOT), str(path), str(args.centres), prec, out],
+                           env=env, check=True, capture_output=True, text=True, cwd=str(ROOT))
+        runs.append((prec, json.loads(r.stdout.strip().splitlines()[-1])))
+        runs[-1][1]["counts_file"] = out
+    sizes, centres = runs[0][1]["sizes"], np.array(runs[0][1]["centres"], np.int64)
     # work actually done: the structural blocks run on their heads' tiles
     areas = []
     for i in range(len(sizes) - 1):
         dense = float(sizes[i] * sizes[i + 1])
         areas.append(dense / shape["num_attention_heads"] * 3 if i % 5 == 1 else dense)
     relax = relaxations(sizes, centres, areas)
-    print(f"2.8B-shaped, {args.blocks} block(s), {len(centres)} centres, {sum(sizes)} nodes")
-    print(f"cpu_s {res['cpu']:.2f}  relax {relax:.4g}  relax_per_cpu_s {relax / res['cpu']:.4g}  "
-          f"peak_rss_mb {res['peak_rss_mb']:.0f}  median reach {res['reach_median']:.0f}  load {os.getloadavg()[0]:.2f}")
+    print(f"2.8B-shaped, {args.blocks} block(s), {len(centres)} centres, {sum(sizes)} nodes, relax {relax:.4g}, "
+          f"isa {isa}, peaks per thread CPU-s: float {peaks['float']:.3g} int {peaks['int']:.3g}")
+    for prec, res in runs:
+        st = res["stats"]
+        rate = relax / res["cpu"]
+        build = st.get("build_cpu_s", 0.0) + st.get("block_at_cpu_s", 0.0)
+        print(f"[{prec}] cpu_s {res['cpu']:.2f}  relax_per_cpu_s {rate:.4g} ({100 * rate / peaks['float']:.0f} % float peak, "
+              f"{100 * rate / peaks['int']:.0f} % int peak)  peak_rss_mb {res['peak_rss_mb']:.0f}  "
+              f"median reach {res['reach_median']:.0f}  counts sum {res['counts_sum']}  load {os.getloadavg()[0]:.2f}")
+        print(f"[{prec}] block building {build:.2f} s ({100 * build / res['cpu']:.0f} %: forward {st.get('build_cpu_s', 0.0):.2f}, "
+              f"resolution's float64 columns {st.get('block_at_cpu_s', 0.0):.2f})  min-plus {st.get('minplus_cpu_s', 0.0):.2f}  "
+              f"bucketing {st.get('bucket_cpu_s', 0.0):.2f}  spill {st.get('spill_cpu_s', 0.0):.2f} ({st.get('spill_bytes', 0) / 1e6:.0f} MB)  "
+              f"resolution {st.get('resolve_cpu_s', 0.0):.2f} s ({st.get('resolved', 0)} entries resolved, "
+              f"{st.get('moved', 0)} moved, {st.get('marks', 0)} marks, {st.get('edges', 0)} edges)")
+    if len(runs) > 1:
+        same = all(np.array_equal(np.load(runs[0][1]["counts_file"]), np.load(res["counts_file"])) for _, res in runs[1:])
+        print(f"counts identical across {', '.join(p for p, _ in runs)}: {same}")
 
 
 def main() -> None:
@@ -210,6 +254,7 @@ def main() -> None:
     p.add_argument("--case", choices=("70m", "2p8b"), default="70m")
     p.add_argument("--blocks", type=int, default=32, help="2p8b: transformer blocks written")
     p.add_argument("--centres", type=int, default=1200, help="2p8b: centres of the sample")
+    p.add_argument("--precision", default="f32", help="2p8b: f32 (float32 pass + exact resolution), f64, or both: f32,f64")
     p.add_argument("--ckpt-dir", default=os.path.join(tempfile.gettempdir(), "mfa-bench-2p8b"))
     args = p.parse_args()
     if args.case == "2p8b":

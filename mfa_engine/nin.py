@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from mfa_engine.errors import ConfigError
+from mfa_engine.errors import CheckpointError, ConfigError
 from mfa_engine.layered import LayeredGraph, LevelBlock
 from mfa_engine.options import check_option
 
-__all__ = ["LayeredGraph", "build_nin", "sample_neurons", "LAYER_KINDS", "EDGE_KINDS", "iter_nin_blocks", "nin_level_sizes"]
+__all__ = ["LayeredGraph", "build_nin", "sample_neurons", "LAYER_KINDS", "EDGE_KINDS", "iter_nin_blocks", "nin_level_sizes", "NinBlocks"]
 
 #: Node-layer kinds of one block, in order (the final model output is one more "x" layer).
 LAYER_KINDS: tuple[str, ...] = ("x", "qkv", "ctx", "attn_out", "mlp")
@@ -172,30 +172,129 @@ def nin_level_sizes(adapter: Any) -> list[int]:
 
 
 def iter_nin_blocks(ckpt: Any, adapter: Any, *, eps: float = 0.0, structural_distance: float = 1.0) -> Iterator[LevelBlock]:
-    """The blocks of a checkpoint's full NIN, read one at a time from the checkpoint.
+    """The float64 blocks of a checkpoint's full NIN, read one at a time from the checkpoint.
 
     The same distances as :func:`mfa_engine.nin.build_nin` with ``neurons_per_layer="all"``
     and ``structural_scale="absolute"`` (a median-scaled structural distance needs every
     weight first: compute it beforehand, e.g. from a sampled network, and pass it here).
+    Delegates to :class:`NinBlocks`.
 
     Args:
         ckpt: Open checkpoint. adapter: Its architecture adapter.
         eps: Weights with ``|w| <= eps`` have no edge.
         structural_distance: Distance of the structural edges.
     """
-    sizes = adapter.layer_sizes()
-    level = 0
-    for b in range(adapter.n_blocks):
-        for i, kind in enumerate(LAYER_KINDS):
-            nxt = LAYER_KINDS[(i + 1) % len(LAYER_KINDS)]
-            src = np.arange(sizes[kind], dtype=np.int64)
-            dst = np.arange(sizes[nxt], dtype=np.int64)
-            edge = EDGE_KINDS[i]
-            if edge == "qkv_ctx":
-                mask = np.asarray(adapter.structural_mask(src, dst), dtype=bool)
-                w = np.where(mask, float(structural_distance), np.inf)
-                yield LevelBlock(level, np.ascontiguousarray(w, np.float64), True)
-            else:
-                wt = np.asarray(adapter.edge_weights(ckpt, b, edge, src, dst))
-                yield LevelBlock(level, np.ascontiguousarray(_distances(wt, eps), np.float64), False)
-            level += 1
+    return NinBlocks(ckpt, adapter, eps=eps, structural_distance=structural_distance).iter(np.float64)
+
+
+class NinBlocks:
+    """Random-access distance blocks of a checkpoint's full NIN (every neuron of every layer).
+
+    ``block(level, dtype)`` reads the weights of one level block from the checkpoint and writes
+    its distances ``1/|w|`` (computed in float64; float32 blocks hold their float32 rounding,
+    the values the in-memory float32 path uses) in one compiled pass
+    (:func:`mfa_engine.kernels.nin_distances.distances_into`): no float64 temporary on the
+    float32 path. The structural QKV -> context blocks are ``structural_distance`` on the
+    adapter's mask. The distances equal :func:`build_nin`'s with ``neurons_per_layer="all"``
+    and ``structural_scale="absolute"``.
+
+    Attributes:
+        sizes: Level sizes ``[n_0, ..., n_L]`` (:func:`nin_level_sizes`).
+        n_levels: Node levels ``L + 1``; blocks are ``0 .. L - 1``.
+    """
+
+    def __init__(self, ckpt: Any, adapter: Any, *, eps: float = 0.0, structural_distance: float = 1.0) -> None:
+        check_option("eps", eps)
+        check_option("structural_distance", structural_distance)
+        self.ckpt, self.adapter = ckpt, adapter
+        self.eps, self.structural_distance = float(eps), float(structural_distance)
+        self.sizes = nin_level_sizes(adapter)
+        self.n_levels = len(self.sizes)
+        self._mask: np.ndarray | None = None
+
+    def _kind(self, level: int) -> tuple[int, str]:
+        if not (isinstance(level, (int, np.integer)) and 0 <= level < self.n_levels - 1):
+            raise ConfigError(f"NIN block level {level!r} out of range; expected 0 <= level < {self.n_levels - 1}")
+        b, i = divmod(int(level), len(LAYER_KINDS))
+        return b, EDGE_KINDS[i]
+
+    def structural(self, level: int) -> bool:
+        """Whether block ``level`` is a structural QKV -> context block."""
+        return self._kind(level)[1] == "qkv_ctx"
+
+    def block(self, level: int, dtype: Any = np.float64, cols: Any = None) -> np.ndarray:
+        """Distances of block ``level``: float32 or float64 [n_l, n_{l+1}], C-contiguous.
+
+        Args:
+            level: Block level l (joins node levels l and l + 1).
+            dtype: float32 or float64.
+            cols: Only these target columns (int [m], any order): [n_l, m]. The stored tensor
+                is still read whole, but only m columns are computed.
+        """
+        from mfa_engine.kernels.nin_distances import distances_into
+
+        dt = np.dtype(dtype)
+        if dt not in (np.float32, np.float64):
+            raise ConfigError(f"NIN block dtype must be float32 or float64, got {dt}")
+        b, edge = self._kind(level)
+        na, nb = self.sizes[level], self.sizes[level + 1]
+        sel = None if cols is None else np.asarray(cols)
+        if sel is not None and (sel.ndim != 1 or not np.issubdtype(sel.dtype, np.integer) or (sel.size and (sel.min() < 0 or sel.max() >= nb))):
+            raise ConfigError(f"NIN block columns must be a 1-D integer array in [0, {nb}), got {sel!r}")
+        if edge == "qkv_ctx":
+            if self._mask is None:
+                ad = self.adapter
+                self._mask = np.asarray(ad.structural_mask(np.arange(na), np.arange(nb)), dtype=bool)
+            mask = self._mask if sel is None else self._mask[:, sel]
+            return np.where(mask, dt.type(self.structural_distance), dt.type(np.inf))
+        out = np.empty((na, nb if sel is None else sel.size), dt)
+        for name, w, kind, src, dst, transposed in self._stored(b, edge, nb, sel):
+            bad = distances_into(w, kind, src, dst, out, self.eps, transposed)
+            if bad:
+                raise CheckpointError(f"tensor {name!r} has {bad} NaN/inf values; expected finite weights")
+        return out
+
+    def _stored(self, b: int, edge: str, nb: int, sel: np.ndarray | None) -> Iterator[tuple[str, np.ndarray, str, np.ndarray, np.ndarray, bool]]:
+        """(name, stored weight, its dtype, stored output index, output column, transposed) per
+        tensor; with ``sel`` the output columns are positions in ``sel``."""
+        from mfa_engine.kernels.nin_distances import STORED_MODES
+
+        ad, ckpt = self.adapter, self.ckpt
+        specs = ad.weight_specs()
+        role = {"ctx_attn_out": "o", "mlp_x": "out", "attn_out_mlp": "in"}.get(edge)
+        everything = np.arange(nb, dtype=np.int64)
+        if edge == "x_qkv":
+            parts = ad.qkv_storage(everything)
+        elif role in specs:
+            parts = [(role, everything, everything)]
+        else:  # e.g. a gated MLP: the adapter combines its tensors
+            na = self.sizes[self._level_of(b, edge)]
+            idx = everything if sel is None else sel.astype(np.int64)
+            w = ad.edge_weights(ckpt, b, edge, np.arange(na), idx)
+            yield edge, w, "float32", np.arange(idx.size, dtype=np.int64), np.arange(idx.size, dtype=np.int64), False
+            return
+        prefix = ad.block_prefix(ckpt)
+        read_stored = getattr(ckpt, "read_stored", None)
+        for r, stored, pos in parts:
+            if sel is not None:  # the stored row of each selected column this tensor holds
+                src_of = np.full(nb, -1, np.int64)
+                src_of[pos] = stored
+                got = src_of[sel]
+                keep = got >= 0
+                stored, pos = got[keep], np.flatnonzero(keep)
+            if len(stored):
+                spec = specs[r]
+                name = f"{prefix}{b}.{spec.name}"
+                w, kind = read_stored(name) if read_stored is not None else (None, "")
+                if kind not in STORED_MODES:  # float64 storage or another reader: float32 values
+                    w, kind = ckpt.read(name), "float32"
+                yield name, w, kind, stored, pos, spec.layout != "in_out"
+
+    @staticmethod
+    def _level_of(b: int, edge: str) -> int:
+        return b * len(LAYER_KINDS) + EDGE_KINDS.index(edge)
+
+    def iter(self, dtype: Any = np.float64) -> Iterator[LevelBlock]:
+        """Every block in level order as :class:`~mfa_engine.layered.LevelBlock`."""
+        for lv in range(self.n_levels - 1):
+            yield LevelBlock(lv, self.block(lv, dtype), self.structural(lv))

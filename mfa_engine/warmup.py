@@ -65,6 +65,36 @@ def _paths() -> None:
     multi_source_distances(cyc, np.arange(30), backend="cpu")  # no cutoff: the heap queue
 
 
+def _stream() -> None:
+    """The streamed full network: the exact float64 pass, and the float32 pass with the
+    resolution (radii on float64 distances, so entries are resolved) over NinBlocks' blocks of a
+    tiny checkpoint (float16 storage; float32 storage through the distance kernel directly)."""
+    from mfa_engine.arch import get_adapter
+    from mfa_engine.checkpoints import open_checkpoint
+    from mfa_engine.kernels.nin_distances import distances_into
+    from mfa_engine.nin import NinBlocks
+    from mfa_engine.paths import stream
+    from mfa_engine.synthetic import write_gpt_neox_checkpoint
+
+    with tempfile.TemporaryDirectory(prefix="mfa-warmup-") as tmp:
+        path = write_gpt_neox_checkpoint(Path(tmp) / "ckpt", hidden_size=16, num_hidden_layers=1, num_attention_heads=2)
+        with open_checkpoint(path) as ckpt:
+            nb = NinBlocks(ckpt, get_adapter(ckpt.config))
+            w64 = [nb.block(lv, np.float64) for lv in range(nb.n_levels - 1)]
+            radii = np.unique(np.cumsum(np.sort(np.concatenate([w[np.isfinite(w)][:6] for w in w64]))))
+            src = np.arange(sum(nb.sizes) - nb.sizes[-1])
+            stream.stream_counts(nb.sizes, nb.iter(np.float32), src, radii, columns_at=lambda lv, c: nb.block(lv, np.float64, c))
+            stream.stream_counts(nb.sizes, nb.iter(np.float64), src, radii)
+    rng = np.random.default_rng(3)  # radii on two-hop distances: marks two levels down (predecessor scan)
+    w = [rng.uniform(1.0, 2.0, (3, 4)), rng.uniform(1.0, 2.0, (4, 5))]
+    radii = np.unique((w[0][0][:, None] + w[1]).ravel())
+    blocks = [stream.LevelBlock(lv, b.astype(np.float32)) for lv, b in enumerate(w)]
+    stream.stream_counts([3, 4, 5], blocks, np.arange(3), radii, block_at=lambda lv: w[lv])
+    w32 = np.ones((3, 4), np.float32)
+    for dt in (np.float32, np.float64):
+        distances_into(w32, "float32", np.arange(3), np.arange(3), np.empty((4, 3), dt), 0.0, True)
+
+
 def _general() -> None:
     """General graphs as users first pass them: a random SciPy matrix through ``analyze_graph``
     (directed and undirected), and a large, scattered graph (above the renumbering threshold,
@@ -150,7 +180,7 @@ def _tm() -> None:
 
 
 _STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
-    ("paths", _paths), ("general graphs", _general), ("networkx", _networkx), ("analysis", _analysis), ("tm", _tm),
+    ("paths", _paths), ("streamed paths", _stream), ("general graphs", _general), ("networkx", _networkx), ("analysis", _analysis), ("tm", _tm),
 )
 
 

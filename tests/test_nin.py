@@ -138,3 +138,94 @@ def test_structural_distance_relative_to_median_weight_distance(ckpts):
             np.testing.assert_array_equal(blk, absolute.blocks[l])
     with pytest.raises(ConfigError, match="structural_scale"):
         build_nin(None, None, structural_scale="mean")
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+@pytest.mark.parametrize("eps", [0.0, 0.05])
+def test_nin_blocks_equal_build_nin_all(ckpts, model_type, eps):
+    """NinBlocks' float64 blocks equal build_nin(all, absolute) and its float32 blocks are their
+    float32 rounding, for the fused (GPT-NeoX), in_out (GPT-2), gated (Llama) and separate
+    q/k/v (BERT) layouts."""
+    from mfa_engine.nin import NinBlocks, iter_nin_blocks, nin_level_sizes
+
+    with open_checkpoint(ckpts[model_type]) as ck:
+        ad = get_adapter(ck.config)
+        g = build_nin(ck, ad, neurons_per_layer="all", eps=eps, structural_distance=2.5)
+        nb = NinBlocks(ck, ad, eps=eps, structural_distance=2.5)
+        assert nb.sizes == list(g.layer_sizes) == nin_level_sizes(ad)
+        assert nb.n_levels == len(g.layer_sizes)
+        for lv, ref in enumerate(g.blocks):
+            assert nb.structural(lv) == g.structural[lv]
+            b64 = nb.block(lv, np.float64)
+            assert b64.dtype == np.float64 and b64.flags.c_contiguous
+            np.testing.assert_array_equal(b64, ref)
+            np.testing.assert_array_equal(nb.block(lv, np.float32), ref.astype(np.float32))
+        for blk, ref in zip(iter_nin_blocks(ck, ad, eps=eps, structural_distance=2.5), g.blocks):
+            np.testing.assert_array_equal(blk.weights, ref)
+        rng = np.random.default_rng(lv)
+        for lv in range(nb.n_levels - 1):  # selected columns (any order, repeats)
+            cols = rng.integers(0, nb.sizes[lv + 1], 7)
+            for dt in (np.float32, np.float64):
+                np.testing.assert_array_equal(nb.block(lv, dt, cols), nb.block(lv, dt)[:, cols])
+        with pytest.raises(ConfigError, match="columns"):
+            nb.block(0, np.float64, [nb.sizes[1]])
+        levels = [b.level for b in nb.iter(np.float32)]
+        assert levels == list(range(len(g.blocks)))
+
+
+def test_nin_blocks_fp16_checkpoint_and_bad_input(tmp_path):
+    from mfa_engine.nin import NinBlocks
+    from mfa_engine.synthetic import write_gpt_neox_checkpoint
+
+    path = write_gpt_neox_checkpoint(tmp_path, seed=2, hidden_size=40, num_hidden_layers=1, num_attention_heads=5)
+    with open_checkpoint(path) as ck:
+        ad = get_adapter(ck.config)
+        g = build_nin(ck, ad, neurons_per_layer="all", structural_distance=7.0)
+        nb = NinBlocks(ck, ad, structural_distance=7.0)
+        for lv, ref in enumerate(g.blocks):
+            np.testing.assert_array_equal(nb.block(lv, np.float64), ref)
+            np.testing.assert_array_equal(nb.block(lv, np.float32), ref.astype(np.float32))
+        with pytest.raises(ConfigError, match="out of range"):
+            nb.block(len(g.blocks))
+        with pytest.raises(ConfigError, match="dtype"):
+            nb.block(0, np.float16)
+        with pytest.raises(ConfigError):
+            NinBlocks(ck, ad, eps=-1.0)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_nin_blocks_from_a_pytorch_bin_checkpoint(tmp_path, dtype):
+    """The torch .bin reader's storage (bfloat16 as uint16 bit patterns) through NinBlocks."""
+    from mfa_engine.nin import NinBlocks
+
+    from ._models import write_pytorch_bin
+
+    src = write_tiny_checkpoint(tmp_path / "st", "gpt_neox", seed=4, dtype=dtype)
+    binp = write_pytorch_bin(src, tmp_path / "bin")
+    with open_checkpoint(binp) as ck, open_checkpoint(src) as ref_ck:
+        ad = get_adapter(ck.config)
+        g = build_nin(ref_ck, get_adapter(ref_ck.config), neurons_per_layer="all", structural_distance=1.5)
+        nb = NinBlocks(ck, ad, structural_distance=1.5)
+        for lv, ref in enumerate(g.blocks):
+            np.testing.assert_array_equal(nb.block(lv, np.float64), ref)
+            np.testing.assert_array_equal(nb.block(lv, np.float32), ref.astype(np.float32))
+
+
+def test_nin_blocks_reject_nan_weights(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    from mfa_engine.errors import CheckpointError
+    from mfa_engine.nin import NinBlocks
+    from mfa_engine.synthetic import write_gpt_neox_checkpoint
+
+    path = write_gpt_neox_checkpoint(tmp_path, seed=5, hidden_size=16, num_hidden_layers=1, num_attention_heads=2)
+    (st,) = path.glob("*.safetensors")
+    tensors = load_file(str(st))
+    name = next(k for k in tensors if k.endswith("mlp.dense_4h_to_h.weight"))
+    tensors[name][3, 5] = np.nan
+    save_file(tensors, str(st))
+    with open_checkpoint(path) as ck:
+        nb = NinBlocks(ck, get_adapter(ck.config))
+        nb.block(0, np.float32)  # other tensors are fine
+        with pytest.raises(CheckpointError, match="NaN"):
+            nb.block(4, np.float32)

@@ -219,6 +219,31 @@ class Checkpoint:
             self._release(name)
         return self._check_finite(name, out, dtype)
 
+    def read_stored(self, name: str) -> tuple[np.ndarray, str]:
+        """Read a full tensor as stored, unconverted (for a compiled reader that converts
+        and checks the values itself in one pass).
+
+        Args:
+            name: tensor name of a floating-point weight.
+
+        Returns:
+            (array of the tensor's shape in its storage dtype: float16, uint16 bit patterns
+            for bfloat16, float32 or float64; the canonical dtype name). NaN/inf are NOT
+            checked here.
+
+        Raises:
+            CheckpointError: the tensor is not stored as floating point.
+        """
+        raw, dtype = self._weight(name)
+        prefetch = getattr(self._file(name), "prefetch", None)
+        if prefetch is not None:
+            prefetch(name)
+        try:
+            out = np.asarray(raw)
+        finally:
+            self._release(name)
+        return out, dtype
+
     def read_rows(self, name: str, rows: Any) -> np.ndarray:
         """Read selected rows (entries of the first axis) of a tensor.
 

@@ -125,3 +125,25 @@ def test_sparse_reads_do_not_keep_the_tensor_resident(tmp_path: Path) -> None:
         np.testing.assert_array_equal(block, w[np.ix_(rows, cols)].astype(np.float32))
         np.testing.assert_array_equal(some, w[rows].astype(np.float32))
         assert grown < 4 * 1024, f"file-backed RSS grew by {grown} kB for a 16 MiB tensor"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_read_stored_is_the_unconverted_tensor(tiny_checkpoint, dtype: str) -> None:
+    path = tiny_checkpoint("gpt2", dtype=dtype)
+    name = "transformer.h.0.attn.c_attn.weight"
+    with open_checkpoint(path) as ckpt:
+        raw, kind = ckpt.read_stored(name)
+        full = ckpt.read(name)
+    assert kind == dtype and raw.shape == full.shape
+    if dtype == "bfloat16":  # bit patterns: the float32 value is the pattern shifted up
+        assert raw.dtype == np.uint16
+        np.testing.assert_array_equal((raw.astype(np.uint32) << 16).view(np.float32), full)
+    else:
+        assert raw.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(raw.astype(np.float32), full)
+
+
+def test_read_stored_refuses_integer_tensors(tmp_path: Path) -> None:
+    path = _write(tmp_path / "ints", {"ids": np.arange(6, dtype=np.int64).reshape(2, 3)})
+    with open_checkpoint(path) as ckpt, pytest.raises(CheckpointError, match="floating-point"):
+        ckpt.read_stored("ids")

@@ -83,6 +83,9 @@ def test_contract_matches_local_reader(hub: HubServer, neox: Path) -> None:
         np.testing.assert_array_equal(ckpt.read_block(name, rows, cols), local.read_block(name, rows, cols))
         np.testing.assert_array_equal(ckpt.read_rows(name, rows), local.read_rows(name, rows))
         np.testing.assert_array_equal(ckpt.read("gpt_neox.embed_in.weight"), local.read("gpt_neox.embed_in.weight"))
+        raw, kind = ckpt.read_stored(name)  # fetched whole, unconverted
+        assert kind == "float16" and raw.dtype == np.float16
+        np.testing.assert_array_equal(raw, local.read_stored(name)[0])
         assert hub.range_bytes == ckpt.bytes_read
         row_bytes = 256 * 2
         assert ckpt.bytes_read - headers >= 3 * row_bytes  # three distinct rows, all columns
