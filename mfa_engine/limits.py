@@ -92,6 +92,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("MFA_HUB_STALL_BYTES", int, 1, 1 << 30, 16384, "of bytes"),
     Setting("MFA_THREADS", int, 0, 1 << 16, 0),  # 0: every core (threads.py reads it leniently)
     Setting("MFA_NETWORK_MEMORY", int, 0, 2**62, 16 * 10**9, "of bytes"),
+    Setting("MFA_STREAM_SPILL", int, 1, 2**62, 8 * 10**9, "of bytes"),
     Setting("HF_HUB_ETAG_TIMEOUT", int, 0, 86_400, 10, "of seconds"),
     Setting("HF_HUB_DOWNLOAD_TIMEOUT", int, 0, 86_400, 10, "of seconds"),
 )}
@@ -179,6 +180,8 @@ _NETWORK_BYTES_PER_CELL = 24
 #: level panels it is filled from and emptied into (8) and the counting's transient bucket
 #: indices (16) (measured: 683 MB traced peak for 9,700 sources on a Pythia-70M shape, estimate 804 MB).
 _PANEL_BYTES = 32
+#: Bytes per source and node of the float32 stream's spill file (disk, not memory).
+_SPILL_BYTES = 4
 #: Blocks a stream holds at once (the one in use and the next one read ahead).
 _STREAM_BLOCKS = 2
 
@@ -224,7 +227,9 @@ def estimate_stream(level_sizes: list[int] | tuple[int, ...], n_sources: int, n_
 
 def stream_sources_per_pass(level_sizes: list[int] | tuple[int, ...], n_radii: int = 61,
                             environ: Mapping[str, str] | None = None) -> int:
-    """The most sources one streamed pass may hold within the budget (``MFA_NETWORK_MEMORY``).
+    """The most sources one streamed pass may hold within the budget (``MFA_NETWORK_MEMORY``)
+    and whose float32 spill file (4 bytes per source and node of the network, on disk in the
+    system's temporary folder) stays within ``MFA_STREAM_SPILL`` (default 8 GB).
 
     Raises:
         ConfigError: Not even one source fits next to the two blocks (numbers in the message).
@@ -237,7 +242,10 @@ def stream_sources_per_pass(level_sizes: list[int] | tuple[int, ...], n_radii: i
             f"streaming the full network ({sum(int(v) for v in level_sizes)} nodes) holds two level blocks of "
             f"about {blocks / 1e9:.2f} GB plus {per / 1e6:.3f} MB per centre, above the budget of "
             f"{budget / 1e9:.2f} GB (MFA_NETWORK_MEMORY); raise MFA_NETWORK_MEMORY or use sampling='neurons'")
-    return int(fit)
+    # the float32 pass spills every level's float32 panel to a temporary file (4 bytes per
+    # source and node) for its exact resolution: at most MFA_STREAM_SPILL bytes per pass
+    spill_per = _SPILL_BYTES * max(1, sum(int(v) for v in level_sizes))
+    return int(max(1, min(fit, int(setting("MFA_STREAM_SPILL", environ)) // spill_per)))
 
 
 def network_mode(level_sizes: list[int] | tuple[int, ...], n_sources: int = 1, n_radii: int = 61,

@@ -274,7 +274,10 @@ class NinBlocks:
             yield edge, w, "float32", np.arange(idx.size, dtype=np.int64), np.arange(idx.size, dtype=np.int64), False
             return
         prefix = ad.block_prefix(ckpt)
-        read_stored = getattr(ckpt, "read_stored", None)
+        # only a reader's own read_stored: a wrapper that forwards unknown attributes (a null
+        # model, a prefetch proxy) must answer through its own ``read``, never the raw tensor
+        own = getattr(type(ckpt), "read_stored", None)
+        read_stored = own.__get__(ckpt) if own is not None else None
         for r, stored, pos in parts:
             if sel is not None:  # the stored row of each selected column this tensor holds
                 src_of = np.full(nb, -1, np.int64)
@@ -287,8 +290,17 @@ class NinBlocks:
                 name = f"{prefix}{b}.{spec.name}"
                 w, kind = read_stored(name) if read_stored is not None else (None, "")
                 if kind not in STORED_MODES:  # float64 storage or another reader: float32 values
-                    w, kind = ckpt.read(name), "float32"
+                    shape = ckpt.shape(name)  # the read contract every wrapper answers
+                    w, kind = ckpt.read_block(name, np.arange(shape[0]), np.arange(shape[1])), "float32"
                 yield name, w, kind, stored, pos, spec.layout != "in_out"
+
+    def read_level(self, level: int) -> None:
+        """Make the checkpoint reads of ``block(level)`` without computing distances (a
+        planning pass against a recorder: :func:`mfa_engine.modes.paper_stream.record_reads`)."""
+        b, edge = self._kind(level)
+        if edge != "qkv_ctx":
+            for _ in self._stored(b, edge, self.sizes[level + 1], None):
+                pass
 
     @staticmethod
     def _level_of(b: int, edge: str) -> int:

@@ -132,9 +132,16 @@ def test_network_estimate_and_budget() -> None:
     assert network_mode([2, 3, 4], 9, 10, {"MFA_NETWORK_MEMORY": "1000"}) == ("memory", 432)
     # a budget below the full network but above two blocks: streamed, in passes that fit
     assert stream_sources_per_pass([2, 3, 4], 10, {"MFA_NETWORK_MEMORY": str(576 + 3 * 400)}) == 3
+    # the float32 spill file (4 bytes per source and node, 9 nodes) caps a pass too, never below 1
+    env = {"MFA_NETWORK_MEMORY": str(576 + 3 * 400)}
+    assert stream_sources_per_pass([2, 3, 4], 10, {**env, "MFA_STREAM_SPILL": str(2 * 36 + 35)}) == 2
+    assert stream_sources_per_pass([2, 3, 4], 10, {**env, "MFA_STREAM_SPILL": "1"}) == 1
+    big = ([2560, 7680, 2560, 2560, 10240] * 32) + [2560]  # 2.8B: 3.3 MB of spill per centre
+    assert stream_sources_per_pass(big, 61, {}) == 8 * 10**9 // (4 * sum(big))
     sizes = ([2560, 7680, 2560, 2560, 10240] * 32) + [2560]
     mode, est = network_mode(sizes, 10_000, 61, {})
-    assert mode == "stream" and est == estimate_stream(sizes, 10_000, 61) and est < 16 * 10**9
+    # 10,000 centres: passes of 2,433 (the 8 GB spill cap), each estimated on its own
+    assert mode == "stream" and est == estimate_stream(sizes, 2433, 61) and est < 16 * 10**9
     # not even two blocks and one source fit: a clear error with the numbers
     with pytest.raises(ConfigError, match=r"two level blocks of about 0\.00 GB plus 0\.000 MB per centre, above the budget"):
         stream_sources_per_pass([2, 3, 4], 10, {"MFA_NETWORK_MEMORY": "500"})

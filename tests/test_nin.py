@@ -173,6 +173,25 @@ def test_nin_blocks_equal_build_nin_all(ckpts, model_type, eps):
         assert levels == list(range(len(g.blocks)))
 
 
+@pytest.mark.parametrize("null", ["shuffle", "gaussian"])
+def test_nin_blocks_of_a_null_model_read_the_null_weights(ckpts, null):
+    """A wrapper that forwards unknown attributes (a null model) is read through its own reads,
+    never the wrapped checkpoint's raw tensors: NinBlocks equals build_nin on the null."""
+    from mfa_engine.checkpoints.nulls import null_checkpoint
+    from mfa_engine.nin import NinBlocks
+
+    with open_checkpoint(ckpts["gpt_neox"]) as ck:
+        ad = get_adapter(ck.config)
+        nul = null_checkpoint(null, ck, 3)
+        g = build_nin(nul, ad, neurons_per_layer="all", structural_distance=2.5)
+        real = build_nin(ck, ad, neurons_per_layer="all", structural_distance=2.5)
+        nb = NinBlocks(nul, ad, structural_distance=2.5)
+        for lv, ref in enumerate(g.blocks):
+            np.testing.assert_array_equal(nb.block(lv, np.float64), ref)
+            np.testing.assert_array_equal(nb.block(lv, np.float32), ref.astype(np.float32))
+        assert any(not np.array_equal(a, b) for a, b in zip(g.blocks, real.blocks))
+
+
 def test_nin_blocks_fp16_checkpoint_and_bad_input(tmp_path):
     from mfa_engine.nin import NinBlocks
     from mfa_engine.synthetic import write_gpt_neox_checkpoint

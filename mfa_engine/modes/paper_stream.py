@@ -2,7 +2,7 @@
 
 When the full network does not fit ``MFA_NETWORK_MEMORY`` (:func:`mfa_engine.limits.network_mode`)
 paper mode never builds it. What a sample reports is computed from the checkpoint's level
-blocks read one at a time (:func:`mfa_engine.nin.iter_nin_blocks`):
+blocks read one at a time (:class:`mfa_engine.nin.NinBlocks`):
 
 * the network's description (:func:`skeleton`: layer sizes and node metadata, from the adapter),
 * a pre-pass (:func:`scan_network`, two reads of the weights): the number of edges and the exact
@@ -10,8 +10,9 @@ blocks read one at a time (:func:`mfa_engine.nin.iter_nin_blocks`):
   ``structural_scale="median"``, and ``r_unit``), by radix selection
   (:func:`mfa_engine.analysis.order_stats.order_statistics`), so both are ``np.median``'s values,
 * the counts of every sample's centres together in one stream of the blocks
-  (:func:`stream_counts_of`: exact float64, identical to float64 Dijkstra), split into passes
-  only when their distance panel does not fit the budget at once.
+  (:func:`stream_counts_of`: a float32 pass with exact resolution of its ambiguous entries, or
+  float64; identical to float64 Dijkstra either way), split into passes only when their
+  distance panel does not fit the budget at once.
 
 So the records are those of the in-memory path. :func:`record_reads` replays the reads of all
 this against a recorder (paper mode's ``plan``).
@@ -26,7 +27,7 @@ import numpy as np
 from mfa_engine.analysis.order_stats import median_of, median_ranks, order_statistics
 from mfa_engine.errors import ConfigError
 from mfa_engine.limits import stream_sources_per_pass
-from mfa_engine.nin import EDGE_KINDS, LAYER_KINDS, iter_nin_blocks, nin_level_sizes
+from mfa_engine.nin import LAYER_KINDS, NinBlocks, iter_nin_blocks, nin_level_sizes
 from mfa_engine.paths.dispatch import resolve_backend
 from mfa_engine.paths.stream import stream_counts
 from mfa_engine.progress import progress_bar
@@ -57,6 +58,18 @@ class NetworkSkeleton:
         self.n_edges = 0
         self.structural_distance: float | None = None
         self.r_unit = float("nan")
+        #: Smallest and largest positive finite weight distance (set by the scan).
+        self.distance_range = (float("inf"), 0.0)
+
+    @property
+    def float32_ok(self) -> bool:
+        """Whether every distance lies in float32's comfortable range [1e-30, 1e30], the
+        condition of the in-memory float32 pass (:func:`mfa_engine.paths.cpu.choose_dtype`):
+        the streamed pass then runs in float32 with exact resolution, else in float64."""
+        lo, hi = self.distance_range
+        if self.structural_distance is not None:
+            lo, hi = min(lo, self.structural_distance), max(hi, self.structural_distance)
+        return not (lo < 1e-30 or hi > 1e30)
 
     @property
     def n_nodes(self) -> int:
@@ -104,6 +117,10 @@ def scan_network(ckpt: Any, adapter: Any, options: Any, *, progress: bool = Fals
                     seen["structural"] |= bool(blk.structural)
                     if not blk.structural:
                         seen["zeros"] += int(np.count_nonzero(fin == 0.0))
+                        pos = fin[fin > 0.0]
+                        if pos.size:
+                            lo, hi = sk.distance_range
+                            sk.distance_range = (min(lo, float(pos.min())), max(hi, float(pos.max())))
                 bar.update(1)
                 if not blk.structural:
                     yield fin
@@ -150,23 +167,32 @@ def _levels(blocks: Any, total: int, desc: str, progress: bool) -> Any:
 
 
 def _stream_counts(ckpt: Any, adapter: Any, sources: np.ndarray, radii: np.ndarray, options: Any,
-                   structural: float | None, *, progress: bool = False, desc: str = "stream") -> np.ndarray:
+                   structural: float | None, *, progress: bool = False, desc: str = "stream",
+                   float32: bool = True) -> np.ndarray:
     """The one seam of the streamed counts: int64 ``[S, R]`` of one pass over the checkpoint's blocks.
 
-    CPU: :func:`mfa_engine.paths.stream.stream_counts` (exact float64). A GPU backend (or
+    CPU: :func:`mfa_engine.paths.stream.stream_counts` over :class:`mfa_engine.nin.NinBlocks`:
+    a float32 pass whose ambiguous entries are resolved exactly afterwards from the float64
+    columns they need (``columns_at``), or, when ``float32`` is False (distances outside
+    float32's comfortable range, :attr:`NetworkSkeleton.float32_ok`) or a radius is above 1e30,
+    the exact float64 pass. Both give counts identical to float64 Dijkstra. A GPU backend (or
     ``torch``): :func:`mfa_engine.paths.gpu_stream.stream_histogram`, which uploads each block as
     it comes.
     """
-    sizes = nin_level_sizes(adapter)
     sd = 1.0 if structural is None else float(structural)
-    blocks = _levels(iter_nin_blocks(ckpt, adapter, eps=options.eps, structural_distance=sd),
-                     len(sizes) - 1, desc, progress)
+    nb = NinBlocks(ckpt, adapter, eps=options.eps, structural_distance=sd)
+    sizes = nb.sizes
     backend = resolve_backend(options.backend)
     if backend in ("triton", "cupy", "torch"):
         from mfa_engine.paths.gpu_stream import stream_histogram
 
+        blocks = _levels(nb.iter(np.float64), len(sizes) - 1, desc, progress)
         return stream_histogram(sizes, blocks, sources, radii, backend=backend)
-    return stream_counts(sizes, blocks, sources, radii)
+    r = np.asarray(radii, np.float64)
+    if not float32 or (r.size and float(np.max(r)) > 1e30):  # beyond float32's range: exact float64
+        return stream_counts(sizes, _levels(nb.iter(np.float64), len(sizes) - 1, desc, progress), sources, r)
+    blocks = _levels(nb.iter(np.float32), len(sizes) - 1, desc, progress)
+    return stream_counts(sizes, blocks, sources, r, columns_at=lambda lv, cols: nb.block(lv, np.float64, cols))
 
 
 def stream_counts_of(ckpt: Any, adapter: Any, sources: np.ndarray, radii: np.ndarray, options: Any,
@@ -185,7 +211,7 @@ def stream_counts_of(ckpt: Any, adapter: Any, sources: np.ndarray, radii: np.nda
     for i, part in enumerate(np.array_split(np.arange(src.size), passes)):
         desc = "stream" if passes == 1 else f"stream {i + 1}/{passes}"
         out[part] = _stream_counts(ckpt, adapter, src[part], radii, options, net.structural_distance,
-                                   progress=progress, desc=desc)
+                                   float32=net.float32_ok, progress=progress, desc=desc)
     return out
 
 
@@ -193,15 +219,11 @@ def record_reads(recorder: Any, adapter: Any, n_streams: int) -> None:
     """Make, against a recorder, the reads of :func:`scan_network` and ``n_streams`` streams.
 
     Every stream and each of the two pre-pass reads asks for every weight matrix whole, in the
-    order of :func:`mfa_engine.nin.iter_nin_blocks` (the structural blocks read nothing).
+    order of :class:`mfa_engine.nin.NinBlocks` (the structural blocks read nothing). The exact
+    resolution of a float32 stream reads some of those matrices again (which ones depends on the
+    data): the same whole-matrix requests, already fetched.
     """
-    sizes = adapter.layer_sizes()
+    nb = NinBlocks(recorder, adapter)
     for _ in range(2 + int(n_streams)):
-        for b in range(adapter.n_blocks):
-            for i, kind in enumerate(LAYER_KINDS):
-                edge = EDGE_KINDS[i]
-                if edge == "qkv_ctx":
-                    continue
-                nxt = LAYER_KINDS[(i + 1) % len(LAYER_KINDS)]
-                adapter.edge_weights(recorder, b, edge, np.arange(sizes[kind], dtype=np.int64),
-                                     np.arange(sizes[nxt], dtype=np.int64))
+        for lv in range(nb.n_levels - 1):
+            nb.read_level(lv)

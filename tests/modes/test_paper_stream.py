@@ -3,6 +3,7 @@ in-memory path, one stream for every seed's centres, the plan of its reads, and 
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +113,10 @@ def test_plan_records_the_reads_of_the_streamed_run(tiny_checkpoint, monkeypatch
         _force_stream(monkeypatch, ckpt)
         planned, ran, records = planned_and_run(paper, ckpt, [3, 1], opts)
     n_matrices = len(planned) // 9  # (2 pre-pass reads + 1 stream) x (checkpoint + 2 nulls)
-    assert planned == ran and len(ran) == n_matrices * 9 and n_matrices > 0
+    assert len(planned) == n_matrices * 9 and n_matrices > 0
+    # every planned read is made; the exact resolution of a float32 stream may read some of
+    # the same whole matrices again (data-dependent), never anything else
+    assert not Counter(planned) - Counter(ran) and set(ran) == set(planned)
     assert [_strip(r) for r in records] == [_strip(r) for r in mem]
 
 
@@ -172,3 +176,32 @@ def test_streamed_on_the_device_driver_equals_in_memory(neox, monkeypatch) -> No
         streamed, _ = paper.run(ckpt, [6, 2], AnalysisOptions(centres=21, backend="torch"))
     assert calls == ["torch"]
     assert [_strip(r) for r in streamed] == [_strip(r) for r in mem]
+
+
+def test_the_stream_runs_float32_with_exact_resolution_unless_distances_leave_its_range(neox, monkeypatch) -> None:
+    """CPU streams pass the float64 columns for the exact resolution of a float32 pass; a network
+    with a distance outside [1e-30, 1e30] streams in float64; the records are the same."""
+    from mfa_engine.paths import stream
+
+    sk = paper_stream.NetworkSkeleton.__new__(paper_stream.NetworkSkeleton)
+    sk.structural_distance = None
+    sk.distance_range = (0.5, 40.0)
+    assert sk.float32_ok
+    sk.distance_range = (1e-31, 40.0)
+    assert not sk.float32_ok
+    sk.distance_range, sk.structural_distance = (0.5, 40.0), 2e30
+    assert not sk.float32_ok
+
+    seen: list[bool] = []
+    real = stream.stream_counts
+    monkeypatch.setattr(paper_stream, "stream_counts",
+                        lambda *a, **k: seen.append(k.get("columns_at") is not None) or real(*a, **k))
+    opts = AnalysisOptions(backend="cpu", centres=19)
+    with open_checkpoint(neox) as ckpt:
+        mem, _ = paper.run(ckpt, [4], opts)
+        _force_stream(monkeypatch, ckpt)
+        f32, _ = paper.run(ckpt, [4], opts)
+        monkeypatch.setattr(paper_stream.NetworkSkeleton, "float32_ok", property(lambda self: False))
+        f64, _ = paper.run(ckpt, [4], opts)
+    assert seen == [True, False]
+    assert [_strip(r) for r in f32] == [_strip(r) for r in mem] == [_strip(r) for r in f64]
