@@ -173,9 +173,14 @@ def check_run_budget(samples: int, n_q: int, n_radii: int = 64) -> dict[str, int
 #: Memory the full network of centre sampling may take (bytes; ``MFA_NETWORK_MEMORY`` overrides):
 #: below it the network is built in memory, above it it is streamed level by level.
 NETWORK_MEMORY_BUDGET = 16 * 10**9
-#: Bytes per cell of the full network's dense level blocks: the float64 distance block (8), the
-#: kernels' packed float32 and float64 copies (12) and slack for the transient copies (4).
-_NETWORK_BYTES_PER_CELL = 24
+#: Bytes per cell of the full network built in memory: its float64 distance blocks (8), the
+#: kernels' packed float32 and float64 copies, the float32 panel and transposed copies (16) and
+#: the transient copies of the build (measured: 7.0 GB peak RSS for the 196.6M cells of a
+#: two-block Pythia-2.8B shape, 36 bytes per cell, so 40 with slack).
+_NETWORK_BYTES_PER_CELL = 40
+#: Bytes per cell of a streamed level block held at once (its distances and the micro-kernel's
+#: panel copy, with slack).
+_STREAM_BYTES_PER_CELL = 24
 #: Bytes per panel entry ``S x (n_l + n_{l+1})`` of the stream: the float64 working row (8), the
 #: level panels it is filled from and emptied into (8) and the counting's transient bucket
 #: indices (16) (measured: 683 MB traced peak for 9,700 sources on a Pythia-70M shape, estimate 804 MB).
@@ -193,7 +198,7 @@ def estimate_network(level_sizes: list[int] | tuple[int, ...]) -> int:
         level_sizes: Node-layer sizes ``[L]`` (:func:`mfa_engine.nin.nin_level_sizes`).
 
     Returns:
-        ``24 * sum_l sizes[l] * sizes[l + 1]`` (one dense block per pair of consecutive layers).
+        ``40 * sum_l sizes[l] * sizes[l + 1]`` (one dense block per pair of consecutive layers).
     """
     cells = sum(int(a) * int(b) for a, b in zip(level_sizes[:-1], level_sizes[1:]))
     return _NETWORK_BYTES_PER_CELL * cells
@@ -204,7 +209,7 @@ def _stream_parts(level_sizes: list[int] | tuple[int, ...], n_radii: int) -> tup
     pairs = list(zip(level_sizes[:-1], level_sizes[1:]))
     cells = max((int(a) * int(b) for a, b in pairs), default=0)
     row = max((int(a) + int(b) for a, b in pairs), default=0)
-    return _STREAM_BLOCKS * _NETWORK_BYTES_PER_CELL * cells, _PANEL_BYTES * row + 16 * (int(n_radii) + 1)
+    return _STREAM_BLOCKS * _STREAM_BYTES_PER_CELL * cells, _PANEL_BYTES * row + 16 * (int(n_radii) + 1)
 
 
 def estimate_stream(level_sizes: list[int] | tuple[int, ...], n_sources: int, n_radii: int = 61) -> int:

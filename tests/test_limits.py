@@ -122,14 +122,14 @@ def test_x9_results_budget_refuses_with_the_estimate(capsys, tmp_path):
 def test_network_estimate_and_budget() -> None:
     from mfa_engine.limits import estimate_network, estimate_stream, network_mode, stream_sources_per_pass
 
-    assert estimate_network([2, 3, 4]) == 24 * (2 * 3 + 3 * 4)
+    assert estimate_network([2, 3, 4]) == 40 * (2 * 3 + 3 * 4)
     # within the budget: in memory; above it: streamed, from one pass's estimate
-    assert network_mode([2, 3, 4], 5, 10, {"MFA_NETWORK_MEMORY": "432"}) == ("memory", 432)
+    assert network_mode([2, 3, 4], 5, 10, {"MFA_NETWORK_MEMORY": "720"}) == ("memory", 720)
     # stream: two blocks of the largest (3 x 4) and 32 bytes x (3 + 4) + 16 x 11 per source
     assert estimate_stream([2, 3, 4], 5, 10) == 2 * 24 * 12 + 5 * (32 * 7 + 16 * 11)
     budget = 2 * 24 * 12 + 5 * (32 * 7 + 16 * 11)
-    assert network_mode([2, 3, 4], 5, 10, {"MFA_NETWORK_MEMORY": str(budget)}) == ("memory", 432)
-    assert network_mode([2, 3, 4], 9, 10, {"MFA_NETWORK_MEMORY": "1000"}) == ("memory", 432)
+    assert network_mode([2, 3, 4], 5, 10, {"MFA_NETWORK_MEMORY": str(budget)}) == ("memory", 720)
+    assert network_mode([2, 3, 4], 9, 10, {"MFA_NETWORK_MEMORY": "1000"}) == ("memory", 720)
     # a budget below the full network but above two blocks: streamed, in passes that fit
     assert stream_sources_per_pass([2, 3, 4], 10, {"MFA_NETWORK_MEMORY": str(576 + 3 * 400)}) == 3
     # the float32 spill file (4 bytes per source and node, 9 nodes) caps a pass too, never below 1
