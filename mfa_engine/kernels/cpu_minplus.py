@@ -40,7 +40,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from mfa_engine.kernels.cpu_buckets import _ambiguity_bounds, _bucket, _bucket_row, _bucket_row_idx
+from mfa_engine.kernels.cpu_buckets import _ambiguity_bounds, _bucket, _bucket_row_cells
 from mfa_engine.kernels.minplus_tile import MR as MT_MR
 from mfa_engine.kernels.minplus_tile import NV as NV_VEC
 from mfa_engine.kernels.minplus_tile import VEC_BYTES, tile_minplus
@@ -60,7 +60,7 @@ __all__ = [
 
 
 #: Sources processed together by one thread (rows of the distance tile kept in cache).
-SRC_BLOCK = 32
+SRC_BLOCK = 128
 #: Target columns per tile of the min-plus product.
 COL_TILE = 2048
 #: Bytes of W kept per reduction tile (a quarter of a 512 KiB L2: the group's accumulator rows
@@ -295,7 +295,6 @@ def _minplus_tiles(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, 
     nb = buf.shape[0]
     it = buf.itemsize
     ldc = buf.strides[0] // it
-    ldx = xt.strides[0] // it
     cols = NV_VEC[isa] * VEC_BYTES[isa] // it
     mr = min(MT_MR[isa], nb)
     nsb = (nb + mr - 1) // mr
@@ -304,21 +303,29 @@ def _minplus_tiles(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, 
     kt = RED_TILE if panel else max(1, min(RED_TILE, wtf.shape[0] // (npan * cols)))
     kix = np.empty(nsb * RED_TILE, np.int64)
     nks = np.empty(nsb, np.int64)
+    ldx = xt.strides[0] // it
+    step_lo = wt.reshape(-1)[:RED_TILE] if panel else np.empty(RED_TILE, buf.dtype)
     for k0 in range(0, na, kt):
         kn = min(kt, na - k0)
+        a = a0 + k0
         any_finite = False
         for sb in range(nsb):  # pack the thresholded rows, list the steps with a finite row
             s = min(sb * mr, nb - mr)
-            cnt = 0
-            for kk in range(kn):
-                lo = inf
-                for r in range(mr):
-                    x = buf[s + r, a0 + k0 + kk]
+            for kk in range(kn):  # (row by row: unit-stride loops LLVM vectorises)
+                x = buf[s, a + kk]
+                x = inf if x > thr else x
+                xt[s, kk] = x
+                step_lo[kk] = x
+            for r in range(1, mr):
+                for kk in range(kn):
+                    x = buf[s + r, a + kk]
                     x = inf if x > thr else x
                     xt[s + r, kk] = x
-                    lo = min(lo, x)
+                    step_lo[kk] = x if x < step_lo[kk] else step_lo[kk]
+            cnt = 0
+            for kk in range(kn):
                 kix[sb * RED_TILE + cnt] = kk
-                cnt += lo != inf
+                cnt += step_lo[kk] != inf
             nks[sb] = cnt
             if cnt:
                 any_finite = True
@@ -650,7 +657,7 @@ def _count_level(
     buf, bits, s0, nb, b, c0, c1, base, sources, src_level, radii, radii_pad, rtab,
     shift, eps, thr, k_zero, lo, hi, sub, hist, flags, dist, write_dist,
     l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, resolve, memo, marks,
-    nmarks, persist, amb_idx, w_t,
+    nmarks, persist, amb_idx, w_t, ctab, csh, cbase,
 ):
     """Bucket the new distances of level ``b`` (columns ``c0:c1`` of the group's rows) into
     ``hist``, resolve (or, without ``resolve``, flag) ambiguous entries and (optionally) write
@@ -674,12 +681,10 @@ def _count_level(
             _ambiguity_bounds(radii, gamma, lo, hi)
             gamma_prev = gamma
         row = buf[i, c0:c1]
-        if resolve:
-            n_amb = _bucket_row_idx(radii_pad, rtab, row, bits[i, c0:c1], shift, thr, lo, hi, sub, hist[s], amb_idx)
-            amb = n_amb > 0
-        else:
-            n_amb = 0
-            amb = _bucket_row(radii_pad, rtab, row, bits[i, c0:c1], shift, thr, lo, hi, sub, hist[s])
+        n_amb = _bucket_row_cells(
+            radii_pad, rtab, row, bits[i, c0:c1], shift, thr, lo, hi, sub, hist[s], amb_idx, ctab, csh, cbase
+        )
+        amb = n_amb > 0
         if write_dist:
             for j in range(c1 - c0):
                 d = row[j]
@@ -702,7 +707,7 @@ def dag_minplus_counts(
     w_flat, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, lvl_off, sources, src_level, grp_start,
     radii, radii_pad, rtab, bufs, bufs_bits, eps, thr, inf,
     zero, hist, flags, dist, write_dist, grp_order, next_group,
-    w64, resolve, intmin, resolved, persist, w_t, isa=0, panel=False,
+    w64, resolve, intmin, resolved, persist, w_t, ctab, csh, cbase, isa=0, panel=False,
 ):
     """Fused multi-source min-plus over the levels of a DAG.
 
@@ -724,6 +729,8 @@ def dag_minplus_counts(
         radii: float64 [R] ascending radius grid (for distances: ``[cutoff]``).
         radii_pad: float64 [R + 1], ``radii`` and +inf (:func:`padded_radii`).
         rtab: int64 [32768] from :func:`radius_table` for the dtype of ``w_flat``.
+        ctab, csh, cbase: :func:`~mfa_engine.kernels.cpu_buckets.cell_table` for the dtype,
+            the largest rounding bound of any row (``(L + 1) eps``) and ``thr``.
         bufs, bufs_bits: Per-worker row buffers [T, >= max group size x N] and their unsigned
             integer view (:func:`row_buffers`).
         eps: Relative rounding bound per edge of a path (2**-24 for float32, 0 for exact
@@ -768,14 +775,14 @@ def dag_minplus_counts(
     for t in prange(nthr):
         wt = np.empty((RED_TILE, COL_TILE), dtype=w_flat.dtype)
         xt_all = np.empty(bufs.shape[1] // max(n, 1) * RED_TILE, dtype=w_flat.dtype)
-        sub = np.zeros((4, r + 1), dtype=np.int64)
+        sub = np.zeros((4, r + 2), dtype=np.int64)
         lo = np.empty(r + 1)
         hi = np.empty(r + 1)
         mrows = max(1, bufs.shape[1] // max(n, 1)) if persist else 1
         memo = np.full((mrows, n) if resolve else (0, 0), -1.0)
         marks = np.empty((mrows, n) if resolve else (0, 0), np.int64)
         nmarks = np.zeros(mrows, np.int64)
-        amb_idx = np.empty(n if resolve else 0, np.int64)
+        amb_idx = np.empty(n, np.int64)
         nres = 0
         while True:
             gi = _fetch_add(next_group, 0, 1)
@@ -807,7 +814,7 @@ def dag_minplus_counts(
                     buf, bits, s0, nb, b, c0, c1, base, sources, src_level, radii, radii_pad, rtab,
                     shift, eps, thr, k_zero, lo, hi, sub, hist, flags, dist, write_dist,
                     l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, resolve,
-                    memo, marks, nmarks, persist, amb_idx, w_t,
+                    memo, marks, nmarks, persist, amb_idx, w_t, ctab, csh, cbase,
                 )
             if resolve and persist:  # the group's rows are done: forget their exact distances
                 for i in range(nb):

@@ -180,14 +180,17 @@ def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist, resolve_ok=True):
     targs = tiles.args()
     if isa:  # the micro-kernel reads its weights as contiguous column panels
         targs = (levels.tiles_panels(dtype, tile_cols(isa, dtype.itemsize)),) + tuple(targs[1:])
+    thr_k = dtype.type(min(thr, float(np.finfo(dtype).max)))
+    # every row's rounding bound is at most (L + 1) eps (a target at most L - 1 levels below)
+    cells = cpu_buckets.cell_table(radii_sorted, dtype, (levels.n_levels + 1) * eps, float(thr_k))
     cpu_minplus.dag_minplus_counts(
         *targs, levels.lvl_off, pos[order], lvl_sorted, grp,
         radii_sorted, cpu_buckets.padded_radii(radii_sorted), cpu_buckets.radius_table(radii_sorted, dtype),
         *cpu_minplus.row_buffers(workers, maxb * levels.n_nodes, dtype),
-        eps, dtype.type(min(thr, float(np.finfo(dtype).max))), dtype.type(np.inf), dtype.type(0.0),
+        eps, thr_k, dtype.type(np.inf), dtype.type(0.0),
         hist, flags, dist, bool(want_dist),
         grp_order, np.zeros(1, np.int64), w64, bool(resolve), bool(intmin_enabled()), resolved,
-        bool(workers * maxb * levels.n_nodes * 16 <= _MEMO_BYTES), w_t, isa, bool(isa),
+        bool(workers * maxb * levels.n_nodes * 16 <= _MEMO_BYTES), w_t, *cells, isa, bool(isa),
     )  # fmt: skip
     LAST_STATS["resolved"] = int(resolved.sum())
     LAST_STATS["flagged"] = int(flags.sum())
