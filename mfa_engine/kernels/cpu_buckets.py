@@ -240,7 +240,7 @@ def cell_table(radii: np.ndarray, dtype: type, gamma: float, thr: float) -> tupl
     return tab.astype(np.uint8 if slow < 256 else np.int32), int(sh), int(base)
 
 
-@njit(fastmath=False, cache=True, inline="always")
+@njit(fastmath=False, cache=True)
 def _bucket_row_cells(radii_pad, tab, row, bits, shift, thr, lo, hi, sub, hist_row, amb_idx, ctab, csh, cbase):
     """:func:`_bucket_row_idx` with a :func:`cell_table` lookup first: most distances are
     counted (or skipped, above the cutoff) by ``sub[j & 3, ctab[cell]] += 1`` with no float
@@ -255,7 +255,7 @@ def _bucket_row_cells(radii_pad, tab, row, bits, shift, thr, lo, hi, sub, hist_r
     for j in range(n):
         c = (np.int64(bits[j]) >> csh) - cbase
         c = min(max(c, 0), nc - 1)
-        k = np.int64(ctab[c])
+        k = np.int64(ctab[np.uint64(c)])  # (an unsigned index: no wrap-around test)
         if k == slow:
             d = row[j]
             if d > thr:
@@ -264,7 +264,7 @@ def _bucket_row_cells(radii_pad, tab, row, bits, shift, thr, lo, hi, sub, hist_r
             k = _bucket_fast(radii_pad, tab, bits[j], shift, dd)
             amb_idx[na] = j
             na += (dd >= lo[k]) | (dd <= hi[k])
-        sub[j & 3, k] += 1
+        sub[np.uint64(j & 3), np.uint64(k)] += 1
     for k in range(r1):
         c = sub[0, k] + sub[1, k] + sub[2, k] + sub[3, k]
         if c:
