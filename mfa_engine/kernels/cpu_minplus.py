@@ -41,6 +41,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from mfa_engine.kernels.cpu_buckets import _ambiguity_bounds, _bucket, _bucket_row_cells
+from mfa_engine.kernels.cpu_prefetch import prefetch_l2
 from mfa_engine.kernels.minplus_tile import MR as MT_MR
 from mfa_engine.kernels.minplus_tile import NV as NV_VEC
 from mfa_engine.kernels.minplus_tile import VEC_BYTES, tile_minplus
@@ -349,7 +350,17 @@ def _minplus_tiles(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, 
             else:
                 wsrc = wtf
                 wo = p * kn * cols
+            # the next micro-panel (next panel, or the next reduction tile's first), fetched into
+            # L2 a few lines per row block while this one runs from L1
+            if p + 1 < npan:
+                wn, nn = woff + ((p + 1) * na + k0) * cols, kn * cols
+            else:
+                wn, nn = woff + (k0 + kn) * cols, min(kt, na - k0 - kn) * cols
+            pf_step = 64 // it
+            pf_per = (nn // pf_step + nsb - 1) // nsb if panel else 0
             for sb in range(nsb):
+                for q in range(pf_per):
+                    prefetch_l2(w_flat, wn + (sb * pf_per + q) * pf_step)
                 if nks[sb] == 0:
                     continue
                 s = min(sb * mr, nb - mr)
