@@ -51,6 +51,7 @@ __all__ = [
     "COL_TILE",
     "RED_TILE",
     "TILE_BYTES",
+    "PANEL_BYTES",
     "dag_minplus_counts",
     "minplus_into",
     "minplus_rows",
@@ -69,9 +70,12 @@ COL_TILE = 2048
 #: Bytes of W kept per reduction tile (a quarter of a 512 KiB L2: the group's accumulator rows
 #: stay in L2 beside it; 128 KiB ran the 70M full network 1.10x faster than 256 KiB, 64 KiB the same).
 TILE_BYTES = 128 * 1024
-#: Reduction (source-level node) tile of the min-plus product: an AVX-512 micro-panel of
-#: 128 x 64 float32 (32 KiB) stays in a 48 KiB L1 for all row blocks (256: 1.2x slower there).
-RED_TILE = 128
+#: Reduction (source-level node) tile of the min-plus product (at most).
+RED_TILE = 256
+#: Bytes of one weight micro-panel of the register tile (its reduction steps x ``tile_cols``):
+#: it stays in L1 for all row blocks of a group. AVX-512 float32: 128 steps x 64 columns
+#: (256 steps: 1.2x slower on a 48 KiB L1); AVX2 float32: 256 x 16.
+PANEL_BYTES = 32 * 1024
 
 
 @intrinsic
@@ -304,7 +308,7 @@ def _minplus_tiles(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, 
     nsb = (nb + mr - 1) // mr
     npan = ncol // cols if panel else (ncol + cols - 1) // cols
     wtf = wt.reshape(-1)
-    kt = RED_TILE if panel else max(1, min(RED_TILE, wtf.shape[0] // (npan * cols)))
+    kt = min(RED_TILE, max(4, PANEL_BYTES // (cols * it))) if panel else max(1, min(RED_TILE, wtf.shape[0] // (npan * cols)))
     kix = np.empty(nsb * RED_TILE, np.int64)
     nks = np.empty(nsb, np.int64)
     ldx = xt.strides[0] // it
