@@ -9,8 +9,9 @@ longest-first from an atomic work queue. :func:`minplus_into` is cache-blocked o
 group), the reduction (W tiles of ``TILE_BYTES``, L2) and target columns (``COL_TILE``), and
 register-blocked 2 sources x 4 reductions per 8-lane vector (LLVM emits ``vaddps``/``vminps``).
 After each level every new distance is bucketed into the radius grid
-(:mod:`mfa_engine.kernels.cpu_buckets`) and checked against per-bucket ambiguity bounds (fused
-counting); the cumulative sum is taken by the caller, so the S x N distance matrix is never
+(:mod:`mfa_engine.kernels.cpu_buckets`: a small cell table decides almost every distance, the
+few in a cell holding a radius or an ambiguity zone are checked against per-bucket ambiguity
+bounds; fused counting); the cumulative sum is taken by the caller, so the S x N distance matrix is never
 formed unless distances are asked for. Workers take their row buffers from the caller
 (:func:`row_buffers`). :func:`minplus_rows` runs :func:`minplus_into` over a flat buffer in
 parallel chunks (the distance-list path).
@@ -288,15 +289,16 @@ def _minplus_tiles(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, 
 
     The weights are read as panels of ``cols = tile_cols(isa)`` target columns, each a
     contiguous ``[na, cols]`` array (:func:`panel_layout`): a tile's weight rows are then
-    consecutive, so its micro-panel (``RED_TILE x cols``) stays in L1 for all row blocks;
+    consecutive, so its micro-panel (``kt x cols``, ``PANEL_BYTES``) stays in L1 for all row blocks
+    (the next one is prefetched into L2 meanwhile);
     row-major rows of a power-of-two width would all map to one L1 set. With ``panel`` the
     block is already in that layout (remaining ``ncol % cols`` columns row-major after the
     panels, run on the loop-vectorised code); else each reduction tile is packed into ``wt``
     (the last panel shifted back to overlap the previous one: min-plus updates are
     idempotent). The caller runs the remaining columns of a panel layout.
 
-    For each reduction tile of up to ``RED_TILE`` source-level nodes, the thresholded source
-    distances are packed into ``xt`` and every block of ``MR`` source rows lists the steps
+    For each reduction tile of ``kt`` source-level nodes, the thresholded source distances are
+    packed into ``xt`` (row by row: unit-stride loops) and every block of ``MR`` source rows lists the steps
     where one of its rows is finite; then for each panel every row block runs one register
     tile over its list (a partial last row block is shifted back to overlap the previous
     one). ``ncol`` must be at least ``cols``."""
