@@ -321,17 +321,19 @@ def _minplus_tiles(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, 
         any_finite = False
         for sb in range(nsb):  # pack the thresholded rows, list the steps with a finite row
             s = min(sb * mr, nb - mr)
-            for kk in range(kn):  # (row by row: unit-stride loops LLVM vectorises)
-                x = buf[s, a + kk]
+            # row by row: unit-stride loops LLVM vectorises (unsigned indices: no wrap-around)
+            for kk in range(kn):
+                x = buf[np.uint64(s), np.uint64(a + kk)]
                 x = inf if x > thr else x
-                xt[s, kk] = x
-                step_lo[kk] = x
+                xt[np.uint64(s), np.uint64(kk)] = x
+                step_lo[np.uint64(kk)] = x
             for r in range(1, mr):
                 for kk in range(kn):
-                    x = buf[s + r, a + kk]
+                    x = buf[np.uint64(s + r), np.uint64(a + kk)]
                     x = inf if x > thr else x
-                    xt[s + r, kk] = x
-                    step_lo[kk] = x if x < step_lo[kk] else step_lo[kk]
+                    xt[np.uint64(s + r), np.uint64(kk)] = x
+                    y = step_lo[np.uint64(kk)]
+                    step_lo[np.uint64(kk)] = x if x < y else y
             cnt = 0
             for kk in range(kn):
                 kix[sb * RED_TILE + cnt] = kk
@@ -372,7 +374,7 @@ def _minplus_tiles(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, 
                 s = min(sb * mr, nb - mr)
                 tile_minplus(
                     isa, intmin, mr, buf, s * ldc + c0 + j, ldc, xt, s * ldx, ldx, wsrc, wo, cols,
-                    kix[sb * RED_TILE :], nks[sb],
+                    kix, nks[sb], sb * RED_TILE,
                 )
 
 
