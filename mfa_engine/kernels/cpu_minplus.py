@@ -9,8 +9,9 @@ longest-first from an atomic work queue. :func:`minplus_into` is cache-blocked o
 group), the reduction (W tiles of ``TILE_BYTES``, L2) and target columns (``COL_TILE``), and
 register-blocked 2 sources x 4 reductions per 8-lane vector (LLVM emits ``vaddps``/``vminps``).
 After each level every new distance is bucketed into the radius grid
-(:mod:`mfa_engine.kernels.cpu_buckets`) and checked against per-bucket ambiguity bounds (fused
-counting); the cumulative sum is taken by the caller, so the S x N distance matrix is never
+(:mod:`mfa_engine.kernels.cpu_buckets`: a small cell table decides almost every distance, the
+few in a cell holding a radius or an ambiguity zone are checked against per-bucket ambiguity
+bounds; fused counting); the cumulative sum is taken by the caller, so the S x N distance matrix is never
 formed unless distances are asked for. Workers take their row buffers from the caller
 (:func:`row_buffers`). :func:`minplus_rows` runs :func:`minplus_into` over a flat buffer in
 parallel chunks (the distance-list path).
@@ -40,7 +41,8 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from mfa_engine.kernels.cpu_buckets import _ambiguity_bounds, _bucket, _bucket_row, _bucket_row_idx
+from mfa_engine.kernels.cpu_buckets import _ambiguity_bounds, _bucket, _bucket_row_cells
+from mfa_engine.kernels.cpu_prefetch import prefetch_l2
 from mfa_engine.kernels.minplus_tile import MR as MT_MR
 from mfa_engine.kernels.minplus_tile import NV as NV_VEC
 from mfa_engine.kernels.minplus_tile import VEC_BYTES, tile_minplus
@@ -50,6 +52,7 @@ __all__ = [
     "COL_TILE",
     "RED_TILE",
     "TILE_BYTES",
+    "PANEL_BYTES",
     "dag_minplus_counts",
     "minplus_into",
     "minplus_rows",
@@ -59,15 +62,21 @@ __all__ = [
 ]
 
 
-#: Sources processed together by one thread (rows of the distance tile kept in cache).
-SRC_BLOCK = 32
+#: Sources processed together by one thread: every weight micro-panel the register tile streams
+#: from memory serves SRC_BLOCK / 4 row blocks (70M full network, float32 pass, AVX-512 host:
+#: 32 -> 128 -> 256 sources ran 1.16x then 1.25x faster; 512 no faster).
+SRC_BLOCK = 256
 #: Target columns per tile of the min-plus product.
 COL_TILE = 2048
 #: Bytes of W kept per reduction tile (a quarter of a 512 KiB L2: the group's accumulator rows
 #: stay in L2 beside it; 128 KiB ran the 70M full network 1.10x faster than 256 KiB, 64 KiB the same).
 TILE_BYTES = 128 * 1024
-#: Reduction (source-level node) tile of the min-plus product.
+#: Reduction (source-level node) tile of the min-plus product (at most).
 RED_TILE = 256
+#: Bytes of one weight micro-panel of the register tile (its reduction steps x ``tile_cols``):
+#: it stays in L1 for all row blocks of a group. AVX-512 float32: 128 steps x 64 columns
+#: (256 steps: 1.2x slower on a 48 KiB L1); AVX2 float32: 256 x 16.
+PANEL_BYTES = 32 * 1024
 
 
 @intrinsic
@@ -280,45 +289,55 @@ def _minplus_tiles(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, 
 
     The weights are read as panels of ``cols = tile_cols(isa)`` target columns, each a
     contiguous ``[na, cols]`` array (:func:`panel_layout`): a tile's weight rows are then
-    consecutive, so its micro-panel (``RED_TILE x cols``) stays in L1 for all row blocks;
+    consecutive, so its micro-panel (``kt x cols``, ``PANEL_BYTES``) stays in L1 for all row blocks
+    (the next one is prefetched into L2 meanwhile);
     row-major rows of a power-of-two width would all map to one L1 set. With ``panel`` the
     block is already in that layout (remaining ``ncol % cols`` columns row-major after the
     panels, run on the loop-vectorised code); else each reduction tile is packed into ``wt``
     (the last panel shifted back to overlap the previous one: min-plus updates are
     idempotent). The caller runs the remaining columns of a panel layout.
 
-    For each reduction tile of up to ``RED_TILE`` source-level nodes, the thresholded source
-    distances are packed into ``xt`` and every block of ``MR`` source rows lists the steps
+    For each reduction tile of ``kt`` source-level nodes, the thresholded source distances are
+    packed into ``xt`` (row by row: unit-stride loops) and every block of ``MR`` source rows lists the steps
     where one of its rows is finite; then for each panel every row block runs one register
     tile over its list (a partial last row block is shifted back to overlap the previous
     one). ``ncol`` must be at least ``cols``."""
     nb = buf.shape[0]
     it = buf.itemsize
     ldc = buf.strides[0] // it
-    ldx = xt.strides[0] // it
     cols = NV_VEC[isa] * VEC_BYTES[isa] // it
     mr = min(MT_MR[isa], nb)
     nsb = (nb + mr - 1) // mr
     npan = ncol // cols if panel else (ncol + cols - 1) // cols
     wtf = wt.reshape(-1)
-    kt = RED_TILE if panel else max(1, min(RED_TILE, wtf.shape[0] // (npan * cols)))
+    kt = min(RED_TILE, max(4, PANEL_BYTES // (cols * it))) if panel else max(1, min(RED_TILE, wtf.shape[0] // (npan * cols)))
     kix = np.empty(nsb * RED_TILE, np.int64)
     nks = np.empty(nsb, np.int64)
+    ldx = xt.strides[0] // it
+    step_lo = wt.reshape(-1)[:RED_TILE] if panel else np.empty(RED_TILE, buf.dtype)
     for k0 in range(0, na, kt):
         kn = min(kt, na - k0)
+        a = a0 + k0
         any_finite = False
         for sb in range(nsb):  # pack the thresholded rows, list the steps with a finite row
             s = min(sb * mr, nb - mr)
+            # row by row: unit-stride loops LLVM vectorises (unsigned indices: no wrap-around)
+            for kk in range(kn):
+                x = buf[np.uint64(s), np.uint64(a + kk)]
+                x = inf if x > thr else x
+                xt[np.uint64(s), np.uint64(kk)] = x
+                step_lo[np.uint64(kk)] = x
+            for r in range(1, mr):
+                for kk in range(kn):
+                    x = buf[np.uint64(s + r), np.uint64(a + kk)]
+                    x = inf if x > thr else x
+                    xt[np.uint64(s + r), np.uint64(kk)] = x
+                    y = step_lo[np.uint64(kk)]
+                    step_lo[np.uint64(kk)] = x if x < y else y
             cnt = 0
             for kk in range(kn):
-                lo = inf
-                for r in range(mr):
-                    x = buf[s + r, a0 + k0 + kk]
-                    x = inf if x > thr else x
-                    xt[s + r, kk] = x
-                    lo = min(lo, x)
                 kix[sb * RED_TILE + cnt] = kk
-                cnt += lo != inf
+                cnt += step_lo[kk] != inf
             nks[sb] = cnt
             if cnt:
                 any_finite = True
@@ -339,13 +358,23 @@ def _minplus_tiles(buf, a0, na, w_flat, woff, c0, ncol, thr, inf, zero, wt, xt, 
             else:
                 wsrc = wtf
                 wo = p * kn * cols
+            # the next micro-panel (next panel, or the next reduction tile's first), fetched into
+            # L2 a few lines per row block while this one runs from L1
+            if p + 1 < npan:
+                wn, nn = woff + ((p + 1) * na + k0) * cols, kn * cols
+            else:
+                wn, nn = woff + (k0 + kn) * cols, min(kt, na - k0 - kn) * cols
+            pf_step = 64 // it
+            pf_per = (nn // pf_step + nsb - 1) // nsb if panel else 0
             for sb in range(nsb):
+                for q in range(pf_per):
+                    prefetch_l2(w_flat, wn + (sb * pf_per + q) * pf_step)
                 if nks[sb] == 0:
                     continue
                 s = min(sb * mr, nb - mr)
                 tile_minplus(
                     isa, intmin, mr, buf, s * ldc + c0 + j, ldc, xt, s * ldx, ldx, wsrc, wo, cols,
-                    kix[sb * RED_TILE :], nks[sb],
+                    kix, nks[sb], sb * RED_TILE,
                 )
 
 
@@ -650,7 +679,7 @@ def _count_level(
     buf, bits, s0, nb, b, c0, c1, base, sources, src_level, radii, radii_pad, rtab,
     shift, eps, thr, k_zero, lo, hi, sub, hist, flags, dist, write_dist,
     l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, resolve, memo, marks,
-    nmarks, persist, amb_idx, w_t,
+    nmarks, persist, amb_idx, w_t, ctab, csh, cbase,
 ):
     """Bucket the new distances of level ``b`` (columns ``c0:c1`` of the group's rows) into
     ``hist``, resolve (or, without ``resolve``, flag) ambiguous entries and (optionally) write
@@ -674,12 +703,10 @@ def _count_level(
             _ambiguity_bounds(radii, gamma, lo, hi)
             gamma_prev = gamma
         row = buf[i, c0:c1]
-        if resolve:
-            n_amb = _bucket_row_idx(radii_pad, rtab, row, bits[i, c0:c1], shift, thr, lo, hi, sub, hist[s], amb_idx)
-            amb = n_amb > 0
-        else:
-            n_amb = 0
-            amb = _bucket_row(radii_pad, rtab, row, bits[i, c0:c1], shift, thr, lo, hi, sub, hist[s])
+        n_amb = _bucket_row_cells(
+            radii_pad, rtab, row, bits[i, c0:c1], shift, thr, lo, hi, sub, hist[s], amb_idx, ctab, csh, cbase
+        )
+        amb = n_amb > 0
         if write_dist:
             for j in range(c1 - c0):
                 d = row[j]
@@ -702,7 +729,7 @@ def dag_minplus_counts(
     w_flat, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, lvl_off, sources, src_level, grp_start,
     radii, radii_pad, rtab, bufs, bufs_bits, eps, thr, inf,
     zero, hist, flags, dist, write_dist, grp_order, next_group,
-    w64, resolve, intmin, resolved, persist, w_t, isa=0, panel=False,
+    w64, resolve, intmin, resolved, persist, w_t, ctab, csh, cbase, isa=0, panel=False,
 ):
     """Fused multi-source min-plus over the levels of a DAG.
 
@@ -724,6 +751,8 @@ def dag_minplus_counts(
         radii: float64 [R] ascending radius grid (for distances: ``[cutoff]``).
         radii_pad: float64 [R + 1], ``radii`` and +inf (:func:`padded_radii`).
         rtab: int64 [32768] from :func:`radius_table` for the dtype of ``w_flat``.
+        ctab, csh, cbase: :func:`~mfa_engine.kernels.cpu_buckets.cell_table` for the dtype,
+            the largest rounding bound of any row (``(L + 1) eps``) and ``thr``.
         bufs, bufs_bits: Per-worker row buffers [T, >= max group size x N] and their unsigned
             integer view (:func:`row_buffers`).
         eps: Relative rounding bound per edge of a path (2**-24 for float32, 0 for exact
@@ -768,14 +797,14 @@ def dag_minplus_counts(
     for t in prange(nthr):
         wt = np.empty((RED_TILE, COL_TILE), dtype=w_flat.dtype)
         xt_all = np.empty(bufs.shape[1] // max(n, 1) * RED_TILE, dtype=w_flat.dtype)
-        sub = np.zeros((4, r + 1), dtype=np.int64)
+        sub = np.zeros((4, r + 2), dtype=np.int64)
         lo = np.empty(r + 1)
         hi = np.empty(r + 1)
         mrows = max(1, bufs.shape[1] // max(n, 1)) if persist else 1
         memo = np.full((mrows, n) if resolve else (0, 0), -1.0)
         marks = np.empty((mrows, n) if resolve else (0, 0), np.int64)
         nmarks = np.zeros(mrows, np.int64)
-        amb_idx = np.empty(n if resolve else 0, np.int64)
+        amb_idx = np.empty(n, np.int64)
         nres = 0
         while True:
             gi = _fetch_add(next_group, 0, 1)
@@ -807,7 +836,7 @@ def dag_minplus_counts(
                     buf, bits, s0, nb, b, c0, c1, base, sources, src_level, radii, radii_pad, rtab,
                     shift, eps, thr, k_zero, lo, hi, sub, hist, flags, dist, write_dist,
                     l0, lvl_off, blk_src, blk_dst, blk_off, blk_r0, blk_nr, blk_c0, blk_nc, w_flat, w64, resolve,
-                    memo, marks, nmarks, persist, amb_idx, w_t,
+                    memo, marks, nmarks, persist, amb_idx, w_t, ctab, csh, cbase,
                 )
             if resolve and persist:  # the group's rows are done: forget their exact distances
                 for i in range(nb):

@@ -82,7 +82,7 @@ def _make(mr: int, nv: int, vbytes: int, intmin: bool):
     """The intrinsic for an ``mr x nv`` tile of ``vbytes``-byte vectors."""
 
     @intrinsic
-    def tile(typingctx, c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk):
+    def tile(typingctx, c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, k_off, nk):
         for a in (c, x, w):
             if not (isinstance(a, types.Array) and isinstance(a.dtype, types.Float)):
                 return None
@@ -91,12 +91,12 @@ def _make(mr: int, nv: int, vbytes: int, intmin: bool):
         if not (isinstance(kidx, types.Array) and isinstance(kidx.dtype, types.Integer)):
             return None
         i64 = types.int64
-        sig = types.void(c, i64, i64, x, i64, i64, w, i64, i64, kidx, i64)
+        sig = types.void(c, i64, i64, x, i64, i64, w, i64, i64, kidx, i64, i64)
         fbits = c.dtype.bitwidth
         use_int = intmin and fbits == 32
 
         def codegen(context, builder, signature, args):
-            cv, c_o, c_ld, xv, x_o, x_ld, wv, w_o, w_ld, kv, n = args
+            cv, c_o, c_ld, xv, x_o, x_ld, wv, w_o, w_ld, kv, k_o, n = args
             aty = signature.args
             cp = _data_ptr(context, builder, aty[0], cv)
             xp = _data_ptr(context, builder, aty[3], xv)
@@ -142,7 +142,7 @@ def _make(mr: int, nv: int, vbytes: int, intmin: bool):
             for r in range(mr):
                 for v in range(nv):
                     acc_phi[r][v].add_incoming(acc0[r][v], entry)
-            k = builder.load(builder.gep(kp, [t_phi]))
+            k = builder.load(builder.gep(kp, [builder.add(t_phi, k_o)]))
             if k.type.width < 64:
                 k = builder.sext(k, i64t)
             wrow = builder.add(w_o, builder.mul(k, w_ld))
@@ -201,7 +201,7 @@ _z4f, _z4i = _T5[3]
 
 
 @njit(fastmath=False, cache=True)
-def tile_minplus(isa, intmin, mr, c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk):
+def tile_minplus(isa, intmin, mr, c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk, k_off=0):
     """One register tile: ``C[r, j] = min(C[r, j], min_t X[r, kidx[t]] + W[kidx[t], j])`` for
     ``r < mr`` (1 <= mr <= ``MR[isa]``) and ``j < tile_cols(isa, itemsize)``.
 
@@ -212,47 +212,49 @@ def tile_minplus(isa, intmin, mr, c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, k
         c: float [*] accumulator memory; row r starts at ``c_off + r * ldc``.
         x: float [*] source distances (+inf beyond the cutoff); row r at ``x_off + r * ldx``.
         w: float [*] weights; reduction row k at ``w_off + k * ldw``.
-        kidx: int [nk] reduction steps to apply (the others are all-+inf for these rows).
+        kidx: int [k_off + nk] reduction steps to apply (the others are all-+inf for these rows).
         nk: Number of steps.
+        k_off: First entry of ``kidx`` to use (an offset rather than a slice: a slice is a new
+            array whose reference count every call would update).
     """
     im = intmin and c.itemsize == 4
     if isa == ISA_AVX512:
         if mr == 4:
             if im:
-                _z4i(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk)
+                _z4i(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, k_off, nk)
             else:
-                _z4f(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk)
+                _z4f(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, k_off, nk)
         elif mr == 3:
             if im:
-                _z3i(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk)
+                _z3i(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, k_off, nk)
             else:
-                _z3f(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk)
+                _z3f(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, k_off, nk)
         elif mr == 2:
             if im:
-                _z2i(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk)
+                _z2i(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, k_off, nk)
             else:
-                _z2f(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk)
+                _z2f(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, k_off, nk)
         elif im:
-            _z1i(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk)
+            _z1i(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, k_off, nk)
         else:
-            _z1f(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk)
+            _z1f(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, k_off, nk)
         return
     if mr == 4:
         if im:
-            _a4i(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk)
+            _a4i(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, k_off, nk)
         else:
-            _a4f(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk)
+            _a4f(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, k_off, nk)
     elif mr == 3:
         if im:
-            _a3i(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk)
+            _a3i(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, k_off, nk)
         else:
-            _a3f(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk)
+            _a3f(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, k_off, nk)
     elif mr == 2:
         if im:
-            _a2i(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk)
+            _a2i(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, k_off, nk)
         else:
-            _a2f(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk)
+            _a2f(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, k_off, nk)
     elif im:
-        _a1i(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk)
+        _a1i(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, k_off, nk)
     else:
-        _a1f(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, nk)
+        _a1f(c, c_off, ldc, x, x_off, ldx, w, w_off, ldw, kidx, k_off, nk)

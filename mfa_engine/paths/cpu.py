@@ -51,6 +51,11 @@ def minplus_isa() -> int:
     val = os.environ.get("MFA_MINPLUS_TILE", "")
     return forced[val] if val in forced else minplus_tile.isa_level()
 
+#: Sources per worker at or below which they run in mixed-level groups (the float64 recomputation).
+_FEW_SOURCES = 16
+#: Most bytes of the workers' distance-row buffers: source groups are cut below SRC_BLOCK (not
+#: below 32) on wide DAGs with many threads.
+_BUF_BYTES = 512 << 20
 #: Above this many bytes of float64 blocks, flagged sources are recomputed one block at a time.
 _STREAM_BYTES = 64 << 20
 
@@ -155,8 +160,10 @@ def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist, resolve_ok=True):
     s_n = pos.shape[0]
     nthreads = numba_threads()
     lvl = levels.level_of_position(pos).astype(np.int64)
-    few = s_n <= nthreads * cpu_minplus.SRC_BLOCK // 2
-    block = -(-s_n // nthreads) if few else cpu_minplus.SRC_BLOCK
+    few = s_n <= nthreads * _FEW_SOURCES
+    # groups of SRC_BLOCK sources, fewer where the workers' row buffers would pass _BUF_BYTES
+    cap = _BUF_BYTES // max(1, nthreads * levels.n_nodes * dtype.itemsize)
+    block = -(-s_n // nthreads) if few else int(min(cpu_minplus.SRC_BLOCK, max(32, cap // 4 * 4)))
     order, grp = group_sources(lvl, block, by_level=not few)
     eps = _EPS32 if dtype == np.float32 else 0.0
     tiles = levels.tiles(dtype)
@@ -180,14 +187,17 @@ def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist, resolve_ok=True):
     targs = tiles.args()
     if isa:  # the micro-kernel reads its weights as contiguous column panels
         targs = (levels.tiles_panels(dtype, tile_cols(isa, dtype.itemsize)),) + tuple(targs[1:])
+    thr_k = dtype.type(min(thr, float(np.finfo(dtype).max)))
+    # every row's rounding bound is at most (L + 1) eps (a target at most L - 1 levels below)
+    cells = cpu_buckets.cell_table(radii_sorted, dtype, (levels.n_levels + 1) * eps, float(thr_k))
     cpu_minplus.dag_minplus_counts(
         *targs, levels.lvl_off, pos[order], lvl_sorted, grp,
         radii_sorted, cpu_buckets.padded_radii(radii_sorted), cpu_buckets.radius_table(radii_sorted, dtype),
         *cpu_minplus.row_buffers(workers, maxb * levels.n_nodes, dtype),
-        eps, dtype.type(min(thr, float(np.finfo(dtype).max))), dtype.type(np.inf), dtype.type(0.0),
+        eps, thr_k, dtype.type(np.inf), dtype.type(0.0),
         hist, flags, dist, bool(want_dist),
         grp_order, np.zeros(1, np.int64), w64, bool(resolve), bool(intmin_enabled()), resolved,
-        bool(workers * maxb * levels.n_nodes * 16 <= _MEMO_BYTES), w_t, isa, bool(isa),
+        bool(workers * maxb * levels.n_nodes * 16 <= _MEMO_BYTES), w_t, *cells, isa, bool(isa),
     )  # fmt: skip
     LAST_STATS["resolved"] = int(resolved.sum())
     LAST_STATS["flagged"] = int(flags.sum())

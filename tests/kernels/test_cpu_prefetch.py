@@ -1,4 +1,4 @@
-"""Tests of the software-prefetch intrinsic (mfa_engine.kernels.cpu_prefetch)."""
+"""Tests of the software-prefetch intrinsics (mfa_engine.kernels.cpu_prefetch)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from mfa_engine.kernels.cpu_prefetch import prefetch
+from mfa_engine.kernels.cpu_prefetch import prefetch, prefetch_l2
 
 
 @njit(cache=False)
@@ -15,6 +15,7 @@ def _sum_with_prefetch(a, ahead):
     s = 0.0
     for i in range(a.shape[0]):
         prefetch(a, i + ahead)  # past the end near the tail: a hint never faults
+        prefetch_l2(a, i + 2 * ahead)
         s += a[i]
     return s
 
@@ -34,5 +35,11 @@ def test_prefetch_rejects_non_arrays() -> None:
     def bad(x):
         prefetch(x, 0)
 
+    @njit(cache=False)
+    def bad_l2(x):
+        prefetch_l2(x, 0)
+
     with pytest.raises(TypingError):
         bad(1.0)
+    with pytest.raises(TypingError):
+        bad_l2(1.0)

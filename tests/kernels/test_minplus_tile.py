@@ -66,6 +66,12 @@ def test_tile_matches_numpy(isa: int, intmin: bool, dtype) -> None:
         expect = _reference(prev[:, :cols], d[:, kidx], w[kidx, :cols], np.inf)
         np.testing.assert_array_equal(c[:, :cols], expect)
         np.testing.assert_array_equal(c[:, cols:], prev[:, cols:])
+        # the same steps read at an offset of a longer list (k_off: entries before it unused)
+        c2 = prev.copy()
+        longer = np.concatenate([np.zeros(3, np.int64), kidx])
+        mt.tile_minplus(isa, intmin, mr, c2.ravel(), 0, cols + 5, d.ravel(), 0, k, w.ravel(), 0, cols + 5, longer,
+                        kidx.size, 3)  # fmt: skip
+        np.testing.assert_array_equal(c2, c)
 
 
 @pytest.mark.parametrize("isa", ISAS)

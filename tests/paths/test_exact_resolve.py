@@ -153,3 +153,21 @@ def test_counts_exact_on_every_minplus_kernel(monkeypatch: pytest.MonkeyPatch, t
     got = multi_source_counts(m, src, radii)
     assert cpu.LAST_STATS["flagged"] == 0
     np.testing.assert_array_equal(got, _oracle(m, src, radii))
+
+
+@pytest.mark.parametrize("buf_bytes", [None, 1])
+def test_counts_exact_with_full_and_capped_source_groups(monkeypatch: pytest.MonkeyPatch, buf_bytes) -> None:
+    """Levels wider than a source group (SRC_BLOCK = 256: a level of 300 sources runs as 256 +
+    44) and, with the row-buffer budget at nothing, groups cut to 32: counts equal float64
+    Dijkstra's either way."""
+    if buf_bytes is not None:
+        monkeypatch.setattr(cpu, "_BUF_BYTES", buf_bytes)
+    rng = np.random.default_rng(12)
+    m = _tie_rich(rng, [300, 257, 41, 270, 9], 0.6, True)
+    src = np.arange(m.shape[0])
+    d = csgraph.dijkstra(m, indices=src)
+    fin = np.unique(d[np.isfinite(d) & (d > 0)])
+    radii = np.concatenate([[0.0], rng.choice(fin, min(40, fin.size), replace=False)])
+    got = multi_source_counts(m, src, radii)
+    assert cpu.LAST_STATS["flagged"] == 0
+    np.testing.assert_array_equal(got, _oracle(m, src, radii))
