@@ -7,8 +7,8 @@ so the cumulative sum of a source's histogram over buckets is its ball-size coun
 * :func:`_bucket` -- binary search (used by the Dijkstra kernel).
 * :func:`radius_table`, :func:`padded_radii`, :func:`_bucket_fast` -- a table lookup on a
   distance's top 16 bits followed by a scan that is almost always empty (min-plus kernel).
-* :func:`_ambiguity_bounds`, :func:`_bucket_row` -- fused counting of one row of distances
-  with a check for distances within their rounding bound of a radius.
+* :func:`_ambiguity_bounds`, :func:`_bucket_row_idx` -- fused counting of one row of distances
+  that lists the distances within their rounding bound of a radius.
 * :func:`cell_table`, :func:`_bucket_row_cells` -- the same counting with one small-table
   lookup per distance: cells of the bit patterns that lie wholly inside one bucket and away
   from every ambiguity zone (or wholly above the cutoff) give the bucket directly; only the
@@ -109,7 +109,7 @@ def _bucket_fast(radii_pad, tab, bits, shift, dd):
 
 @njit(fastmath=False, cache=True, inline="always")
 def _ambiguity_bounds(radii, gamma, lo, hi):
-    """Bounds for :func:`_bucket_row`: a distance d in bucket k is ambiguous (within a relative
+    """Bounds for :func:`_bucket_row_idx`: a distance d in bucket k is ambiguous (within a relative
     ``gamma`` of radius k or k - 1) iff ``d >= lo[k]`` or ``d <= hi[k]``."""
     r = radii.shape[0]
     for k in range(r + 1):
@@ -124,8 +124,16 @@ def _ambiguity_bounds(radii, gamma, lo, hi):
 
 @njit(fastmath=False, cache=True, inline="always")
 def _bucket_row_idx(radii_pad, tab, row, bits, shift, thr, lo, hi, sub, hist_row, amb_idx):
-    """:func:`_bucket_row` that also lists the ambiguous positions: writes them to
-    ``amb_idx`` (int64, at least ``len(row)``; branch-free append) and returns their number."""
+    """Bucket one row of new distances into the radius grid, add them to ``hist_row`` and list
+    the ambiguous positions (see :func:`_ambiguity_bounds`): writes them to ``amb_idx`` (int64,
+    at least ``len(row)``; branch-free append) and returns their number.
+
+    Entries above the finite cutoff ``thr`` (+inf included) are skipped with one comparison
+    (the row is left as it is: the next min-plus step reads them as +inf anyway); the others
+    are counted in 4 interleaved sub-histograms ``sub`` [4, R + 1] (consecutive equal buckets
+    would otherwise chain through store-to-load forwarding), folded into ``hist_row`` at the
+    end (``sub`` is left zeroed).
+    """
     na = 0
     n = row.shape[0]
     for j in range(n):
@@ -146,38 +154,6 @@ def _bucket_row_idx(radii_pad, tab, row, bits, shift, thr, lo, hi, sub, hist_row
             sub[2, k] = 0
             sub[3, k] = 0
     return na
-
-
-@njit(fastmath=False, cache=True, inline="always")
-def _bucket_row(radii_pad, tab, row, bits, shift, thr, lo, hi, sub, hist_row):
-    """Bucket one row of new distances into the radius grid and add them to ``hist_row``;
-    returns True if any distance is ambiguous (see :func:`_ambiguity_bounds`).
-
-    Entries above the finite cutoff ``thr`` (+inf included) are skipped with one comparison
-    (the row is left as it is: the next min-plus step reads them as +inf anyway); the others
-    are counted in 4 interleaved sub-histograms ``sub`` [4, R + 1] (consecutive equal buckets
-    would otherwise chain through store-to-load forwarding), folded into ``hist_row`` at the
-    end (``sub`` is left zeroed).
-    """
-    amb = False
-    n = row.shape[0]
-    for j in range(n):
-        d = row[j]
-        if d > thr:
-            continue
-        dd = np.float64(d)
-        k = _bucket_fast(radii_pad, tab, bits[j], shift, dd)
-        sub[j & 3, k] += 1
-        amb |= (dd >= lo[k]) | (dd <= hi[k])
-    for k in range(sub.shape[1]):
-        c = sub[0, k] + sub[1, k] + sub[2, k] + sub[3, k]
-        if c:
-            hist_row[k] += c
-            sub[0, k] = 0
-            sub[1, k] = 0
-            sub[2, k] = 0
-            sub[3, k] = 0
-    return amb
 
 
 def cell_table(radii: np.ndarray, dtype: type, gamma: float, thr: float) -> tuple[np.ndarray, int, int]:
