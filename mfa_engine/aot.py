@@ -279,6 +279,7 @@ def compile_triton_spec(module: str, spec: dict[str, Any], arch: int, workdir: P
         options = {"num_warps": int(spec.get("num_warps", 4))}
         if "num_stages" in spec:
             options["num_stages"] = int(spec["num_stages"])
+        options["enable_fp_fusion"] = False  # as every launcher (explicit: Triton's default changes in 3.10)
         options.update(spec.get("options", {}))
         kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
         cubin = workdir / f"{re.sub(r'[^A-Za-z0-9_]', '_', name)}_sm{arch}.cubin"

@@ -100,7 +100,8 @@ def csr_relax_round(indptr, cols, w, bits, act_in, act_out, node_in, node_out, c
         return
     grid = (n, triton.cdiv(s_n, block_s))
     _csr_relax_kernel[grid](
-        indptr, cols, w, bits, act_in, act_out, node_in, node_out, changed, cutoff, s_n, grid[1], BLOCK_S=block_s
+        indptr, cols, w, bits, act_in, act_out, node_in, node_out, changed, cutoff, s_n, grid[1], BLOCK_S=block_s,
+        enable_fp_fusion=False,
     )
 
 
@@ -117,7 +118,8 @@ def count_distances(bits, hist, radii, *, block_n: int = 32, block_s: int = 32) 
     if n == 0 or s_n == 0 or r_n == 0:
         return
     grid = (triton.cdiv(n, block_n), triton.cdiv(s_n, block_s))
-    _count_kernel[grid](bits, hist, radii, n, s_n, r_n, r_n.bit_length(), BLOCK_N=block_n, BLOCK_S=block_s)
+    _count_kernel[grid](bits, hist, radii, n, s_n, r_n, r_n.bit_length(), BLOCK_N=block_n, BLOCK_S=block_s,
+                        enable_fp_fusion=False)
 
 
 _RELAX_SIG = {

@@ -191,7 +191,7 @@ def launch_aligned(
         float(thr), float(gamma), int(r_n).bit_length(),
         TJ=cfg["TJ"], TS=cfg["TS"], NJ=cfg["NJ"], NS=cfg["NS"], UNROLL=cfg["UNROLL"],
         ACCUMULATE=bool(accumulate), FINALIZE=bool(finalize), COUNT=count, FLAGS=with_flags,
-        num_warps=cfg["num_warps"], **extra,
+        num_warps=cfg["num_warps"], enable_fp_fusion=False, **extra,
     )  # fmt: skip
 
 
