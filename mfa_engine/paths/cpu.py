@@ -147,7 +147,7 @@ def _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist, resolve_ok=True):
     groups spread over all workers, so each group reuses every weight tile it streams.
 
     The float32 pass resolves its ambiguous (source, target) entries exactly inside the kernel
-    (``resolve_ok``; :func:`mfa_engine.kernels.cpu_minplus._resolve_entry`), so no source is
+    (``resolve_ok``; :func:`mfa_engine.kernels.cpu_resolve._resolve_entry`), so no source is
     flagged for a float64 re-run; ``resolve_ok=False`` gives the earlier flag-and-re-run scheme
     (kept for comparison).
 

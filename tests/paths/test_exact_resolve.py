@@ -2,7 +2,7 @@
 
 The float32 min-plus pass resolves each (source, target) entry that lands within its rounding
 bound of a radius in place, from the row's float32 distances and the float64 weights
-(``cpu_minplus._resolve_entry``). Oracle: SciPy's float64 Dijkstra.
+(``cpu_resolve._resolve_entry``). Oracle: SciPy's float64 Dijkstra.
 """
 
 from __future__ import annotations
