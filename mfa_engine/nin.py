@@ -20,7 +20,10 @@ from mfa_engine.errors import CheckpointError, ConfigError
 from mfa_engine.layered import LayeredGraph, LevelBlock
 from mfa_engine.options import check_option
 
-__all__ = ["LayeredGraph", "build_nin", "sample_neurons", "LAYER_KINDS", "EDGE_KINDS", "iter_nin_blocks", "nin_level_sizes", "NinBlocks"]
+__all__ = [
+    "LayeredGraph", "build_nin", "sample_neurons", "LAYER_KINDS", "EDGE_KINDS", "iter_nin_blocks", "nin_level_sizes", "NinBlocks",
+    "NinLevel",
+]
 
 #: Node-layer kinds of one block, in order (the final model output is one more "x" layer).
 LAYER_KINDS: tuple[str, ...] = ("x", "qkv", "ctx", "attn_out", "mlp")
@@ -254,6 +257,45 @@ class NinBlocks:
                 raise CheckpointError(f"tensor {name!r} has {bad} NaN/inf values; expected finite weights")
         return out
 
+    def panels(self, level: int, cols: int, out: np.ndarray | None = None, dtype: Any = np.float32) -> np.ndarray | None:
+        """Distances of block ``level`` laid out as the min-plus micro-kernel's column panels.
+
+        The layout of :func:`mfa_engine.kernels.cpu_minplus.panels_into` applied to
+        ``block(level, dtype)`` (the same values), written straight from the stored weights
+        (:func:`mfa_engine.kernels.nin_panels.panels_from_stored`): no row-major block.
+
+        Args:
+            level: Block level l.
+            cols: Panel width (:func:`mfa_engine.kernels.minplus_tile.tile_cols`), a multiple of 8.
+            out: Optional buffer of ``dtype`` with at least ``n_l * n_{l+1}`` values, reused
+                (its first ``n_l * n_{l+1}`` values are written and returned).
+            dtype: float32 or float64.
+
+        Returns:
+            ``dtype`` [n_l * n_{l+1}], or None for a structural block (sparse: use ``block``).
+        """
+        from mfa_engine.kernels.nin_panels import panels_from_stored
+
+        dt = np.dtype(dtype)
+        if dt not in (np.float32, np.float64):
+            raise ConfigError(f"NIN panel dtype must be float32 or float64, got {dt}")
+        b, edge = self._kind(level)
+        if edge == "qkv_ctx":
+            return None
+        na, nb = self.sizes[level], self.sizes[level + 1]
+        if out is None:
+            out = np.empty(na * nb, dt)
+        elif out.dtype != dt or out.ndim != 1 or out.size < na * nb or not out.flags.c_contiguous:
+            raise ConfigError(f"NIN panel buffer must be contiguous 1-D {dt} of >= {na * nb} values, got {out.dtype} {out.shape}")
+        out = out[: na * nb]
+        for name, w, kind, src, dst, transposed in self._stored(b, edge, nb, None):
+            srow = np.full(nb, -1, np.int64)
+            srow[dst] = src
+            bad = panels_from_stored(w, kind, srow, out, na, self.eps, transposed, cols)
+            if bad:
+                raise CheckpointError(f"tensor {name!r} has {bad} NaN/inf values; expected finite weights")
+        return out
+
     def _stored(self, b: int, edge: str, nb: int, sel: np.ndarray | None) -> Iterator[tuple[str, np.ndarray, str, np.ndarray, np.ndarray, bool]]:
         """(name, stored weight, its dtype, stored output index, output column, transposed) per
         tensor; with ``sel`` the output columns are positions in ``sel``."""
@@ -294,7 +336,35 @@ class NinBlocks:
     def _level_of(b: int, edge: str) -> int:
         return b * len(LAYER_KINDS) + EDGE_KINDS.index(edge)
 
-    def iter(self, dtype: Any = np.float64) -> Iterator[LevelBlock]:
-        """Every block in level order as :class:`~mfa_engine.layered.LevelBlock`."""
+    def iter(self, dtype: Any = np.float64, lazy: bool = False) -> Iterator[Any]:
+        """Every block in level order as :class:`~mfa_engine.layered.LevelBlock`, or with
+        ``lazy`` as :class:`NinLevel` (nothing read until its weights or panels are asked for:
+        :func:`mfa_engine.paths.stream.stream_counts` then takes the panels directly)."""
         for lv in range(self.n_levels - 1):
-            yield LevelBlock(lv, self.block(lv, dtype), self.structural(lv))
+            if lazy:
+                yield NinLevel(self, lv, np.dtype(dtype))
+            else:
+                yield LevelBlock(lv, self.block(lv, dtype), self.structural(lv))
+
+
+class NinLevel:
+    """One block of a :class:`NinBlocks` network, read on demand.
+
+    Duck-types :class:`~mfa_engine.layered.LevelBlock` (``level``, ``weights``, ``structural``)
+    and adds ``shape`` and :meth:`panels`, so a streamed pass can ask for the block directly in
+    the micro-kernel's layout.
+    """
+
+    def __init__(self, blocks: NinBlocks, level: int, dtype: np.dtype) -> None:
+        self.blocks, self.level, self.dtype = blocks, int(level), dtype
+        self.structural = blocks.structural(level)
+        self.shape = (blocks.sizes[level], blocks.sizes[level + 1])
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The block, ``dtype`` [n_l, n_{l+1}] (read each time it is asked for)."""
+        return self.blocks.block(self.level, self.dtype)
+
+    def panels(self, cols: int, out: np.ndarray | None = None) -> np.ndarray | None:
+        """:meth:`NinBlocks.panels` of this level in ``dtype`` (None for a structural block)."""
+        return self.blocks.panels(self.level, cols, out, self.dtype)

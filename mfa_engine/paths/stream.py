@@ -152,6 +152,7 @@ def stream_counts(
     cols = tile_cols(isa, dt.itemsize)
     intmin = f32 and intmin_enabled()
     amb: dict[int, tuple[np.ndarray, ...]] = {}
+    pbuf = np.empty(0, dt)  # panels of blocks that provide them, reused from level to level
     spill = None
     stats: dict[str, Any] = {"build_cpu_s": 0.0, "minplus_cpu_s": 0.0, "bucket_cpu_s": 0.0, "spill_cpu_s": 0.0}
     try:
@@ -166,9 +167,24 @@ def stream_counts(
             if blk is None or blk.level != lv:
                 raise ValueError(f"stream_counts: expected the block of level {lv}, got {None if blk is None else blk.level}")
             na, nb = sizes[lv], sizes[lv + 1]
-            w = np.ascontiguousarray(blk.weights, dt)
-            if w.shape != (na, nb):
-                raise ValueError(f"stream_counts: block {lv} has shape {w.shape}, expected ({na}, {nb})")
+            panels = getattr(blk, "panels", None) if isa else None
+            if panels is not None and tuple(blk.shape) != (na, nb):
+                raise ValueError(f"stream_counts: block {lv} has shape {tuple(blk.shape)}, expected ({na}, {nb})")
+            wp = None
+            if panels is not None and not blk.structural:  # straight into the micro-kernel's layout
+                if pbuf.size < na * nb:
+                    pbuf = np.empty(max(na * nb, _largest_block(sizes)), dt)
+                wp = panels(cols, pbuf)
+            if wp is not None:
+                if wp.dtype != dt or wp.size != na * nb:
+                    raise ValueError(f"stream_counts: panels of block {lv} are {wp.dtype} [{wp.size}], expected {dt} [{na * nb}]")
+                w = None
+                rects = [(0, na, 0, nb)]
+            else:
+                w = np.ascontiguousarray(blk.weights, dt)
+                if w.shape != (na, nb):
+                    raise ValueError(f"stream_counts: block {lv} has shape {w.shape}, expected ({na}, {nb})")
+                rects = _rectangles(w)
             stats["build_cpu_s"] += time.process_time() - t
             t = time.process_time()
             active = int(np.searchsorted(lvl_s, lv, side="right"))  # sources at levels <= l
@@ -177,16 +193,18 @@ def stream_counts(
             view = buf.reshape(active, row)
             view[:, :na] = cur[:active]
             chunk = max(1, -(-active // threads))
-            for r0, nr, c0, nc in _rectangles(w):
-                rect = w[r0 : r0 + nr, c0 : c0 + nc]
-                if isa:  # the micro-kernel reads contiguous column panels (one copy)
+            for r0, nr, c0, nc in rects:
+                if w is None:
+                    wt = wp
+                elif isa:  # the micro-kernel reads contiguous column panels (one copy)
+                    rect = w[r0 : r0 + nr, c0 : c0 + nc]
                     wt = cpu_minplus.panels_into(rect, cols, np.empty(nr * nc, dt))
                 else:
-                    wt = np.ascontiguousarray(rect).ravel()
+                    wt = np.ascontiguousarray(w[r0 : r0 + nr, c0 : c0 + nc]).ravel()
                 cpu_minplus.minplus_rows(buf, active, row, r0, nr, wt, na + c0, nc, thr, dt.type(np.inf), dt.type(0.0), chunk, isa, intmin, bool(isa))
             nxt = np.full((s_n, nb), np.inf, dt)
             nxt[:active] = view[:, na:]
-            del buf, view, w
+            del buf, view, w, wp
             stats["minplus_cpu_s"] += time.process_time() - t
             t = time.process_time()
             if f32 and active:
@@ -218,6 +236,11 @@ def stream_counts(
     out = np.empty((s_n, rs.size), np.int64)
     out[np.ix_(order, order_r)] = cum  # original source and radius order
     return out
+
+
+def _largest_block(sizes: list[int]) -> int:
+    """Cells of the largest block."""
+    return max((a * b for a, b in zip(sizes[:-1], sizes[1:])), default=0)
 
 
 def _columns_of(block_at: Callable[[int], np.ndarray], sizes: list[int]) -> Callable[[int, np.ndarray], np.ndarray]:
