@@ -186,7 +186,7 @@ with open_checkpoint(sys.argv[2]) as ckpt:
     t = time.process_time()
     if precision == "f32":  # float32 blocks from the fast reader, float64 columns for the resolution
         nb = nin_mod.NinBlocks(ckpt, ad, structural_distance=50.0)
-        counts = stream.stream_counts(sizes, nb.iter(np.float32), centres, radii, columns_at=lambda l, c: nb.block(l, np.float64, c))
+        counts = stream.stream_counts(sizes, nb.iter(np.float32, lazy=True), centres, radii, columns_at=lambda l, c: nb.block(l, np.float64, c))
     else:  # exact float64 min-plus over the float64 blocks
         counts = stream.stream_counts(sizes, nin_mod.iter_nin_blocks(ckpt, ad, structural_distance=50.0), centres, radii)
     cpu = time.process_time() - t

@@ -214,6 +214,7 @@ class NinBlocks:
         self.sizes = nin_level_sizes(adapter)
         self.n_levels = len(self.sizes)
         self._mask: np.ndarray | None = None
+        self._stage = np.empty(0, np.uint8)
 
     def _kind(self, level: int) -> tuple[int, str]:
         if not (isinstance(level, (int, np.integer)) and 0 <= level < self.n_levels - 1):
@@ -327,10 +328,26 @@ class NinBlocks:
             if len(stored):
                 spec = specs[r]
                 name = f"{prefix}{b}.{spec.name}"
-                w, kind = read_stored(name) if read_stored is not None else (None, "")
+                transposed = spec.layout != "in_out"
+                w, kind = None, ""
+                shape = tuple(ckpt.shape(name)) if read_stored is not None else ()
+                if read_stored is not None and sel is not None and transposed and 4 * len(stored) < shape[0]:
+                    # a few columns: read only their stored rows ([out, in] layout)
+                    uniq, inv = np.unique(stored, return_inverse=True)
+                    w, kind = read_stored(name, rows=uniq)
+                    stored = inv.astype(np.int64)
+                elif read_stored is not None:  # the whole tensor, into a buffer reused from block to block
+                    w, kind = read_stored(name, buf=self._staging(8 * int(np.prod(shape))))
                 if kind not in STORED_MODES:  # float64 storage or another reader: float32 values
                     w, kind = ckpt.read(name), "float32"
-                yield name, w, kind, stored, pos, spec.layout != "in_out"
+                yield name, w, kind, stored, pos, transposed
+
+    def _staging(self, nbytes: int) -> np.ndarray:
+        """A uint8 buffer of at least ``nbytes`` for whole stored tensors, kept from read to
+        read (only the pages a tensor fills are ever touched)."""
+        if self._stage.size < nbytes:
+            self._stage = np.empty(nbytes, np.uint8)
+        return self._stage
 
     @staticmethod
     def _level_of(b: int, edge: str) -> int:

@@ -27,7 +27,7 @@ _MT = 8
 
 
 @njit(parallel=True, fastmath=False, cache=True)
-def _panels_kernel(w, mask, shift, scale, expmask, srow, out, na, eps, transposed, cols, bad):
+def _panels_kernel(w, mask, shift, scale, expmask, srow, out, na, eps, transposed, cols, bad, tab, use_tab):
     """``dist(W[i, srow[j]])`` for every column ``j`` with ``srow[j] >= 0``, at the panel
     position of ``(i, j)`` in ``out`` (``W = w.T`` if ``transposed`` else ``w``).
 
@@ -77,6 +77,12 @@ def _panels_kernel(w, mask, shift, scale, expmask, srow, out, na, eps, transpose
                     for ii in range(_MT):
                         for jj in range(_MT):
                             nbad += (tmp[ii, jj] & expmask) == expmask
+                    if use_tab:
+                        for ii in range(_MT):
+                            o = base + (i0 + ii) * width + g
+                            for jj in range(_MT):
+                                out[o + jj] = tab[tmp[ii, jj]]
+                        continue
                     for ii in range(_MT):
                         o = base + (i0 + ii) * width + g
                         for jj in range(_MT):  # constant trip count: vectorised float64 division
@@ -91,10 +97,35 @@ def _panels_kernel(w, mask, shift, scale, expmask, srow, out, na, eps, transpose
                         for ii in range(i_n):
                             tmp[ii, jj] = _decode(w[s, i0 + ii] if transposed else w[i0 + ii, s], mask, shift)
                             nbad += (tmp[ii, jj] & expmask) == expmask
+                            if use_tab:
+                                out[base + (i0 + ii) * width + g + jj] = tab[tmp[ii, jj]]
+                                continue
                             a = abs(np.float64(tmpf[ii, jj]) * scale)
                             d = 1.0 / a
                             out[base + (i0 + ii) * width + g + jj] = d if a > eps else np.inf
         bad[t] = nbad
+
+
+USE_TABLE = True
+_TABLES: dict[tuple[str, float, str], np.ndarray] = {}
+
+
+def _table(dtype_name: str, eps: float, dtype: np.dtype) -> np.ndarray:
+    """Distance of every 16-bit pattern, ``dtype`` [65536]: ``1/|w|`` divided in float64 and
+    rounded to ``dtype`` (+inf where ``|w| <= eps``; non-finite patterns give NaN and are
+    counted by the kernel), cached per (storage, eps, dtype)."""
+    key = (dtype_name, eps, np.dtype(dtype).name)
+    tab = _TABLES.get(key)
+    if tab is None:
+        bits = np.arange(1 << 16, dtype=np.uint32)
+        vals = bits.astype(np.uint16).view(np.float16).astype(np.float64) if dtype_name == "float16" else (bits << 16).view(np.float32).astype(np.float64)
+        a = np.abs(vals)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = 1.0 / a
+        d[~(a > eps)] = np.inf
+        d[~np.isfinite(vals)] = np.nan
+        tab = _TABLES[key] = d.astype(dtype)
+    return tab
 
 
 def panels_from_stored(
@@ -140,6 +171,11 @@ def panels_from_stored(
     if srow.size and srow.max() >= n_out_stored:
         raise ValueError(f"panels_from_stored: stored index {srow.max()} out of range [0, {n_out_stored})")
     bad = np.zeros(srow.size // cols + 1, np.int64)
+    if mode and USE_TABLE:  # 16-bit storage: one table lookup per cell instead of a division
+        tab = _table(dtype_name, float(eps), out.dtype)
+        expmask = 0x7C00 if mode == 1 else 0x7F80
+        _panels_kernel(bits, np.uint32(0xFFFF), np.uint32(0), 1.0, np.uint32(expmask), srow, out, na, float(eps), bool(transposed), int(cols), bad, tab, True)
+        return int(bad.sum())
     mask, shift, scale, expmask = _DECODE[mode]
-    _panels_kernel(bits, np.uint32(mask), np.uint32(shift), scale, np.uint32(expmask), srow, out, na, float(eps), bool(transposed), int(cols), bad)
+    _panels_kernel(bits, np.uint32(mask), np.uint32(shift), scale, np.uint32(expmask), srow, out, na, float(eps), bool(transposed), int(cols), bad, out[:0], False)
     return int(bad.sum())

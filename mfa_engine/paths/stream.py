@@ -154,7 +154,7 @@ def stream_counts(
     amb: dict[int, tuple[np.ndarray, ...]] = {}
     pbuf = np.empty(0, dt)  # panels of blocks that provide them, reused from level to level
     spill = None
-    stats: dict[str, Any] = {"build_cpu_s": 0.0, "minplus_cpu_s": 0.0, "bucket_cpu_s": 0.0, "spill_cpu_s": 0.0}
+    stats: dict[str, Any] = {"build_cpu_s": 0.0, "minplus_cpu_s": 0.0, "bucket_cpu_s": 0.0, "spill_cpu_s": 0.0, "kernel_cpu_s": 0.0}
     try:
         if f32:
             from mfa_engine.kernels.stream_resolve import bucket_panel
@@ -201,7 +201,9 @@ def stream_counts(
                     wt = cpu_minplus.panels_into(rect, cols, np.empty(nr * nc, dt))
                 else:
                     wt = np.ascontiguousarray(w[r0 : r0 + nr, c0 : c0 + nc]).ravel()
+                tk = time.process_time()
                 cpu_minplus.minplus_rows(buf, active, row, r0, nr, wt, na + c0, nc, thr, dt.type(np.inf), dt.type(0.0), chunk, isa, intmin, bool(isa))
+                stats["kernel_cpu_s"] += time.process_time() - tk
             nxt = np.full((s_n, nb), np.inf, dt)
             nxt[:active] = view[:, na:]
             del buf, view, w, wp
