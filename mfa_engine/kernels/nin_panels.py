@@ -124,7 +124,8 @@ def _table(dtype_name: str, eps: float, dtype: np.dtype) -> np.ndarray:
             d = 1.0 / a
         d[~(a > eps)] = np.inf
         d[~np.isfinite(vals)] = np.nan
-        tab = _TABLES[key] = d.astype(dtype)
+        with np.errstate(over="ignore"):  # beyond the dtype's range: +inf, as the division kernel stores it
+            tab = _TABLES[key] = d.astype(dtype)
     return tab
 
 

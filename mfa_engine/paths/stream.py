@@ -13,7 +13,8 @@ Two precisions. Without ``block_at`` the pass is exact float64 min-plus. With ``
 ``columns_at``) and float32 blocks (:meth:`mfa_engine.nin.NinBlocks.iter`), it runs in float32
 on the register-blocked micro-kernel (twice the lanes), buckets each level in float32, lists
 the entries within their rounding bound of a radius and spills each level's float32 panel to a
-temporary file; :mod:`mfa_engine.paths.stream_resolve` then gives those entries their float64
+temporary file (blocks that can write themselves in the micro-kernel's panel layout,
+:class:`mfa_engine.nin.NinLevel`, do so into a reused buffer); :mod:`mfa_engine.paths.stream_resolve` then gives those entries their float64
 distances from the spilled rows and the float64 weights of their possible predecessors, so
 counts stay identical to float64 Dijkstra with no source re-run. :data:`LAST_STATS` reports
 the parts' CPU time and the entries resolved.
@@ -60,7 +61,8 @@ def _rectangles(w: np.ndarray) -> list[tuple[int, int, int, int]]:
 
 
 #: Statistics of the last :func:`stream_counts` call (float32 pass: entries resolved, marks,
-#: kept edges, spilled bytes, CPU seconds of the parts).
+#: kept edges, spilled bytes, CPU seconds of the parts: ``kernel_cpu_s`` is the min-plus kernel alone
+#: inside ``minplus_cpu_s``; ``panel_levels`` counts the blocks that came as panels).
 LAST_STATS: dict[str, Any] = {}
 
 _EPS32 = 2.0**-24
@@ -90,6 +92,11 @@ def stream_counts(
             ``block_at``'s distances, and in float32's comfortable range (no distance below
             1e-30 or above 1e30, as :func:`mfa_engine.paths.cpu.choose_dtype` requires of the
             in-memory float32 pass; NIN distances ``1/|w|`` of fp16/bf16/fp32 weights are).
+            A block with a ``panels(cols, out)`` method and a ``shape`` (e.g.
+            :class:`mfa_engine.nin.NinLevel` from ``NinBlocks.iter(np.float32, lazy=True)``)
+            is asked for its values directly in the micro-kernel's panel layout, written into
+            one buffer reused from level to level (no row-major block, no copy); ``panels``
+            may return None (e.g. a sparse structural block) to fall back to ``weights``.
         sources: int64 [S] node ids in level order (``sum(sizes[:l]) + i``).
         radii: float64 [R] radius grid (any order).
         block_at: ``level -> float64 [n_l, n_{l+1}]`` exact distances of a block (e.g.
@@ -154,7 +161,7 @@ def stream_counts(
     amb: dict[int, tuple[np.ndarray, ...]] = {}
     pbuf = np.empty(0, dt)  # panels of blocks that provide them, reused from level to level
     spill = None
-    stats: dict[str, Any] = {"build_cpu_s": 0.0, "minplus_cpu_s": 0.0, "bucket_cpu_s": 0.0, "spill_cpu_s": 0.0, "kernel_cpu_s": 0.0}
+    stats: dict[str, Any] = {"build_cpu_s": 0.0, "minplus_cpu_s": 0.0, "bucket_cpu_s": 0.0, "spill_cpu_s": 0.0, "kernel_cpu_s": 0.0, "panel_levels": 0}
     try:
         if f32:
             from mfa_engine.kernels.stream_resolve import bucket_panel
@@ -175,6 +182,7 @@ def stream_counts(
                 if pbuf.size < na * nb:
                     pbuf = np.empty(max(na * nb, _largest_block(sizes)), dt)
                 wp = panels(cols, pbuf)
+                stats["panel_levels"] += wp is not None
             if wp is not None:
                 if wp.dtype != dt or wp.size != na * nb:
                     raise ValueError(f"stream_counts: panels of block {lv} are {wp.dtype} [{wp.size}], expected {dt} [{na * nb}]")

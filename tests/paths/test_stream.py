@@ -183,6 +183,7 @@ def test_stream_f32_from_the_checkpoint(tmp_path) -> None:
     from mfa_engine.arch import get_adapter
     from mfa_engine.checkpoints import open_checkpoint
     from mfa_engine.nin import NinBlocks, build_nin
+    from mfa_engine.paths.cpu import minplus_isa
     from mfa_engine.synthetic import write_gpt_neox_checkpoint
 
     path = write_gpt_neox_checkpoint(tmp_path, seed=3, hidden_size=24, num_hidden_layers=2, num_attention_heads=3)
@@ -202,9 +203,12 @@ def test_stream_f32_from_the_checkpoint(tmp_path) -> None:
             return nb.block(lv, np.float64, cols)
 
         got_cols = stream.stream_counts(nb.sizes, nb.iter(np.float32), src, radii, columns_at=columns_at)
+        got_lazy = stream.stream_counts(nb.sizes, nb.iter(np.float32, lazy=True), src, radii, columns_at=columns_at)
+        assert stream.LAST_STATS["panel_levels"] == (sum(not nb.structural(lv) for lv in range(nb.n_levels - 1)) if minplus_isa() else 0)
         with pytest.raises(ValueError, match="not both"):
             stream.stream_counts(nb.sizes, nb.iter(np.float32), src, radii, block_at=nb.block, columns_at=columns_at)
     ref = _oracle(g, src, radii)
     np.testing.assert_array_equal(got, ref)
     np.testing.assert_array_equal(got_cols, ref)
+    np.testing.assert_array_equal(got_lazy, ref)
     assert asked and min(asked) < 1.0  # only the marked columns were computed
