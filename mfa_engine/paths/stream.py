@@ -152,7 +152,9 @@ def stream_counts(
         rtab, rpad = cpu_buckets.radius_table(rs, np.float32), cpu_buckets.padded_radii(rs)
     else:
         thr = rmax
-    cur = np.full((s_n, sizes[0] if sizes else 0), np.inf, dt)
+    cur_flat = np.full(s_n * (sizes[0] if sizes else 0), np.inf, dt)
+    cur = cur_flat.reshape(s_n, sizes[0] if sizes else 0)
+    spare, run = np.empty(0, dt), np.empty(0, dt)
     _place_sources(cur, src_s, lvl_s, off, 0)
     threads = numba_threads()
     isa = minplus_isa()
@@ -197,9 +199,12 @@ def stream_counts(
             t = time.process_time()
             active = int(np.searchsorted(lvl_s, lv, side="right"))  # sources at levels <= l
             row = na + nb
-            buf = np.full(active * row, np.inf, dt)
+            if run.size < active * row:  # the row buffer of the largest level pair, kept (no fresh pages per level)
+                run = np.empty(s_n * max(a + b for a, b in zip(sizes[:-1], sizes[1:])), dt)
+            buf = run[: active * row]
             view = buf.reshape(active, row)
             view[:, :na] = cur[:active]
+            view[:, na:] = np.inf
             chunk = max(1, -(-active // threads))
             for r0, nr, c0, nc in rects:
                 if w is None:
@@ -212,8 +217,12 @@ def stream_counts(
                 tk = time.process_time()
                 cpu_minplus.minplus_rows(buf, active, row, r0, nr, wt, na + c0, nc, thr, dt.type(np.inf), dt.type(0.0), chunk, isa, intmin, bool(isa))
                 stats["kernel_cpu_s"] += time.process_time() - tk
-            nxt = np.full((s_n, nb), np.inf, dt)
+            spare, cur_flat = cur_flat, spare  # the two level panels alternate
+            if cur_flat.size < s_n * nb:
+                cur_flat = np.empty(s_n * max(sizes), dt)
+            nxt = cur_flat[: s_n * nb].reshape(s_n, nb)
             nxt[:active] = view[:, na:]
+            nxt[active:] = np.inf
             del buf, view, w, wp
             stats["minplus_cpu_s"] += time.process_time() - t
             t = time.process_time()
