@@ -215,6 +215,7 @@ class NinBlocks:
         self.n_levels = len(self.sizes)
         self._mask: np.ndarray | None = None
         self._stage = np.empty(0, np.uint8)
+        self._mask_t: np.ndarray | None = None
 
     def _kind(self, level: int) -> tuple[int, str]:
         if not (isinstance(level, (int, np.integer)) and 0 <= level < self.n_levels - 1):
@@ -227,7 +228,8 @@ class NinBlocks:
         return self._kind(level)[1] == "qkv_ctx"
 
     def block(self, level: int, dtype: Any = np.float64, cols: Any = None) -> np.ndarray:
-        """Distances of block ``level``: float32 or float64 [n_l, n_{l+1}], C-contiguous.
+        """Distances of block ``level``: float32 or float64 [n_l, n_{l+1}], C-contiguous
+        (with ``cols``, a structural block's columns are F-contiguous: each column contiguous).
 
         Args:
             level: Block level l (joins node levels l and l + 1).
@@ -249,8 +251,13 @@ class NinBlocks:
             if self._mask is None:
                 ad = self.adapter
                 self._mask = np.asarray(ad.structural_mask(np.arange(na), np.arange(nb)), dtype=bool)
-            mask = self._mask if sel is None else self._mask[:, sel]
-            return np.where(mask, dt.type(self.structural_distance), dt.type(np.inf))
+            if sel is None:
+                return np.where(self._mask, dt.type(self.structural_distance), dt.type(np.inf))
+            if self._mask_t is None:
+                self._mask_t = np.ascontiguousarray(self._mask.T)
+            # columns as rows of the transposed mask; returned as the transpose of [m, n_l] (F-ordered:
+            # a consumer that wants the columns contiguous, like the streamed resolution, gets them free)
+            return np.where(self._mask_t[sel], dt.type(self.structural_distance), dt.type(np.inf)).T
         out = np.empty((na, nb if sel is None else sel.size), dt)
         for name, w, kind, src, dst, transposed in self._stored(b, edge, nb, sel):
             bad = distances_into(w, kind, src, dst, out, self.eps, transposed)
