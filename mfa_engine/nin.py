@@ -383,6 +383,9 @@ class NinLevel:
         self.blocks, self.level, self.dtype = blocks, int(level), dtype
         self.structural = blocks.structural(level)
         self.shape = (blocks.sizes[level], blocks.sizes[level + 1])
+        #: Blocks with equal keys hold equal values: every structural block of a network is
+        #: ``structural_distance`` on the same mask (a streamed pass builds it once).
+        self.content_key = ("structural", id(blocks), dtype.str) if self.structural else None
 
     @property
     def weights(self) -> np.ndarray:
@@ -390,5 +393,6 @@ class NinLevel:
         return self.blocks.block(self.level, self.dtype)
 
     def panels(self, cols: int, out: np.ndarray | None = None) -> np.ndarray | None:
-        """:meth:`NinBlocks.panels` of this level in ``dtype`` (None for a structural block)."""
-        return self.blocks.panels(self.level, cols, out, self.dtype)
+        """:meth:`NinBlocks.panels` of this level (None for a structural block), in ``out``'s
+        dtype if given, else in ``dtype``."""
+        return self.blocks.panels(self.level, cols, out, self.dtype if out is None else out.dtype)

@@ -92,6 +92,8 @@ def stream_counts(
             ``block_at``'s distances, and in float32's comfortable range (no distance below
             1e-30 or above 1e30, as :func:`mfa_engine.paths.cpu.choose_dtype` requires of the
             in-memory float32 pass; NIN distances ``1/|w|`` of fp16/bf16/fp32 weights are).
+            A block with a ``content_key`` (not None) equal to an earlier block's has the
+            same values (e.g. NIN structural blocks): its rectangles are reused, not rebuilt.
             A block with a ``panels(cols, out)`` method and a ``shape`` (e.g.
             :class:`mfa_engine.nin.NinLevel` from ``NinBlocks.iter(np.float32, lazy=True)``)
             is asked for its values directly in the micro-kernel's panel layout, written into
@@ -162,6 +164,7 @@ def stream_counts(
     intmin = f32 and intmin_enabled()
     amb: dict[int, tuple[np.ndarray, ...]] = {}
     pbuf = np.empty(0, dt)  # panels of blocks that provide them, reused from level to level
+    same: dict[Any, list[tuple[int, int, int, int, np.ndarray]]] = {}  # content_key -> rectangles
     spill = None
     stats: dict[str, Any] = {"build_cpu_s": 0.0, "minplus_cpu_s": 0.0, "bucket_cpu_s": 0.0, "spill_cpu_s": 0.0, "kernel_cpu_s": 0.0, "panel_levels": 0}
     try:
@@ -185,16 +188,21 @@ def stream_counts(
                     pbuf = np.empty(max(na * nb, _largest_block(sizes)), dt)
                 wp = panels(cols, pbuf)
                 stats["panel_levels"] += wp is not None
+            key = getattr(blk, "content_key", None)
             if wp is not None:
                 if wp.dtype != dt or wp.size != na * nb:
                     raise ValueError(f"stream_counts: panels of block {lv} are {wp.dtype} [{wp.size}], expected {dt} [{na * nb}]")
-                w = None
-                rects = [(0, na, 0, nb)]
+                work = [(0, na, 0, nb, wp)]
+            elif key is not None and (key, na, nb) in same:  # the same values as an earlier block
+                work = same[key, na, nb]
             else:
                 w = np.ascontiguousarray(blk.weights, dt)
                 if w.shape != (na, nb):
                     raise ValueError(f"stream_counts: block {lv} has shape {w.shape}, expected ({na}, {nb})")
-                rects = _rectangles(w)
+                work = [(r0, nr, c0, nc, _tile_weights(w[r0 : r0 + nr, c0 : c0 + nc], cols, isa, dt)) for r0, nr, c0, nc in _rectangles(w)]
+                del w
+                if key is not None:
+                    same[key, na, nb] = work
             stats["build_cpu_s"] += time.process_time() - t
             t = time.process_time()
             active = int(np.searchsorted(lvl_s, lv, side="right"))  # sources at levels <= l
@@ -206,14 +214,7 @@ def stream_counts(
             view[:, :na] = cur[:active]
             view[:, na:] = np.inf
             chunk = max(1, -(-active // threads))
-            for r0, nr, c0, nc in rects:
-                if w is None:
-                    wt = wp
-                elif isa:  # the micro-kernel reads contiguous column panels (one copy)
-                    rect = w[r0 : r0 + nr, c0 : c0 + nc]
-                    wt = cpu_minplus.panels_into(rect, cols, np.empty(nr * nc, dt))
-                else:
-                    wt = np.ascontiguousarray(w[r0 : r0 + nr, c0 : c0 + nc]).ravel()
+            for r0, nr, c0, nc, wt in work:
                 tk = time.process_time()
                 cpu_minplus.minplus_rows(buf, active, row, r0, nr, wt, na + c0, nc, thr, dt.type(np.inf), dt.type(0.0), chunk, isa, intmin, bool(isa))
                 stats["kernel_cpu_s"] += time.process_time() - tk
@@ -223,7 +224,7 @@ def stream_counts(
             nxt = cur_flat[: s_n * nb].reshape(s_n, nb)
             nxt[:active] = view[:, na:]
             nxt[active:] = np.inf
-            del buf, view, w, wp
+            del buf, view, wp, work
             stats["minplus_cpu_s"] += time.process_time() - t
             t = time.process_time()
             if f32 and active:
@@ -255,6 +256,16 @@ def stream_counts(
     out = np.empty((s_n, rs.size), np.int64)
     out[np.ix_(order, order_r)] = cum  # original source and radius order
     return out
+
+
+def _tile_weights(rect: np.ndarray, cols: int, isa: int, dt: np.dtype) -> np.ndarray:
+    """A rectangle of a block as the micro-kernel reads it: contiguous column panels (one
+    copy), or row-major without the micro-kernel."""
+    from mfa_engine.kernels import cpu_minplus
+
+    if isa:
+        return cpu_minplus.panels_into(rect, cols, np.empty(rect.size, dt))
+    return np.ascontiguousarray(rect).ravel()
 
 
 def _largest_block(sizes: list[int]) -> int:
