@@ -186,7 +186,7 @@ with open_checkpoint(sys.argv[2]) as ckpt:
     t = time.process_time()
     if precision == "f32":  # float32 blocks from the fast reader, float64 columns for the resolution
         nb = nin_mod.NinBlocks(ckpt, ad, structural_distance=50.0)
-        counts = stream.stream_counts(sizes, nb.iter(np.float32), centres, radii, columns_at=lambda l, c: nb.block(l, np.float64, c))
+        counts = stream.stream_counts(sizes, nb.iter(np.float32, lazy=True), centres, radii, columns_at=lambda l, c: nb.block(l, np.float64, c))
     else:  # exact float64 min-plus over the float64 blocks
         counts = stream.stream_counts(sizes, nin_mod.iter_nin_blocks(ckpt, ad, structural_distance=50.0), centres, radii)
     cpu = time.process_time() - t
@@ -236,7 +236,7 @@ def _case_2p8b(args: argparse.Namespace) -> None:
               f"{100 * rate / peaks['int']:.0f} % int peak)  peak_rss_mb {res['peak_rss_mb']:.0f}  "
               f"median reach {res['reach_median']:.0f}  counts sum {res['counts_sum']}  load {os.getloadavg()[0]:.2f}")
         print(f"[{prec}] block building {build:.2f} s ({100 * build / res['cpu']:.0f} %: forward {st.get('build_cpu_s', 0.0):.2f}, "
-              f"resolution's float64 columns {st.get('block_at_cpu_s', 0.0):.2f})  min-plus {st.get('minplus_cpu_s', 0.0):.2f}  "
+              f"resolution's float64 columns {st.get('block_at_cpu_s', 0.0):.2f})  min-plus {st.get('minplus_cpu_s', 0.0):.2f} (kernel {st.get('kernel_cpu_s', 0.0):.2f})  "
               f"bucketing {st.get('bucket_cpu_s', 0.0):.2f}  spill {st.get('spill_cpu_s', 0.0):.2f} ({st.get('spill_bytes', 0) / 1e6:.0f} MB)  "
               f"resolution {st.get('resolve_cpu_s', 0.0):.2f} s ({st.get('resolved', 0)} entries resolved, "
               f"{st.get('moved', 0)} moved, {st.get('marks', 0)} marks, {st.get('edges', 0)} edges)")

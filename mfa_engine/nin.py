@@ -20,7 +20,10 @@ from mfa_engine.errors import CheckpointError, ConfigError
 from mfa_engine.layered import LayeredGraph, LevelBlock
 from mfa_engine.options import check_option
 
-__all__ = ["LayeredGraph", "build_nin", "sample_neurons", "LAYER_KINDS", "EDGE_KINDS", "iter_nin_blocks", "nin_level_sizes", "NinBlocks"]
+__all__ = [
+    "LayeredGraph", "build_nin", "sample_neurons", "LAYER_KINDS", "EDGE_KINDS", "iter_nin_blocks", "nin_level_sizes", "NinBlocks",
+    "NinLevel",
+]
 
 #: Node-layer kinds of one block, in order (the final model output is one more "x" layer).
 LAYER_KINDS: tuple[str, ...] = ("x", "qkv", "ctx", "attn_out", "mlp")
@@ -211,6 +214,8 @@ class NinBlocks:
         self.sizes = nin_level_sizes(adapter)
         self.n_levels = len(self.sizes)
         self._mask: np.ndarray | None = None
+        self._stage = np.empty(0, np.uint8)
+        self._mask_t: np.ndarray | None = None
 
     def _kind(self, level: int) -> tuple[int, str]:
         if not (isinstance(level, (int, np.integer)) and 0 <= level < self.n_levels - 1):
@@ -223,7 +228,8 @@ class NinBlocks:
         return self._kind(level)[1] == "qkv_ctx"
 
     def block(self, level: int, dtype: Any = np.float64, cols: Any = None) -> np.ndarray:
-        """Distances of block ``level``: float32 or float64 [n_l, n_{l+1}], C-contiguous.
+        """Distances of block ``level``: float32 or float64 [n_l, n_{l+1}], C-contiguous
+        (with ``cols``, a structural block's columns are F-contiguous: each column contiguous).
 
         Args:
             level: Block level l (joins node levels l and l + 1).
@@ -245,11 +251,55 @@ class NinBlocks:
             if self._mask is None:
                 ad = self.adapter
                 self._mask = np.asarray(ad.structural_mask(np.arange(na), np.arange(nb)), dtype=bool)
-            mask = self._mask if sel is None else self._mask[:, sel]
-            return np.where(mask, dt.type(self.structural_distance), dt.type(np.inf))
+            if sel is None:
+                return np.where(self._mask, dt.type(self.structural_distance), dt.type(np.inf))
+            if self._mask_t is None:
+                self._mask_t = np.ascontiguousarray(self._mask.T)
+            # columns as rows of the transposed mask; returned as the transpose of [m, n_l] (F-ordered:
+            # a consumer that wants the columns contiguous, like the streamed resolution, gets them free)
+            return np.where(self._mask_t[sel], dt.type(self.structural_distance), dt.type(np.inf)).T
         out = np.empty((na, nb if sel is None else sel.size), dt)
         for name, w, kind, src, dst, transposed in self._stored(b, edge, nb, sel):
             bad = distances_into(w, kind, src, dst, out, self.eps, transposed)
+            if bad:
+                raise CheckpointError(f"tensor {name!r} has {bad} NaN/inf values; expected finite weights")
+        return out
+
+    def panels(self, level: int, cols: int, out: np.ndarray | None = None, dtype: Any = np.float32) -> np.ndarray | None:
+        """Distances of block ``level`` laid out as the min-plus micro-kernel's column panels.
+
+        The layout of :func:`mfa_engine.kernels.cpu_minplus.panels_into` applied to
+        ``block(level, dtype)`` (the same values), written straight from the stored weights
+        (:func:`mfa_engine.kernels.nin_panels.panels_from_stored`): no row-major block.
+
+        Args:
+            level: Block level l.
+            cols: Panel width (:func:`mfa_engine.kernels.minplus_tile.tile_cols`), a multiple of 8.
+            out: Optional buffer of ``dtype`` with at least ``n_l * n_{l+1}`` values, reused
+                (its first ``n_l * n_{l+1}`` values are written and returned).
+            dtype: float32 or float64.
+
+        Returns:
+            ``dtype`` [n_l * n_{l+1}], or None for a structural block (sparse: use ``block``).
+        """
+        from mfa_engine.kernels.nin_panels import panels_from_stored
+
+        dt = np.dtype(dtype)
+        if dt not in (np.float32, np.float64):
+            raise ConfigError(f"NIN panel dtype must be float32 or float64, got {dt}")
+        b, edge = self._kind(level)
+        if edge == "qkv_ctx":
+            return None
+        na, nb = self.sizes[level], self.sizes[level + 1]
+        if out is None:
+            out = np.empty(na * nb, dt)
+        elif out.dtype != dt or out.ndim != 1 or out.size < na * nb or not out.flags.c_contiguous:
+            raise ConfigError(f"NIN panel buffer must be contiguous 1-D {dt} of >= {na * nb} values, got {out.dtype} {out.shape}")
+        out = out[: na * nb]
+        for name, w, kind, src, dst, transposed in self._stored(b, edge, nb, None):
+            srow = np.full(nb, -1, np.int64)
+            srow[dst] = src
+            bad = panels_from_stored(w, kind, srow, out, na, self.eps, transposed, cols)
             if bad:
                 raise CheckpointError(f"tensor {name!r} has {bad} NaN/inf values; expected finite weights")
         return out
@@ -288,11 +338,27 @@ class NinBlocks:
             if len(stored):
                 spec = specs[r]
                 name = f"{prefix}{b}.{spec.name}"
-                w, kind = read_stored(name) if read_stored is not None else (None, "")
+                transposed = spec.layout != "in_out"
+                w, kind = None, ""
+                shape = tuple(ckpt.shape(name)) if read_stored is not None else ()
+                if read_stored is not None and sel is not None and transposed and 4 * len(stored) < shape[0]:
+                    # a few columns: read only their stored rows ([out, in] layout)
+                    uniq, inv = np.unique(stored, return_inverse=True)
+                    w, kind = read_stored(name, rows=uniq)
+                    stored = inv.astype(np.int64)
+                elif read_stored is not None:  # the whole tensor, into a buffer reused from block to block
+                    w, kind = read_stored(name, buf=self._staging(8 * int(np.prod(shape))))
                 if kind not in STORED_MODES:  # float64 storage or another reader: float32 values
-                    shape = ckpt.shape(name)  # the read contract every wrapper answers
+                    shape = tuple(ckpt.shape(name))  # the read contract every wrapper answers
                     w, kind = ckpt.read_block(name, np.arange(shape[0]), np.arange(shape[1])), "float32"
-                yield name, w, kind, stored, pos, spec.layout != "in_out"
+                yield name, w, kind, stored, pos, transposed
+
+    def _staging(self, nbytes: int) -> np.ndarray:
+        """A uint8 buffer of at least ``nbytes`` for whole stored tensors, kept from read to
+        read (only the pages a tensor fills are ever touched)."""
+        if self._stage.size < nbytes:
+            self._stage = np.empty(nbytes, np.uint8)
+        return self._stage
 
     def read_level(self, level: int) -> None:
         """Make the checkpoint reads of ``block(level)`` without computing distances (a
@@ -306,7 +372,39 @@ class NinBlocks:
     def _level_of(b: int, edge: str) -> int:
         return b * len(LAYER_KINDS) + EDGE_KINDS.index(edge)
 
-    def iter(self, dtype: Any = np.float64) -> Iterator[LevelBlock]:
-        """Every block in level order as :class:`~mfa_engine.layered.LevelBlock`."""
+    def iter(self, dtype: Any = np.float64, lazy: bool = False) -> Iterator[Any]:
+        """Every block in level order as :class:`~mfa_engine.layered.LevelBlock`, or with
+        ``lazy`` as :class:`NinLevel` (nothing read until its weights or panels are asked for:
+        :func:`mfa_engine.paths.stream.stream_counts` then takes the panels directly)."""
         for lv in range(self.n_levels - 1):
-            yield LevelBlock(lv, self.block(lv, dtype), self.structural(lv))
+            if lazy:
+                yield NinLevel(self, lv, np.dtype(dtype))
+            else:
+                yield LevelBlock(lv, self.block(lv, dtype), self.structural(lv))
+
+
+class NinLevel:
+    """One block of a :class:`NinBlocks` network, read on demand.
+
+    Duck-types :class:`~mfa_engine.layered.LevelBlock` (``level``, ``weights``, ``structural``)
+    and adds ``shape`` and :meth:`panels`, so a streamed pass can ask for the block directly in
+    the micro-kernel's layout.
+    """
+
+    def __init__(self, blocks: NinBlocks, level: int, dtype: np.dtype) -> None:
+        self.blocks, self.level, self.dtype = blocks, int(level), dtype
+        self.structural = blocks.structural(level)
+        self.shape = (blocks.sizes[level], blocks.sizes[level + 1])
+        #: Blocks with equal keys hold equal values: every structural block of a network is
+        #: ``structural_distance`` on the same mask (a streamed pass builds it once).
+        self.content_key = ("structural", id(blocks), dtype.str) if self.structural else None
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The block, ``dtype`` [n_l, n_{l+1}] (read each time it is asked for)."""
+        return self.blocks.block(self.level, self.dtype)
+
+    def panels(self, cols: int, out: np.ndarray | None = None) -> np.ndarray | None:
+        """:meth:`NinBlocks.panels` of this level (None for a structural block), in ``out``'s
+        dtype if given, else in ``dtype``."""
+        return self.blocks.panels(self.level, cols, out, self.dtype if out is None else out.dtype)

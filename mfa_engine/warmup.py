@@ -72,6 +72,7 @@ def _stream() -> None:
     from mfa_engine.arch import get_adapter
     from mfa_engine.checkpoints import open_checkpoint
     from mfa_engine.kernels.nin_distances import distances_into
+    from mfa_engine.kernels.nin_panels import panels_from_stored
     from mfa_engine.nin import NinBlocks
     from mfa_engine.paths import stream
     from mfa_engine.synthetic import write_gpt_neox_checkpoint
@@ -84,6 +85,7 @@ def _stream() -> None:
             radii = np.unique(np.cumsum(np.sort(np.concatenate([w[np.isfinite(w)][:6] for w in w64]))))
             src = np.arange(sum(nb.sizes) - nb.sizes[-1])
             stream.stream_counts(nb.sizes, nb.iter(np.float32), src, radii, columns_at=lambda lv, c: nb.block(lv, np.float64, c))
+            stream.stream_counts(nb.sizes, nb.iter(np.float32, lazy=True), src, radii, columns_at=lambda lv, c: nb.block(lv, np.float64, c))
             stream.stream_counts(nb.sizes, nb.iter(np.float64), src, radii)
     rng = np.random.default_rng(3)  # radii on two-hop distances: marks two levels down (predecessor scan)
     w = [rng.uniform(1.0, 2.0, (3, 4)), rng.uniform(1.0, 2.0, (4, 5))]
@@ -93,6 +95,9 @@ def _stream() -> None:
     w32 = np.ones((3, 4), np.float32)
     for dt in (np.float32, np.float64):
         distances_into(w32, "float32", np.arange(3), np.arange(3), np.empty((4, 3), dt), 0.0, True)
+        for kind, w in (("float32", w32), ("float16", w32.astype(np.float16))):  # division and table paths
+            for tr in (True, False):
+                panels_from_stored(w if tr else w.T.copy(), kind, np.arange(3), np.empty(12, dt), 4, 0.0, tr, 8)
 
 
 def _general() -> None:

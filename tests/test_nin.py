@@ -248,3 +248,37 @@ def test_nin_blocks_reject_nan_weights(tmp_path):
         nb.block(0, np.float32)  # other tensors are fine
         with pytest.raises(CheckpointError, match="NaN"):
             nb.block(4, np.float32)
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_nin_blocks_panels_equal_block_in_panel_layout(ckpts, model_type):
+    """NinBlocks.panels (straight from the stored weights) equals panels_into of block(), for
+    the fused, in_out, gated and separate-q/k/v layouts, into a fresh or a reused buffer;
+    structural blocks give None; NinLevel reads on demand."""
+    from mfa_engine.kernels.cpu_minplus import panels_into
+    from mfa_engine.nin import NinBlocks, NinLevel
+
+    with open_checkpoint(ckpts[model_type]) as ck:
+        nb = NinBlocks(ck, get_adapter(ck.config), eps=0.01, structural_distance=2.5)
+        big = max(a * b for a, b in zip(nb.sizes[:-1], nb.sizes[1:]))
+        reuse = {dt: np.full(big + 5, -1.0, dt) for dt in (np.float32, np.float64)}
+        for lv in range(nb.n_levels - 1):
+            for dt in (np.float32, np.float64):
+                for cols in (8, 32):
+                    got = nb.panels(lv, cols, dtype=dt)
+                    if nb.structural(lv):
+                        assert got is None
+                        continue
+                    b = nb.block(lv, dt)
+                    ref = panels_into(b, cols, np.empty(b.size, dt))
+                    np.testing.assert_array_equal(got, ref)
+                    np.testing.assert_array_equal(nb.panels(lv, cols, reuse[dt], dt), ref)
+        lazy = list(nb.iter(np.float32, lazy=True))
+        assert all(isinstance(x, NinLevel) for x in lazy) and [x.level for x in lazy] == list(range(nb.n_levels - 1))
+        for x in lazy:
+            assert x.structural == nb.structural(x.level) and x.shape == (nb.sizes[x.level], nb.sizes[x.level + 1])
+            np.testing.assert_array_equal(x.weights, nb.block(x.level, np.float32))
+        with pytest.raises(ConfigError, match="panel buffer"):
+            nb.panels(0, 8, np.empty(3, np.float32))
+        with pytest.raises(ConfigError, match="panel dtype"):
+            nb.panels(0, 8, dtype=np.float16)

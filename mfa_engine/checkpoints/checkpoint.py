@@ -219,12 +219,16 @@ class Checkpoint:
             self._release(name)
         return self._check_finite(name, out, dtype)
 
-    def read_stored(self, name: str) -> tuple[np.ndarray, str]:
-        """Read a full tensor as stored, unconverted (for a compiled reader that converts
-        and checks the values itself in one pass).
+    def read_stored(self, name: str, rows: Any = None, buf: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+        """Read a full tensor (or some of its rows) as stored, unconverted (for a compiled
+        reader that converts and checks the values itself in one pass).
 
         Args:
             name: tensor name of a floating-point weight.
+            rows: Optional int indices [k] of the rows (first axis) to read, in that order.
+            buf: Optional contiguous uint8 buffer the whole tensor is read into when the
+                file is read with positioned reads (reused by the caller: no fresh pages);
+                the result is then a view of it. Ignored with ``rows``.
 
         Returns:
             (array of the tensor's shape in its storage dtype: float16, uint16 bit patterns
@@ -236,10 +240,15 @@ class Checkpoint:
         """
         raw, dtype = self._weight(name)
         prefetch = getattr(self._file(name), "prefetch", None)
-        if prefetch is not None:
+        if prefetch is not None and rows is None:
             prefetch(name)
         try:
-            out = np.asarray(raw)
+            if rows is not None:
+                out = np.asarray(raw[np.asarray(rows, np.int64).reshape(-1)])
+            elif buf is not None and hasattr(raw, "read_into"):
+                out = raw.read_into(buf)
+            else:
+                out = np.asarray(raw)
         finally:
             self._release(name)
         return out, dtype

@@ -80,6 +80,15 @@ class FileTensor:
         out = self._read(0, self.size).reshape(self.shape)
         return out if dtype is None else out.astype(dtype)
 
+    def read_into(self, buf: np.ndarray) -> np.ndarray:
+        """The whole tensor read into ``buf`` (contiguous uint8 of at least its bytes, e.g. a
+        buffer reused from tensor to tensor: no fresh pages); returns a view of ``buf``."""
+        nbytes = self.size * self.itemsize
+        if buf.dtype != np.uint8 or buf.ndim != 1 or buf.size < nbytes or not buf.flags.c_contiguous:
+            raise ValueError(f"read_into needs a contiguous 1-D uint8 buffer of >= {nbytes} bytes, got {buf.dtype} {buf.shape}")
+        _read_into(self._fd(), self.begin, buf[:nbytes], self.path)
+        return buf[:nbytes].view(self.dtype).reshape(self.shape)
+
     def reshape(self, *shape: Any) -> np.ndarray:
         """The whole tensor, read and reshaped."""
         return np.asarray(self).reshape(*shape)

@@ -262,10 +262,10 @@ class HubCheckpoint(Checkpoint):
         self.fetch([(name, None, None)])
         return super().read(name)
 
-    def read_stored(self, name: str) -> tuple[np.ndarray, str]:
-        """A full tensor as stored (fetches the whole tensor's bytes if not cached)."""
-        self.fetch([(name, None, None)])
-        return super().read_stored(name)
+    def read_stored(self, name: str, rows: Any = None, buf: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+        """A full tensor (or its ``rows``) as stored (fetches those bytes if not cached)."""
+        self.fetch([(name, rows, None)])
+        return super().read_stored(name, rows, buf)
 
     def read_rows(self, name: str, rows: Any) -> np.ndarray:
         """Read selected rows (fetches only those rows' bytes); see :class:`Checkpoint`."""

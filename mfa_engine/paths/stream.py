@@ -13,7 +13,8 @@ Two precisions. Without ``block_at`` the pass is exact float64 min-plus. With ``
 ``columns_at``) and float32 blocks (:meth:`mfa_engine.nin.NinBlocks.iter`), it runs in float32
 on the register-blocked micro-kernel (twice the lanes), buckets each level in float32, lists
 the entries within their rounding bound of a radius and spills each level's float32 panel to a
-temporary file; :mod:`mfa_engine.paths.stream_resolve` then gives those entries their float64
+temporary file (blocks that can write themselves in the micro-kernel's panel layout,
+:class:`mfa_engine.nin.NinLevel`, do so into a reused buffer); :mod:`mfa_engine.paths.stream_resolve` then gives those entries their float64
 distances from the spilled rows and the float64 weights of their possible predecessors, so
 counts stay identical to float64 Dijkstra with no source re-run. :data:`LAST_STATS` reports
 the parts' CPU time and the entries resolved.
@@ -60,7 +61,8 @@ def _rectangles(w: np.ndarray) -> list[tuple[int, int, int, int]]:
 
 
 #: Statistics of the last :func:`stream_counts` call (float32 pass: entries resolved, marks,
-#: kept edges, spilled bytes, CPU seconds of the parts).
+#: kept edges, spilled bytes, CPU seconds of the parts: ``kernel_cpu_s`` is the min-plus kernel alone
+#: inside ``minplus_cpu_s``; ``panel_levels`` counts the blocks that came as panels).
 LAST_STATS: dict[str, Any] = {}
 
 _EPS32 = 2.0**-24
@@ -90,6 +92,13 @@ def stream_counts(
             ``block_at``'s distances, and in float32's comfortable range (no distance below
             1e-30 or above 1e30, as :func:`mfa_engine.paths.cpu.choose_dtype` requires of the
             in-memory float32 pass; NIN distances ``1/|w|`` of fp16/bf16/fp32 weights are).
+            A block with a ``content_key`` (not None) equal to an earlier block's has the
+            same values (e.g. NIN structural blocks): its rectangles are reused, not rebuilt.
+            A block with a ``panels(cols, out)`` method and a ``shape`` (e.g.
+            :class:`mfa_engine.nin.NinLevel` from ``NinBlocks.iter(np.float32, lazy=True)``)
+            is asked for its values directly in the micro-kernel's panel layout, written into
+            one buffer reused from level to level (no row-major block, no copy); ``panels``
+            may return None (e.g. a sparse structural block) to fall back to ``weights``.
         sources: int64 [S] node ids in level order (``sum(sizes[:l]) + i``).
         radii: float64 [R] radius grid (any order).
         block_at: ``level -> float64 [n_l, n_{l+1}]`` exact distances of a block (e.g.
@@ -145,15 +154,19 @@ def stream_counts(
         rtab, rpad = cpu_buckets.radius_table(rs, np.float32), cpu_buckets.padded_radii(rs)
     else:
         thr = rmax
-    cur = np.full((s_n, sizes[0] if sizes else 0), np.inf, dt)
+    cur_flat = np.full(s_n * (sizes[0] if sizes else 0), np.inf, dt)
+    cur = cur_flat.reshape(s_n, sizes[0] if sizes else 0)
+    spare, run = np.empty(0, dt), np.empty(0, dt)
     _place_sources(cur, src_s, lvl_s, off, 0)
     threads = numba_threads()
     isa = minplus_isa()
     cols = tile_cols(isa, dt.itemsize)
     intmin = f32 and intmin_enabled()
     amb: dict[int, tuple[np.ndarray, ...]] = {}
+    pbuf = np.empty(0, dt)  # panels of blocks that provide them, reused from level to level
+    same: dict[Any, list[tuple[int, int, int, int, np.ndarray]]] = {}  # content_key -> rectangles
     spill = None
-    stats: dict[str, Any] = {"build_cpu_s": 0.0, "minplus_cpu_s": 0.0, "bucket_cpu_s": 0.0, "spill_cpu_s": 0.0}
+    stats: dict[str, Any] = {"build_cpu_s": 0.0, "minplus_cpu_s": 0.0, "bucket_cpu_s": 0.0, "spill_cpu_s": 0.0, "kernel_cpu_s": 0.0, "panel_levels": 0}
     try:
         if f32:
             from mfa_engine.kernels.stream_resolve import bucket_panel
@@ -166,27 +179,52 @@ def stream_counts(
             if blk is None or blk.level != lv:
                 raise ValueError(f"stream_counts: expected the block of level {lv}, got {None if blk is None else blk.level}")
             na, nb = sizes[lv], sizes[lv + 1]
-            w = np.ascontiguousarray(blk.weights, dt)
-            if w.shape != (na, nb):
-                raise ValueError(f"stream_counts: block {lv} has shape {w.shape}, expected ({na}, {nb})")
+            panels = getattr(blk, "panels", None) if isa else None
+            if panels is not None and tuple(blk.shape) != (na, nb):
+                raise ValueError(f"stream_counts: block {lv} has shape {tuple(blk.shape)}, expected ({na}, {nb})")
+            wp = None
+            if panels is not None and not blk.structural:  # straight into the micro-kernel's layout
+                if pbuf.size < na * nb:
+                    pbuf = np.empty(max(na * nb, _largest_block(sizes)), dt)
+                wp = panels(cols, pbuf)
+                stats["panel_levels"] += wp is not None
+            key = getattr(blk, "content_key", None)
+            if wp is not None:
+                if wp.dtype != dt or wp.size != na * nb:
+                    raise ValueError(f"stream_counts: panels of block {lv} are {wp.dtype} [{wp.size}], expected {dt} [{na * nb}]")
+                work = [(0, na, 0, nb, wp)]
+            elif key is not None and (key, na, nb) in same:  # the same values as an earlier block
+                work = same[key, na, nb]
+            else:
+                w = np.ascontiguousarray(blk.weights, dt)
+                if w.shape != (na, nb):
+                    raise ValueError(f"stream_counts: block {lv} has shape {w.shape}, expected ({na}, {nb})")
+                work = [(r0, nr, c0, nc, _tile_weights(w[r0 : r0 + nr, c0 : c0 + nc], cols, isa, dt)) for r0, nr, c0, nc in _rectangles(w)]
+                del w
+                if key is not None:
+                    same[key, na, nb] = work
             stats["build_cpu_s"] += time.process_time() - t
             t = time.process_time()
             active = int(np.searchsorted(lvl_s, lv, side="right"))  # sources at levels <= l
             row = na + nb
-            buf = np.full(active * row, np.inf, dt)
+            if run.size < active * row:  # the row buffer of the largest level pair, kept (no fresh pages per level)
+                run = np.empty(s_n * max(a + b for a, b in zip(sizes[:-1], sizes[1:])), dt)
+            buf = run[: active * row]
             view = buf.reshape(active, row)
             view[:, :na] = cur[:active]
+            view[:, na:] = np.inf
             chunk = max(1, -(-active // threads))
-            for r0, nr, c0, nc in _rectangles(w):
-                rect = w[r0 : r0 + nr, c0 : c0 + nc]
-                if isa:  # the micro-kernel reads contiguous column panels (one copy)
-                    wt = cpu_minplus.panels_into(rect, cols, np.empty(nr * nc, dt))
-                else:
-                    wt = np.ascontiguousarray(rect).ravel()
+            for r0, nr, c0, nc, wt in work:
+                tk = time.process_time()
                 cpu_minplus.minplus_rows(buf, active, row, r0, nr, wt, na + c0, nc, thr, dt.type(np.inf), dt.type(0.0), chunk, isa, intmin, bool(isa))
-            nxt = np.full((s_n, nb), np.inf, dt)
+                stats["kernel_cpu_s"] += time.process_time() - tk
+            spare, cur_flat = cur_flat, spare  # the two level panels alternate
+            if cur_flat.size < s_n * nb:
+                cur_flat = np.empty(s_n * max(sizes), dt)
+            nxt = cur_flat[: s_n * nb].reshape(s_n, nb)
             nxt[:active] = view[:, na:]
-            del buf, view, w
+            nxt[active:] = np.inf
+            del buf, view, wp, work
             stats["minplus_cpu_s"] += time.process_time() - t
             t = time.process_time()
             if f32 and active:
@@ -218,6 +256,21 @@ def stream_counts(
     out = np.empty((s_n, rs.size), np.int64)
     out[np.ix_(order, order_r)] = cum  # original source and radius order
     return out
+
+
+def _tile_weights(rect: np.ndarray, cols: int, isa: int, dt: np.dtype) -> np.ndarray:
+    """A rectangle of a block as the micro-kernel reads it: contiguous column panels (one
+    copy), or row-major without the micro-kernel."""
+    from mfa_engine.kernels import cpu_minplus
+
+    if isa:
+        return cpu_minplus.panels_into(rect, cols, np.empty(rect.size, dt))
+    return np.ascontiguousarray(rect).ravel()
+
+
+def _largest_block(sizes: list[int]) -> int:
+    """Cells of the largest block."""
+    return max((a * b for a, b in zip(sizes[:-1], sizes[1:])), default=0)
 
 
 def _columns_of(block_at: Callable[[int], np.ndarray], sizes: list[int]) -> Callable[[int, np.ndarray], np.ndarray]:

@@ -35,6 +35,13 @@ import numpy as np
 __all__ = ["PanelSpill", "resolve_counts"]
 
 
+#: Write each level out (``fdatasync``) and drop the file's pages before the next level is
+#: written, so the page cache reuses warm pages: on a VM whose free memory is returned to the
+#: host, fresh page-cache pages cost a host fault each (whole 2.8B model: spill 3.1-3.3 CPU-s
+#: without, 0.7-0.8 with; the resolution then reads its rows from disk, +0.7-1.0 s).
+RECYCLE = True
+
+
 class PanelSpill:
     """Per-level float32 panel rows in an unlinked temporary file (deleted on :meth:`close`,
     and by the OS if the process dies).
@@ -57,6 +64,10 @@ class PanelSpill:
         while done < len(mv):
             done += os.pwrite(self._fd, mv[done:], self._pos + done)
         self._where[level] = (self._pos, panel.shape[0], panel.shape[1])
+        advise = getattr(os, "posix_fadvise", None)
+        if RECYCLE and self._pos and advise is not None:  # written out and dropped: its pages serve the next writes
+            os.fdatasync(self._fd)
+            advise(self._fd, 0, self._pos, os.POSIX_FADV_DONTNEED)
         self._pos += len(mv)
         self.bytes = self._pos
 

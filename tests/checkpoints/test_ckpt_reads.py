@@ -143,6 +143,22 @@ def test_read_stored_is_the_unconverted_tensor(tiny_checkpoint, dtype: str) -> N
         np.testing.assert_array_equal(raw.astype(np.float32), full)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_read_stored_rows_and_into_a_buffer(tiny_checkpoint, dtype: str) -> None:
+    path = tiny_checkpoint("gpt2", dtype=dtype)
+    name = "transformer.h.0.attn.c_attn.weight"
+    with open_checkpoint(path) as ckpt:
+        whole, kind = ckpt.read_stored(name)
+        buf = np.full(whole.nbytes + 11, 255, np.uint8)
+        into, kind2 = ckpt.read_stored(name, buf=buf)
+        rows = np.array([3, 0, 3, whole.shape[0] - 1])
+        some, kind3 = ckpt.read_stored(name, rows=rows)
+    assert kind == kind2 == kind3 == dtype
+    np.testing.assert_array_equal(into, whole)
+    assert into.dtype == whole.dtype and np.shares_memory(into, buf)
+    np.testing.assert_array_equal(some, whole[rows])
+
+
 def test_read_stored_refuses_integer_tensors(tmp_path: Path) -> None:
     path = _write(tmp_path / "ints", {"ids": np.arange(6, dtype=np.int64).reshape(2, 3)})
     with open_checkpoint(path) as ckpt, pytest.raises(CheckpointError, match="floating-point"):

@@ -183,6 +183,7 @@ def test_stream_f32_from_the_checkpoint(tmp_path) -> None:
     from mfa_engine.arch import get_adapter
     from mfa_engine.checkpoints import open_checkpoint
     from mfa_engine.nin import NinBlocks, build_nin
+    from mfa_engine.paths.cpu import minplus_isa
     from mfa_engine.synthetic import write_gpt_neox_checkpoint
 
     path = write_gpt_neox_checkpoint(tmp_path, seed=3, hidden_size=24, num_hidden_layers=2, num_attention_heads=3)
@@ -202,9 +203,44 @@ def test_stream_f32_from_the_checkpoint(tmp_path) -> None:
             return nb.block(lv, np.float64, cols)
 
         got_cols = stream.stream_counts(nb.sizes, nb.iter(np.float32), src, radii, columns_at=columns_at)
+        got_lazy = stream.stream_counts(nb.sizes, nb.iter(np.float32, lazy=True), src, radii, columns_at=columns_at)
+        assert stream.LAST_STATS["panel_levels"] == (sum(not nb.structural(lv) for lv in range(nb.n_levels - 1)) if minplus_isa() else 0)
         with pytest.raises(ValueError, match="not both"):
             stream.stream_counts(nb.sizes, nb.iter(np.float32), src, radii, block_at=nb.block, columns_at=columns_at)
     ref = _oracle(g, src, radii)
     np.testing.assert_array_equal(got, ref)
     np.testing.assert_array_equal(got_cols, ref)
+    np.testing.assert_array_equal(got_lazy, ref)
     assert asked and min(asked) < 1.0  # only the marked columns were computed
+
+
+class _Keyed:
+    """A block with a ``content_key``; ``weights`` may be read only once per key."""
+
+    def __init__(self, level: int, w: np.ndarray, key: object, reads: list[int]) -> None:
+        self.level, self._w, self.content_key, self._reads, self.structural = level, w, key, reads, False
+
+    @property
+    def weights(self) -> np.ndarray:
+        self._reads.append(self.level)
+        return self._w
+
+
+@pytest.mark.parametrize("f32", [False, True])
+def test_stream_blocks_with_equal_content_keys_are_built_once(f32: bool) -> None:
+    """Blocks 1 and 3 share a key (equal values, like NIN structural blocks): the second is
+    never read, and the counts still equal SciPy's."""
+    rng = np.random.default_rng(11)
+    sizes = [13, 40, 40, 40, 40, 7]
+    blocks = _random_layered(sizes, rng)
+    blocks[3] = blocks[1].copy()
+    g = LayeredGraph(sizes, blocks)
+    src = np.arange(0, g.n_nodes - sizes[-1], 3)
+    d = csgraph.dijkstra(sp.csr_array(g.to_csr()), indices=src)
+    radii = _adversarial_radii(d, rng, 40)
+    reads: list[int] = []
+    keyed = [_Keyed(lv, w.astype(np.float32) if f32 else w, "same" if lv in (1, 3) else None, reads) for lv, w in enumerate(blocks)]
+    kw = {"block_at": lambda lv: blocks[lv]} if f32 else {}
+    got = stream.stream_counts(sizes, keyed, src, radii, **kw)
+    np.testing.assert_array_equal(got, _oracle(g, src, radii))
+    assert reads == [0, 1, 2, 4]
