@@ -200,8 +200,9 @@ def cell_table(radii: np.ndarray, dtype: type, gamma: float, thr: float) -> tupl
     lo_bits = (cells << sh).astype(ut)
     hi_bits = (((cells + 1) << sh) - 1).astype(ut)
     lo_bits[0] = 0  # cell 0: every pattern up to base's cell
-    vlo = lo_bits.view(dt).astype(np.float64)
-    vhi = hi_bits.view(dt).astype(np.float64)
+    with np.errstate(invalid="ignore"):  # patterns past +inf are NaNs (mapped to +inf next)
+        vlo = lo_bits.view(dt).astype(np.float64)
+        vhi = hi_bits.view(dt).astype(np.float64)
     vlo = np.where(np.isnan(vlo), np.inf, vlo)
     vhi = np.where(np.isnan(vhi), np.inf, vhi)
     k_lo = np.searchsorted(radii, vlo, side="left")

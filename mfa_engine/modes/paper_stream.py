@@ -191,7 +191,7 @@ def _stream_counts(ckpt: Any, adapter: Any, sources: np.ndarray, radii: np.ndarr
     r = np.asarray(radii, np.float64)
     if not float32 or (r.size and float(np.max(r)) > 1e30):  # beyond float32's range: exact float64
         return stream_counts(sizes, _levels(nb.iter(np.float64), len(sizes) - 1, desc, progress), sources, r)
-    blocks = _levels(nb.iter(np.float32), len(sizes) - 1, desc, progress)
+    blocks = _levels(nb.iter(np.float32, lazy=True), len(sizes) - 1, desc, progress)  # panels read straight
     return stream_counts(sizes, blocks, sources, r, columns_at=lambda lv, cols: nb.block(lv, np.float64, cols))
 
 
