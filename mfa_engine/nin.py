@@ -360,6 +360,45 @@ class NinBlocks:
             self._stage = np.empty(nbytes, np.uint8)
         return self._stage
 
+    def distance_counts(self, level: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The multiset of block ``level``'s finite distances as (distinct values float64 [k],
+        counts int64 [k]), from a histogram of the stored 16-bit weights (at most 32,768
+        magnitudes: one cheap pass, no block built); None when the block is structural or a
+        tensor is not stored as float16/bfloat16 (build the block instead). Equal to
+        ``np.unique(block(level, np.float64)[finite], return_counts=True)``.
+
+        Raises:
+            CheckpointError: A NaN or infinite weight (as :meth:`block`).
+        """
+        from mfa_engine.kernels.nin_distances import magnitude_counts
+
+        b, edge = self._kind(level)
+        if edge == "qkv_ctx":
+            return None
+        nb = self.sizes[level + 1]
+        total = np.zeros(1 << 15, np.int64)
+        mag = None
+        parts = []
+        for name, w, kind, stored, _pos, transposed in self._stored(b, edge, nb, None):
+            if kind not in ("float16", "bfloat16"):
+                return None
+            m, c = magnitude_counts(w, kind, stored, transposed)
+            if mag is not None and not np.array_equal(mag, m, equal_nan=True):
+                return None  # float16 and bfloat16 tensors in one block: build it instead
+            mag = m
+            parts.append(name)
+            total += c
+        if mag is None:
+            return None
+        bad = int(total[~np.isfinite(mag)].sum())
+        if bad:
+            raise CheckpointError(f"tensor {parts[0]!r} has {bad} NaN/inf values; expected finite weights")
+        keep = (total > 0) & np.isfinite(mag) & (mag > self.eps)
+        with np.errstate(divide="ignore"):
+            d = 1.0 / mag[keep]
+        order = np.argsort(d, kind="stable")
+        return d[order], total[keep][order]
+
     def read_level(self, level: int) -> None:
         """Make the checkpoint reads of ``block(level)`` without computing distances (a
         planning pass against a recorder: :func:`mfa_engine.modes.paper_stream.record_reads`)."""

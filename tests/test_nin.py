@@ -192,6 +192,30 @@ def test_nin_blocks_of_a_null_model_read_the_null_weights(ckpts, null):
         assert any(not np.array_equal(a, b) for a, b in zip(g.blocks, real.blocks))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+@pytest.mark.parametrize("model_type", ["gpt_neox", "gpt2", "bert"])
+def test_distance_counts_are_the_multiset_of_the_float64_block(tmp_path, dtype, model_type):
+    """NinBlocks.distance_counts (a histogram of the stored 16-bit weights) equals np.unique of
+    the float64 block's finite entries, eps included; None for float32 storage and structural
+    blocks."""
+    from mfa_engine.nin import NinBlocks
+
+    path = write_tiny_checkpoint(tmp_path, model_type, seed=6, dtype=dtype)
+    with open_checkpoint(path) as ck:
+        ad = get_adapter(ck.config)
+        for eps in (0.0, 0.03):
+            nb = NinBlocks(ck, ad, eps=eps)
+            for lv in range(nb.n_levels - 1):
+                got = nb.distance_counts(lv)
+                if dtype == "float32" or nb.structural(lv):
+                    assert got is None
+                    continue
+                w = nb.block(lv, np.float64)
+                u, c = np.unique(w[np.isfinite(w)], return_counts=True)
+                np.testing.assert_array_equal(got[0], u)
+                np.testing.assert_array_equal(got[1], c)
+
+
 def test_nin_blocks_fp16_checkpoint_and_bad_input(tmp_path):
     from mfa_engine.nin import NinBlocks
     from mfa_engine.synthetic import write_gpt_neox_checkpoint

@@ -15,6 +15,7 @@ number of values. The result is the value ``np.sort`` would put at each rank, so
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -25,11 +26,19 @@ KEY_BITS = 20
 _SHIFT = 64 - KEY_BITS
 
 
-def _keys(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _keys(chunk: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(values, their bucket keys, their multiplicities or None) of a chunk: an array of values,
+    or a pair ``(values, counts)`` of distinct values and how often each occurs."""
+    counts = None
+    if isinstance(chunk, tuple):
+        chunk, counts = chunk
+        counts = np.asarray(counts, dtype=np.int64).ravel()
     v = np.ascontiguousarray(chunk, dtype=np.float64).ravel()
+    if counts is not None and (counts.size != v.size or (counts < 0).any()):
+        raise ValueError("order_statistics: a (values, counts) chunk needs one count >= 0 per value")
     if v.size and (np.isnan(v).any() or (v < 0).any() or np.isinf(v).any()):
         raise ValueError("order_statistics: values must be finite and >= 0")
-    return v, v.view(np.uint64) >> np.uint64(_SHIFT)
+    return v, v.view(np.uint64) >> np.uint64(_SHIFT), counts
 
 
 def order_statistics(passes: Callable[[], Iterable[np.ndarray]], ranks_of: Callable[[int], Sequence[int]]) -> list[float]:
@@ -37,7 +46,9 @@ def order_statistics(passes: Callable[[], Iterable[np.ndarray]], ranks_of: Calla
 
     Args:
         passes: Called once per pass (twice at most); returns a fresh iterable of float64 chunks
-            (any shape) holding the same values each time (the order may differ).
+            (any shape) holding the same values each time (the order may differ). A chunk may
+            also be a pair ``(values, counts)``: distinct values and their multiplicities (e.g.
+            the distances of a 16-bit weight matrix, at most 32,768 distinct values).
         ranks_of: Called after the first pass with the number of values ``n``; returns the
             0-based ranks wanted (each in ``[0, n)``).
 
@@ -49,9 +60,9 @@ def order_statistics(passes: Callable[[], Iterable[np.ndarray]], ranks_of: Calla
     """
     hist = np.zeros(1 << KEY_BITS, np.int64)
     for chunk in passes():
-        _, k = _keys(chunk)
+        _, k, cnt = _keys(chunk)
         if k.size:
-            hist += np.bincount(k.astype(np.int64), minlength=hist.size)
+            hist += np.bincount(k.astype(np.int64), weights=cnt, minlength=hist.size).astype(np.int64)
     n = int(hist.sum())
     ranks = [int(r) for r in ranks_of(n)]
     if any(r < 0 or r >= n for r in ranks):
@@ -64,11 +75,16 @@ def order_statistics(passes: Callable[[], Iterable[np.ndarray]], ranks_of: Calla
     wanted = np.unique(np.asarray(bucket, np.uint64))
     vals: dict[int, tuple[np.ndarray, np.ndarray]] = {int(b): (np.zeros(0), np.zeros(0, np.int64)) for b in wanted}
     for chunk in passes():
-        v, k = _keys(chunk)
+        v, k, cnt = _keys(chunk)
         for b in wanted:
-            sel = v[k == b]
+            hit = k == b
+            sel = v[hit]
             if sel.size:
-                u, c = np.unique(sel, return_counts=True)
+                if cnt is None:
+                    u, c = np.unique(sel, return_counts=True)
+                else:
+                    u, inv = np.unique(sel, return_inverse=True)
+                    c = np.bincount(inv, weights=cnt[hit], minlength=u.size).astype(np.int64)
                 old_u, old_c = vals[int(b)]
                 all_u = np.concatenate([old_u, u])
                 all_c = np.concatenate([old_c, c])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["distances_into", "STORED_MODES"]
+__all__ = ["distances_into", "magnitude_counts", "STORED_MODES"]
 
 #: Square micro-tile of the transposing copy.
 _MT = 8
@@ -152,3 +152,52 @@ def distances_into(
     mask, shift, scale, expmask = _DECODE[mode]
     _distances_kernel(bits, np.uint32(mask), np.uint32(shift), scale, np.uint32(expmask), src, dst, out, float(eps), bool(transposed), rng, bad)
     return int(bad.sum())
+
+
+@njit(fastmath=False, cache=True)
+def _magnitude_counts_kernel(bits, idx, transposed, hist):
+    """Count the 15-bit magnitude patterns (sign cleared) of the used elements of a 16-bit
+    weight matrix into ``hist`` [4, 32768] (four interleaved copies: no store-to-load chains)."""
+    if transposed:  # [out, in]: the used outputs are rows
+        for t in range(idx.shape[0]):
+            r = idx[t]
+            for j in range(bits.shape[1]):
+                hist[j & 3, np.int64(bits[r, j]) & 0x7FFF] += 1
+    else:  # [in, out]: the used outputs are columns
+        for i in range(bits.shape[0]):
+            for t in range(idx.shape[0]):
+                hist[t & 3, np.int64(bits[i, idx[t]]) & 0x7FFF] += 1
+
+
+def magnitude_counts(w: np.ndarray, kind: str, idx: np.ndarray, transposed: bool) -> tuple[np.ndarray, np.ndarray]:
+    """How often each distance occurs among the used elements of a float16/bfloat16 matrix.
+
+    The distance of a stored value is ``1/|w|`` computed exactly as :func:`distances_into`
+    does (the magnitude decoded to float64, then one float64 division), so the multiset is that
+    of the float64 block's entries; a 16-bit format has at most 32,768 magnitudes.
+
+    Args:
+        w: float16 [a, b], or uint16 bit patterns of bfloat16 (:data:`STORED_MODES`).
+        kind: ``"float16"`` or ``"bfloat16"``.
+        idx: int64 [k] the used outputs: rows of ``w`` if ``transposed`` (``[out, in]``
+            storage), else its columns.
+        transposed: The storage layout (as :func:`distances_into`).
+
+    Returns:
+        (magnitudes float64 [32768]: ``|w|`` of each 15-bit pattern (NaN/inf patterns give
+        NaN/inf), counts int64 [32768]).
+    """
+    mode = STORED_MODES[kind]
+    if mode == 0:
+        raise ValueError("magnitude_counts: 16-bit storage only (float16, bfloat16)")
+    bits = np.ascontiguousarray(w).view(np.uint16)
+    hist = np.zeros((4, 1 << 15), np.int64)
+    _magnitude_counts_kernel(bits, np.ascontiguousarray(idx, np.int64), bool(transposed), hist)
+    mask, shift, scale, _ = _DECODE[mode]
+    pat = (np.arange(1 << 15, dtype=np.uint32) & np.uint32(mask)) << np.uint32(shift)
+    with np.errstate(invalid="ignore"):  # bfloat16 NaN patterns
+        mag = np.abs(pat.view(np.float32).astype(np.float64) * scale)
+    if mode == 1:  # float16: the exponent field all ones is inf/NaN (decoded above 2**16 here)
+        mag[0x7C00:] = np.where(np.arange(0x7C00, 1 << 15) == 0x7C00, np.inf, np.nan)
+    return mag, hist.sum(axis=0)
+

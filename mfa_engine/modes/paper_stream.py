@@ -27,7 +27,7 @@ import numpy as np
 from mfa_engine.analysis.order_stats import median_of, median_ranks, order_statistics
 from mfa_engine.errors import ConfigError
 from mfa_engine.limits import stream_sources_per_pass
-from mfa_engine.nin import LAYER_KINDS, NinBlocks, iter_nin_blocks, nin_level_sizes
+from mfa_engine.nin import LAYER_KINDS, NinBlocks, nin_level_sizes
 from mfa_engine.paths.dispatch import resolve_backend
 from mfa_engine.paths.stream import stream_counts
 from mfa_engine.progress import progress_bar
@@ -106,24 +106,38 @@ def scan_network(ckpt: Any, adapter: Any, options: Any, *, progress: bool = Fals
     seen = {"passes": 0, "edges": 0, "zeros": 0, "structural": False}
     n_blocks = len(sk.layer_sizes) - 1
 
+    nin = NinBlocks(ckpt, adapter, eps=options.eps, structural_distance=1.0)
+
     def chunks():
         first = seen["passes"] == 0
         seen["passes"] += 1
         with progress_bar(n_blocks, f"pre-pass {seen['passes']}/2", progress, unit="level") as bar:
-            for blk in iter_nin_blocks(ckpt, adapter, eps=options.eps, structural_distance=1.0):
-                fin = blk.weights[np.isfinite(blk.weights)]
+            for lv in range(n_blocks):
+                if nin.structural(lv):  # edges only: no distance to take a median of
+                    if first:
+                        seen["structural"] = True
+                        seen["edges"] += int(np.count_nonzero(np.isfinite(nin.block(lv, np.float32))))
+                    bar.update(1)
+                    continue
+                # a 16-bit checkpoint's block is a histogram of its stored weights (at most
+                # 32,768 distinct distances, no block built); else the float64 block's entries
+                vc = nin.distance_counts(lv)
+                if vc is None:
+                    w = nin.block(lv, np.float64)
+                    vals, cnt = w[np.isfinite(w)], None
+                else:
+                    vals, cnt = vc
+                n_vals = int(vals.size if cnt is None else cnt.sum())
                 if first:
-                    seen["edges"] += int(fin.size)
-                    seen["structural"] |= bool(blk.structural)
-                    if not blk.structural:
-                        seen["zeros"] += int(np.count_nonzero(fin == 0.0))
-                        pos = fin[fin > 0.0]
+                    seen["edges"] += n_vals
+                    if n_vals:
+                        seen["zeros"] += int(np.count_nonzero(vals == 0.0) if cnt is None else cnt[vals == 0.0].sum())
+                        pos = vals[vals > 0.0]
                         if pos.size:
                             lo, hi = sk.distance_range
                             sk.distance_range = (min(lo, float(pos.min())), max(hi, float(pos.max())))
                 bar.update(1)
-                if not blk.structural:
-                    yield fin
+                yield vals if cnt is None else (vals, cnt)
 
     median_scale = options.structural_scale == "median"
     from_structural = median_scale and float(options.structural_distance) == 1.0

@@ -69,3 +69,17 @@ def test_bad_values_and_ranks_are_errors() -> None:
         order_statistics(lambda: [np.array([1.0, 2.0])], lambda n: [2])
     assert order_statistics(lambda: [np.zeros(0)], median_ranks) == []
     assert median_ranks(0) == [] and median_ranks(5) == [2] and median_ranks(4) == [1, 2]
+
+
+def test_chunks_of_distinct_values_with_counts_equal_the_expanded_values() -> None:
+    """A chunk may be (values, counts): the order statistics are those of the values repeated."""
+    rng = np.random.default_rng(7)
+    u = np.unique(rng.random(300) * 5.0)
+    c = rng.integers(0, 9, u.size)
+    plain = rng.random(101)
+    full = np.sort(np.concatenate([np.repeat(u, c), plain]))
+    ranks = [0, full.size // 2 - 1, full.size // 2, full.size - 1]
+    got = order_statistics(lambda: iter([(u[:150], c[:150]), plain, (u[150:], c[150:])]), lambda n: ranks)
+    assert got == [float(full[r]) for r in ranks]
+    with pytest.raises(ValueError, match="one count >= 0 per value"):
+        order_statistics(lambda: iter([(u, c[:-1])]), lambda n: [0])

@@ -205,3 +205,22 @@ def test_the_stream_runs_float32_with_exact_resolution_unless_distances_leave_it
         f64, _ = paper.run(ckpt, [4], opts)
     assert seen == [True, False]
     assert [_strip(r) for r in f32] == [_strip(r) for r in mem] == [_strip(r) for r in f64]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_a_16bit_checkpoint_streams_to_the_in_memory_records(tmp_path, monkeypatch, dtype) -> None:
+    """16-bit checkpoints take the pre-pass's histogram path (no block built for the medians):
+    r_unit, the median-scaled structural distance and every record equal the in-memory run."""
+    path = write_tiny_checkpoint(tmp_path, "gpt_neox", seed=9, n_layers=2, dtype=dtype)
+    opts = AnalysisOptions(backend="cpu", centres=21)
+    with open_checkpoint(path) as ckpt:
+        mem, _ = paper.run(ckpt, [2, 5], opts)
+        ad = get_adapter(ckpt.config)
+        g = build_nin(ckpt, ad, neurons_per_layer="all", structural_scale="median")
+        sk = paper_stream.scan_network(ckpt, ad, opts)
+        _force_stream(monkeypatch, ckpt)
+        streamed, _ = paper.run(ckpt, [2, 5], opts)
+    fin = np.concatenate([b[np.isfinite(b)] for b, st in zip(g.blocks, g.structural) if not st])
+    assert sk.structural_distance == g.structural_distance == float(np.median(fin))
+    assert sk.n_edges == sum(int(np.isfinite(b).sum()) for b in g.blocks)
+    assert [_strip(r) for r in streamed] == [_strip(r) for r in mem]
