@@ -71,6 +71,15 @@ def build_70m(path: str) -> None:
     np.savez(path, sizes=np.array(g.layer_sizes), radii=radii, centres=centres, **blocks)
 
 
+def _kernel_isa() -> str:
+    """The vector ISA whose peak the engine is compared with: the tile ``MFA_MINPLUS_TILE``
+    forces (``avx2``: the 256-bit tile, e.g. on an AVX-512 host), else the host's widest."""
+    import minplus_peak
+
+    forced = os.environ.get("MFA_MINPLUS_TILE", "")
+    return forced if forced in ("avx2", "avx512") else minplus_peak.widest_isa()
+
+
 def relaxations(sizes: list[int], pos: np.ndarray, areas: list[float] | None = None) -> float:
     """Min-plus relaxations of the sources at level-order positions ``pos`` on a layered
     network: the first hop reads only the source's own weight row, later blocks in full.
@@ -209,7 +218,7 @@ def _case_2p8b(args: argparse.Namespace) -> None:
         write_gpt_neox_checkpoint(path, seed=0, **shape)
     import minplus_peak
 
-    isa = minplus_peak.widest_isa()
+    isa = _kernel_isa()
     peaks = {k: minplus_peak.measured_peak(runs=1, threads=1, kind=k, isa=isa) for k in ("float", "int")}
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     runs = []
@@ -269,7 +278,7 @@ def main() -> None:
     c = z["centres"] if args.sources <= 0 else z["centres"][np.linspace(0, z["centres"].size - 1, args.sources).astype(np.int64)]
     relax = relaxations(sizes, c, tile_areas(args.data))  # the work the engine does
     relax_dense = relaxations(sizes, c)  # the work of dense blocks (the earlier kernel)
-    isa = minplus_peak.widest_isa()
+    isa = _kernel_isa()
     rows: dict[str, list] = {}
     hist_new = os.path.join(tempfile.gettempdir(), "mfa-full-hist-new.npy")
     hist_old = os.path.join(tempfile.gettempdir(), "mfa-full-hist-old.npy")
