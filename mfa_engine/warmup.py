@@ -71,7 +71,7 @@ def _stream() -> None:
     tiny checkpoint (float16 storage; float32 storage through the distance kernel directly)."""
     from mfa_engine.arch import get_adapter
     from mfa_engine.checkpoints import open_checkpoint
-    from mfa_engine.kernels.nin_distances import distances_into
+    from mfa_engine.kernels.nin_distances import distances_into, magnitude_counts
     from mfa_engine.kernels.nin_panels import panels_from_stored
     from mfa_engine.nin import NinBlocks
     from mfa_engine.paths import stream
@@ -87,6 +87,8 @@ def _stream() -> None:
             stream.stream_counts(nb.sizes, nb.iter(np.float32), src, radii, columns_at=lambda lv, c: nb.block(lv, np.float64, c))
             stream.stream_counts(nb.sizes, nb.iter(np.float32, lazy=True), src, radii, columns_at=lambda lv, c: nb.block(lv, np.float64, c))
             stream.stream_counts(nb.sizes, nb.iter(np.float64), src, radii)
+            for lv in range(nb.n_levels - 1):  # the streamed pre-pass's 16-bit histograms
+                nb.distance_counts(lv)
     rng = np.random.default_rng(3)  # radii on two-hop distances: marks two levels down (predecessor scan)
     w = [rng.uniform(1.0, 2.0, (3, 4)), rng.uniform(1.0, 2.0, (4, 5))]
     radii = np.unique((w[0][0][:, None] + w[1]).ravel())
@@ -98,6 +100,8 @@ def _stream() -> None:
         for kind, w in (("float32", w32), ("float16", w32.astype(np.float16))):  # division and table paths
             for tr in (True, False):
                 panels_from_stored(w if tr else w.T.copy(), kind, np.arange(3), np.empty(12, dt), 4, 0.0, tr, 8)
+    for tr in (True, False):  # both storage layouts of the histogram
+        magnitude_counts(w32.astype(np.float16), "float16", np.arange(3), tr)
 
 
 def _general() -> None:
