@@ -237,7 +237,8 @@ def dag_histogram(
     gamma = gamma_for(levels, dtype)
     thr = rmax * (1.0 + gamma) if rmax > 0 else rmax
     if dtype == np.float32 and np.isfinite(thr):
-        thr = float(np.nextafter(np.float32(thr), np.float32(np.inf)))
+        with np.errstate(over="ignore"):  # a cutoff beyond float32's range: +inf (then its largest value)
+            thr = float(np.nextafter(np.float32(thr), np.float32(np.inf)))
     hist, flags, dist = _run_dag(levels, pos, radii_sorted, dtype, thr, want_dist, resolve)
     stats = dict(LAST_STATS)
     redo = np.flatnonzero(flags)
