@@ -36,6 +36,22 @@ def _decode(x, mask, shift):
 
 
 @njit(fastmath=False, cache=True, inline="always")
+def _gather_tile(w, tmp, idx, j0, i0, transposed, mask, shift):
+    """One full ``_MT x _MT`` micro-tile: ``tmp[ii, jj]`` = the decoded stored value of input
+    ``i0 + ii`` and stored output ``idx[j0 + jj]`` (constant trip counts: LLVM unrolls the
+    transpose)."""
+    if transposed:
+        for jj in range(_MT):
+            s = idx[j0 + jj]
+            for ii in range(_MT):
+                tmp[ii, jj] = _decode(w[s, i0 + ii], mask, shift)
+    else:
+        for ii in range(_MT):
+            for jj in range(_MT):
+                tmp[ii, jj] = _decode(w[i0 + ii, idx[j0 + jj]], mask, shift)
+
+
+@njit(fastmath=False, cache=True, inline="always")
 def _dist_segment(tmpf, ii, j_n, out, r, c0, dst, j0, eps, dst_range, scale):
     """Distances of ``tmpf[ii, :j_n]`` into row ``r`` of ``out`` (columns ``c0 + jj`` or
     ``dst[j0 + jj]``)."""
@@ -93,15 +109,7 @@ def _distances_kernel(w, mask, shift, scale, expmask, src, dst, out, eps, transp
                     break
                 i_n = min(n_in, i0 + _MT) - i0
                 if i_n == _MT and j_n == _MT:
-                    if transposed:
-                        for jj in range(_MT):
-                            s = src[j0 + jj]
-                            for ii in range(_MT):
-                                tmp[ii, jj] = _decode(w[s, i0 + ii], mask, shift)
-                    else:
-                        for ii in range(_MT):
-                            for jj in range(_MT):
-                                tmp[ii, jj] = _decode(w[i0 + ii, src[j0 + jj]], mask, shift)
+                    _gather_tile(w, tmp, src, j0, i0, transposed, mask, shift)
                 else:
                     for jj in range(j_n):
                         s = src[j0 + jj]

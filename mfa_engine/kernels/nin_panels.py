@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from mfa_engine.kernels.nin_distances import _DECODE, STORED_MODES, _decode
+from mfa_engine.kernels.nin_distances import _DECODE, STORED_MODES, _decode, _gather_tile
 
 __all__ = ["panels_from_stored"]
 
@@ -65,15 +65,7 @@ def _panels_kernel(w, mask, shift, scale, expmask, srow, out, na, eps, transpose
                         if srow[j0 + jj] < 0:
                             full = False
                 if full:
-                    if transposed:
-                        for jj in range(_MT):
-                            s = srow[j0 + jj]
-                            for ii in range(_MT):
-                                tmp[ii, jj] = _decode(w[s, i0 + ii], mask, shift)
-                    else:
-                        for ii in range(_MT):
-                            for jj in range(_MT):
-                                tmp[ii, jj] = _decode(w[i0 + ii, srow[j0 + jj]], mask, shift)
+                    _gather_tile(w, tmp, srow, j0, i0, transposed, mask, shift)
                     for ii in range(_MT):
                         for jj in range(_MT):
                             nbad += (tmp[ii, jj] & expmask) == expmask
