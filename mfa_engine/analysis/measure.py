@@ -9,8 +9,8 @@ design weights ``c_i`` (centre sampling stratified by layer).
 
 :func:`centre_measure` is the preamble of :func:`mfa_engine.analysis.spectrum.spectrum_from_counts`,
 :func:`~mfa_engine.analysis.spectrum.partition_curves` and
-:func:`~mfa_engine.analysis.spectrum.local_slope_profile`: checked counts and radii, the kept
-centres, ``ln mu`` and the log design weights.
+:func:`~mfa_engine.analysis.spectrum.local_slope_profile`: from counts and radii checked by
+:func:`check_counts_radii`, the kept centres, ``ln mu`` and the log design weights.
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ class CentreMeasure:
 
 
 def centre_measure(
-    counts: Any,
-    radii: Any,
+    c: np.ndarray,
+    r: np.ndarray,
     *,
     convention: str,
     normalisation: str | None,
@@ -72,11 +72,11 @@ def centre_measure(
     min_reach: int,
     weights: Any,
 ) -> CentreMeasure:
-    """Check counts and radii, drop centres below ``min_reach`` and compute ``ln mu``.
+    """Drop centres below ``min_reach`` and compute ``ln mu`` of checked counts.
 
     Args:
-        counts: ``[C, R]`` neighbour counts (integers >= 1, non-decreasing along the radii).
-        radii: ``[R]`` strictly increasing positive radii.
+        c, r: float64 ``[C, R]`` counts and ``[R]`` radii as :func:`check_counts_radii`
+            returns them (the caller checks them first, so its errors come in its order).
         convention: ``"boxgrowing"`` or ``"sandbox"``.
         normalisation: ``"centre"``, ``"global"`` or None (the convention's default).
         n_nodes: Nodes of the graph (``"global"`` only).
@@ -90,10 +90,9 @@ def centre_measure(
         ConfigError: Invalid inputs. AnalysisError: Fewer than 2 centres reach ``min_reach``.
     """
     norm = check_convention(convention, normalisation)
-    c, r = check_counts_radii(counts, radii)
     lw = log_weights(weights, c, min_reach)
-    c = reaching_centres(c, r, min_reach)
-    return CentreMeasure(c, r, ln_measure(c, norm, n_nodes, convention), lw, norm)
+    kept = reaching_centres(c, r, min_reach)
+    return CentreMeasure(kept, r, ln_measure(kept, norm, n_nodes, convention), lw, norm)
 
 
 def check_counts_radii(counts: Any, radii: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -239,12 +239,12 @@ def spectrum_from_counts(
     """
     check_convention(convention, normalisation)
     qa = check_q(q)
-    _, r = check_counts_radii(counts, radii)
+    c0, r = check_counts_radii(counts, radii)
     _check_reach_and_window(min_reach, fit_window)
     mask = _fit_mask(r, fit_range)
     if fit_range is None and fit_window == "fixed":
         mask = fixed_window_mask(u, window_u, r.size)
-    m = centre_measure(counts, radii, convention=convention, normalisation=normalisation,
+    m = centre_measure(c0, r, convention=convention, normalisation=normalisation,
                        n_nodes=n_nodes, min_reach=min_reach, weights=weights)
     c, ln_mu, lw = m.c, m.ln_mu, m.lw
 
@@ -284,7 +284,8 @@ def partition_curves(
     """
     check_convention(convention, normalisation)
     qa = check_q(q)
-    m = centre_measure(counts, radii, convention=convention, normalisation=normalisation,
+    c0, r = check_counts_radii(counts, radii)
+    m = centre_measure(c0, r, convention=convention, normalisation=normalisation,
                        n_nodes=n_nodes, min_reach=min_reach, weights=weights)
     return np.log(m.r / m.r[-1]), ln_partition(qa, m.ln_mu, convention, m.c.shape[0], m.lw)
 
@@ -363,13 +364,13 @@ def local_slope_profile(
     """
     check_convention(convention, normalisation)
     qa = check_q(q)
-    _, r = check_counts_radii(counts, radii)
+    c0, r = check_counts_radii(counts, radii)
     ua = np.asarray(u, dtype=np.float64).ravel()
     if ua.size != r.size or not np.all(np.diff(ua) > 0):
         raise ConfigError(f"u must be {r.size} strictly increasing values (one per radius), got {ua.size}")
     if not isinstance(lag, (int, np.integer)) or not 1 <= lag < r.size:
         raise ConfigError(f"lag must be an integer from 1 to {r.size - 1} (radii - 1), got {lag!r}")
-    m = centre_measure(counts, radii, convention=convention, normalisation=normalisation,
+    m = centre_measure(c0, r, convention=convention, normalisation=normalisation,
                        n_nodes=n_nodes, min_reach=min_reach, weights=weights)
     c, ln_mu, lw = m.c, m.ln_mu, m.lw
     power0 = 0.0 if convention == "boxgrowing" else -1.0
